@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages callproxy needs to build, test and run.
+# A no-op (no apt call at all) when everything is already installed.
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --assets   also the tools that regenerate assets/ (espeak-ng, sox)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-url1.81-dev   # Asio/Beast + Boost.URL (1.81; replaces 1.74)
+  libssl-dev                              # HMAC-SHA1, SHA-256, TLS
+  libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev
+  libsndfile1-dev portaudio19-dev
+  catch2
+)
+if [[ "${1:-}" == "--assets" ]]; then
+  packages+=(espeak-ng sox)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

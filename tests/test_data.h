@@ -1,0 +1,27 @@
+// Where test inputs live, and reading them.
+#pragma once
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace callproxy::test {
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read test input " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+inline std::string shared_path(const std::string& relative) {
+  return std::string(CALLPROXY_SHARED_DIR) + "/" + relative;
+}
+
+inline std::string data_path(const std::string& relative) {
+  return std::string(CALLPROXY_TEST_DATA) + "/" + relative;
+}
+
+}  // namespace callproxy::test

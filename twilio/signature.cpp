@@ -1,0 +1,429 @@
+// Twilio's signing rules, reproduced from the behaviour of its Node helper library (the
+// shared vectors pin every rule below: sort order, de-duplication, URL variants).
+#include "twilio/signature.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <map>
+
+#include "twilio/base64.h"
+
+namespace callproxy::twilio {
+namespace {
+
+// ---- text helpers ----------------------------------------------------------------------
+
+// UTF-8 to UTF-16 code units, invalid sequences becoming U+FFFD as in Node's Buffer decoding.
+std::u16string to_utf16(std::string_view s) {
+  std::u16string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    std::uint32_t cp = 0xFFFD;
+    std::size_t len = 1;
+    if (b0 < 0x80) {
+      cp = b0;
+    } else {
+      const std::size_t need = b0 >= 0xF0 && b0 < 0xF5 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC2 ? 2 : 0;
+      if (need > 0 && b0 < 0xF5 && i + need <= s.size()) {
+        std::uint32_t v = b0 & (0xFF >> (need + 1));
+        bool ok = true;
+        for (std::size_t k = 1; k < need; ++k) {
+          const auto b = static_cast<unsigned char>(s[i + k]);
+          if ((b & 0xC0) != 0x80) { ok = false; break; }
+          v = (v << 6) | (b & 0x3F);
+        }
+        const bool overlong = (need == 3 && v < 0x800) || (need == 4 && v < 0x10000);
+        if (ok && !overlong && v <= 0x10FFFF && !(v >= 0xD800 && v <= 0xDFFF)) {
+          cp = v;
+          len = need;
+        }
+      }
+    }
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      out.push_back(static_cast<char16_t>(0xD800 + (cp >> 10)));
+      out.push_back(static_cast<char16_t>(0xDC00 + (cp & 0x3FF)));
+    } else {
+      out.push_back(static_cast<char16_t>(cp));
+    }
+    i += len;
+  }
+  return out;
+}
+
+// JavaScript's default Array.prototype.sort order; bytes break ties so distinct invalid
+// sequences stay distinct.
+struct Utf16Less {
+  bool operator()(const std::string& a, const std::string& b) const {
+    const auto ua = to_utf16(a);
+    const auto ub = to_utf16(b);
+    if (ua != ub) return ua < ub;
+    return a < b;
+  }
+};
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding, tolerant like Node: a '%' not followed by
+// two hex digits stays as it is.
+std::string form_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+void percent_encode_byte(std::string& out, unsigned char b) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  out.push_back('%');
+  out.push_back(digits[b >> 4]);
+  out.push_back(digits[b & 0x0F]);
+}
+
+// Node's querystring.escape: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ) is encoded.
+std::string querystring_escape(std::string_view s) {
+  std::string out;
+  for (const char ch : s) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (std::isalnum(b) || std::string_view("-_.!~*'()").find(ch) != std::string_view::npos) {
+      out.push_back(ch);
+    } else {
+      percent_encode_byte(out, b);
+    }
+  }
+  return out;
+}
+
+// ---- URLs ------------------------------------------------------------------------------
+
+struct UrlParts {
+  std::string scheme;
+  std::optional<std::string> userinfo;
+  std::string host;
+  std::optional<std::string> port;
+  std::string path;
+  std::optional<std::string> query;
+  std::optional<std::string> fragment;
+};
+
+std::optional<UrlParts> split_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos || scheme_end == 0) return std::nullopt;
+  UrlParts p;
+  p.scheme = std::string(url.substr(0, scheme_end));
+  for (const char c : p.scheme) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return std::nullopt;
+    }
+  }
+  std::string_view rest = url.substr(scheme_end + 3);
+  const auto authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  rest = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    p.userinfo = std::string(authority.substr(0, at));
+    authority = authority.substr(at + 1);
+  }
+  // The port is what follows the last ':' outside an IPv6 literal's brackets.
+  const auto bracket = authority.rfind(']');
+  const auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    const auto port = authority.substr(colon + 1);
+    if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    if (!port.empty()) p.port = std::string(port);
+    authority = authority.substr(0, colon);
+  }
+  if (authority.empty()) return std::nullopt;
+  p.host = std::string(authority);
+
+  const auto hash = rest.find('#');
+  if (hash != std::string_view::npos) {
+    p.fragment = std::string(rest.substr(hash + 1));
+    rest = rest.substr(0, hash);
+  }
+  const auto question = rest.find('?');
+  if (question != std::string_view::npos) {
+    p.query = std::string(rest.substr(question + 1));
+    rest = rest.substr(0, question);
+  }
+  p.path = std::string(rest);
+  return p;
+}
+
+std::string join_url(const UrlParts& p) {
+  std::string out = p.scheme + "://";
+  if (p.userinfo) out += *p.userinfo + "@";
+  out += p.host;
+  if (p.port) out += ":" + *p.port;
+  out += p.path;
+  if (p.query) out += "?" + *p.query;
+  if (p.fragment) out += "#" + *p.fragment;
+  return out;
+}
+
+bool is_special_scheme(std::string_view scheme) {
+  return scheme == "http" || scheme == "https" || scheme == "ws" || scheme == "wss";
+}
+
+std::optional<std::string_view> whatwg_default_port(std::string_view scheme) {
+  if (scheme == "http" || scheme == "ws") return "80";
+  if (scheme == "https" || scheme == "wss") return "443";
+  return std::nullopt;
+}
+
+// Percent-encodes the bytes WHATWG URL serialisation encodes in `component`, keeping
+// existing escapes as they are.
+std::string whatwg_encode(std::string_view component, std::string_view extra_set) {
+  std::string out;
+  for (const char ch : component) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b <= 0x20 || b >= 0x7F || extra_set.find(ch) != std::string_view::npos) {
+      percent_encode_byte(out, b);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+// What `new URL(url).href` gives, for the URLs webhooks use (ASCII hosts).
+UrlParts whatwg_normalised(UrlParts p) {
+  p.scheme = lower_ascii(p.scheme);
+  p.host = lower_ascii(p.host);
+  if (p.port) {
+    // Leading zeros go; the scheme's default port goes.
+    std::string_view digits = *p.port;
+    while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+    const auto def = whatwg_default_port(p.scheme);
+    if (def && digits == *def) p.port.reset();
+    else p.port = std::string(digits);
+  }
+  const bool special = is_special_scheme(p.scheme);
+  if (p.path.empty() && special) p.path = "/";
+  p.path = whatwg_encode(p.path, "\"<>`{}");
+  if (p.query) p.query = whatwg_encode(*p.query, special ? "\"#<>'" : "\"#<>");
+  return p;
+}
+
+// JavaScript orders an object's array-index keys ("0", "17") first, ascending, then the
+// others in insertion order; querystring.stringify follows that order.
+bool is_array_index(std::string_view key) {
+  if (key.empty() || key.size() > 10) return false;
+  if (key.size() > 1 && key.front() == '0') return false;
+  unsigned long long v = 0;
+  const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), v);
+  return ec == std::errc() && ptr == key.data() + key.size() && v < 4294967295ULL;
+}
+
+// The query as Node's querystring.parse then querystring.stringify would rewrite it.
+std::string legacy_querystring(std::string_view query) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> fields;
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    auto end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const auto pair = query.substr(start, end - start);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      auto key = form_decode(pair.substr(0, eq));
+      auto value = eq == std::string_view::npos ? std::string{} : form_decode(pair.substr(eq + 1));
+      auto it = std::find_if(fields.begin(), fields.end(),
+                             [&](const auto& f) { return f.first == key; });
+      if (it == fields.end()) fields.push_back({std::move(key), {std::move(value)}});
+      else it->second.push_back(std::move(value));
+    }
+    start = end + 1;
+  }
+  std::stable_partition(fields.begin(), fields.end(),
+                        [](const auto& f) { return is_array_index(f.first); });
+  const auto first_named = std::find_if(fields.begin(), fields.end(),
+                                        [](const auto& f) { return !is_array_index(f.first); });
+  std::sort(fields.begin(), first_named, [](const auto& a, const auto& b) {
+    return std::stoull(a.first) < std::stoull(b.first);
+  });
+  std::string out;
+  for (const auto& [key, values] : fields) {
+    for (const auto& value : values) {
+      if (!out.empty()) out.push_back('&');
+      out += querystring_escape(key) + "=" + querystring_escape(value);
+    }
+  }
+  return out;
+}
+
+std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  static const unsigned char empty_key = 0;
+  const void* key_ptr = key.empty() ? static_cast<const void*>(&empty_key) : key.data();
+  HMAC(EVP_sha1(), key_ptr, static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
+  return base64_encode(std::span<const std::uint8_t>(digest, length));
+}
+
+}  // namespace
+
+std::string compute_signature(std::string_view auth_token, std::string_view url,
+                              const RequestParams& params) {
+  std::map<std::string, std::vector<std::string>, Utf16Less> grouped;
+  for (const auto& [key, value] : params) grouped[key].push_back(value);
+  std::string data(url);
+  for (auto& [key, values] : grouped) {
+    std::sort(values.begin(), values.end(), Utf16Less{});
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    for (const auto& value : values) data += key + value;
+  }
+  return hmac_sha1_base64(auth_token, data);
+}
+
+std::string sha256_hex(std::string_view data) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(digest.size() * 2);
+  for (const auto b : digest) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 0x0F]);
+  }
+  return out;
+}
+
+std::string url_with_body_hash(std::string_view url, std::string_view body) {
+  std::string out(url);
+  const auto hash = out.find('#');
+  std::string fragment;
+  if (hash != std::string::npos) {
+    fragment = out.substr(hash);
+    out.resize(hash);
+  }
+  const auto question = out.find('?');
+  if (question == std::string::npos) out.push_back('?');
+  else if (question + 1 != out.size() && out.back() != '&') out.push_back('&');
+  out += "bodySHA256=" + sha256_hex(body);
+  return out + fragment;
+}
+
+std::optional<std::string> query_param(std::string_view url, std::string_view key) {
+  auto parts = split_url(url);
+  if (!parts || !parts->query) return std::nullopt;
+  std::string_view query = *parts->query;
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    auto end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const auto pair = query.substr(start, end - start);
+    const auto eq = pair.find('=');
+    if (form_decode(pair.substr(0, eq)) == key) {
+      return eq == std::string_view::npos ? std::string{} : form_decode(pair.substr(eq + 1));
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+bool has_body_hash(std::string_view url) { return query_param(url, "bodySHA256").has_value(); }
+
+std::vector<std::string> signature_url_variants(std::string_view url) {
+  const auto raw = split_url(url);
+  if (!raw) return {};
+  const auto normalised = whatwg_normalised(*raw);
+  auto legacy = normalised;
+  if (legacy.query) legacy.query = legacy_querystring(*legacy.query);
+
+  std::vector<std::string> out;
+  auto add = [&out](std::string candidate) {
+    if (std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(std::move(candidate));
+  };
+  for (UrlParts form : {*raw, normalised, legacy}) {
+    if (!form.port) {
+      // Twilio's library adds 443 for https and 80 for every other scheme, wss included.
+      auto with_port = form;
+      with_port.port = lower_ascii(form.scheme) == "https" ? "443" : "80";
+      add(join_url(form));
+      add(join_url(with_port));
+    } else {
+      add(join_url(form));
+      form.port.reset();
+      add(join_url(form));
+    }
+  }
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+std::string_view describe(SignatureVerdict verdict) {
+  switch (verdict) {
+    case SignatureVerdict::valid: return "valid";
+    case SignatureVerdict::mismatch: return "signature does not match";
+    case SignatureVerdict::invalid_url: return "URL is not an absolute URL";
+    case SignatureVerdict::body_hash_missing: return "URL has no bodySHA256 to check the body against";
+    case SignatureVerdict::body_hash_mismatch: return "body does not match the URL's bodySHA256";
+  }
+  return "unknown";
+}
+
+SignatureVerdict SignatureValidator::validate(std::string_view signature, std::string_view url,
+                                              const RequestParams& params) const {
+  const auto variants = signature_url_variants(url);
+  if (variants.empty()) return SignatureVerdict::invalid_url;
+  bool matched = false;
+  for (const auto& candidate : variants) {
+    // Every variant is computed and compared: no early exit.
+    matched |= constant_time_equal(signature, compute_signature(auth_token_, candidate, params));
+  }
+  return matched ? SignatureVerdict::valid : SignatureVerdict::mismatch;
+}
+
+SignatureVerdict SignatureValidator::validate_with_body(std::string_view signature,
+                                                        std::string_view url,
+                                                        std::string_view body) const {
+  const auto verdict = validate(signature, url, {});
+  if (verdict != SignatureVerdict::valid) return verdict;
+  const auto hash = query_param(url, "bodySHA256");
+  if (!hash) return SignatureVerdict::body_hash_missing;
+  // Lowercase hex, compared case-sensitively, as Twilio's library does.
+  return constant_time_equal(*hash, sha256_hex(body)) ? SignatureVerdict::valid
+                                                      : SignatureVerdict::body_hash_mismatch;
+}
+
+}  // namespace callproxy::twilio
