@@ -1,0 +1,67 @@
+// HTTP routing for serve, free of Beast: requests and responses as plain values, handlers that
+// answer through a callback so they may finish asynchronously (a store lookup, a PIN API call).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace callproxy::proxy {
+
+struct CaseInsensitiveLess {
+  bool operator()(std::string_view a, std::string_view b) const;
+  using is_transparent = void;
+};
+
+struct HttpRequest {
+  std::string method;  // upper case, as on the wire
+  std::string target;  // path and query as the request line had them
+  std::map<std::string, std::string, CaseInsensitiveLess> headers;
+  std::string body;
+
+  std::string_view path() const;   // target up to '?'
+  std::string_view query() const;  // after '?', empty if none
+  std::string header(std::string_view name) const;  // empty if absent
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse text(int status, std::string body);
+  static HttpResponse json(int status, std::string body);
+  // {"message": "..."}: how every error is reported to API clients.
+  static HttpResponse error(int status, std::string_view message);
+};
+
+// Values captured by ":name" segments of a route pattern, URL-decoded.
+using RouteParams = std::map<std::string, std::string, std::less<>>;
+using Respond = std::function<void(HttpResponse)>;
+using Handler = std::function<void(const HttpRequest&, const RouteParams&, Respond)>;
+
+class Router {
+ public:
+  // `pattern` is a path such as "/executions/:id/connected".
+  void add(std::string method, std::string_view pattern, Handler handler);
+
+  // Finds the route and calls its handler; 404 when no pattern matches the path, 405 (with an
+  // Allow header) when patterns match but not for this method.
+  void dispatch(const HttpRequest& request, Respond respond) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+// Percent-decoding of one path segment; nullopt-free: malformed escapes are kept verbatim.
+std::string decode_path_segment(std::string_view segment);
+
+}  // namespace callproxy::proxy

@@ -1,0 +1,25 @@
+// What a backend receives from the proxy, in either format the proxy emits: the simple format
+// ({"event":"media","media":"<base64>"}) or Twilio's own messages. Audio comes out as PCM.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "twilio/result.h"
+
+namespace callproxy::speaker {
+
+struct BackendEvent {
+  enum class Kind { connected, start, media, dtmf, mark, stop, other };
+  Kind kind = Kind::other;
+  std::string stream_sid;            // when the message names one
+  std::string event;                 // the event name as sent
+  std::vector<std::int16_t> pcm;     // media: decoded 16-bit samples at 8 kHz
+};
+
+// Decodes one message; media payloads must be valid base64.
+twilio::Result<BackendEvent> decode_backend_message(std::string_view text);
+
+}  // namespace callproxy::speaker
