@@ -1,0 +1,80 @@
+// serve as a process: health routes, HTTP error handling, signals, start-up errors.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+
+#include "support/child_process.h"
+#include "support/http_client.h"
+
+using namespace callproxy;
+
+TEST_CASE("serve answers the Node service's health check and the probes", "[serve]") {
+  auto serve = test::start_serve();
+  const auto root = test::http_request(serve.port, "GET", "/");
+  CHECK(root.status == 200);
+  CHECK(root.body == "OK");
+  const auto alive = test::http_request(serve.port, "GET", "/healthz");
+  CHECK(alive.status == 200);
+  CHECK(alive.body == R"({"status":"alive"})");
+  const auto ready = test::http_request(serve.port, "GET", "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.headers.at("content-type").find("application/json") == 0);
+}
+
+TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps serving", "[serve]") {
+  auto serve = test::start_serve({"--max-body-bytes", "1024"});
+  const auto missing = test::http_request(serve.port, "GET", "/no/such/route");
+  CHECK(missing.status == 404);
+  CHECK(missing.body == R"({"message":"no route for /no/such/route"})");
+
+  const auto wrong_method = test::http_request(serve.port, "DELETE", "/healthz");
+  CHECK(wrong_method.status == 405);
+  CHECK(wrong_method.headers.at("allow") == "GET");
+
+  const auto too_big = test::http_request(serve.port, "POST", "/", {}, std::string(4096, 'x'));
+  CHECK(too_big.status == 413);
+  CHECK(too_big.body.find("exceeds 1024 bytes") != std::string::npos);
+
+  const auto garbage = test::parse_reply(test::raw_exchange(serve.port, "THIS IS NOT HTTP\r\n\r\n"));
+  CHECK(garbage.status == 400);
+
+  // Still alive and answering.
+  CHECK(test::http_request(serve.port, "GET", "/").status == 200);
+}
+
+TEST_CASE("serve keeps a connection alive across requests", "[serve]") {
+  auto serve = test::start_serve();
+  const auto raw = test::raw_exchange(serve.port,
+                                      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const auto first = raw.find("HTTP/1.1 200");
+  REQUIRE(first != std::string::npos);
+  CHECK(raw.find("HTTP/1.1 200", first + 1) != std::string::npos);
+}
+
+TEST_CASE("serve exits 0 on SIGTERM and on SIGINT", "[serve]") {
+  for (const int sig : {SIGTERM, SIGINT}) {
+    auto serve = test::start_serve();
+    serve.process->signal(sig);
+    CHECK(serve.process->wait(std::chrono::seconds(10)) == 0);
+    CHECK(serve.process->err().find("draining") != std::string::npos);
+  }
+}
+
+TEST_CASE("serve reports a port it cannot take and exits 1", "[serve]") {
+  auto first = test::start_serve();
+  auto second = test::run_command(test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", std::to_string(first.port)}));
+  CHECK(second.exit_code == 1);
+  CHECK(second.err.find("cannot listen on 127.0.0.1:" + std::to_string(first.port)) != std::string::npos);
+
+  const auto bad_bind = test::run_command(test::callproxy_args({"serve", "--bind", "not-an-ip", "--port", "0"}));
+  CHECK(bad_bind.exit_code == 1);
+  CHECK(bad_bind.err.find("--bind") != std::string::npos);
+}
+
+TEST_CASE("serve takes its port from AUDIO_PROXY_PORT as the Node service does", "[serve]") {
+  // Port 0 through the environment: the log names the port actually bound.
+  test::ChildProcess serve(test::callproxy_args({"serve", "--bind", "127.0.0.1"}), {{"AUDIO_PROXY_PORT", "0"}});
+  const auto line = serve.wait_for_stderr("listening on 127.0.0.1:");
+  CHECK(line.find("127.0.0.1:8999") == std::string::npos);
+}

@@ -1,0 +1,170 @@
+#include "support/child_process.h"
+
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace callproxy::test {
+
+ChildProcess::ChildProcess(std::vector<std::string> args, EnvChanges env, std::optional<std::string> stdin_text) {
+  std::map<std::string, std::string> environment;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos) environment[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [key, value] : env) {
+    if (value) environment[key] = *value;
+    else environment.erase(key);
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [key, value] : environment) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {
+    throw std::runtime_error("pipe failed");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (rc != 0) {
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    throw std::runtime_error("cannot start " + args.at(0) + ": " + std::strerror(rc));
+  }
+  if (stdin_text) {
+    std::size_t written = 0;
+    while (written < stdin_text->size()) {
+      const auto n = ::write(in_pipe[1], stdin_text->data() + written, stdin_text->size() - written);
+      if (n <= 0) break;
+      written += static_cast<std::size_t>(n);
+    }
+  }
+  close(in_pipe[1]);
+  out_thread_ = std::thread([this, fd = out_pipe[0]] { reader(fd, out_); });
+  err_thread_ = std::thread([this, fd = err_pipe[0]] { reader(fd, err_); });
+}
+
+void ChildProcess::reader(int fd, std::string& sink) {
+  char buffer[4096];
+  for (;;) {
+    const auto n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    std::lock_guard lock(mutex_);
+    sink.append(buffer, static_cast<std::size_t>(n));
+    changed_.notify_all();
+  }
+  close(fd);
+  std::lock_guard lock(mutex_);
+  (&sink == &out_ ? out_done_ : err_done_) = true;
+  changed_.notify_all();
+}
+
+ChildProcess::~ChildProcess() {
+  if (!exit_code_) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  if (out_thread_.joinable()) out_thread_.join();
+  if (err_thread_.joinable()) err_thread_.join();
+}
+
+void ChildProcess::signal(int sig) {
+  if (!exit_code_) ::kill(pid_, sig);
+}
+
+int ChildProcess::wait(std::chrono::milliseconds timeout) {
+  if (exit_code_) return *exit_code_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("process " + std::to_string(pid_) + " still running after timeout");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Output is complete once both pipes closed.
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, std::chrono::seconds(5), [this] { return out_done_ && err_done_; });
+  return *exit_code_;
+}
+
+std::string ChildProcess::wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  std::string line;
+  const bool found = changed_.wait_for(lock, timeout, [&] {
+    const auto at = err_.find(needle);
+    if (at == std::string::npos) return err_done_;
+    const auto begin = err_.rfind('\n', at);
+    const auto end = err_.find('\n', at);
+    line = err_.substr(begin == std::string::npos ? 0 : begin + 1,
+                       end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+    return true;
+  });
+  if (!found || line.empty()) {
+    throw std::runtime_error("stderr never showed '" + needle + "'; it has:\n" + err_);
+  }
+  return line;
+}
+
+std::string ChildProcess::out() const {
+  std::lock_guard lock(mutex_);
+  return out_;
+}
+
+std::string ChildProcess::err() const {
+  std::lock_guard lock(mutex_);
+  return err_;
+}
+
+CommandResult run_command(std::vector<std::string> args, EnvChanges env, std::optional<std::string> stdin_text) {
+  ChildProcess child(std::move(args), std::move(env), std::move(stdin_text));
+  const int code = child.wait();
+  return CommandResult{code, child.out(), child.err()};
+}
+
+std::vector<std::string> callproxy_args(std::vector<std::string> args) {
+  args.insert(args.begin(), CALLPROXY_BIN);
+  return args;
+}
+
+ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
+  std::vector<std::string> args{"serve", "--bind", "127.0.0.1", "--port", "0", "--threads", "2"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  ServeProcess serve;
+  serve.process = std::make_unique<ChildProcess>(callproxy_args(args), std::move(env));
+  const auto line = serve.process->wait_for_stderr("listening on 127.0.0.1:");
+  const auto colon = line.find("127.0.0.1:") + std::strlen("127.0.0.1:");
+  serve.port = static_cast<unsigned short>(std::stoi(line.substr(colon)));
+  return serve;
+}
+
+}  // namespace callproxy::test

@@ -1,0 +1,71 @@
+// Runs the real callproxy binary (or any program) from a test: arguments, environment,
+// captured stdout/stderr, signals and bounded waits.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace callproxy::test {
+
+// Environment changes: a value sets the variable, nullopt removes it.
+using EnvChanges = std::map<std::string, std::optional<std::string>>;
+
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> args, EnvChanges env = {}, std::optional<std::string> stdin_text = {});
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void signal(int sig);
+  // The exit code (128+N when killed by signal N); throws if still running after `timeout`.
+  int wait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits until stderr holds a line containing `needle`; returns that line (throws on timeout
+  // or if the process exits first).
+  std::string wait_for_stderr(const std::string& needle,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  std::string out() const;
+  std::string err() const;
+
+ private:
+  void reader(int fd, std::string& sink);
+
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string out_, err_;
+  std::thread out_thread_, err_thread_;
+  bool out_done_ = false, err_done_ = false;
+};
+
+struct CommandResult {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+// Runs to completion (30 s limit).
+CommandResult run_command(std::vector<std::string> args, EnvChanges env = {},
+                          std::optional<std::string> stdin_text = {});
+
+// The callproxy binary under test with `args` after it.
+std::vector<std::string> callproxy_args(std::vector<std::string> args);
+
+// Starts `callproxy serve` on 127.0.0.1 and a free port; returns the port once it listens.
+struct ServeProcess {
+  std::unique_ptr<ChildProcess> process;
+  unsigned short port = 0;
+};
+ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {});
+
+}  // namespace callproxy::test

@@ -1,0 +1,82 @@
+#include "support/http_client.h"
+
+#include <cctype>
+#include <stdexcept>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+namespace callproxy::test {
+
+std::string raw_exchange(unsigned short port, const std::string& raw) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + " failed");
+  }
+  std::size_t sent = 0;
+  while (sent < raw.size()) {
+    const auto n = ::send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may close early (e.g. body too large): read what it said
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string reply;
+  char buffer[8192];
+  for (;;) {
+    const auto n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return reply;
+}
+
+HttpReply parse_reply(const std::string& raw) {
+  HttpReply reply;
+  const auto head_end = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos) {
+    throw std::runtime_error("not an HTTP response: '" + raw.substr(0, 200) + "'");
+  }
+  reply.status = std::stoi(raw.substr(9, 3));
+  std::size_t line_start = raw.find("\r\n") + 2;
+  while (line_start < head_end) {
+    const auto line_end = raw.find("\r\n", line_start);
+    const auto line = raw.substr(line_start, line_end - line_start);
+    const auto colon = line.find(':');
+    std::string name = line.substr(0, colon);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    reply.headers[name] = value;
+    line_start = line_end + 2;
+  }
+  reply.body = raw.substr(head_end + 4);
+  if (const auto it = reply.headers.find("content-length"); it != reply.headers.end()) {
+    reply.body.resize(std::min(reply.body.size(), static_cast<std::size_t>(std::stoul(it->second))));
+  }
+  return reply;
+}
+
+HttpReply http_request(unsigned short port, const std::string& method, const std::string& target,
+                       const std::map<std::string, std::string>& headers, const std::string& body) {
+  std::string raw = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : headers) raw += name + ": " + value + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  raw += "\r\n" + body;
+  return parse_reply(raw_exchange(port, raw));
+}
+
+}  // namespace callproxy::test
