@@ -8,40 +8,120 @@
 #include "proxy/server.h"
 
 namespace callproxy::cli {
+namespace {
 
-int run_serve(const proxy::ServeOptions& options) {
+struct ServeFlags {
+  proxy::ServeOptions options;
+  std::vector<std::string> allow;
+  std::string backend_format = "simple";
+  std::string replies = "first";
+};
+
+int run_serve(ServeFlags& flags) {
+  auto& options = flags.options;
+  options.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio : proxy::BackendFormat::simple;
+  options.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
   try {
+    for (const auto& pattern : flags.allow) options.backend_allowlist.add(pattern);
     proxy::Server server(options);
     server.listen();
+    if (options.validate_signatures) {
+      spdlog::info("Twilio signatures are checked on /media (signed URL: {})",
+                   options.public_url.empty() ? "wss://<Host header>/media" : options.public_url + "/media");
+    }
     server.run();
     return exit_ok;
+  } catch (const std::invalid_argument& e) {
+    spdlog::error("serve: {}", e.what());
+    return exit_usage;
   } catch (const std::exception& e) {
     spdlog::error("serve: {}", e.what());
     return exit_failure;
   }
 }
 
+// Seconds on the command line, milliseconds inside.
+CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
+                         const std::string& help, double max = 86400.0) {
+  return app
+      ->add_option_function<double>(
+          name, [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
+          help + " (default " + std::to_string(static_cast<double>(target.count()) / 1000).substr(0, 5) + ")")
+      ->check(CLI::Range(0.0, max));
+}
+
+}  // namespace
+
 RunFunction setup_serve(CLI::App& parent) {
-  auto options = std::make_shared<proxy::ServeOptions>();
+  auto flags = std::make_shared<ServeFlags>();
+  auto& options = flags->options;
   auto* app = parent.add_subcommand("serve", "Run the proxy: Twilio streams on /media, the HTTP API");
-  app->add_option("--port,-p", options->port, "TCP port to listen on (0 picks a free one)")
+
+  app->add_option("--port,-p", options.port, "TCP port to listen on (0 picks a free one)")
       ->envname("AUDIO_PROXY_PORT")
       ->capture_default_str();
-  app->add_option("--bind", options->bind, "Address to listen on")->capture_default_str();
-  app->add_option("--threads", options->threads, "Event loops (0 = one per core)")
+  app->add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
+  app->add_option("--threads", options.threads, "Event loops (0 = one per core)")
       ->check(CLI::Range(0u, 256u))
       ->capture_default_str();
-  app->add_option_function<double>(
-         "--drain-timeout",
-         [options](double seconds) {
-           options->drain_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-         },
-         "Seconds live calls may run on after SIGTERM/SIGINT (default 30)")
-      ->check(CLI::Range(0.0, 86400.0));
-  app->add_option("--max-body-bytes", options->max_body_bytes, "Largest HTTP request body accepted")
+  add_seconds(app, "--drain-timeout", options.drain_timeout, "Seconds live calls may run on after SIGTERM/SIGINT");
+
+  // Backends.
+  app->add_option("--backend", options.default_backends,
+                  "Backend for calls whose start names none: host:port or a ws:// / wss:// URL (repeatable)")
+      ->check([](const std::string& entry) {
+        auto parsed = proxy::parse_backend(entry);
+        return parsed ? std::string() : parsed.error();
+      });
+  app->add_option("--backend-allow", flags->allow,
+                  "Only allow backends matching HOST:PORT (10.0.0.0/8:8900, *.internal:*, host:443; repeatable)")
+      ->check([](const std::string& pattern) {
+        try {
+          proxy::BackendAllowlist probe;
+          probe.add(pattern);
+          return std::string();
+        } catch (const std::invalid_argument& e) {
+          return std::string(e.what());
+        }
+      });
+  app->add_option("--backend-format", flags->backend_format, "What backends receive: simple or twilio (passthrough)")
+      ->check(CLI::IsMember({"simple", "twilio"}))
+      ->capture_default_str();
+  app->add_option("--replies", flags->replies, "Relay the primary (first) backend's audio to the caller, or none")
+      ->check(CLI::IsMember({"first", "none"}))
+      ->capture_default_str();
+  app->add_flag("--backend-reconnect,!--no-backend-reconnect", options.backend_reconnect,
+                "Reconnect a dropped backend with backoff (default on)");
+  add_seconds(app, "--backend-reconnect-window", options.backend_reconnect_window,
+              "Seconds to keep trying to reconnect a dropped backend");
+  add_seconds(app, "--max-backend-lag", options.max_backend_lag,
+              "Seconds of audio a backend may fall behind before it is disconnected", 600.0);
+  add_seconds(app, "--backend-connect-timeout", options.backend_connect_timeout, "Seconds to connect to a backend", 600.0);
+  app->add_option("--backend-ca", options.backend_ca, "Extra CA certificate file for wss:// backends")
+      ->check(CLI::ExistingFile);
+
+  // Who may stream to us.
+  app->add_flag("--validate-signatures", options.validate_signatures,
+                "Refuse /media handshakes without a valid X-Twilio-Signature")
+      ->envname("VALIDATE_EXTERNAL_CALLS");
+  app->add_option("--auth-token", options.auth_token, "Twilio auth token (for signatures)")->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--public-url", options.public_url,
+                  "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy");
+
+  // State and limits.
+  app->add_option("--store", options.store, "State store: memory (sqlite:PATH and redis://HOST:PORT to come)")
+      ->check([](const std::string& text) {
+        auto spec = proxy::parse_store_spec(text);
+        return spec ? std::string() : spec.error();
+      })
+      ->capture_default_str();
+  app->add_option("--max-message-bytes", options.max_message_bytes, "Largest WebSocket message accepted")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{16} << 20))
+      ->capture_default_str();
+  app->add_option("--max-body-bytes", options.max_body_bytes, "Largest HTTP request body accepted")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
       ->capture_default_str();
-  return [options] { return run_serve(*options); };
+  return [flags] { return run_serve(*flags); };
 }
 
 }  // namespace callproxy::cli

@@ -7,14 +7,19 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <stdexcept>
 
 #include "net/event_loops.h"
+#include "proxy/call_session.h"
+#include "twilio/signature.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -25,10 +30,53 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using beast::error_code;
 
+// Checks a /media upgrade before the WebSocket handshake: the signature Twilio puts on it, and
+// whether new calls are taken at all.
+struct MediaGate {
+  const ServeOptions& options;
+  const ServeState& state;
+  Metrics& metrics;
+  std::optional<twilio::SignatureValidator> validator;
+
+  // nullopt: let it in; otherwise the refusal to send.
+  std::optional<HttpResponse> check(const http::request<http::string_body>& request) const {
+    if (state.draining.load()) {
+      metrics.handshake_rejections[Rejection::draining].add();
+      return HttpResponse::error(503, "server is shutting down: not taking new calls");
+    }
+    if (!validator) return std::nullopt;
+    const auto signature = request["X-Twilio-Signature"];
+    if (signature.empty()) {
+      metrics.handshake_rejections[Rejection::missing_signature].add();
+      spdlog::warn("media: handshake without X-Twilio-Signature refused");
+      return HttpResponse::error(400, "missing X-Twilio-Signature header");
+    }
+    const auto url = signed_url(request);
+    if (validator->validate(signature, url, {}) != twilio::SignatureVerdict::valid) {
+      metrics.handshake_rejections[Rejection::bad_signature].add();
+      spdlog::warn("media: handshake with an invalid signature refused (signed URL checked: {})", url);
+      return HttpResponse::error(403, "invalid X-Twilio-Signature");
+    }
+    return std::nullopt;
+  }
+
+  // wss://<Host><target> as Twilio signs it, or the configured public URL in front of the target.
+  std::string signed_url(const http::request<http::string_body>& request) const {
+    const std::string target(request.target());
+    if (!options.public_url.empty()) {
+      std::string base = options.public_url;
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      return base + target;
+    }
+    return "wss://" + std::string(request[http::field::host]) + target;
+  }
+};
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, const Router& router, const ServeOptions& options)
-      : stream_(std::move(socket)), router_(router), options_(options) {}
+  HttpSession(tcp::socket&& socket, const Router& router, const ServeOptions& options, const MediaGate& gate,
+              CallContext& calls)
+      : stream_(std::move(socket)), router_(router), options_(options), gate_(gate), calls_(calls) {}
 
   void run() {
     // Start on the socket's own loop: everything of this connection happens there.
@@ -63,6 +111,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
 
     auto& message = parser_->get();
+    const std::string_view path = message.target().substr(0, message.target().find('?'));
+    if (path == "/media") {
+      if (!beast::websocket::is_upgrade(message)) {
+        gate_.metrics.handshake_rejections[Rejection::not_websocket].add();
+        return do_write(HttpResponse::error(426, "/media takes a WebSocket upgrade (Twilio Media Streams)"), false,
+                        message.version(), false);
+      }
+      if (auto refusal = gate_.check(message)) return do_write(std::move(*refusal), false, message.version(), false);
+      // The connection becomes a call: it keeps its socket and its loop.
+      stream_.expires_never();
+      return start_call_session(stream_.release_socket(), parser_->release(), calls_);
+    }
+
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -125,17 +186,50 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const Router& router_;
   const ServeOptions& options_;
+  const MediaGate& gate_;
+  CallContext& calls_;
 };
+
+std::unique_ptr<StateStore> open_store(const std::string& text) {
+  auto spec = parse_store_spec(text);
+  if (!spec) throw std::invalid_argument(spec.error());
+  if (std::holds_alternative<StoreSpec::Memory>(spec.value().kind)) return make_memory_store();
+  throw std::invalid_argument("--store '" + text + "': only 'memory' is available in this version");
+}
+
+std::unique_ptr<asio::ssl::context> backend_tls_context(const ServeOptions& options) {
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  // wss:// backends are verified against the system's CA store, plus --backend-ca.
+  context->set_default_verify_paths();
+  context->set_verify_mode(asio::ssl::verify_peer);
+  if (!options.backend_ca.empty()) {
+    error_code ec;
+    context->load_verify_file(options.backend_ca, ec);
+    if (ec) throw std::invalid_argument("--backend-ca '" + options.backend_ca + "': " + ec.message());
+  }
+  return context;
+}
 
 }  // namespace
 
 struct Server::Impl {
   explicit Impl(ServeOptions o)
       : options(std::move(o)),
+        store(open_store(options.store)),
+        backend_tls(backend_tls_context(options)),
+        gate{options, state, metrics, std::nullopt},
+        calls{options, metrics, *store, registry, backend_tls.get()},
         loops(options.threads),
         acceptor(loops.loop(0)),
         signals(loops.loop(0), SIGINT, SIGTERM),
-        drain_timer(loops.loop(0)) {}
+        drain_timer(loops.loop(0)) {
+    if (options.validate_signatures) {
+      if (options.auth_token.empty()) {
+        throw std::invalid_argument("--validate-signatures needs the auth token (--auth-token or TWILIO_AUTH_TOKEN)");
+      }
+      gate.validator.emplace(options.auth_token);
+    }
+  }
 
   void do_accept() {
     // Each new connection goes to the next loop and stays there.
@@ -144,7 +238,7 @@ struct Server::Impl {
       if (ec) {
         spdlog::warn("accept failed: {}", ec.message());
       } else {
-        std::make_shared<HttpSession>(std::move(socket), router, options)->run();
+        std::make_shared<HttpSession>(std::move(socket), router, options, gate, calls)->run();
       }
       if (acceptor.is_open()) do_accept();
     });
@@ -166,14 +260,29 @@ struct Server::Impl {
 
   void begin_drain() {
     state.draining = true;
-    // No live calls exist yet in this version of serve, so the drain completes at once;
-    // the timer bounds it once calls are tracked.
-    drain_timer.expires_after(options.drain_timeout);
+    drain_deadline = std::chrono::steady_clock::now() + options.drain_timeout;
+    wait_for_calls();
+  }
+
+  // Polls the live calls (a drain is rare; 100 ms is plenty): done when none is left; at the
+  // deadline the rest are closed with 1001 "server shutting down", and get 2 s to go.
+  void wait_for_calls() {
+    const auto live = registry.size();
+    const auto now = std::chrono::steady_clock::now();
+    if (live == 0) return finish();
+    if (now >= drain_deadline + std::chrono::seconds(2)) {
+      spdlog::warn("drain: {} call{} did not end: stopping anyway", live, live == 1 ? "" : "s");
+      return finish();
+    }
+    if (now >= drain_deadline && !calls_told_to_end) {
+      calls_told_to_end = true;
+      spdlog::warn("drain timeout: closing {} live call{}", live, live == 1 ? "" : "s");
+      registry.shut_down_all();
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(100));
     drain_timer.async_wait([this](error_code ec) {
-      if (!ec) spdlog::warn("drain timeout reached");
-      finish();
+      if (!ec) wait_for_calls();
     });
-    finish();
   }
 
   void finish() {
@@ -186,7 +295,15 @@ struct Server::Impl {
 
   ServeOptions options;
   ServeState state;
+  Metrics metrics;
+  CallRegistry registry;
+  std::unique_ptr<StateStore> store;
+  std::unique_ptr<asio::ssl::context> backend_tls;
+  MediaGate gate;
+  CallContext calls;
   Router router;
+  std::chrono::steady_clock::time_point drain_deadline{};
+  bool calls_told_to_end = false;
   net::EventLoops loops;
   tcp::acceptor acceptor;
   asio::signal_set signals;
@@ -194,13 +311,14 @@ struct Server::Impl {
 };
 
 Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
-  add_health_routes(impl_->router, impl_->state);
+  add_status_routes(impl_->router, impl_->state, impl_->metrics, *impl_->store);
 }
 
 Server::~Server() = default;
 
 Router& Server::router() { return impl_->router; }
 ServeState& Server::state() { return impl_->state; }
+Metrics& Server::metrics() { return impl_->metrics; }
 
 std::uint16_t Server::listen() {
   error_code ec;

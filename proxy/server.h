@@ -1,13 +1,15 @@
-// The `serve` process: the listener, its event loops, the HTTP routes and the drain on
-// SIGTERM/SIGINT. Beast stays inside server.cpp.
+// The `serve` process: the listener, its event loops, the HTTP routes, the /media endpoint and
+// the drain on SIGTERM/SIGINT. Beast stays inside the networking sources.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/serve_options.h"
+#include "proxy/state_store.h"
 
 namespace callproxy::proxy {
 
@@ -16,9 +18,9 @@ struct ServeState {
   std::atomic<bool> draining{false};
 };
 
-// Health routes as the Node service has them, plus Kubernetes-style probes:
-// GET / -> 200 "OK", GET /healthz -> 200, GET /readyz -> 200 or 503 while draining.
-void add_health_routes(Router& router, const ServeState& state);
+// GET / -> 200 "OK" (the Node service's health check), /healthz, /readyz (503 while draining),
+// /metrics (Prometheus text), /executions/:id/connected (200 while streaming, else 410).
+void add_status_routes(Router& router, const ServeState& state, const Metrics& metrics, StateStore& store);
 
 class Server {
  public:
@@ -29,6 +31,7 @@ class Server {
 
   Router& router();
   ServeState& state();
+  Metrics& metrics();
 
   // Binds and listens; throws std::runtime_error naming the address when it cannot.
   // Returns the port actually bound (useful with port 0).

@@ -57,7 +57,7 @@ TEST_CASE("unknown paths get 404 and known paths with the wrong method 405 with 
   CHECK(wrong.headers[0].second == "DELETE, GET");
 }
 
-TEST_CASE("HEAD is answered by the GET route; a target that is not a path is a bad request", "[router]") {
+TEST_CASE("HEAD is answered by the GET route, and a target that is not a path is a bad request", "[router]") {
   const auto router = sample_router();
   CHECK(dispatch(router, "HEAD", "/executions/1/connected").status == 200);
   CHECK(dispatch(router, "GET", "*").status == 400);

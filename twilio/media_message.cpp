@@ -144,6 +144,8 @@ ReplyMessage parse_reply(const json& root, const std::string& event) {
     return ReplyMedia{stream_sid, string_field(media, "payload", "media.payload")};
   }
   if (event == "mark") {
+    // The simple backend shape puts the name at the top: {"event":"mark","name":"..."}.
+    if (!root.contains("mark") && root.contains("name")) return ReplyMark{stream_sid, string_field(root, "name", "name")};
     const json& mark = member(root, "mark", "mark");
     if (mark.is_object()) return ReplyMark{stream_sid, string_field(mark, "name", "mark.name")};
     throw FieldError{"field 'mark' must be an object"};

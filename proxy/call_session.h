@@ -1,0 +1,34 @@
+// The /media endpoint: one Twilio media stream and its backend links, all on one event loop.
+// Internal to serve's networking sources (it names Asio and Beast types).
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "proxy/call_registry.h"
+#include "proxy/metrics.h"
+#include "proxy/serve_options.h"
+#include "proxy/state_store.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace callproxy::proxy {
+
+// What every call of a server shares; outlives all calls.
+struct CallContext {
+  const ServeOptions& options;
+  Metrics& metrics;
+  StateStore& store;
+  CallRegistry& registry;
+  boost::asio::ssl::context* backend_tls;
+};
+
+// Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
+void start_call_session(boost::asio::ip::tcp::socket socket,
+                        boost::beast::http::request<boost::beast::http::string_body> request,
+                        CallContext& context);
+
+}  // namespace callproxy::proxy

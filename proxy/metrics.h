@@ -1,0 +1,87 @@
+// Counters serve exposes on GET /metrics (Prometheus text format). Lock-free: every counter is a
+// relaxed atomic, so the media path on any loop can count without contention.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace callproxy::proxy {
+
+enum class DropReason : std::size_t { backend_lag, backend_down, before_start, twilio_lag, count };
+enum class Rejection : std::size_t { missing_signature, bad_signature, draining, not_websocket, count };
+enum class ParseSource : std::size_t { twilio, backend, count };
+enum class LinkState : std::size_t { connecting, open, reconnecting, count };
+enum class RefusedBackend : std::size_t { not_allowed, invalid, count };
+
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+class Gauge {
+ public:
+  void add(std::int64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> value_{0};
+};
+
+// Fixed buckets in microseconds; observing is one relaxed increment per bucket crossed.
+class LatencyHistogram {
+ public:
+  static constexpr std::array<std::uint64_t, 12> bounds_us{10, 25, 50, 100, 250, 500, 1000,
+                                                           2500, 5000, 10000, 50000, 250000};
+  void observe(std::chrono::nanoseconds latency);
+  std::string render(const std::string& name, const std::string& help) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds_us.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> sum_ns_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+template <class Enum>
+class LabelledCounter {
+ public:
+  Counter& operator[](Enum e) { return counters_[static_cast<std::size_t>(e)]; }
+  const Counter& operator[](Enum e) const { return counters_[static_cast<std::size_t>(e)]; }
+
+ private:
+  std::array<Counter, static_cast<std::size_t>(Enum::count)> counters_;
+};
+
+struct Metrics {
+  Gauge active_calls;
+  std::array<Gauge, static_cast<std::size_t>(LinkState::count)> backend_links;
+  Counter calls_total;
+  Counter frames_in;      // media messages from Twilio
+  Counter bytes_in;       // WebSocket payload bytes from Twilio
+  Counter frames_out;     // media messages written to backends
+  Counter bytes_out;      // WebSocket payload bytes written to backends
+  LabelledCounter<DropReason> frames_dropped;
+  Counter backend_connect_failures;
+  Counter backend_reconnects;
+  Counter backend_lag_disconnects;
+  LabelledCounter<RefusedBackend> backends_refused;
+  Counter replies_relayed;
+  Counter replies_ignored;  // from listeners, or with --replies none
+  LabelledCounter<Rejection> handshake_rejections;
+  LabelledCounter<ParseSource> parse_errors;
+  Counter binary_frames_ignored;
+  Counter oversized_messages;
+  LatencyHistogram forward_latency;
+
+  Gauge& links(LinkState state) { return backend_links[static_cast<std::size_t>(state)]; }
+
+  std::string render() const;
+};
+
+}  // namespace callproxy::proxy

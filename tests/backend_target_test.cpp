@@ -1,0 +1,110 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "proxy/backend_target.h"
+#include "proxy/state_store.h"
+
+using namespace callproxy::proxy;
+
+TEST_CASE("host:port backends mean ws://host:port/media, URLs are used as given", "[backends]") {
+  const auto plain = parse_backend("10.0.0.5:8900");
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain.value().tls);
+  CHECK(plain.value().host == "10.0.0.5");
+  CHECK(plain.value().port == 8900);
+  CHECK(plain.value().url() == "ws://10.0.0.5:8900/media");
+
+  const auto tls = parse_backend("wss://Bot.Example.com/stream?x=1");
+  REQUIRE(tls.ok());
+  CHECK(tls.value().tls);
+  CHECK(tls.value().host == "bot.example.com");
+  CHECK(tls.value().port == 443);
+  CHECK(tls.value().target == "/stream?x=1");
+
+  const auto v6 = parse_backend("ws://[::1]:9000");
+  REQUIRE(v6.ok());
+  CHECK(v6.value().host == "::1");
+  CHECK(v6.value().target == "/");
+  CHECK(v6.value().url() == "ws://[::1]:9000/");
+}
+
+TEST_CASE("bad backend entries are refused with the entry named", "[backends]") {
+  for (const auto* entry : {"localhost", "localhost:0", "localhost:70000", "http://x:80/", "ws://user:pw@x:1/",
+                            "bad host:80", ":80", "::1:80", "ws://x:abc/"}) {
+    INFO(entry);
+    const auto parsed = parse_backend(entry);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().find(entry) != std::string::npos);
+  }
+}
+
+TEST_CASE("backendHosts is a JSON array of strings inside a string", "[backends]") {
+  const auto hosts = parse_backend_hosts(R"(["10.0.0.5:8900","wss://b.example.com/x"])");
+  REQUIRE(hosts.ok());
+  CHECK(hosts.value() == std::vector<std::string>{"10.0.0.5:8900", "wss://b.example.com/x"});
+  CHECK_FALSE(parse_backend_hosts("10.0.0.5:8900").ok());
+  CHECK_FALSE(parse_backend_hosts(R"([1,2])").ok());
+  CHECK_FALSE(parse_backend_hosts(R"({"a":"b"})").ok());
+}
+
+TEST_CASE("the allowlist matches CIDR blocks, name suffixes, exact hosts and ports", "[backends]") {
+  BackendAllowlist allow;
+  CHECK(allow.allows("anything", "1.2.3.4", 1));  // empty: everything
+  allow.add("10.0.0.0/8:8900");
+  allow.add("*.internal:*");
+  allow.add("bot.example.com:443");
+  allow.add("[fd00::]/8:9000");
+
+  CHECK(allow.allows("10.1.2.3", "10.1.2.3", 8900));
+  CHECK_FALSE(allow.allows("10.1.2.3", "10.1.2.3", 8901));
+  CHECK_FALSE(allow.allows("11.1.2.3", "11.1.2.3", 8900));
+  CHECK(allow.allows("speaker.internal", "192.168.1.1", 1234));
+  CHECK_FALSE(allow.allows("internal", "192.168.1.1", 1234));
+  CHECK_FALSE(allow.allows("evil-internal", "192.168.1.1", 1234));
+  CHECK(allow.allows("BOT.example.com", "8.8.8.8", 443));
+  CHECK_FALSE(allow.allows("bot.example.com", "8.8.8.8", 80));
+  CHECK(allow.allows("fd12::1", "fd12::1", 9000));
+  // A name is judged by CIDR only through the address it resolved to.
+  CHECK(allow.allows("backend.corp", "10.9.9.9", 8900));
+  CHECK_FALSE(allow.allows("backend.corp", "172.16.0.1", 8900));
+  CHECK(allow.may_allow("backend.corp", 8900));
+  CHECK_FALSE(allow.may_allow("backend.corp", 1));
+  CHECK_FALSE(allow.may_allow("192.168.0.1", 8900));
+}
+
+TEST_CASE("bad allowlist patterns are refused with the pattern named", "[backends]") {
+  BackendAllowlist allow;
+  for (const auto* pattern : {"10.0.0.0/33:1", "10.0.0.0/8", "host:port", "bad host:1", "300.0.0.0/8:1"}) {
+    INFO(pattern);
+    CHECK_THROWS_WITH(allow.add(pattern), Catch::Contains(pattern));
+  }
+}
+
+TEST_CASE("store specs parse and bad ones say what is expected", "[store]") {
+  CHECK(std::holds_alternative<StoreSpec::Memory>(parse_store_spec("memory").value().kind));
+  CHECK(std::get<StoreSpec::Sqlite>(parse_store_spec("sqlite:./x.db").value().kind).path == "./x.db");
+  const auto redis = std::get<StoreSpec::Redis>(parse_store_spec("redis://cache:6380/2").value().kind);
+  CHECK(redis.host == "cache");
+  CHECK(redis.port == 6380);
+  CHECK(redis.db == 2);
+  CHECK_FALSE(parse_store_spec("postgres://x").ok());
+  CHECK_FALSE(parse_store_spec("redis://:1").ok());
+  CHECK_FALSE(parse_store_spec("redis://h:0").ok());
+  CHECK_FALSE(parse_store_spec("sqlite:").ok());
+}
+
+TEST_CASE("the memory store's execution marks expire by themselves", "[store]") {
+  auto store = make_memory_store();
+  bool connected = false;
+  store->mark_connected("FN1", std::chrono::milliseconds(50), [](StoreResult<Done> r) { REQUIRE(r.ok()); });
+  store->is_connected("FN1", [&](StoreResult<bool> r) { connected = r.value(); });
+  CHECK(connected);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  store->is_connected("FN1", [&](StoreResult<bool> r) { connected = r.value(); });
+  CHECK_FALSE(connected);
+  store->mark_connected("FN2", std::chrono::seconds(5), [](StoreResult<Done>) {});
+  store->clear_connected("FN2", [](StoreResult<Done>) {});
+  store->is_connected("FN2", [&](StoreResult<bool> r) { connected = r.value(); });
+  CHECK_FALSE(connected);
+}

@@ -1,0 +1,499 @@
+// serve's media proxy end to end: the real binary, a Twilio-side WebSocket client and real
+// WebSocket backends on loopback.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <random>
+
+#include "support/child_process.h"
+#include "support/http_client.h"
+#include "support/ws_peer.h"
+#include "testclient/twilio_stream_writer.h"
+#include "twilio/base64.h"
+#include "twilio/signature.h"
+
+using namespace callproxy;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::BackendServer;
+using test::WsClient;
+
+namespace {
+
+std::string backend_hosts(const std::vector<const BackendServer*>& backends) {
+  json hosts = json::array();
+  for (const auto* b : backends) hosts.push_back(b->host_port());
+  return hosts.dump();
+}
+
+// One call as Twilio makes it: connected, start, 20 ms frames, stop.
+struct TwilioCall {
+  TwilioCall(unsigned short port, std::map<std::string, std::string> params,
+             const std::map<std::string, std::string>& headers = {})
+      : random(std::random_device{}()),
+        writer(testclient::make_call_identity(random), std::move(params)),
+        ws(port, "/media", headers) {}
+
+  void start() {
+    ws.send_text(writer.connected());
+    ws.send_text(writer.start());
+  }
+  // Frame i carries bytes all equal to (i % 256), so receivers can check order.
+  std::string media(std::size_t i) {
+    const std::vector<std::uint8_t> frame(160, static_cast<std::uint8_t>(i % 256));
+    auto text = writer.media(frame);
+    ws.send_text(text);
+    return text;
+  }
+  void stop() { ws.send_text(writer.stop()); }
+
+  std::mt19937_64 random;
+  testclient::TwilioStreamWriter writer;
+  WsClient ws;
+};
+
+std::vector<json> parse_all(const std::vector<std::string>& texts) {
+  std::vector<json> out;
+  for (const auto& t : texts) out.push_back(json::parse(t));
+  return out;
+}
+
+// The media messages a simple-format backend received, as the frame index each one carries.
+std::vector<int> media_indexes(const std::vector<std::string>& texts) {
+  std::vector<int> out;
+  for (const auto& m : parse_all(texts)) {
+    if (m.at("event") != "media") continue;
+    const auto bytes = twilio::base64_decode(m.at("media").get<std::string>());
+    REQUIRE(bytes);
+    REQUIRE(bytes->size() == 160);
+    out.push_back((*bytes)[0]);
+  }
+  return out;
+}
+
+double metric(unsigned short port, const std::string& series) {
+  const auto text = test::http_request(port, "GET", "/metrics").body;
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) FAIL("no series " << series << " in /metrics");
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return condition();
+}
+
+}  // namespace
+
+TEST_CASE("a call fans out to three backends: every frame once and in order at each", "[media]") {
+  BackendServer a, b, c;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&a, &b, &c})}});
+  call.start();
+  constexpr int frames = 300;
+  for (int i = 0; i < frames; ++i) call.media(static_cast<std::size_t>(i));
+  call.stop();
+
+  for (auto* backend : {&a, &b, &c}) {
+    REQUIRE(backend->wait_for_messages(frames + 2));  // start, the frames, stop
+    REQUIRE(backend->wait_closed());
+    const auto messages = parse_all(backend->messages());
+    CHECK(messages.front().at("event") == "start");
+    CHECK(messages.front().at("streamSid") == call.writer.identity().stream_sid);
+    CHECK(messages.front().at("callSid") == call.writer.identity().call_sid);
+    CHECK(messages.front().at("accountSid") == call.writer.identity().account_sid);
+    CHECK(messages.front().at("mediaFormat").at("sampleRate") == 8000);
+    CHECK(messages.back() == json{{"event", "stop"}});
+    const auto indexes = media_indexes(backend->messages());
+    REQUIRE(indexes.size() == frames);
+    for (int i = 0; i < frames; ++i) REQUIRE(indexes[i] == i % 256);
+    CHECK(backend->connections() == 1);
+  }
+  // The simple format's media message is exactly the Node service's shape.
+  const auto first_media = json::parse(a.messages()[1]);
+  CHECK(first_media.size() == 2);
+  CHECK(first_media.at("event") == "media");
+  CHECK(metric(serve.port, "callproxy_frames_in_total") == frames);
+  CHECK(metric(serve.port, "callproxy_frames_out_total") == 3 * frames);
+}
+
+TEST_CASE("in twilio format a backend receives Twilio's frames byte for byte", "[media]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--backend-format", "twilio"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  std::vector<std::string> sent{call.writer.connected(), call.writer.start()};
+  call.ws.send_text(sent[0]);
+  call.ws.send_text(sent[1]);
+  for (int i = 0; i < 50; ++i) sent.push_back(call.media(static_cast<std::size_t>(i)));
+  call.ws.send_text(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"60","dtmf":{"track":"inbound_track","digit":"7"}})");
+  sent.push_back(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"60","dtmf":{"track":"inbound_track","digit":"7"}})");
+  sent.push_back(call.writer.stop());
+  call.ws.send_text(sent.back());
+  const bool all_arrived = backend.wait_for_messages(sent.size());
+  INFO(serve.process->err() << "\nreceived " << backend.messages().size());
+  REQUIRE(all_arrived);
+  CHECK(backend.messages() == sent);
+}
+
+TEST_CASE("the primary's replies reach the caller with the call's streamSid, a listener's do not", "[media]") {
+  BackendServer primary, listener;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&primary, &listener})}});
+  call.start();
+  call.media(0);
+  REQUIRE(primary.wait_for_messages(2));
+  REQUIRE(listener.wait_for_messages(2));
+
+  const std::string payload = twilio::base64_encode(std::string_view("\x01\x02\x03\x04"));
+  listener.send_text(R"({"event":"media","media":")" + payload + R"("})");
+  primary.send_text(R"({"event":"media","media":")" + payload + R"("})");
+  primary.send_text(R"({"event":"mark","name":"greeting-done"})");
+  primary.send_text(R"({"event":"clear"})");
+  primary.send_text(R"({"event":"media","streamSid":"MZ-wrong","media":{"payload":")" + payload + R"("}})");
+
+  const auto reply = call.ws.receive();
+  REQUIRE(reply);
+  CHECK(json::parse(*reply) == json{{"event", "media"}, {"streamSid", call.writer.identity().stream_sid},
+                                    {"media", {{"payload", payload}}}});
+  const auto mark = call.ws.receive();
+  REQUIRE(mark);
+  CHECK(json::parse(*mark) == json{{"event", "mark"}, {"streamSid", call.writer.identity().stream_sid},
+                                   {"mark", {{"name", "greeting-done"}}}});
+  const auto clear = call.ws.receive();
+  REQUIRE(clear);
+  CHECK(json::parse(*clear) == json{{"event", "clear"}, {"streamSid", call.writer.identity().stream_sid}});
+  const auto twilio_shaped = call.ws.receive();
+  REQUIRE(twilio_shaped);
+  CHECK(json::parse(*twilio_shaped).at("streamSid") == call.writer.identity().stream_sid);
+  CHECK_FALSE(call.ws.receive(300ms));  // the listener's reply never arrives
+  CHECK(metric(serve.port, "callproxy_replies_relayed_total") == 4);
+  CHECK(metric(serve.port, "callproxy_replies_ignored_total") == 1);
+
+  // Twilio echoes the mark when the audio before it has played: only the primary hears it.
+  call.ws.send_text(R"({"event":"mark","sequenceNumber":"9","streamSid":")" + call.writer.identity().stream_sid +
+                    R"(","mark":{"name":"greeting-done"}})");
+  REQUIRE(primary.wait_for_messages(3));
+  CHECK(json::parse(primary.messages()[2]) == json{{"event", "mark"}, {"name", "greeting-done"}});
+  call.ws.send_text(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"10","dtmf":{"track":"inbound_track","digit":"5"}})");
+  REQUIRE(listener.wait_for_messages(3));
+  CHECK(json::parse(listener.messages()[2]) == json{{"event", "dtmf"}, {"digit", "5"}});
+  REQUIRE(primary.wait_for_messages(4));
+  CHECK(json::parse(primary.messages()[3]) == json{{"event", "dtmf"}, {"digit", "5"}});
+}
+
+TEST_CASE("with --replies none nothing goes back to the caller", "[media]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--replies", "none"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+  backend.send_text(R"({"event":"media","media":"AAAA"})");
+  CHECK_FALSE(call.ws.receive(300ms));
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_replies_ignored_total") == 1; }));
+}
+
+TEST_CASE("a backend killed mid-call does not disturb the others", "[media]") {
+  BackendServer doomed, survivor;
+  auto serve = test::start_serve({"--no-backend-reconnect"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&doomed, &survivor})}});
+  call.start();
+  for (int i = 0; i < 20; ++i) call.media(static_cast<std::size_t>(i));
+  REQUIRE(doomed.wait_for_messages(21));
+  doomed.kill();
+  for (int i = 20; i < 100; ++i) call.media(static_cast<std::size_t>(i));
+  call.stop();
+  REQUIRE(survivor.wait_for_messages(102));
+  const auto indexes = media_indexes(survivor.messages());
+  REQUIRE(indexes.size() == 100);
+  for (int i = 0; i < 100; ++i) CHECK(indexes[i] == i);
+  CHECK_FALSE(call.ws.wait_closed(200ms));  // the caller was not hung up on
+}
+
+TEST_CASE("a dropped backend is reconnected and receives the live stream again", "[media]") {
+  BackendServer flaky;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&flaky})}});
+  call.start();
+  call.media(1);
+  REQUIRE(flaky.wait_for_messages(2));
+  flaky.kill(0);
+  REQUIRE(flaky.wait_for_connections(2));
+  REQUIRE(flaky.wait_for_messages(1, 1));
+  CHECK(json::parse(flaky.messages(1)[0]).at("event") == "start");  // the start again, first
+  call.media(2);
+  REQUIRE(flaky.wait_for_messages(2, 1));
+  CHECK(media_indexes(flaky.messages(1)) == std::vector<int>{2});
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_backend_reconnects_total") == 1; }));
+}
+
+TEST_CASE("when no backend is left the caller's stream is closed with a reason", "[media]") {
+  BackendServer only;
+  auto serve = test::start_serve({"--no-backend-reconnect"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&only})}});
+  call.start();
+  REQUIRE(only.wait_for_messages(1));
+  only.kill();
+  REQUIRE(call.ws.wait_closed());
+  CHECK(call.ws.close_code() == 1013);
+  CHECK(call.ws.close_reason() == "no backend left");
+
+  // A backend that cannot be reached at all: same outcome, and it is counted.
+  const unsigned short closed_port = [] {
+    BackendServer gone;
+    return gone.port();
+  }();
+  TwilioCall unreachable(serve.port, {{"backendHosts", R"(["127.0.0.1:)" + std::to_string(closed_port) + R"("])"}});
+  unreachable.start();
+  REQUIRE(unreachable.ws.wait_closed());
+  CHECK(unreachable.ws.close_reason() == "no backend left");
+  CHECK(metric(serve.port, "callproxy_backend_connect_failures_total") >= 1);
+}
+
+TEST_CASE("a stalled backend is cut off at the lag limit, the others and memory unaffected", "[media]") {
+  BackendServer stalled(BackendServer::Mode::stall), healthy;
+  auto serve = test::start_serve({"--max-backend-lag", "0.5"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&healthy, &stalled})}});
+  call.start();
+  REQUIRE(healthy.wait_for_messages(1));
+  const long rss_before = rss_kib(serve.process->pid());
+  // Far more than socket buffers hold: the proxy's queue for the stalled backend must hit 0.5 s.
+  constexpr int frames = 20000;
+  for (int i = 0; i < frames; ++i) {
+    call.media(static_cast<std::size_t>(i));
+    if (i % 2000 == 1999) REQUIRE(healthy.wait_for_messages(static_cast<std::size_t>(i) + 2));
+  }
+  REQUIRE(healthy.wait_for_messages(frames + 1, 0, 30s));
+  const auto indexes = media_indexes(healthy.messages());
+  REQUIRE(indexes.size() == frames);
+  for (int i = 0; i < frames; ++i) REQUIRE(indexes[i] == i % 256);
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_backend_lag_disconnects_total") == 1; }));
+  CHECK(metric(serve.port, "callproxy_backend_links{state=\"open\"}") == 1);  // only the healthy one
+  const long rss_after = rss_kib(serve.process->pid());
+  INFO("RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
+  CHECK(rss_after - rss_before < 32 * 1024);
+  CHECK_FALSE(call.ws.wait_closed(100ms));
+}
+
+TEST_CASE("backends outside --backend-allow are refused and counted", "[media]") {
+  BackendServer allowed, forbidden_backend;
+  auto serve = test::start_serve({"--backend-allow", "127.0.0.1:" + std::to_string(allowed.port())});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&forbidden_backend, &allowed})}});
+  call.start();
+  call.media(0);
+  REQUIRE(allowed.wait_for_messages(2));
+  CHECK(forbidden_backend.connections() == 0);
+  CHECK(metric(serve.port, "callproxy_backends_refused_total{reason=\"not_allowed\"}") == 1);
+
+  TwilioCall only_forbidden(serve.port, {{"backendHosts", backend_hosts({&forbidden_backend})}});
+  only_forbidden.start();
+  REQUIRE(only_forbidden.ws.wait_closed());
+  CHECK(only_forbidden.ws.close_code() == 1008);
+  CHECK(forbidden_backend.connections() == 0);
+}
+
+TEST_CASE("the --backend flag serves calls whose start names no backend", "[media]") {
+  BackendServer fallback;
+  auto serve = test::start_serve({"--backend", "ws://" + fallback.host_port() + "/custom/path"});
+  TwilioCall call(serve.port, {});
+  call.start();
+  call.media(3);
+  REQUIRE(fallback.wait_for_messages(2));
+  CHECK(media_indexes(fallback.messages()) == std::vector<int>{3});
+}
+
+TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[media][signature]") {
+  BackendServer backend;
+  const std::string token = "test-token-123";
+  auto serve = test::start_serve({"--validate-signatures"}, {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string host = "127.0.0.1:" + std::to_string(serve.port);
+  const auto good = twilio::compute_signature(token, "wss://" + host + "/media", {});
+
+  {
+    TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}}, {{"X-Twilio-Signature", good}});
+    call.start();
+    REQUIRE(backend.wait_for_messages(1));
+  }
+  try {
+    WsClient unsigned_client(serve.port, "/media");
+    FAIL("an unsigned handshake was accepted");
+  } catch (const test::HandshakeRefused& e) {
+    CHECK(e.status == 400);
+    CHECK(e.body.find("X-Twilio-Signature") != std::string::npos);
+  }
+  try {
+    const auto wrong = twilio::compute_signature("other-token", "wss://" + host + "/media", {});
+    WsClient forged(serve.port, "/media", {{"X-Twilio-Signature", wrong}});
+    FAIL("a wrongly signed handshake was accepted");
+  } catch (const test::HandshakeRefused& e) {
+    CHECK(e.status == 403);
+  }
+  CHECK(metric(serve.port, "callproxy_handshake_rejections_total{reason=\"missing_signature\"}") == 1);
+  CHECK(metric(serve.port, "callproxy_handshake_rejections_total{reason=\"bad_signature\"}") == 1);
+}
+
+TEST_CASE("behind a proxy the handshake is checked against --public-url", "[media][signature]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--validate-signatures", "--public-url", "wss://calls.example.com/"},
+                                 {{"TWILIO_AUTH_TOKEN", "tok"}});
+  const auto sig = twilio::compute_signature("tok", "wss://calls.example.com/media", {});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}}, {{"X-Twilio-Signature", sig}});
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+}
+
+TEST_CASE("validation without a token is refused at start-up", "[media][signature]") {
+  const auto result = test::run_command(test::callproxy_args({"serve", "--port", "0", "--validate-signatures"}),
+                                        {{"TWILIO_AUTH_TOKEN", std::nullopt}});
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find("auth token") != std::string::npos);
+  const auto from_env = test::run_command(test::callproxy_args({"serve", "--port", "0"}),
+                                          {{"TWILIO_AUTH_TOKEN", std::nullopt}, {"VALIDATE_EXTERNAL_CALLS", "true"}});
+  CHECK(from_env.exit_code == 2);
+}
+
+TEST_CASE("bad input from Twilio's side is ignored or closes only that stream", "[media][bad-input]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--max-message-bytes", "4096"});
+  TwilioCall bystander(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  bystander.start();
+  REQUIRE(backend.wait_for_messages(1, 0));
+
+  BackendServer victim_backend;
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&victim_backend})}});
+  call.ws.send_text(call.writer.connected());
+  call.media(0);                                         // media before start: ignored
+  call.ws.send_text("{not json");                        // invalid JSON: ignored
+  call.ws.send_text(R"({"event":"media","media":{}})");  // missing payload: ignored
+  call.ws.send_text(R"({"no":"event"})");                // no event: ignored
+  call.ws.send_binary(std::string("\x00\x01\x02", 3));   // binary frame: ignored
+  call.ws.send_text(R"({"event":"future-event","x":1})");  // unknown event: ignored
+  call.ws.send_text(call.writer.start());
+  call.media(1);
+  REQUIRE(victim_backend.wait_for_messages(2));
+  CHECK(media_indexes(victim_backend.messages()) == std::vector<int>{1});
+  CHECK(metric(serve.port, "callproxy_parse_errors_total{source=\"twilio\"}") == 3);
+  CHECK(metric(serve.port, "callproxy_binary_frames_ignored_total") == 1);
+  CHECK(metric(serve.port, "callproxy_frames_dropped_total{reason=\"before_start\"}") == 1);
+
+  // Oversized: that stream is closed with 1009, the bystander carries on.
+  call.ws.send_text(std::string(8192, ' '));
+  REQUIRE(call.ws.wait_closed());
+  INFO(call.ws.close_reason());
+  CHECK(call.ws.close_code() == 1009);
+  CHECK(metric(serve.port, "callproxy_oversized_messages_total") == 1);
+  bystander.media(42);
+  REQUIRE(backend.wait_for_messages(2, 0));
+  CHECK(media_indexes(backend.messages()) == std::vector<int>{42});
+
+  // Garbage backendHosts: the stream is closed, nothing else.
+  TwilioCall garbage(serve.port, {{"backendHosts", "not json"}});
+  garbage.start();
+  REQUIRE(garbage.ws.wait_closed());
+  CHECK(garbage.ws.close_code() == 1008);
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("bad input from a backend is ignored and counted", "[media][bad-input]") {
+  BackendServer backend;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+  backend.send_text("{oops");
+  backend.send_text(R"({"event":"media","media":7})");
+  backend.send_text(R"({"event":"clear"})");
+  const auto clear = call.ws.receive();
+  REQUIRE(clear);
+  CHECK(json::parse(*clear).at("event") == "clear");
+  CHECK(metric(serve.port, "callproxy_parse_errors_total{source=\"backend\"}") == 2);
+}
+
+TEST_CASE("GET /media without an upgrade is answered 426", "[media]") {
+  auto serve = test::start_serve();
+  CHECK(test::http_request(serve.port, "GET", "/media").status == 426);
+}
+
+TEST_CASE("executions are connected while their stream is open and gone after", "[media][executions]") {
+  BackendServer backend;
+  auto serve = test::start_serve();
+  CHECK(test::http_request(serve.port, "GET", "/executions/FN42/connected").status == 410);
+  {
+    TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}, {"executionId", "FN42"}});
+    call.start();
+    REQUIRE(backend.wait_for_messages(1));
+    CHECK(eventually([&] { return test::http_request(serve.port, "GET", "/executions/FN42/connected").status == 200; }));
+    CHECK(test::http_request(serve.port, "GET", "/executions/FN43/connected").status == 410);
+    call.stop();
+    call.ws.close();
+  }
+  CHECK(eventually([&] { return test::http_request(serve.port, "GET", "/executions/FN42/connected").status == 410; }));
+}
+
+TEST_CASE("SIGTERM drains: live calls finish, new ones are refused, exit 0", "[media][drain]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--drain-timeout", "10"});
+  auto call = std::make_unique<TwilioCall>(serve.port, std::map<std::string, std::string>{{"backendHosts", backend_hosts({&backend})}});
+  call->start();
+  REQUIRE(backend.wait_for_messages(1));
+  serve.process->signal(SIGTERM);
+  REQUIRE(eventually([&] { return test::http_request(serve.port, "GET", "/readyz").status == 503; }));
+  try {
+    WsClient late(serve.port, "/media");
+    FAIL("a new call was accepted while draining");
+  } catch (const test::HandshakeRefused& e) {
+    CHECK(e.status == 503);
+  }
+  call->media(5);  // the live call still streams
+  REQUIRE(backend.wait_for_messages(2));
+  call->stop();
+  call->ws.close();
+  CHECK(serve.process->wait(10s) == 0);
+}
+
+TEST_CASE("at the drain deadline live calls are closed with 1001", "[media][drain]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--drain-timeout", "0.3"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+  serve.process->signal(SIGTERM);
+  REQUIRE(call.ws.wait_closed());
+  CHECK(call.ws.close_code() == 1001);
+  CHECK(serve.process->wait(10s) == 0);
+  CHECK(json::parse(backend.messages().back()).at("event") == "stop");  // the backend heard the end
+}
+
+TEST_CASE("/metrics speaks Prometheus text and its counters move", "[media][metrics]") {
+  BackendServer backend;
+  auto serve = test::start_serve();
+  const auto page = test::http_request(serve.port, "GET", "/metrics");
+  CHECK(page.status == 200);
+  CHECK(page.headers.at("content-type").find("text/plain; version=0.0.4") == 0);
+  CHECK(page.body.find("# TYPE callproxy_forward_latency_seconds histogram") != std::string::npos);
+  CHECK(metric(serve.port, "callproxy_active_calls") == 0);
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  for (int i = 0; i < 10; ++i) call.media(static_cast<std::size_t>(i));
+  REQUIRE(backend.wait_for_messages(11));
+  CHECK(metric(serve.port, "callproxy_active_calls") == 1);
+  CHECK(metric(serve.port, "callproxy_backend_links{state=\"open\"}") == 1);
+  CHECK(metric(serve.port, "callproxy_frames_in_total") == 10);
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_forward_latency_seconds_count") == 10; }));
+  CHECK(metric(serve.port, "callproxy_bytes_in_total") > 10 * 160);
+}
