@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-url1.81-dev   # Asio/Beast + Boost.URL (1.81; replaces 1.74)
-  libssl-dev                              # HMAC-SHA1, SHA-256, TLS
+  libssl-dev openssl                      # HMAC-SHA1, SHA-256, TLS (the CLI makes test certificates)
   libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev
   libsndfile1-dev portaudio19-dev

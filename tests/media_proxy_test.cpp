@@ -497,3 +497,36 @@ TEST_CASE("/metrics speaks Prometheus text and its counters move", "[media][metr
   CHECK(eventually([&] { return metric(serve.port, "callproxy_forward_latency_seconds_count") == 10; }));
   CHECK(metric(serve.port, "callproxy_bytes_in_total") > 10 * 160);
 }
+
+TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused otherwise", "[media][tls]") {
+  // A throwaway certificate for localhost, made by the openssl CLI.
+  const std::string dir = "/tmp/callproxy-tls-" + std::to_string(::getpid());
+  const auto made = test::run_command({"/bin/sh", "-c",
+                                       "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+                                       "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " + dir +
+                                       "/key.pem -out " + dir + "/cert.pem 2>&1"});
+  REQUIRE(made.exit_code == 0);
+
+  test::TlsBackendServer secure(dir + "/cert.pem", dir + "/key.pem");
+  const std::string url = "wss://localhost:" + std::to_string(secure.port()) + "/media";
+  {
+    auto serve = test::start_serve({"--backend-ca", dir + "/cert.pem"});
+    TwilioCall call(serve.port, {{"backendHosts", json::array({url}).dump()}});
+    call.start();
+    call.media(9);
+    REQUIRE(secure.wait_for_messages(2));
+    CHECK(media_indexes(secure.messages()) == std::vector<int>{9});
+  }
+  {
+    // Without the CA the certificate is not trusted: no connection, the call is closed.
+    test::TlsBackendServer untrusted(dir + "/cert.pem", dir + "/key.pem");
+    auto serve = test::start_serve();
+    TwilioCall call(serve.port, {{"backendHosts", json::array({"wss://localhost:" + std::to_string(untrusted.port()) + "/media"}).dump()}});
+    call.start();
+    REQUIRE(call.ws.wait_closed());
+    CHECK(call.ws.close_reason() == "no backend left");
+    CHECK(untrusted.messages().empty());
+    CHECK(serve.process->err().find("TLS handshake failed") != std::string::npos);
+  }
+  test::run_command({"/bin/rm", "-rf", dir});
+}

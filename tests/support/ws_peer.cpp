@@ -7,9 +7,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <condition_variable>
 #include <deque>
@@ -313,6 +316,73 @@ void BackendServer::shut_down() {
     std::lock_guard lock(impl_->mutex);
     for (auto& endpoint : impl_->endpoints) endpoint->kill();
   });
+}
+
+// ---- TlsBackendServer ----------------------------------------------------------------
+
+struct TlsBackendServer::Impl {
+  Impl() : tls(asio::ssl::context::tls_server), acceptor(loop.context) {}
+
+  void do_read() {
+    ws->async_read(buffer, [this](error_code ec, std::size_t) {
+      if (ec) return inbox.close(-1, ec.message());
+      inbox.push(beast::buffers_to_string(buffer.data()));
+      buffer.consume(buffer.size());
+      do_read();
+    });
+  }
+
+  asio::ssl::context tls;
+  LoopThread loop;
+  tcp::acceptor acceptor;
+  std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> ws;
+  beast::flat_buffer buffer;
+  Inbox inbox;
+  unsigned short port = 0;
+};
+
+TlsBackendServer::TlsBackendServer(const std::string& cert_file, const std::string& key_file)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->tls.use_certificate_chain_file(cert_file);
+  impl_->tls.use_private_key_file(key_file, asio::ssl::context::pem);
+  const tcp::endpoint where{asio::ip::make_address("127.0.0.1"), 0};
+  impl_->acceptor.open(where.protocol());
+  impl_->acceptor.bind(where);
+  impl_->acceptor.listen();
+  impl_->port = impl_->acceptor.local_endpoint().port();
+  impl_->loop.run_and_wait([impl = impl_.get()] {
+    impl->acceptor.async_accept([impl](error_code ec, tcp::socket socket) {
+      if (ec) return;
+      impl->ws.emplace(std::move(socket), impl->tls);
+      impl->ws->next_layer().async_handshake(asio::ssl::stream_base::server, [impl](error_code ec) {
+        if (ec) return impl->inbox.close(-1, "TLS: " + ec.message());
+        impl->ws->async_accept([impl](error_code ec) {
+          if (ec) return impl->inbox.close(-1, ec.message());
+          impl->do_read();
+        });
+      });
+    });
+  });
+}
+
+TlsBackendServer::~TlsBackendServer() {
+  impl_->loop.run_and_wait([impl = impl_.get()] {
+    error_code ignored;
+    impl->acceptor.close(ignored);
+    if (impl->ws) beast::get_lowest_layer(*impl->ws).socket().close(ignored);
+  });
+}
+
+unsigned short TlsBackendServer::port() const { return impl_->port; }
+
+std::vector<std::string> TlsBackendServer::messages() const {
+  std::lock_guard lock(impl_->inbox.mutex);
+  return impl_->inbox.all;
+}
+
+bool TlsBackendServer::wait_for_messages(std::size_t count, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->inbox.mutex);
+  return impl_->inbox.changed.wait_for(lock, timeout, [&] { return impl_->inbox.all.size() >= count; });
 }
 
 }  // namespace callproxy::test

@@ -72,4 +72,19 @@ class BackendServer {
   std::shared_ptr<Impl> impl_;
 };
 
+// A wss:// backend (TLS with the given certificate) that records the messages of its first
+// connection.
+class TlsBackendServer {
+ public:
+  TlsBackendServer(const std::string& cert_file, const std::string& key_file);
+  ~TlsBackendServer();
+  unsigned short port() const;
+  std::vector<std::string> messages() const;
+  bool wait_for_messages(std::size_t count, std::chrono::milliseconds timeout = 10s) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
 }  // namespace callproxy::test
