@@ -2,19 +2,117 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <memory>
 
+#include "assets/sample_call.h"
 #include "cli/commands.h"
+#include "testclient/client_test_options.h"
+#include "twilio/audio_file.h"
 
 namespace callproxy::cli {
+namespace {
+
+struct ClientTestFlags {
+  testclient::ClientTestOptions options;
+  std::string wav;
+  double every = 10;
+  bool once = false;
+  double duration = 0;
+  std::string backend_hosts = R"(["localhost:8888"])";
+  std::vector<std::string> params;
+  std::string execution_id;
+  std::vector<std::string> dtmf;
+};
+
+int run(ClientTestFlags& flags, const CLI::App& app) {
+  auto& options = flags.options;
+  // The audio: a file, or the sample call built into the binary.
+  auto audio = flags.wav.empty() ? twilio::read_call_audio(assets::sample_call_wav(), "the bundled sample call")
+                                 : twilio::read_call_audio(flags.wav);
+  if (!audio) {
+    std::cerr << "callproxy client-test: --wav: " << audio.error() << "\n";
+    return exit_usage;
+  }
+  options.audio = std::move(audio.value());
+  options.audio_name = flags.wav.empty() ? "sample call" : flags.wav;
+
+  options.custom_parameters["backendHosts"] = flags.backend_hosts;
+  if (!flags.execution_id.empty()) options.custom_parameters["executionId"] = flags.execution_id;
+  for (const auto& p : flags.params) {
+    const auto eq = p.find('=');
+    options.custom_parameters[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  for (const auto& d : flags.dtmf) {
+    const auto at = d.find('@');
+    const double seconds = std::stod(d.substr(at + 1));
+    for (const char digit : d.substr(0, at)) {
+      options.dtmf.push_back({digit, std::chrono::milliseconds(static_cast<long long>(seconds * 1000))});
+    }
+  }
+  std::stable_sort(options.dtmf.begin(), options.dtmf.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
+
+  if (options.sign_url.empty()) {
+    // Twilio signs the stream's wss:// URL; a local ws:// URL stands for it.
+    options.sign_url = options.url.rfind("ws://", 0) == 0 ? "wss://" + options.url.substr(5) : options.url;
+  }
+  options.every = std::chrono::milliseconds(static_cast<long long>(flags.every * 1000));
+  options.duration = std::chrono::milliseconds(static_cast<long long>(flags.duration * 1000));
+  if (flags.once) options.mode = testclient::ClientTestOptions::Mode::once;
+  else if (app.count("--calls") > 0 || app.count("--duration") > 0) options.mode = testclient::ClientTestOptions::Mode::load;
+  return testclient::run_client_test(options);
+}
+
+}  // namespace
 
 RunFunction setup_client_test(CLI::App& parent) {
+  auto flags = std::make_shared<ClientTestFlags>();
+  auto& options = flags->options;
   auto* app = parent.add_subcommand(
-      "client-test", "Replay a recorded call exactly as Twilio streams it (not available yet)");
-  (void)app;
-  return [] {
-    std::cerr << "callproxy client-test: not available in this version yet (tracked as issue 5)\n";
-    return exit_usage;
-  };
+      "client-test", "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls");
+  app->add_option("--url", options.url, "The proxy's media URL (ws:// or wss://)")->capture_default_str();
+  app->add_option("--wav", flags->wav, "Call audio: any WAV (converted to 8 kHz mu-law); default: the bundled sample")
+      ->check(CLI::ExistingFile);
+  auto* every = app->add_option("--every", flags->every, "Start a call every SECONDS, until interrupted (default 10)")
+                    ->check(CLI::Range(0.05, 86400.0));
+  auto* once = app->add_flag("--once", flags->once, "One call; exit 0 if it streamed to its end, 1 otherwise");
+  once->excludes(every);
+  auto* calls = app->add_option("--calls", options.calls, "Concurrent calls (load mode)")->check(CLI::Range(1u, 100000u));
+  auto* duration = app->add_option("--duration", flags->duration, "Seconds each call streams (loops the audio)")
+                       ->check(CLI::Range(0.02, 86400.0));
+  calls->excludes(once)->excludes(every);
+  duration->excludes(every);
+  auto* hosts = app->add_option("--backend-hosts", flags->backend_hosts,
+                                "customParameters.backendHosts: a JSON array of backends")
+                    ->capture_default_str();
+  app->add_option("--param", flags->params, "A custom parameter KEY=VALUE (repeatable)")
+      ->check([](const std::string& p) {
+        return p.find('=') == std::string::npos ? "expected KEY=VALUE, got '" + p + "'" : std::string();
+      });
+  (void)hosts;
+  app->add_option("--execution-id", flags->execution_id, "customParameters.executionId (Studio's execution)");
+  app->add_option("--auth-token", options.auth_token, "Sign the handshake with this Twilio auth token")
+      ->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--sign-url", options.sign_url, "The URL the signature covers (default: --url as wss://)");
+  app->add_option("--dtmf", flags->dtmf, "Press DIGITS at SECONDS into the call, e.g. 12#@2.5 (repeatable)")
+      ->check([](const std::string& d) {
+        const auto at = d.find('@');
+        if (at == std::string::npos || at == 0) return "expected DIGITS@SECONDS, got '" + d + "'";
+        if (d.substr(0, at).find_first_not_of("0123456789*#") != std::string::npos) {
+          return "DTMF digits are 0-9, * and #, got '" + d.substr(0, at) + "'";
+        }
+        try {
+          std::size_t used = 0;
+          const double s = std::stod(d.substr(at + 1), &used);
+          if (used != d.size() - at - 1 || s < 0) throw std::invalid_argument("");
+        } catch (const std::exception&) {
+          return "expected DIGITS@SECONDS, got '" + d + "'";
+        }
+        return std::string();
+      });
+  app->add_option("--save-replies", options.save_replies, "Write the audio sent back to the caller to FILE.wav");
+  app->add_flag("--json", options.json, "Print a JSON summary per call");
+  app->add_flag("!--no-pace", options.pace, "Send frames as fast as possible instead of in real time");
+  return [flags, app] { return run(*flags, *app); };
 }
 
 }  // namespace callproxy::cli

@@ -1,19 +1,42 @@
 // callproxy local-speaker: plays a backend's part, playing the caller's audio.
 #include <CLI/CLI.hpp>
 
-#include <iostream>
+#include <memory>
 
 #include "cli/commands.h"
+#include "speaker/local_speaker.h"
 
 namespace callproxy::cli {
 
 RunFunction setup_local_speaker(CLI::App& parent) {
+  auto options = std::make_shared<speaker::LocalSpeakerOptions>();
+  auto output = std::make_shared<std::string>("portaudio");
+  auto jitter = std::make_shared<double>(0.2);
   auto* app = parent.add_subcommand(
-      "local-speaker", "Accept the proxy's backend stream and play it (not available yet)");
-  (void)app;
-  return [] {
-    std::cerr << "callproxy local-speaker: not available in this version yet (tracked as issue 5)\n";
-    return exit_usage;
+      "local-speaker", "Accept the proxy's backend streams and play the callers' audio (PortAudio or a WAV file)");
+  app->add_option("--port,-p", options->port, "TCP port to listen on (0 picks a free one)")
+      ->envname("SPEAKER_PORT")
+      ->capture_default_str();
+  app->add_option("--bind", options->bind, "Address to listen on")->capture_default_str();
+  app->add_option("--path", options->path, "WebSocket path streams arrive on")
+      ->check([](const std::string& p) { return p.empty() || p.front() != '/' ? "must start with '/'" : ""; })
+      ->capture_default_str();
+  app->add_option("--output", *output, "portaudio (a sound device), wav (--wav-out only) or null (count only)")
+      ->check(CLI::IsMember({"portaudio", "wav", "null"}))
+      ->capture_default_str();
+  app->add_option("--device", options->device, "PortAudio output device: index or (part of the) name");
+  app->add_flag("--list-devices", options->list_devices, "List output devices and exit");
+  app->add_option("--wav-out", options->wav_out, "Also write what plays to FILE.wav (valid at any stop)");
+  app->add_flag("--echo", options->echo, "Send received audio back to the caller (tests the reply path)");
+  app->add_option("--jitter-buffer", *jitter, "Seconds of audio buffered before a stream plays")
+      ->check(CLI::Range(0.0, 5.0))
+      ->capture_default_str();
+  return [options, output, jitter] {
+    options->output = *output == "wav"    ? speaker::LocalSpeakerOptions::Output::wav
+                      : *output == "null" ? speaker::LocalSpeakerOptions::Output::null
+                                          : speaker::LocalSpeakerOptions::Output::portaudio;
+    options->jitter_buffer = std::chrono::milliseconds(static_cast<long long>(*jitter * 1000));
+    return speaker::run_local_speaker(*options);
   };
 }
 

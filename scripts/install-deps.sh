@@ -11,8 +11,12 @@ packages=(
   libssl-dev openssl                      # HMAC-SHA1, SHA-256, TLS (the CLI makes test certificates)
   libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev
-  libsndfile1-dev portaudio19-dev
+  libsndfile1-dev libsamplerate0-dev      # reading/writing WAV, resampling to 8 kHz
+  portaudio19-dev
   catch2
+  # The end-to-end audio test: a headless PulseAudio null sink (../shared/audio/null-audio.sh)
+  # that ALSA's default device (PortAudio) plays into, and the capture comparer's numpy.
+  pulseaudio pulseaudio-utils libasound2-plugins python3-numpy
 )
 if [[ "${1:-}" == "--assets" ]]; then
   packages+=(espeak-ng sox)

@@ -2,6 +2,8 @@
 
 #include <variant>
 
+#include <nlohmann/json.hpp>
+
 #include "twilio/base64.h"
 #include "twilio/media_message.h"
 #include "twilio/mulaw.h"
@@ -12,7 +14,7 @@ namespace {
 twilio::Result<BackendEvent> media_event(std::string stream_sid, std::string_view payload) {
   const auto bytes = twilio::base64_decode(payload);
   if (!bytes) return twilio::Error{"media payload is not valid base64"};
-  BackendEvent e{BackendEvent::Kind::media, std::move(stream_sid), "media", {}};
+  BackendEvent e{BackendEvent::Kind::media, std::move(stream_sid), "media", {}, std::string(payload)};
   e.pcm.resize(bytes->size());
   twilio::mulaw_decode(*bytes, e.pcm);
   return e;
@@ -30,7 +32,8 @@ twilio::Result<BackendEvent> decode_backend_message(std::string_view text) {
       if (const auto* media = std::get_if<twilio::ReplyMedia>(&reply.value())) {
         return media_event(media->stream_sid, media->payload);
       }
-      // Simple-format control events carry no Twilio sub-objects: classify by name.
+      // Simple-format control events carry no Twilio sub-objects: classify by name, and take
+      // the streamSid the proxy puts at the top of its simple start.
       if (const auto* other = std::get_if<twilio::UnknownMessage>(&reply.value())) {
         using Kind = BackendEvent::Kind;
         const auto& name = other->event;
@@ -38,7 +41,10 @@ twilio::Result<BackendEvent> decode_backend_message(std::string_view text) {
                           : name == "dtmf" ? Kind::dtmf
                           : name == "mark" ? Kind::mark
                                            : Kind::other;
-        return BackendEvent{kind, {}, name, {}};
+        std::string stream_sid;
+        const auto json = nlohmann::json::parse(text, nullptr, false);
+        if (const auto it = json.find("streamSid"); it != json.end() && it->is_string()) stream_sid = *it;
+        return BackendEvent{kind, std::move(stream_sid), name, {}, {}};
       }
     }
     return twilio::Error{parsed.error()};
@@ -50,17 +56,17 @@ twilio::Result<BackendEvent> decode_backend_message(std::string_view text) {
         if constexpr (std::is_same_v<T, twilio::MediaMessage>) {
           return media_event(m.stream_sid, m.payload);
         } else if constexpr (std::is_same_v<T, twilio::StartMessage>) {
-          return BackendEvent{Kind::start, m.stream_sid, "start", {}};
+          return BackendEvent{Kind::start, m.stream_sid, "start", {}, {}};
         } else if constexpr (std::is_same_v<T, twilio::StopMessage>) {
-          return BackendEvent{Kind::stop, m.stream_sid, "stop", {}};
+          return BackendEvent{Kind::stop, m.stream_sid, "stop", {}, {}};
         } else if constexpr (std::is_same_v<T, twilio::DtmfMessage>) {
-          return BackendEvent{Kind::dtmf, m.stream_sid, "dtmf", {}};
+          return BackendEvent{Kind::dtmf, m.stream_sid, "dtmf", {}, {}};
         } else if constexpr (std::is_same_v<T, twilio::MarkMessage>) {
-          return BackendEvent{Kind::mark, m.stream_sid, "mark", {}};
+          return BackendEvent{Kind::mark, m.stream_sid, "mark", {}, {}};
         } else if constexpr (std::is_same_v<T, twilio::ConnectedMessage>) {
-          return BackendEvent{Kind::connected, {}, "connected", {}};
+          return BackendEvent{Kind::connected, {}, "connected", {}, {}};
         } else {
-          return BackendEvent{Kind::other, {}, m.event, {}};
+          return BackendEvent{Kind::other, {}, m.event, {}, {}};
         }
       },
       parsed.value());

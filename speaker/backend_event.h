@@ -17,6 +17,7 @@ struct BackendEvent {
   std::string stream_sid;            // when the message names one
   std::string event;                 // the event name as sent
   std::vector<std::int16_t> pcm;     // media: decoded 16-bit samples at 8 kHz
+  std::string payload;               // media: the base64 payload as received
 };
 
 // Decodes one message; media payloads must be valid base64.

@@ -56,6 +56,10 @@ std::string TwilioStreamWriter::dtmf(char digit) {
       next_sequence(), identity_.stream_sid, "inbound_track", std::string(1, digit)}});
 }
 
+std::string TwilioStreamWriter::mark(const std::string& name) {
+  return twilio::serialize(twilio::TwilioMessage{twilio::MarkMessage{next_sequence(), identity_.stream_sid, name}});
+}
+
 std::string TwilioStreamWriter::stop() {
   return twilio::serialize(twilio::TwilioMessage{twilio::StopMessage{
       next_sequence(), identity_.stream_sid, identity_.account_sid, identity_.call_sid}});

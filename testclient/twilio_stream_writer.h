@@ -33,6 +33,8 @@ class TwilioStreamWriter {
   // One media message; `frame` is mu-law bytes (normally frame_bytes of them).
   std::string media(std::span<const std::uint8_t> frame);
   std::string dtmf(char digit);
+  // Twilio's echo of a mark the server sent, once the audio before it has played.
+  std::string mark(const std::string& name);
   std::string stop();
 
   std::uint64_t frames_written() const { return chunk_; }

@@ -1,0 +1,327 @@
+// The speaker on Beast: a WebSocket server for the proxy's backend streams, a mixer, and an
+// output thread that plays the mix (paced by the device, or by the clock for files).
+#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
+
+#include "speaker/local_speaker.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <deque>
+#include <iostream>
+#include <thread>
+
+#include "speaker/audio_output.h"
+#include "speaker/backend_event.h"
+#include "speaker/mixer.h"
+
+namespace callproxy::speaker {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using beast::error_code;
+
+constexpr int sample_rate = 8000;
+constexpr std::size_t chunk = 160;  // 20 ms
+
+// Plays the mixer's output: on the device continuously (silence between calls), into files
+// while calls are live.
+class Player {
+ public:
+  Player(Mixer& mixer, std::unique_ptr<AudioSink> device, std::vector<std::unique_ptr<AudioSink>> recorders)
+      : mixer_(mixer), device_(std::move(device)), recorders_(std::move(recorders)) {}
+
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  // Plays what is still buffered (bounded), lets the device's tail out, and stops.
+  void stop() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (mixer_.active() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+    if (device_) device_->finish();
+  }
+
+ private:
+  void loop() {
+    std::vector<std::int16_t> samples(chunk);
+    auto next = std::chrono::steady_clock::now();
+    while (running_) {
+      const bool live = mixer_.active();
+      mixer_.mix(samples);
+      if (device_) device_->write(samples);  // blocks at the playback rate
+      if (live) {
+        for (auto& r : recorders_) r->write(samples);
+      }
+      if (!device_) {
+        next += std::chrono::milliseconds(20);
+        std::this_thread::sleep_until(next);
+      }
+    }
+  }
+
+  Mixer& mixer_;
+  std::unique_ptr<AudioSink> device_;
+  std::vector<std::unique_ptr<AudioSink>> recorders_;
+  std::atomic<bool> running_{true};
+  std::thread thread_;
+};
+
+struct SpeakerContext {
+  const LocalSpeakerOptions& options;
+  Mixer& mixer;
+  std::uint64_t next_stream = 0;
+};
+
+class StreamSession : public std::enable_shared_from_this<StreamSession> {
+ public:
+  StreamSession(tcp::socket&& socket, SpeakerContext& context) : stream_(std::move(socket)), context_(context) {}
+
+  void run() {
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, request_, beast::bind_front_handler(&StreamSession::on_request, shared_from_this()));
+  }
+
+ private:
+  void on_request(error_code ec, std::size_t) {
+    if (ec) return;
+    const std::string_view target = request_.target();
+    const auto path = target.substr(0, target.find('?'));
+    if (path != context_.options.path || !websocket::is_upgrade(request_)) {
+      auto res = std::make_shared<http::response<http::string_body>>(
+          path != context_.options.path ? http::status::not_found : http::status::upgrade_required, request_.version());
+      res->body() = path != context_.options.path ? "streams go to " + context_.options.path + "\n"
+                                                  : "expected a WebSocket upgrade\n";
+      res->prepare_payload();
+      res->keep_alive(false);
+      http::async_write(stream_, *res, [self = shared_from_this(), res](error_code, std::size_t) {
+        error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      });
+      return;
+    }
+    stream_.expires_never();
+    ws_.emplace(std::move(stream_));
+    ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_->read_message_max(context_.options.max_message_bytes);
+    ws_->async_accept(request_, beast::bind_front_handler(&StreamSession::on_accept, shared_from_this()));
+  }
+
+  void on_accept(error_code ec) {
+    if (ec) return;
+    id_ = ++context_.next_stream;
+    name_ = "#" + std::to_string(id_);
+    context_.mixer.open(id_, name_);
+    spdlog::info("stream {} connected", name_);
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void do_read() {
+    ws_->async_read(buffer_, beast::bind_front_handler(&StreamSession::on_read, shared_from_this()));
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (ec) {
+      if (!stopped_) context_.mixer.close(id_);
+      if (ec != websocket::error::closed) spdlog::info("stream {} lost: {}", name_, ec.message());
+      return;
+    }
+    // JSON in text or binary frames alike (the Node service sent binary).
+    auto event = decode_backend_message(beast::buffers_to_string(buffer_.data()));
+    buffer_.consume(buffer_.size());
+    if (!event) {
+      ++bad_messages_;
+      spdlog::warn("stream {}: ignoring a message: {}", name_, event.error());
+    } else {
+      on_event(event.value());
+    }
+    do_read();
+  }
+
+  void on_event(BackendEvent& event) {
+    using Kind = BackendEvent::Kind;
+    switch (event.kind) {
+      case Kind::start:
+        if (!event.stream_sid.empty()) {
+          name_ = event.stream_sid;
+          context_.mixer.rename(id_, name_);
+        }
+        spdlog::info("stream {} started", name_);
+        break;
+      case Kind::media:
+        if (stopped_) break;
+        context_.mixer.push(id_, event.pcm);
+        if (context_.options.echo) reply(R"({"event":"media","media":")" + event.payload + R"("})");
+        break;
+      case Kind::stop:
+        spdlog::info("stream {} stopped", name_);
+        stopped_ = true;
+        context_.mixer.close(id_);
+        break;
+      case Kind::dtmf:
+        spdlog::info("stream {}: DTMF", name_);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void reply(std::string text) {
+    outgoing_.push_back(std::move(text));
+    if (outgoing_.size() == 1) do_write();
+  }
+
+  void do_write() {
+    ws_->text(true);
+    ws_->async_write(asio::buffer(outgoing_.front()), [self = shared_from_this()](error_code ec, std::size_t) {
+      self->outgoing_.pop_front();
+      if (!ec && !self->outgoing_.empty()) self->do_write();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  std::optional<websocket::stream<beast::tcp_stream>> ws_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> request_;
+  SpeakerContext& context_;
+  std::deque<std::string> outgoing_;
+  Mixer::StreamId id_ = 0;
+  std::string name_;
+  std::uint64_t bad_messages_ = 0;
+  bool stopped_ = false;
+};
+
+void print_devices() {
+  auto devices = list_output_devices();
+  if (!devices) {
+    std::cerr << "local-speaker: " << devices.error() << "\n";
+    return;
+  }
+  if (devices.value().empty()) std::cout << "no output devices\n";
+  for (const auto& d : devices.value()) {
+    std::cout << (d.is_default ? "* " : "  ") << d.index << ": " << d.name << " (" << d.host_api << ", "
+              << d.max_output_channels << " ch)\n";
+  }
+}
+
+std::string seconds(std::uint64_t samples) {
+  return std::to_string(static_cast<double>(samples) / sample_rate).substr(0, 5) + " s";
+}
+
+}  // namespace
+
+int run_local_speaker(const LocalSpeakerOptions& options) {
+  if (options.list_devices) {
+    print_devices();
+    return 0;
+  }
+  std::unique_ptr<AudioSink> device;
+  std::vector<std::unique_ptr<AudioSink>> recorders;
+  if (options.output == LocalSpeakerOptions::Output::portaudio) {
+    auto opened = open_portaudio_sink(options.device, sample_rate);
+    if (!opened) {
+      std::cerr << "callproxy local-speaker: " << opened.error() << "\n";
+      return 2;
+    }
+    device = std::move(opened.value());
+  }
+  if (options.output == LocalSpeakerOptions::Output::wav && options.wav_out.empty()) {
+    std::cerr << "callproxy local-speaker: --output wav needs --wav-out FILE\n";
+    return 2;
+  }
+  if (!options.wav_out.empty()) {
+    auto opened = open_wav_sink(options.wav_out, sample_rate);
+    if (!opened) {
+      std::cerr << "callproxy local-speaker: --wav-out: " << opened.error() << "\n";
+      return 2;
+    }
+    recorders.push_back(std::move(opened.value()));
+  }
+
+  Mixer mixer(static_cast<std::size_t>(options.jitter_buffer.count()) * sample_rate / 1000);
+  Player player(mixer, std::move(device), std::move(recorders));
+  SpeakerContext context{options, mixer};
+
+  asio::io_context loop{1};
+  tcp::acceptor acceptor(loop);
+  error_code ec;
+  const auto address = asio::ip::make_address(options.bind, ec);
+  if (ec) {
+    std::cerr << "callproxy local-speaker: --bind: '" << options.bind << "' is not an IP address\n";
+    return 2;
+  }
+  const tcp::endpoint endpoint{address, options.port};
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    spdlog::error("local-speaker: cannot listen on {}:{}: {}", options.bind, options.port, ec.message());
+    return 1;
+  }
+  spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, acceptor.local_endpoint().port(),
+               options.path,
+               options.output == LocalSpeakerOptions::Output::portaudio ? "PortAudio"
+               : options.output == LocalSpeakerOptions::Output::wav      ? options.wav_out
+                                                                         : "none");
+
+  std::function<void()> do_accept = [&] {
+    acceptor.async_accept([&](error_code ec, tcp::socket socket) {
+      if (ec) return;
+      std::make_shared<StreamSession>(std::move(socket), context)->run();
+      do_accept();
+    });
+  };
+  do_accept();
+
+  // Per-stream statistics once a stream has fully played.
+  asio::steady_timer stats_timer(loop);
+  std::function<void()> report = [&] {
+    for (const auto& s : mixer.take_finished()) {
+      spdlog::info("stream {} ended: received {}, played {}, {} underrun{}, {} dropped", s.name,
+                   seconds(s.samples_received), seconds(s.samples_played), s.underruns, s.underruns == 1 ? "" : "s",
+                   seconds(s.samples_dropped));
+    }
+    stats_timer.expires_after(std::chrono::milliseconds(200));
+    stats_timer.async_wait([&](error_code ec) {
+      if (!ec) report();
+    });
+  };
+  report();
+
+  asio::signal_set signals(loop, SIGINT, SIGTERM);
+  signals.async_wait([&](error_code, int signal) {
+    spdlog::info("signal {}: finishing", signal);
+    loop.stop();
+  });
+
+  player.start();
+  loop.run();
+  // Streams still open end here; what they hold still plays (bounded), files stay valid.
+  acceptor.close(ec);
+  mixer.close_all();
+  player.stop();
+  for (const auto& s : mixer.take_finished()) {
+    spdlog::info("stream {} ended: received {}, played {}, {} underruns", s.name, seconds(s.samples_received),
+                 seconds(s.samples_played), s.underruns);
+  }
+  return 0;
+}
+
+}  // namespace callproxy::speaker

@@ -1,0 +1,27 @@
+// `callproxy local-speaker`: a backend that plays the calls it receives.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace callproxy::speaker {
+
+struct LocalSpeakerOptions {
+  enum class Output { portaudio, wav, null };
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 8888;  // 0 picks a free one (logged)
+  std::string path = "/media";
+  Output output = Output::portaudio;
+  std::string device;   // PortAudio device index or name; empty: the default output
+  std::string wav_out;  // also (or, with Output::wav, only) write what plays to this WAV file
+  bool echo = false;    // send received audio back as replies
+  bool list_devices = false;
+  std::chrono::milliseconds jitter_buffer{200};
+  std::size_t max_message_bytes = 1 << 20;
+};
+
+// Runs until SIGINT/SIGTERM; returns the exit code (2 when there is no device to play on).
+int run_local_speaker(const LocalSpeakerOptions& options);
+
+}  // namespace callproxy::speaker

@@ -1,0 +1,502 @@
+// client-test's calls on Beast: connect, stream paced frames exactly as Twilio does, take what
+// comes back, and report. Calls share one event loop; pacing uses absolute deadlines (no drift).
+#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <deque>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <random>
+
+#include "testclient/client_test_options.h"
+#include "testclient/twilio_stream_writer.h"
+#include "twilio/audio_file.h"
+#include "twilio/base64.h"
+#include "twilio/media_message.h"
+#include "twilio/signature.h"
+
+namespace callproxy::testclient {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using beast::error_code;
+using Clock = std::chrono::steady_clock;
+
+struct Endpoint {
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string target;
+};
+
+std::optional<Endpoint> parse_endpoint(const std::string& url) {
+  const auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) return std::nullopt;
+  Endpoint e;
+  const auto scheme = parsed->scheme();
+  if (scheme == "wss") e.tls = true;
+  else if (scheme != "ws") return std::nullopt;
+  e.host = std::string(parsed->host_address());
+  if (e.host.empty()) return std::nullopt;
+  e.port = parsed->has_port() ? std::string(parsed->port()) : (e.tls ? "443" : "80");
+  e.target = std::string(parsed->encoded_target());
+  if (e.target.empty()) e.target = "/";
+  return e;
+}
+
+struct CallSummary {
+  unsigned index = 0;
+  bool ok = false;
+  std::string error;
+  std::string stream_sid;
+  std::string call_sid;
+  std::uint64_t frames_sent = 0;
+  std::uint64_t replies = 0;  // media messages received
+  std::uint64_t marks_echoed = 0;
+  std::uint64_t clears = 0;
+  std::chrono::milliseconds duration{0};
+  int close_code = 0;
+  std::string close_reason;
+  std::vector<std::uint8_t> reply_audio;
+};
+
+// Counts every call can add to, for the live progress line.
+struct LiveStats {
+  unsigned calls_up = 0;
+  std::uint64_t frames_sent = 0;
+  unsigned errors = 0;
+};
+
+template <class Stream>
+class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
+ public:
+  using Done = std::function<void(CallSummary)>;
+
+  TestCall(asio::io_context& loop, asio::ssl::context* tls, const ClientTestOptions& options, Endpoint endpoint,
+           unsigned index, std::mt19937_64& random, LiveStats& live, Done done)
+      : loop_(loop),
+        options_(options),
+        endpoint_(std::move(endpoint)),
+        writer_(make_call_identity(random), options.custom_parameters),
+        resolver_(loop),
+        pace_timer_(loop),
+        grace_timer_(loop),
+        live_(live),
+        done_(std::move(done)),
+        ws_(make_stream(loop, tls)) {
+    summary_.index = index;
+    summary_.stream_sid = writer_.identity().stream_sid;
+    summary_.call_sid = writer_.identity().call_sid;
+    total_frames_ = options.duration.count() > 0
+                        ? static_cast<std::uint64_t>(options.duration.count() / TwilioStreamWriter::frame_ms)
+                        : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) / TwilioStreamWriter::frame_bytes;
+  }
+
+  void start() {
+    started_ = Clock::now();
+    beast::get_lowest_layer(ws_).expires_after(options_.connect_timeout);
+    resolver_.async_resolve(endpoint_.host, endpoint_.port,
+                            beast::bind_front_handler(&TestCall::on_resolve, this->shared_from_this()));
+  }
+
+ private:
+  static Stream make_stream(asio::io_context& loop, asio::ssl::context* tls) {
+    if constexpr (std::is_same_v<Stream, websocket::stream<beast::ssl_stream<beast::tcp_stream>>>) {
+      return Stream(loop, *tls);
+    } else {
+      (void)tls;
+      return Stream(loop);
+    }
+  }
+
+  void on_resolve(error_code ec, tcp::resolver::results_type results) {
+    if (ec) return fail("cannot resolve " + endpoint_.host + ": " + ec.message());
+    beast::get_lowest_layer(ws_).async_connect(results,
+                                               beast::bind_front_handler(&TestCall::on_connect, this->shared_from_this()));
+  }
+
+  void on_connect(error_code ec, const tcp::endpoint&) {
+    if (ec) return fail("cannot connect to " + endpoint_.host + ":" + endpoint_.port + ": " + ec.message());
+    if constexpr (std::is_same_v<Stream, websocket::stream<beast::ssl_stream<beast::tcp_stream>>>) {
+      SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), endpoint_.host.c_str());
+      ws_.next_layer().set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
+      ws_.next_layer().async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this()](error_code ec) {
+        if (ec) return self->fail("TLS handshake failed: " + ec.message());
+        self->do_handshake();
+      });
+    } else {
+      do_handshake();
+    }
+  }
+
+  void do_handshake() {
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    std::string signature;
+    if (!options_.auth_token.empty()) {
+      // Twilio signs the stream's wss:// URL, without parameters.
+      signature = twilio::compute_signature(options_.auth_token, options_.sign_url, {});
+    }
+    ws_.set_option(websocket::stream_base::decorator([signature](websocket::request_type& req) {
+      req.set(beast::http::field::user_agent, "TwilioProxy/1.1 (callproxy client-test)");
+      if (!signature.empty()) req.set("X-Twilio-Signature", signature);
+    }));
+    ws_.read_message_max(1 << 20);
+    ws_.async_handshake(response_, endpoint_.host + ":" + endpoint_.port, endpoint_.target,
+                        beast::bind_front_handler(&TestCall::on_handshake, this->shared_from_this()));
+  }
+
+  void on_handshake(error_code ec) {
+    if (ec == websocket::error::upgrade_declined) {
+      std::string body = response_.body();
+      if (body.size() > 200) body.resize(200);
+      return fail("handshake refused: HTTP " + std::to_string(response_.result_int()) + (body.empty() ? "" : " " + body));
+    }
+    if (ec) return fail("WebSocket handshake failed: " + ec.message());
+    ++live_.calls_up;
+    up_ = true;
+    ws_.text(true);
+    do_read();
+    send(writer_.connected());
+    send(writer_.start());
+    first_frame_at_ = Clock::now();
+    send_due_frames();
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+  void send_due_frames() {
+    if (finished_sending_ || closed_) return;
+    const auto now = Clock::now();
+    while (next_frame_ < total_frames_) {
+      const auto due = first_frame_at_ + std::chrono::milliseconds(next_frame_ * TwilioStreamWriter::frame_ms);
+      if (options_.pace && due > now) {
+        pace_timer_.expires_at(due);
+        pace_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+          if (!ec) self->send_due_frames();
+        });
+        return;
+      }
+      send_dtmf_due(std::chrono::milliseconds(next_frame_ * TwilioStreamWriter::frame_ms));
+      send(writer_.media(frame(next_frame_)));
+      ++next_frame_;
+      ++summary_.frames_sent;
+      ++live_.frames_sent;
+    }
+    send_dtmf_due(std::chrono::milliseconds::max());
+    finished_sending_ = true;
+    send(writer_.stop());
+    // The last replies (an echo is one frame behind) get a moment before the goodbye.
+    grace_timer_.expires_after(options_.reply_grace);
+    grace_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+      if (!ec) self->do_close();
+    });
+  }
+
+  void send_dtmf_due(std::chrono::milliseconds now) {
+    while (next_dtmf_ < options_.dtmf.size() && options_.dtmf[next_dtmf_].at <= now) {
+      send(writer_.dtmf(options_.dtmf[next_dtmf_].digit));
+      ++next_dtmf_;
+    }
+  }
+
+  // Frame i of the call: 160 bytes of the recording (looped for --duration), padded with silence.
+  std::vector<std::uint8_t> frame(std::uint64_t i) const {
+    std::vector<std::uint8_t> bytes(TwilioStreamWriter::frame_bytes, 0xFF);
+    const auto& audio = options_.audio;
+    for (std::size_t k = 0; k < bytes.size(); ++k) {
+      const auto at = i * TwilioStreamWriter::frame_bytes + k;
+      if (options_.duration.count() > 0) bytes[k] = audio[at % audio.size()];
+      else if (at < audio.size()) bytes[k] = audio[at];
+    }
+    return bytes;
+  }
+
+  void send(std::string text) {
+    outgoing_.push_back(std::move(text));
+    do_write();
+  }
+
+  void do_write() {
+    if (writing_ || outgoing_.empty() || closed_) return;
+    writing_ = true;
+    ws_.async_write(asio::buffer(outgoing_.front()), [self = this->shared_from_this()](error_code ec, std::size_t) {
+      self->writing_ = false;
+      self->outgoing_.pop_front();
+      if (ec) return;  // the read side reports the broken stream
+      if (self->closing_ && self->outgoing_.empty()) return self->do_close();
+      self->do_write();
+    });
+  }
+
+  // ---- receiving ----------------------------------------------------------------------
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&TestCall::on_read, this->shared_from_this()));
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (ec) {
+      closed_ = true;
+      const auto reason = ws_.reason();
+      summary_.close_code = static_cast<int>(reason.code);
+      summary_.close_reason = std::string(reason.reason.data(), reason.reason.size());
+      if (closing_ && (ec == websocket::error::closed || summary_.close_code != 0)) return finish_ok();
+      if (ec == websocket::error::closed || summary_.close_code != 0) {
+        return fail("the server closed the stream early (" + std::to_string(summary_.close_code) +
+                    (summary_.close_reason.empty() ? "" : " " + summary_.close_reason) + ") after " +
+                    std::to_string(summary_.frames_sent) + " of " + std::to_string(total_frames_) + " frames");
+      }
+      return fail("stream lost: " + ec.message());
+    }
+    on_message(beast::buffers_to_string(buffer_.data()));
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void on_message(const std::string& text) {
+    const auto reply = twilio::parse_reply_message(text);
+    if (!reply) return;  // not for us to judge; the proxy's tests do
+    if (const auto* media = std::get_if<twilio::ReplyMedia>(&reply.value())) {
+      ++summary_.replies;
+      if (auto bytes = twilio::base64_decode(media->payload)) {
+        summary_.reply_audio.insert(summary_.reply_audio.end(), bytes->begin(), bytes->end());
+      }
+    } else if (const auto* mark = std::get_if<twilio::ReplyMark>(&reply.value())) {
+      // Twilio echoes a mark once the audio sent before it has played; ours plays instantly.
+      ++summary_.marks_echoed;
+      if (!finished_sending_) send(writer_.mark(mark->name));
+    } else if (std::holds_alternative<twilio::ReplyClear>(reply.value())) {
+      ++summary_.clears;
+    }
+  }
+
+  // ---- ending -------------------------------------------------------------------------
+  void do_close() {
+    if (closed_) return;
+    closing_ = true;
+    if (writing_ || !outgoing_.empty()) return;  // after the last write
+    if (close_started_) return;
+    close_started_ = true;
+    ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](error_code) {
+      // The read loop ends with `closed` and reports.
+    });
+  }
+
+  void finish_ok() {
+    summary_.ok = true;
+    report();
+  }
+
+  void fail(const std::string& why) {
+    summary_.ok = false;
+    summary_.error = why;
+    ++live_.errors;
+    error_code ignored;
+    pace_timer_.cancel();
+    grace_timer_.cancel();
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    report();
+  }
+
+  void report() {
+    if (reported_) return;
+    reported_ = true;
+    if (up_) --live_.calls_up;
+    summary_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
+    pace_timer_.cancel();
+    grace_timer_.cancel();
+    done_(std::move(summary_));
+  }
+
+  asio::io_context& loop_;
+  const ClientTestOptions& options_;
+  Endpoint endpoint_;
+  TwilioStreamWriter writer_;
+  tcp::resolver resolver_;
+  asio::steady_timer pace_timer_;
+  asio::steady_timer grace_timer_;
+  LiveStats& live_;
+  Done done_;
+  Stream ws_;
+  websocket::response_type response_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> outgoing_;
+  CallSummary summary_;
+  std::uint64_t total_frames_ = 0;
+  std::uint64_t next_frame_ = 0;
+  std::size_t next_dtmf_ = 0;
+  Clock::time_point started_{};
+  Clock::time_point first_frame_at_{};
+  bool writing_ = false;
+  bool up_ = false;
+  bool finished_sending_ = false;
+  bool closing_ = false;
+  bool close_started_ = false;
+  bool closed_ = false;
+  bool reported_ = false;
+};
+
+std::string describe(const CallSummary& s) {
+  std::string out = "call " + std::to_string(s.index) + " " + s.stream_sid + ": ";
+  if (s.ok) {
+    out += "ok, " + std::to_string(s.frames_sent) + " frames sent, " + std::to_string(s.replies) + " replies, " +
+           std::to_string(s.duration.count() / 1000.0).substr(0, 5) + " s";
+  } else {
+    out += "FAILED: " + s.error;
+  }
+  return out;
+}
+
+nlohmann::json to_json(const CallSummary& s) {
+  return {{"call", s.index},
+          {"ok", s.ok},
+          {"error", s.ok ? nlohmann::json(nullptr) : nlohmann::json(s.error)},
+          {"streamSid", s.stream_sid},
+          {"callSid", s.call_sid},
+          {"framesSent", s.frames_sent},
+          {"repliesReceived", s.replies},
+          {"replyBytes", s.reply_audio.size()},
+          {"marksEchoed", s.marks_echoed},
+          {"clearsReceived", s.clears},
+          {"durationMs", s.duration.count()},
+          {"closeCode", s.close_code},
+          {"closeReason", s.close_reason}};
+}
+
+class Runner {
+ public:
+  Runner(const ClientTestOptions& options, Endpoint endpoint)
+      : options_(options), endpoint_(std::move(endpoint)), signals_(loop_, SIGINT, SIGTERM), tick_(loop_) {
+    if (endpoint_.tls) {
+      tls_.emplace(asio::ssl::context::tls_client);
+      tls_->set_default_verify_paths();
+      tls_->set_verify_mode(asio::ssl::verify_peer);
+    }
+  }
+
+  int run() {
+    signals_.async_wait([this](error_code ec, int) {
+      if (ec) return;
+      stopping_ = true;
+      tick_.cancel();
+      if (in_flight_ == 0) loop_.stop();
+    });
+    switch (options_.mode) {
+      case ClientTestOptions::Mode::once:
+        start_call();
+        break;
+      case ClientTestOptions::Mode::load:
+        for (unsigned i = 0; i < options_.calls; ++i) start_call();
+        if (::isatty(STDERR_FILENO)) show_progress();
+        break;
+      case ClientTestOptions::Mode::every:
+        start_every();
+        break;
+    }
+    loop_.run();
+    if (options_.mode == ClientTestOptions::Mode::load) print_totals();
+    return failed_ == 0 && completed_ > 0 ? 0 : 1;
+  }
+
+ private:
+  void start_every() {
+    if (stopping_) return;
+    start_call();
+    tick_.expires_after(options_.every);
+    tick_.async_wait([this](error_code ec) {
+      if (!ec) start_every();
+    });
+  }
+
+  void start_call() {
+    ++in_flight_;
+    auto done = [this](CallSummary summary) { on_done(std::move(summary)); };
+    const unsigned index = ++started_;
+    if (endpoint_.tls) {
+      std::make_shared<TestCall<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(
+          loop_, &*tls_, options_, endpoint_, index, random_, live_, done)->start();
+    } else {
+      std::make_shared<TestCall<websocket::stream<beast::tcp_stream>>>(loop_, nullptr, options_, endpoint_, index,
+                                                                       random_, live_, done)->start();
+    }
+  }
+
+  void on_done(CallSummary summary) {
+    --in_flight_;
+    ++completed_;
+    if (!summary.ok) ++failed_;
+    frames_ += summary.frames_sent;
+    replies_ += summary.replies;
+    if (options_.json) {
+      std::cout << to_json(summary).dump() << std::endl;
+    } else if (options_.mode != ClientTestOptions::Mode::load || !summary.ok) {
+      (summary.ok ? std::cout : std::cerr) << describe(summary) << std::endl;
+    }
+    if (!options_.save_replies.empty()) {
+      const auto written = twilio::write_mulaw_wav(options_.save_replies, summary.reply_audio);
+      if (!written) std::cerr << "client-test: --save-replies: " << written.error() << std::endl;
+    }
+    const bool last = options_.mode != ClientTestOptions::Mode::every || stopping_;
+    if (last && in_flight_ == 0) loop_.stop();
+  }
+
+  void show_progress() {
+    std::cerr << "\rcalls up " << live_.calls_up << "/" << options_.calls << ", frames sent " << live_.frames_sent
+              << ", errors " << live_.errors << "   " << std::flush;
+    if (in_flight_ == 0) return void(std::cerr << "\n");
+    tick_.expires_after(std::chrono::milliseconds(500));
+    tick_.async_wait([this](error_code ec) {
+      if (!ec) show_progress();
+    });
+  }
+
+  void print_totals() {
+    const nlohmann::json totals{{"calls", completed_}, {"failed", failed_}, {"framesSent", frames_}, {"repliesReceived", replies_}};
+    if (options_.json) std::cout << nlohmann::json{{"summary", totals}}.dump() << std::endl;
+    else
+      std::cout << "summary: " << completed_ << " calls, " << failed_ << " failed, " << frames_ << " frames sent, "
+                << replies_ << " replies" << std::endl;
+  }
+
+  const ClientTestOptions& options_;
+  Endpoint endpoint_;
+  asio::io_context loop_{1};
+  std::optional<asio::ssl::context> tls_;
+  asio::signal_set signals_;
+  asio::steady_timer tick_;
+  std::mt19937_64 random_{std::random_device{}()};
+  LiveStats live_;
+  unsigned started_ = 0, in_flight_ = 0, completed_ = 0, failed_ = 0;
+  std::uint64_t frames_ = 0, replies_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+int run_client_test(const ClientTestOptions& options) {
+  const auto endpoint = parse_endpoint(options.url);
+  if (!endpoint) {
+    std::cerr << "client-test: --url: '" << options.url << "' is not a ws:// or wss:// URL\n";
+    return 2;
+  }
+  Runner runner(options, *endpoint);
+  return runner.run();
+}
+
+}  // namespace callproxy::testclient

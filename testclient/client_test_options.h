@@ -1,0 +1,42 @@
+// Everything `callproxy client-test` is configured with.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace callproxy::testclient {
+
+struct DtmfAt {
+  char digit;
+  std::chrono::milliseconds at;  // since the first media frame
+};
+
+struct ClientTestOptions {
+  enum class Mode { every, once, load };
+
+  std::string url = "ws://localhost:8999/media";
+  std::string sign_url;                 // the URL the signature covers; default: url as wss://
+  std::vector<std::uint8_t> audio;      // 8 kHz mono mu-law
+  std::string audio_name = "sample call";
+  std::map<std::string, std::string> custom_parameters;
+  std::string auth_token;               // non-empty: sign the handshake
+  std::vector<DtmfAt> dtmf;
+  std::string save_replies;             // WAV file for the audio the server sent back
+  bool json = false;
+  bool pace = true;
+  Mode mode = Mode::every;
+  std::chrono::milliseconds every{10'000};
+  unsigned calls = 1;
+  std::chrono::milliseconds duration{0};  // 0: the recording once
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds reply_grace{700};  // after stop: time left for the last replies
+};
+
+// Runs the calls the options ask for; returns the process exit code (0: every call streamed to
+// its end without being refused or cut off; 1 otherwise).
+int run_client_test(const ClientTestOptions& options);
+
+}  // namespace callproxy::testclient
