@@ -1,0 +1,101 @@
+#include <catch2/catch.hpp>
+
+#include <sndfile.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "assets/sample_call.h"
+#include "test_data.h"
+#include "twilio/audio_file.h"
+#include "twilio/mulaw.h"
+
+using namespace callproxy;
+
+namespace {
+
+std::string temp_path(const std::string& name) { return "/tmp/callproxy-test-" + std::to_string(::getpid()) + "-" + name; }
+
+void write_pcm_wav(const std::string& path, int rate, int channels, const std::vector<std::int16_t>& interleaved) {
+  SF_INFO info{};
+  info.samplerate = rate;
+  info.channels = channels;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  REQUIRE(f);
+  sf_writef_short(f, interleaved.data(), static_cast<sf_count_t>(interleaved.size() / channels));
+  sf_close(f);
+}
+
+}  // namespace
+
+TEST_CASE("the bundled sample call is 8 kHz mu-law and read byte for byte", "[audio]") {
+  const auto from_memory = twilio::read_call_audio(assets::sample_call_wav(), "sample");
+  REQUIRE(from_memory.ok());
+  const auto from_file = twilio::read_call_audio(std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav");
+  REQUIRE(from_file.ok());
+  CHECK(from_memory.value() == from_file.value());
+  CHECK(from_memory.value().size() > 8000 * 3);  // a few seconds
+  // The bytes are the WAV's data chunk itself: no decode/encode on the way.
+  const auto raw = test::read_file(std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav");
+  const auto data = raw.find("data");
+  REQUIRE(data != std::string::npos);
+  CHECK(std::equal(from_file.value().begin(), from_file.value().end(),
+                   reinterpret_cast<const std::uint8_t*>(raw.data() + data + 8)));
+}
+
+TEST_CASE("8 kHz 16-bit PCM converts exactly, other rates and stereo are resampled and mixed down", "[audio]") {
+  std::vector<std::int16_t> ramp;
+  for (int i = 0; i < 8000; ++i) ramp.push_back(static_cast<std::int16_t>((i * 37) % 20000 - 10000));
+  const auto pcm8k = temp_path("pcm8k.wav");
+  write_pcm_wav(pcm8k, 8000, 1, ramp);
+  const auto exact = twilio::read_call_audio(pcm8k);
+  REQUIRE(exact.ok());
+  REQUIRE(exact.value().size() == ramp.size());
+  for (std::size_t i = 0; i < ramp.size(); ++i) REQUIRE(exact.value()[i] == twilio::mulaw_encode(ramp[i]));
+
+  // One second of a 440 Hz tone at 44.1 kHz stereo becomes one second at 8 kHz, still 440 Hz.
+  std::vector<std::int16_t> stereo;
+  for (int i = 0; i < 44100; ++i) {
+    const auto v = static_cast<std::int16_t>(12000 * std::sin(2 * M_PI * 440 * i / 44100.0));
+    stereo.push_back(v);
+    stereo.push_back(v);
+  }
+  const auto cd = temp_path("cd.wav");
+  write_pcm_wav(cd, 44100, 2, stereo);
+  const auto converted = twilio::read_call_audio(cd);
+  REQUIRE(converted.ok());
+  CHECK(std::abs(static_cast<long>(converted.value().size()) - 8000) <= 2);
+  double error = 0;
+  for (std::size_t i = 100; i < 7900; ++i) {
+    const double want = 12000 * std::sin(2 * M_PI * 440 * static_cast<double>(i) / 8000.0);
+    error += std::abs(twilio::mulaw_decode(converted.value()[i]) - want);
+  }
+  CHECK(error / 7800 < 400);  // mu-law's own quantisation is a few hundred at this level
+  std::remove(pcm8k.c_str());
+  std::remove(cd.c_str());
+}
+
+TEST_CASE("unreadable audio files are refused with the file named", "[audio]") {
+  const auto missing = twilio::read_call_audio(std::string("/nonexistent/call.wav"));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().find("/nonexistent/call.wav") != std::string::npos);
+  const auto text = temp_path("not.wav");
+  std::ofstream(text) << "this is not a WAV file";
+  const auto garbage = twilio::read_call_audio(text);
+  REQUIRE_FALSE(garbage.ok());
+  CHECK(garbage.error().find(text) != std::string::npos);
+  std::remove(text.c_str());
+}
+
+TEST_CASE("mu-law WAV files written are read back identically", "[audio]") {
+  std::vector<std::uint8_t> codes;
+  for (int i = 0; i < 1000; ++i) codes.push_back(static_cast<std::uint8_t>(i * 7));
+  const auto path = temp_path("out.wav");
+  REQUIRE(twilio::write_mulaw_wav(path, codes).ok());
+  const auto back = twilio::read_call_audio(path);
+  REQUIRE(back.ok());
+  CHECK(back.value() == codes);
+  std::remove(path.c_str());
+  CHECK_FALSE(twilio::write_mulaw_wav("/nonexistent/dir/x.wav", codes).ok());
+}
