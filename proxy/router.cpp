@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "twilio/percent_encoding.h"
+
 namespace callproxy::proxy {
 namespace {
 
@@ -18,13 +20,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
     start = end + 1;
   }
   return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -63,20 +58,6 @@ HttpResponse HttpResponse::error(int status, std::string_view message) {
   return json(status, nlohmann::json{{"message", message}}.dump());
 }
 
-std::string decode_path_segment(std::string_view segment) {
-  std::string out;
-  for (std::size_t i = 0; i < segment.size(); ++i) {
-    if (segment[i] == '%' && i + 2 < segment.size() && hex_value(segment[i + 1]) >= 0 &&
-        hex_value(segment[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(segment[i + 1]) * 16 + hex_value(segment[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(segment[i]);
-    }
-  }
-  return out;
-}
-
 void Router::add(std::string method, std::string_view pattern, Handler handler) {
   std::vector<std::string> segments;
   for (const auto s : split_path(pattern)) segments.emplace_back(s);
@@ -99,7 +80,7 @@ void Router::dispatch(const HttpRequest& request, Respond respond) const {
       const auto& want = route.segments[i];
       if (!want.empty() && want.front() == ':') {
         if (segments[i].empty()) match = false;
-        else params.emplace(want.substr(1), decode_path_segment(segments[i]));
+        else params.emplace(want.substr(1), twilio::percent_decode(segments[i], /*plus_is_space=*/false));
       } else {
         match = want == segments[i];
       }

@@ -61,7 +61,4 @@ class Router {
   std::vector<Route> routes_;
 };
 
-// Percent-decoding of one path segment; nullopt-free: malformed escapes are kept verbatim.
-std::string decode_path_segment(std::string_view segment);
-
 }  // namespace callproxy::proxy

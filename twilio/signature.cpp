@@ -13,6 +13,7 @@
 #include <map>
 
 #include "twilio/base64.h"
+#include "twilio/percent_encoding.h"
 
 namespace callproxy::twilio {
 namespace {
@@ -73,32 +74,6 @@ struct Utf16Less {
 std::string lower_ascii(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded decoding, tolerant like Node: a '%' not followed by
-// two hex digits stays as it is.
-std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
   return out;
 }
 
@@ -249,21 +224,10 @@ bool is_array_index(std::string_view key) {
 // The query as Node's querystring.parse then querystring.stringify would rewrite it.
 std::string legacy_querystring(std::string_view query) {
   std::vector<std::pair<std::string, std::vector<std::string>>> fields;
-  std::size_t start = 0;
-  while (start <= query.size()) {
-    auto end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const auto pair = query.substr(start, end - start);
-    if (!pair.empty()) {
-      const auto eq = pair.find('=');
-      auto key = form_decode(pair.substr(0, eq));
-      auto value = eq == std::string_view::npos ? std::string{} : form_decode(pair.substr(eq + 1));
-      auto it = std::find_if(fields.begin(), fields.end(),
-                             [&](const auto& f) { return f.first == key; });
-      if (it == fields.end()) fields.push_back({std::move(key), {std::move(value)}});
-      else it->second.push_back(std::move(value));
-    }
-    start = end + 1;
+  for (auto& [key, value] : parse_form(query)) {
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
+    if (it == fields.end()) fields.push_back({std::move(key), {std::move(value)}});
+    else it->second.push_back(std::move(value));
   }
   std::stable_partition(fields.begin(), fields.end(),
                         [](const auto& f) { return is_array_index(f.first); });
@@ -338,17 +302,8 @@ std::string url_with_body_hash(std::string_view url, std::string_view body) {
 std::optional<std::string> query_param(std::string_view url, std::string_view key) {
   auto parts = split_url(url);
   if (!parts || !parts->query) return std::nullopt;
-  std::string_view query = *parts->query;
-  std::size_t start = 0;
-  while (start <= query.size()) {
-    auto end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const auto pair = query.substr(start, end - start);
-    const auto eq = pair.find('=');
-    if (form_decode(pair.substr(0, eq)) == key) {
-      return eq == std::string_view::npos ? std::string{} : form_decode(pair.substr(eq + 1));
-    }
-    start = end + 1;
+  for (auto& [name, value] : parse_form(*parts->query)) {
+    if (name == key) return std::move(value);
   }
   return std::nullopt;
 }

@@ -1,0 +1,48 @@
+#include "twilio/percent_encoding.h"
+
+namespace callproxy::twilio {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find('&', start);
+    if (end == std::string_view::npos) end = text.size();
+    const auto pair = text.substr(start, end - start);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      fields.emplace_back(percent_decode(pair.substr(0, eq), true),
+                          eq == std::string_view::npos ? std::string{} : percent_decode(pair.substr(eq + 1), true));
+    }
+    start = end + 1;
+  }
+  return fields;
+}
+
+}  // namespace callproxy::twilio
