@@ -108,8 +108,25 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--public-url", options.public_url,
                   "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy");
 
+  // Callers.
+  app->add_option("--pins-file", options.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--api-key", options.api_key, "Key the admin routes require in the apiKey header")
+      ->envname("SERVER_API_KEY");
+  app->add_flag("--debug-routes", options.debug_routes, "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id)")
+      ->envname("ENABLE_DEBUG_ROUTES");
+  app->add_option("--attempts-allowed", options.attempts.allowed, "Failed PINs allowed; one more blocks the caller")
+      ->envname("INVALID_AUTH_ATTEMPTS_ALLOWED")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app->add_option_function<long long>(
+         "--attempts-ttl", [&options](long long s) { options.attempts.ttl = std::chrono::seconds(s); },
+         "Seconds failed attempts are remembered after the last one (default 86400)")
+      ->envname("INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS")
+      ->check(CLI::Range(1LL, 10LL * 365 * 86400));
+
   // State and limits.
-  app->add_option("--store", options.store, "State store: memory (sqlite:PATH and redis://HOST:PORT to come)")
+  app->add_option("--store", options.store, "State store: sqlite:PATH (default) or memory")
       ->check([](const std::string& text) {
         auto spec = proxy::parse_store_spec(text);
         return spec ? std::string() : spec.error();

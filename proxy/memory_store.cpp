@@ -1,7 +1,10 @@
 // The in-memory store: a mutex-guarded map touched at call start/refresh/end and by the HTTP
 // routes, never per media frame.
 #include <charconv>
+#include <ctime>
+#include <map>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "proxy/state_store.h"
@@ -32,6 +35,67 @@ class MemoryStore final : public StateStore {
     done(Done{});
   }
 
+  void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
+    CallerState state;
+    {
+      std::lock_guard lock(mutex_);
+      state = snapshot(id);
+    }
+    done(state);
+  }
+
+  void record_failure(const std::string& id, const AttemptPolicy& policy,
+                      std::function<void(StoreResult<CallerState>)> done) override {
+    CallerState state;
+    {
+      std::lock_guard lock(mutex_);
+      auto& a = attempts_[id];
+      if (a.expires <= Clock::now()) a.count = 0;
+      ++a.count;
+      a.expires = Clock::now() + policy.ttl;
+      if (a.count > policy.allowed && !blocked_.count(id)) blocked_[id] = iso8601_now();
+      state = snapshot(id);
+    }
+    done(state);
+  }
+
+  void clear_attempts(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      attempts_.erase(id);
+    }
+    done(Done{});
+  }
+
+  void block(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
+    CallerState state;
+    {
+      std::lock_guard lock(mutex_);
+      blocked_.try_emplace(id, iso8601_now());
+      state = snapshot(id);
+    }
+    done(state);
+  }
+
+  void unblock(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
+    bool was_blocked = false;
+    {
+      std::lock_guard lock(mutex_);
+      was_blocked = blocked_.erase(id) > 0;
+      attempts_.erase(id);
+    }
+    done(was_blocked);
+  }
+
+  void blocked_callers(std::function<void(StoreResult<std::vector<CallerState>>)> done) override {
+    std::vector<CallerState> out;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [id, on] : blocked_) out.push_back(snapshot(id));
+    }
+    done(std::move(out));
+  }
+
   void is_connected(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
     bool live = false;
     {
@@ -46,13 +110,52 @@ class MemoryStore final : public StateStore {
   }
 
  private:
+  struct Attempts {
+    int count = 0;
+    Clock::time_point expires{};
+  };
+
+  // Under the lock.
+  CallerState snapshot(const std::string& id) const {
+    CallerState state{id, 0, false, {}};
+    if (const auto it = attempts_.find(id); it != attempts_.end() && it->second.expires > Clock::now()) {
+      state.attempts = it->second.count;
+    }
+    if (const auto it = blocked_.find(id); it != blocked_.end()) {
+      state.blocked = true;
+      state.blocked_on = it->second;
+    }
+    return state;
+  }
+
   std::mutex mutex_;
   std::unordered_map<std::string, Clock::time_point> connected_;
+  std::unordered_map<std::string, Attempts> attempts_;
+  std::map<std::string, std::string> blocked_;
 };
 
 }  // namespace
 
 std::unique_ptr<StateStore> make_memory_store() { return std::make_unique<MemoryStore>(); }
+
+std::unique_ptr<StateStore> open_store(const StoreSpec& spec) {
+  if (std::holds_alternative<StoreSpec::Memory>(spec.kind)) return make_memory_store();
+  if (const auto* sqlite = std::get_if<StoreSpec::Sqlite>(&spec.kind)) return make_sqlite_store(sqlite->path);
+  throw std::invalid_argument("--store redis://: not available in this version (use sqlite:PATH or memory)");
+}
+
+std::string iso8601_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(millis));
+  return out;
+}
 
 twilio::Result<StoreSpec> parse_store_spec(std::string_view text) {
   if (text == "memory") return StoreSpec{StoreSpec::Memory{}};

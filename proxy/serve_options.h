@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "proxy/backend_target.h"
+#include "proxy/state_store.h"
 
 namespace callproxy::proxy {
 
@@ -36,8 +37,14 @@ struct ServeOptions {
   std::string auth_token;            // TWILIO_AUTH_TOKEN; never logged
   std::string public_url;            // base URL Twilio uses, when behind a proxy
 
+  // Callers: PINs, attempts, blocks.
+  std::string pins_file;   // empty: every PIN is refused (warned at start)
+  std::string api_key;     // SERVER_API_KEY for the admin routes; empty refuses everyone
+  bool debug_routes = false;
+  AttemptPolicy attempts;
+
   // State.
-  std::string store = "memory";
+  std::string store = "sqlite:./callproxy.db";
   std::chrono::milliseconds execution_ttl{5'000};      // the Node service's 5 s mark ...
   std::chrono::milliseconds execution_refresh{4'000};  // ... refreshed every 4 s
 

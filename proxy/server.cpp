@@ -19,6 +19,8 @@
 
 #include "net/event_loops.h"
 #include "proxy/call_session.h"
+#include "proxy/caller_routes.h"
+#include "proxy/pin_directory.h"
 #include "twilio/signature.h"
 
 namespace callproxy::proxy {
@@ -190,11 +192,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   CallContext& calls_;
 };
 
-std::unique_ptr<StateStore> open_store(const std::string& text) {
+std::unique_ptr<StateStore> open_store_flag(const std::string& text) {
   auto spec = parse_store_spec(text);
   if (!spec) throw std::invalid_argument(spec.error());
-  if (std::holds_alternative<StoreSpec::Memory>(spec.value().kind)) return make_memory_store();
-  throw std::invalid_argument("--store '" + text + "': only 'memory' is available in this version");
+  auto store = open_store(spec.value());
+  spdlog::info("state store: {}", store->describe());
+  return store;
 }
 
 std::unique_ptr<asio::ssl::context> backend_tls_context(const ServeOptions& options) {
@@ -215,19 +218,26 @@ std::unique_ptr<asio::ssl::context> backend_tls_context(const ServeOptions& opti
 struct Server::Impl {
   explicit Impl(ServeOptions o)
       : options(std::move(o)),
-        store(open_store(options.store)),
+        store(open_store_flag(options.store)),
         backend_tls(backend_tls_context(options)),
         gate{options, state, metrics, std::nullopt},
         calls{options, metrics, *store, registry, backend_tls.get()},
+        pins(options.pins_file),
+        callers{options, *store, pins, gate.validator},
         loops(options.threads),
         acceptor(loops.loop(0)),
-        signals(loops.loop(0), SIGINT, SIGTERM),
+        signals(loops.loop(0), SIGINT, SIGTERM, SIGHUP),
         drain_timer(loops.loop(0)) {
     if (options.validate_signatures) {
       if (options.auth_token.empty()) {
         throw std::invalid_argument("--validate-signatures needs the auth token (--auth-token or TWILIO_AUTH_TOKEN)");
       }
       gate.validator.emplace(options.auth_token);
+    }
+    if (pins.configured()) {
+      spdlog::info("PINs: {} entr{} from {}", pins.size(), pins.size() == 1 ? "y" : "ies", options.pins_file);
+    } else {
+      spdlog::warn("no --pins-file: every PIN is refused");
     }
   }
 
@@ -247,6 +257,15 @@ struct Server::Impl {
   void do_wait_signal() {
     signals.async_wait([this](error_code ec, int signal) {
       if (ec) return;
+      if (signal == SIGHUP) {
+        // Reload the PINs; a bad file keeps the set in use.
+        if (pins.configured()) {
+          const auto loaded = pins.reload();
+          if (loaded) spdlog::info("SIGHUP: {} PIN entries reloaded from {}", loaded.value(), options.pins_file);
+          else spdlog::error("SIGHUP: {}; keeping the {} entries in use", loaded.error(), pins.size());
+        }
+        return do_wait_signal();
+      }
       if (state.draining.exchange(true)) {
         spdlog::warn("second signal ({}): stopping now", signal);
         return finish();
@@ -301,6 +320,8 @@ struct Server::Impl {
   std::unique_ptr<asio::ssl::context> backend_tls;
   MediaGate gate;
   CallContext calls;
+  PinDirectory pins;
+  CallerApi callers;
   Router router;
   std::chrono::steady_clock::time_point drain_deadline{};
   bool calls_told_to_end = false;
@@ -312,6 +333,7 @@ struct Server::Impl {
 
 Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   add_status_routes(impl_->router, impl_->state, impl_->metrics, *impl_->store);
+  add_caller_routes(impl_->router, impl_->callers);
 }
 
 Server::~Server() = default;

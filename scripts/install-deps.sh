@@ -11,6 +11,7 @@ packages=(
   libssl-dev openssl                      # HMAC-SHA1, SHA-256, TLS (the CLI makes test certificates)
   libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev
+  libsqlite3-dev                          # the default state store
   libsndfile1-dev libsamplerate0-dev      # reading/writing WAV, resampling to 8 kHz
   portaudio19-dev
   catch2

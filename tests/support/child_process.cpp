@@ -1,5 +1,6 @@
 #include "support/child_process.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <memory>
@@ -158,6 +159,10 @@ std::vector<std::string> callproxy_args(std::vector<std::string> args) {
 
 ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
   std::vector<std::string> args{"serve", "--bind", "127.0.0.1", "--port", "0", "--threads", "2"};
+  // Tests share no state file unless they ask for one.
+  if (std::find(extra_args.begin(), extra_args.end(), "--store") == extra_args.end()) {
+    args.insert(args.end(), {"--store", "memory"});
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ServeProcess serve;
   serve.process = std::make_unique<ChildProcess>(callproxy_args(args), std::move(env));
