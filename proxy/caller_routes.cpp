@@ -28,11 +28,12 @@ json attempts_json(const CallerState& c) {
   return {{"id", c.id}, {"attempts", c.attempts}, {"blocked", c.blocked}};
 }
 
-// A body that is a JSON object is read as JSON whatever its Content-Type claims (curl -d sends
-// JSON as a form); anything else non-empty is a form body.
+// JSON when the Content-Type says so or the body looks like JSON whatever the Content-Type
+// claims (curl -d sends JSON as a form); anything else non-empty is a form body.
 bool is_form(const HttpRequest& request) {
+  if (request.header("Content-Type").find("json") != std::string::npos) return false;
   const auto first = request.body.find_first_not_of(" \t\r\n");
-  return first != std::string::npos && request.body[first] != '{';
+  return first != std::string::npos && request.body[first] != '{' && request.body[first] != '[';
 }
 
 // A JSON value as JavaScript's string concatenation renders it (what Twilio's Node library signs).

@@ -1,0 +1,376 @@
+// The callers API: policy units, the same contract over every store, and the real binary's routes.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "proxy/caller_routes.h"
+#include "proxy/pin_directory.h"
+#include "proxy/state_store.h"
+#include "support/child_process.h"
+#include "support/http_client.h"
+#include "twilio/signature.h"
+
+using namespace callproxy;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+  static int counter = 0;
+  return "/tmp/callproxy-callers-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + name;
+}
+
+// Blocks on a store callback (the SQLite store answers from its worker thread).
+template <class T, class Call>
+proxy::StoreResult<T> wait_for(Call call) {
+  std::promise<proxy::StoreResult<T>> promise;
+  call([&promise](proxy::StoreResult<T> r) { promise.set_value(std::move(r)); });
+  return promise.get_future().get();
+}
+
+std::unique_ptr<proxy::StateStore> make_store(const std::string& kind, const std::string& db) {
+  return kind == "memory" ? proxy::make_memory_store() : proxy::make_sqlite_store(db);
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  const auto path = temp_path(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+const std::string demo_pins = std::string(CALLPROXY_ASSETS) + "/demo-pins.json";
+
+test::HttpReply post_json(unsigned short port, const std::string& target, const json& body,
+                          std::map<std::string, std::string> headers = {}) {
+  headers["Content-Type"] = "application/json";
+  return test::http_request(port, "POST", target, headers, body.dump());
+}
+
+}  // namespace
+
+TEST_CASE("withheld caller IDs are recognised in every form Twilio uses", "[callers]") {
+  for (const auto* id : {"RESTRICTED", "restricted", "+7378742833", "7378742833", "Blocked", "2562533", "unknown",
+                         "8656696", "ANONYMOUS", "+266696687", "unavailable", "86282452253", "464", "+464", ""}) {
+    INFO(id);
+    CHECK(proxy::is_withheld_caller(id));
+  }
+  for (const auto* id : {"+15551234567", "anonymous1", "46", "+4645"}) {
+    INFO(id);
+    CHECK_FALSE(proxy::is_withheld_caller(id));
+  }
+}
+
+TEST_CASE("a bad pins file is refused with the entry and field named", "[callers][pins]") {
+  CHECK(proxy::parse_pins("[{\"pin\":\"1\"}]").ok());
+  const std::pair<const char*, const char*> cases[] = {
+      {"{}", "expected a JSON list"},
+      {"[1]", "entry 1: must be an object"},
+      {R"([{"pin":"1"},{"backendHosts":[]}])", "entry 2: needs exactly one of 'pin' and 'pin_sha256'"},
+      {R"([{"pin":"1","pin_sha256":"x"}])", "entry 1: needs exactly one"},
+      {R"([{"pin":12}])", "entry 1: 'pin' must be a non-empty string"},
+      {R"([{"pin_sha256":"ABC"}])", "entry 1: 'pin_sha256' must be 64 lowercase hex digits"},
+      {R"([{"pin":"1","backendHosts":"x:1"}])", "entry 1: 'backendHosts' must be a list"},
+      {R"([{"pin":"1","backendHosts":["nohost"]}])", "entry 1: backend 'nohost'"},
+      {"[{\"pin\":\n\"1\",,}]", "line 2"},
+  };
+  for (const auto& [text, message] : cases) {
+    INFO(text);
+    const auto parsed = proxy::parse_pins(text);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::Contains(message));
+  }
+}
+
+TEST_CASE("PINs are found as plain text or by SHA-256", "[callers][pins]") {
+  proxy::PinDirectory pins(demo_pins);
+  CHECK(pins.size() == 2);
+  const auto plain = pins.find("1234");
+  REQUIRE(plain);
+  CHECK(plain->backend_hosts == R"(["localhost:8888"])");
+  CHECK(plain->backend_ids == "[1]");
+  const auto hashed = pins.find("4321");
+  REQUIRE(hashed);
+  CHECK(hashed->backend_ids == "[2]");
+  CHECK_FALSE(pins.find("12345"));
+  CHECK_FALSE(pins.find(""));
+  CHECK_FALSE(proxy::PinDirectory("").find("1234"));
+}
+
+TEST_CASE("every store counts attempts, blocks on the one too many, and forgets on unblock", "[callers][store]") {
+  for (const std::string kind : {"memory", "sqlite"}) {
+    INFO(kind);
+    const auto db = temp_path("contract.db");
+    auto store = make_store(kind, db);
+    const proxy::AttemptPolicy policy{3, 86400s};
+    for (int i = 1; i <= 3; ++i) {
+      const auto state = wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
+      REQUIRE(state.ok());
+      CHECK(state.value().attempts == i);
+      CHECK_FALSE(state.value().blocked);
+    }
+    const auto fourth = wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
+    CHECK(fourth.value().attempts == 4);
+    CHECK(fourth.value().blocked);
+    CHECK(fourth.value().blocked_on.size() == 24);  // 2026-11-25T16:00:00.000Z
+    const auto list = wait_for<std::vector<proxy::CallerState>>([&](auto done) { store->blocked_callers(done); });
+    REQUIRE(list.value().size() == 1);
+    CHECK(list.value()[0].id == "+1");
+    CHECK(wait_for<bool>([&](auto done) { store->unblock("+1", done); }).value());
+    CHECK_FALSE(wait_for<bool>([&](auto done) { store->unblock("+1", done); }).value());
+    const auto after = wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); });
+    CHECK(after.value().attempts == 0);
+    CHECK_FALSE(after.value().blocked);
+
+    // A success clears the count; a block by hand is a block.
+    wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+2", policy, done); });
+    wait_for<proxy::Done>([&](auto done) { store->clear_attempts("+2", done); });
+    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+2", done); }).value().attempts == 0);
+    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->block("+3", done); }).value().blocked);
+    store.reset();
+    std::remove(db.c_str());
+    std::remove((db + "-wal").c_str());
+    std::remove((db + "-shm").c_str());
+  }
+}
+
+TEST_CASE("every store lets failed attempts expire after the TTL", "[callers][store]") {
+  for (const std::string kind : {"memory", "sqlite"}) {
+    INFO(kind);
+    const auto db = temp_path("ttl.db");
+    auto store = make_store(kind, db);
+    const proxy::AttemptPolicy policy{9, 1s};
+    wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
+    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 1);
+    std::this_thread::sleep_for(1100ms);
+    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0);
+    // The next failure starts again at one.
+    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); }).value().attempts == 1);
+    store.reset();
+    std::remove(db.c_str());
+  }
+}
+
+TEST_CASE("concurrent failures all count, in every store", "[callers][store]") {
+  for (const std::string kind : {"memory", "sqlite"}) {
+    INFO(kind);
+    const auto db = temp_path("race.db");
+    auto store = make_store(kind, db);
+    const proxy::AttemptPolicy policy{1000, 86400s};
+    std::vector<std::thread> threads;
+    std::atomic<int> answered{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 50; ++i) {
+          wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+race", policy, done); });
+          ++answered;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(answered == 200);
+    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+race", done); }).value().attempts == 200);
+    store.reset();
+    std::remove(db.c_str());
+  }
+}
+
+TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blocked caller is refused", "[callers][api]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins});
+  const auto ok = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550001"}});
+  CHECK(ok.status == 200);
+  CHECK(json::parse(ok.body) == json{{"authenticated", true}, {"backendIds", "[1]"}, {"backendHosts", R"(["localhost:8888"])"}});
+
+  json last;
+  for (int i = 1; i <= 10; ++i) {
+    const auto wrong = post_json(serve.port, "/validate-pin", {{"pin", "0000"}, {"callerId", "+15550002"}});
+    REQUIRE(wrong.status == 200);
+    last = json::parse(wrong.body);
+    CHECK(last.at("attempts").at("attempts") == i);
+    CHECK(last.at("blocked") == (i == 10));
+  }
+  CHECK(last == json{{"authenticated", false}, {"attempts", {{"id", "+15550002"}, {"attempts", 10}, {"blocked", true}}}, {"blocked", true}});
+  // Blocked: even the right PIN is refused.
+  const auto blocked = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550002"}}).body);
+  CHECK(blocked.at("authenticated") == false);
+  CHECK(blocked.at("blocked") == true);
+
+  // A success clears earlier failures.
+  post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}});
+  post_json(serve.port, "/validate-pin", {{"pin", "4321"}, {"callerId", "+15550003"}});
+  const auto fresh = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}}).body);
+  CHECK(fresh.at("attempts").at("attempts") == 1);
+
+  // A form body works too.
+  const auto form = test::http_request(serve.port, "POST", "/validate-pin",
+                                       {{"Content-Type", "application/x-www-form-urlencoded"}}, "pin=1234&callerId=%2B1555");
+  CHECK(json::parse(form.body).at("authenticated") == true);
+}
+
+TEST_CASE("without a pins file every PIN is refused and serve says so", "[callers][api]") {
+  auto serve = test::start_serve();
+  CHECK(serve.process->err().find("no --pins-file") != std::string::npos);
+  const auto r = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).body);
+  CHECK(r.at("authenticated") == false);
+}
+
+TEST_CASE("blocked-callers: lookup, withheld IDs, admin list and delete behind the api key", "[callers][api]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--attempts-allowed", "1"}, {{"SERVER_API_KEY", "k3y"}});
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1777").status == 404);
+  post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1777"}});
+  post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1777"}});
+  const auto found = test::http_request(serve.port, "GET", "/blocked-callers/%2B1777");
+  REQUIRE(found.status == 200);
+  const auto body = json::parse(found.body);
+  CHECK(body.at("id") == "+1777");
+  CHECK(body.at("blocked") == true);
+  CHECK(body.at("blockedOn").get<std::string>().size() == 24);
+  CHECK(json::parse(test::http_request(serve.port, "GET", "/blocked-callers/+266696687").body) ==
+        json{{"id", "+266696687"}, {"withheld", true}, {"blocked", true}});
+
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers").status == 403);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "wrong"}}).status == 403);
+  const auto list = test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "k3y"}});
+  CHECK(list.status == 200);
+  CHECK(json::parse(list.body).at("data").size() == 1);
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+1777").status == 403);
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+1777", {{"apiKey", "k3y"}}).status == 204);
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+1777", {{"apiKey", "k3y"}}).status == 404);
+  // Unblocking also cleared the attempts: one failure does not block again.
+  const auto again = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1777"}}).body);
+  CHECK(again.at("attempts").at("attempts") == 1);
+  CHECK(again.at("blocked") == false);
+
+  // No key configured: everyone is refused.
+  auto keyless = test::start_serve({}, {{"SERVER_API_KEY", std::nullopt}});
+  CHECK(test::http_request(keyless.port, "GET", "/blocked-callers", {{"apiKey", ""}}).status == 403);
+}
+
+TEST_CASE("debug routes exist only when enabled", "[callers][api]") {
+  auto plain = test::start_serve();
+  CHECK(test::http_request(plain.port, "POST", "/auth-attempts/+1").status == 404);
+  auto debug = test::start_serve({}, {{"ENABLE_DEBUG_ROUTES", "true"}});
+  const auto attempt = test::http_request(debug.port, "POST", "/auth-attempts/+1");
+  CHECK(attempt.status == 201);
+  CHECK(json::parse(attempt.body) == json{{"id", "+1"}, {"attempts", 1}, {"blocked", false}});
+  CHECK(json::parse(test::http_request(debug.port, "GET", "/auth-attempts/+1").body) == json{{"attempts", 1}});
+  CHECK(test::http_request(debug.port, "GET", "/auth-attempts/+2").status == 404);
+  CHECK(test::http_request(debug.port, "POST", "/blocked-callers/+3").status == 201);
+  CHECK(test::http_request(debug.port, "GET", "/blocked-callers/+3").status == 200);
+}
+
+TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as Twilio signs them", "[callers][signature]") {
+  const std::string token = "tok3n";
+  auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins}, {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
+  const json body{{"pin", "1234"}, {"callerId", "+1888"}};
+
+  // Without bodySHA256, the JSON body's top-level fields are the signed parameters.
+  const auto field_sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
+  CHECK(post_json(serve.port, "/validate-pin", body, {{"X-Twilio-Signature", field_sig}}).status == 200);
+  CHECK(post_json(serve.port, "/validate-pin", body).status == 400);
+  CHECK(post_json(serve.port, "/validate-pin", body, {{"X-Twilio-Signature", "bm90IGl0"}}).status == 403);
+  const json tampered{{"pin", "9999"}, {"callerId", "+1888"}};
+  CHECK(post_json(serve.port, "/validate-pin", tampered, {{"X-Twilio-Signature", field_sig}}).status == 403);
+
+  // With bodySHA256 the URL alone is signed, and the body must be the one hashed.
+  const auto url = twilio::url_with_body_hash(base + "/validate-pin", body.dump());
+  const auto target = url.substr(base.size());
+  const auto url_sig = twilio::compute_signature(token, url, {});
+  CHECK(post_json(serve.port, target, body, {{"X-Twilio-Signature", url_sig}}).status == 200);
+  CHECK(post_json(serve.port, target, tampered, {{"X-Twilio-Signature", url_sig}}).status == 403);
+
+  // Form bodies sign their fields.
+  const auto form_sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin",
+                           {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", form_sig}},
+                           "pin=1234&callerId=%2B1888").status == 200);
+
+  // GET routes sign the URL.
+  const auto get_sig = twilio::compute_signature(token, base + "/blocked-callers/+1888", {});
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888", {{"X-Twilio-Signature", get_sig}}).status == 404);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888").status == 400);
+}
+
+TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-input]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins});
+  const std::pair<std::string, const char*> bodies[] = {
+      {"{not json", "JSON object"},
+      {"[]", "JSON object"},
+      {R"({"pin":"1"})", "'callerId' is missing"},
+      {R"({"pin":1234,"callerId":"+1"})", "'pin' must be a string"},
+      {R"({"pin":"1","callerId":["+1"]})", "'callerId' must be a string"},
+  };
+  for (const auto& [text, message] : bodies) {
+    INFO(text);
+    const auto r = test::http_request(serve.port, "POST", "/validate-pin", {{"Content-Type", "application/json"}}, text);
+    CHECK(r.status == 400);
+    CHECK_THAT(json::parse(r.body).at("message").get<std::string>(), Catch::Contains(message));
+  }
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin", {}, std::string(70000, 'x')).status == 413);
+  CHECK(test::http_request(serve.port, "GET", "/validate-pin").status == 405);
+  CHECK(test::http_request(serve.port, "PUT", "/blocked-callers/+1").status == 405);
+  CHECK(test::http_request(serve.port, "GET", "/nothing-here").status == 404);
+}
+
+TEST_CASE("with SQLite, blocks and attempts survive a restart and kill -9", "[callers][store]") {
+  const auto db = temp_path("persist.db");
+  {
+    auto serve = test::start_serve({"--store", "sqlite:" + db, "--attempts-allowed", "1"});
+    post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1999"}});
+    post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1999"}});  // blocked
+    post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1998"}});  // one attempt
+    serve.process->signal(SIGKILL);
+    serve.process->wait();
+  }
+  {
+    auto serve = test::start_serve({"--store", "sqlite:" + db, "--attempts-allowed", "1"});
+    CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1999").status == 200);
+    // The attempt from before the kill still counts: this second one blocks.
+    const auto again = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1998"}}).body);
+    CHECK(again.at("attempts").at("attempts") == 2);
+    CHECK(again.at("blocked") == true);
+    serve.process->signal(SIGTERM);
+    CHECK(serve.process->wait() == 0);
+  }
+  {
+    auto serve = test::start_serve({"--store", "sqlite:" + db});
+    CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1999").status == 200);
+    CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1998").status == 200);
+  }
+  std::remove(db.c_str());
+  std::remove((db + "-wal").c_str());
+  std::remove((db + "-shm").c_str());
+}
+
+TEST_CASE("the pins file reloads on SIGHUP, and a bad reload keeps the old PINs", "[callers][pins]") {
+  const auto path = write_file("pins.json", R"([{"pin":"1111","backendHosts":["a:1"]}])");
+  auto serve = test::start_serve({"--pins-file", path});
+  auto check = [&](const char* pin) {
+    return json::parse(post_json(serve.port, "/validate-pin", {{"pin", pin}, {"callerId", "+1"}}).body).at("authenticated").get<bool>();
+  };
+  CHECK(check("1111"));
+  std::ofstream(path) << R"([{"pin":"2222","backendHosts":["b:2"]}])";
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("reloaded");
+  CHECK(check("2222"));
+  CHECK_FALSE(check("1111"));
+  std::ofstream(path) << R"([{"pin":)";
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("keeping the 1 entries in use");
+  CHECK(check("2222"));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a bad pins file stops serve at start with the entry named", "[callers][pins]") {
+  const auto path = write_file("bad-pins.json", R"([{"pin":"1"},{"pin":"2","backendHosts":["nope"]}])");
+  const auto r = test::run_command(test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--pins-file", path}));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("entry 2") != std::string::npos);
+  std::remove(path.c_str());
+}
