@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target callproxy
-exec build/release/cli/callproxy serve "$@"
+# The demo PINs route 1234 (and 4321) to localhost:8888, where local-speaker listens.
+exec build/release/cli/callproxy serve --pins-file assets/demo-pins.json "$@"
