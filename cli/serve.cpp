@@ -111,6 +111,13 @@ RunFunction setup_serve(CLI::App& parent) {
   // Callers.
   app->add_option("--pins-file", options.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")
       ->check(CLI::ExistingFile);
+  app->add_option("--pin-api", options.pin_api, "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
+      ->envname("SERVER_API_HOST");
+  app->add_option_function<long long>(
+         "--pin-api-timeout-ms", [&options](long long ms) { options.pin_api_timeout = std::chrono::milliseconds(ms); },
+         "Milliseconds the identity API has to answer (default 10000)")
+      ->envname("SERVER_API_TIMEOUT_MS")
+      ->check(CLI::Range(1LL, 600000LL));
   app->add_option("--api-key", options.api_key, "Key the admin routes require in the apiKey header")
       ->envname("SERVER_API_KEY");
   app->add_flag("--debug-routes", options.debug_routes, "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id)")

@@ -81,6 +81,23 @@ twilio::Result<PinRequest> parse_pin_request(const HttpRequest& request) {
   return out;
 }
 
+// A right PIN: the caller's failures are forgotten and the flow learns where to stream.
+void succeed(CallerApi& api, const std::string& caller_id, const std::string& ids, const std::string& hosts, Respond respond) {
+  api.store.clear_attempts(caller_id, [ids, hosts, respond](StoreResult<Done> cleared) {
+    if (!cleared) return respond(store_unavailable(cleared.error()));
+    respond(json_response(200, {{"authenticated", true}, {"backendIds", ids}, {"backendHosts", hosts}}));
+  });
+}
+
+// A wrong PIN: one more attempt, atomically, which may block the caller.
+void record_failure(CallerApi& api, const std::string& caller_id, Respond respond) {
+  api.store.record_failure(caller_id, api.options.attempts, [caller_id, respond](StoreResult<CallerState> after) {
+    if (!after) return respond(store_unavailable(after.error()));
+    if (after.value().blocked) spdlog::warn("caller {} blocked after {} failed PIN attempts", caller_id, after.value().attempts);
+    respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(after.value())}, {"blocked", after.value().blocked}}));
+  });
+}
+
 // Runs `handler` only if the request's signature passes.
 Handler signed_route(const CallerApi& api, Handler handler) {
   return [&api, handler = std::move(handler)](const HttpRequest& request, const RouteParams& params, Respond respond) {
@@ -160,17 +177,19 @@ void add_caller_routes(Router& router, CallerApi& api) {
       if (state.value().blocked) {
         return respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state.value())}, {"blocked", true}}));
       }
-      if (const auto entry = api.pins.find(pin)) {
-        api.store.clear_attempts(caller_id, [entry = *entry, respond](StoreResult<Done> cleared) {
-          if (!cleared) return respond(store_unavailable(cleared.error()));
-          respond(json_response(200, {{"authenticated", true}, {"backendIds", entry.backend_ids}, {"backendHosts", entry.backend_hosts}}));
-        });
-        return;
-      }
-      api.store.record_failure(caller_id, api.options.attempts, [caller_id, respond](StoreResult<CallerState> after) {
-        if (!after) return respond(store_unavailable(after.error()));
-        if (after.value().blocked) spdlog::warn("caller {} blocked after {} failed PIN attempts", caller_id, after.value().attempts);
-        respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(after.value())}, {"blocked", after.value().blocked}}));
+      if (const auto entry = api.pins.find(pin)) return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
+      if (!api.pin_api) return record_failure(api, caller_id, respond);
+      api.pin_api->check(pin, [&api, caller_id, respond](PinApiAnswer answer) {
+        switch (answer.outcome) {
+          case PinApiAnswer::Outcome::authenticated:
+            return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, respond);
+          case PinApiAnswer::Outcome::rejected:
+            return record_failure(api, caller_id, respond);
+          case PinApiAnswer::Outcome::unavailable:
+            // Not the caller's fault: no attempt is counted, and Studio can say "try later".
+            spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
+            return respond(HttpResponse::error(502, "PIN check unavailable: " + answer.error));
+        }
       });
     });
   }));

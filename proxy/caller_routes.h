@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "proxy/pin_api.h"
 #include "proxy/pin_directory.h"
 #include "proxy/router.h"
 #include "proxy/serve_options.h"
@@ -29,6 +30,7 @@ struct CallerApi {
   StateStore& store;
   PinDirectory& pins;
   const std::optional<twilio::SignatureValidator>& validator;  // set when validation is on
+  PinApi* pin_api = nullptr;                                    // set with --pin-api
 };
 
 void add_caller_routes(Router& router, CallerApi& api);

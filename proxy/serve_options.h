@@ -39,6 +39,8 @@ struct ServeOptions {
 
   // Callers: PINs, attempts, blocks.
   std::string pins_file;   // empty: every PIN is refused (warned at start)
+  std::string pin_api;     // SERVER_API_HOST: the identity API asked when the pins file does not match
+  std::chrono::milliseconds pin_api_timeout{10'000};  // SERVER_API_TIMEOUT_MS
   std::string api_key;     // SERVER_API_KEY for the admin routes; empty refuses everyone
   bool debug_routes = false;
   AttemptPolicy attempts;

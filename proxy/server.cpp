@@ -234,10 +234,15 @@ struct Server::Impl {
       }
       gate.validator.emplace(options.auth_token);
     }
+    if (!options.pin_api.empty()) {
+      pin_api = std::make_unique<PinApi>(loops.loop(0), options.pin_api, options.pin_api_timeout);
+      callers.pin_api = pin_api.get();
+      spdlog::info("PINs the pins file does not know are checked with {}/identity-api/pin", options.pin_api);
+    }
     if (pins.configured()) {
       spdlog::info("PINs: {} entr{} from {}", pins.size(), pins.size() == 1 ? "y" : "ies", options.pins_file);
-    } else {
-      spdlog::warn("no --pins-file: every PIN is refused");
+    } else if (!pin_api) {
+      spdlog::warn("no --pins-file and no --pin-api: every PIN is refused");
     }
   }
 
@@ -329,6 +334,7 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer drain_timer;
+  std::unique_ptr<PinApi> pin_api;
 };
 
 Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {

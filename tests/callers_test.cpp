@@ -13,6 +13,7 @@
 #include "proxy/state_store.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/http_server.h"
 #include "twilio/signature.h"
 
 using namespace callproxy;
@@ -214,7 +215,7 @@ TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blo
 
 TEST_CASE("without a pins file every PIN is refused and serve says so", "[callers][api]") {
   auto serve = test::start_serve();
-  CHECK(serve.process->err().find("no --pins-file") != std::string::npos);
+  CHECK(serve.process->err().find("no --pins-file and no --pin-api") != std::string::npos);
   const auto r = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).body);
   CHECK(r.at("authenticated") == false);
 }
@@ -373,4 +374,43 @@ TEST_CASE("a bad pins file stops serve at start with the entry named", "[callers
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("entry 2") != std::string::npos);
   std::remove(path.c_str());
+}
+
+TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is 502 and not counted", "[callers][pin-api]") {
+  auto ask = [](const std::string& api, const std::string& caller, std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"--pin-api", api, "--pin-api-timeout-ms", "300"});
+    auto serve = test::start_serve(extra);
+    const auto r = post_json(serve.port, "/validate-pin", {{"pin", "5555"}, {"callerId", caller}});
+    return std::pair{r, serve.process->err()};
+  };
+  {
+    test::CannedHttpServer api(200, R"({"authenticated":true,"backendIds":[7],"backendHosts":["10.0.0.7:8900"]})");
+    const auto [r, log] = ask(api.base_url() + "/", "+1");
+    CHECK(r.status == 200);
+    CHECK(json::parse(r.body) == json{{"authenticated", true}, {"backendIds", "[7]"}, {"backendHosts", R"(["10.0.0.7:8900"])"}});
+    REQUIRE(api.requests().size() == 1);
+    CHECK(api.requests()[0].rfind("POST /identity-api/pin HTTP/1.1", 0) == 0);
+    CHECK(api.requests()[0].find(R"({"pin":"5555"})") != std::string::npos);
+  }
+  {
+    test::CannedHttpServer api(401, R"({"error":"no"})");
+    const auto [r, log] = ask(api.base_url(), "+2");
+    CHECK(r.status == 200);
+    CHECK(json::parse(r.body).at("attempts").at("attempts") == 1);
+  }
+  for (const auto& [status, body, delay] : std::vector<std::tuple<int, std::string, int>>{
+           {500, "{}", 0}, {200, "not json", 0}, {200, R"({"authenticated":true})", 2000}}) {
+    INFO(status << " " << body << " " << delay);
+    test::CannedHttpServer api(status, body, std::chrono::milliseconds(delay));
+    auto serve = test::start_serve({"--pin-api", api.base_url(), "--pin-api-timeout-ms", "300", "--debug-routes"});
+    const auto r = post_json(serve.port, "/validate-pin", {{"pin", "5555"}, {"callerId", "+3"}});
+    CHECK(r.status == 502);
+    CHECK(json::parse(r.body).at("message").get<std::string>().find("PIN check unavailable") == 0);
+    CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+3").status == 404);  // not counted
+    CHECK(serve.process->err().find("5555") == std::string::npos);                    // the PIN is never logged
+  }
+  // Nobody listening: unavailable too.
+  const unsigned short closed = [] { test::CannedHttpServer gone(200, "{}"); return gone.port(); }();
+  auto serve = test::start_serve({"--pin-api", "http://127.0.0.1:" + std::to_string(closed)});
+  CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1"}, {"callerId", "+4"}}).status == 502);
 }
