@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "cli/commands.h"
@@ -17,8 +18,22 @@ struct ServeFlags {
   std::string replies = "first";
 };
 
-int run_serve(ServeFlags& flags) {
+// The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST, when --store is not given.
+void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app) {
+  if (app.count("--store") > 0) return;
+  const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");
+  const char* host = std::getenv("REDIS_HOST");
+  if (!enabled || !host || !*host) return;
+  const std::string on(enabled);
+  if (on != "true" && on != "1" && on != "yes") return;
+  std::string where(host);
+  if (where.find(':') == std::string::npos) where += ":6379";
+  options.store = "redis://" + where;
+}
+
+int run_serve(ServeFlags& flags, const CLI::App& app) {
   auto& options = flags.options;
+  apply_node_cache_settings(options, app);
   options.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio : proxy::BackendFormat::simple;
   options.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
   try {
@@ -133,7 +148,8 @@ RunFunction setup_serve(CLI::App& parent) {
       ->check(CLI::Range(1LL, 10LL * 365 * 86400));
 
   // State and limits.
-  app->add_option("--store", options.store, "State store: sqlite:PATH (default) or memory")
+  app->add_option("--store", options.store,
+                  "State store: sqlite:PATH (default), redis://HOST:PORT[/DB] (or REMOTE_CACHE_ENABLED + REDIS_HOST), memory")
       ->check([](const std::string& text) {
         auto spec = proxy::parse_store_spec(text);
         return spec ? std::string() : spec.error();
@@ -145,7 +161,7 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--max-body-bytes", options.max_body_bytes, "Largest HTTP request body accepted")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
       ->capture_default_str();
-  return [flags] { return run_serve(*flags); };
+  return [flags, app] { return run_serve(*flags, *app); };
 }
 
 }  // namespace callproxy::cli

@@ -141,7 +141,7 @@ std::unique_ptr<StateStore> make_memory_store() { return std::make_unique<Memory
 std::unique_ptr<StateStore> open_store(const StoreSpec& spec) {
   if (std::holds_alternative<StoreSpec::Memory>(spec.kind)) return make_memory_store();
   if (const auto* sqlite = std::get_if<StoreSpec::Sqlite>(&spec.kind)) return make_sqlite_store(sqlite->path);
-  throw std::invalid_argument("--store redis://: not available in this version (use sqlite:PATH or memory)");
+  return make_redis_store(std::get<StoreSpec::Redis>(spec.kind));
 }
 
 std::string iso8601_now() {

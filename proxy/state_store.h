@@ -80,6 +80,10 @@ std::unique_ptr<StateStore> make_memory_store();
 // restarts and kill -9. Throws std::runtime_error naming the file when it cannot be opened.
 std::unique_ptr<StateStore> make_sqlite_store(const std::string& path);
 
+// Redis (RESP2, hiredis's reader and formatter over an Asio socket on the store's own thread);
+// connects in the background and reconnects by itself.
+std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis& spec);
+
 // Opens what --store names.
 std::unique_ptr<StateStore> open_store(const StoreSpec& spec);
 

@@ -12,6 +12,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev
   libsqlite3-dev                          # the default state store
+  libhiredis-dev redis-server             # the shared store (RESP over our own Asio socket); tests run a real server
   libsndfile1-dev libsamplerate0-dev      # reading/writing WAV, resampling to 8 kHz
   portaudio19-dev
   catch2

@@ -14,6 +14,8 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
+#include "support/ws_peer.h"
+#include "support/redis_server.h"
 #include "twilio/signature.h"
 
 using namespace callproxy;
@@ -35,9 +37,26 @@ proxy::StoreResult<T> wait_for(Call call) {
   return promise.get_future().get();
 }
 
-std::unique_ptr<proxy::StateStore> make_store(const std::string& kind, const std::string& db) {
-  return kind == "memory" ? proxy::make_memory_store() : proxy::make_sqlite_store(db);
-}
+// One store of each kind, behind the same contract; Redis is a real redis-server.
+struct StoreUnderTest {
+  explicit StoreUnderTest(const std::string& kind) : db(temp_path("contract.db")) {
+    if (kind == "memory") store = proxy::make_memory_store();
+    if (kind == "sqlite") store = proxy::make_sqlite_store(db);
+    if (kind == "redis") {
+      redis.emplace();
+      store = proxy::make_redis_store({"127.0.0.1", redis->port(), 3});
+    }
+  }
+  ~StoreUnderTest() {
+    store.reset();
+    for (const auto* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
+  }
+  std::string db;
+  std::optional<test::RedisServer> redis;
+  std::unique_ptr<proxy::StateStore> store;
+};
+
+const char* const store_kinds[] = {"memory", "sqlite", "redis"};
 
 std::string write_file(const std::string& name, const std::string& text) {
   const auto path = temp_path(name);
@@ -104,10 +123,10 @@ TEST_CASE("PINs are found as plain text or by SHA-256", "[callers][pins]") {
 }
 
 TEST_CASE("every store counts attempts, blocks on the one too many, and forgets on unblock", "[callers][store]") {
-  for (const std::string kind : {"memory", "sqlite"}) {
+  for (const std::string kind : store_kinds) {
     INFO(kind);
-    const auto db = temp_path("contract.db");
-    auto store = make_store(kind, db);
+    StoreUnderTest under_test(kind);
+    auto& store = under_test.store;
     const proxy::AttemptPolicy policy{3, 86400s};
     for (int i = 1; i <= 3; ++i) {
       const auto state = wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
@@ -133,18 +152,19 @@ TEST_CASE("every store counts attempts, blocks on the one too many, and forgets 
     wait_for<proxy::Done>([&](auto done) { store->clear_attempts("+2", done); });
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+2", done); }).value().attempts == 0);
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->block("+3", done); }).value().blocked);
-    store.reset();
-    std::remove(db.c_str());
-    std::remove((db + "-wal").c_str());
-    std::remove((db + "-shm").c_str());
+    // Execution marks, with their TTL.
+    wait_for<proxy::Done>([&](auto done) { store->mark_connected("FN1", 300ms, done); });
+    CHECK(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
+    std::this_thread::sleep_for(400ms);
+    CHECK_FALSE(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
   }
 }
 
 TEST_CASE("every store lets failed attempts expire after the TTL", "[callers][store]") {
-  for (const std::string kind : {"memory", "sqlite"}) {
+  for (const std::string kind : store_kinds) {
     INFO(kind);
-    const auto db = temp_path("ttl.db");
-    auto store = make_store(kind, db);
+    StoreUnderTest under_test(kind);
+    auto& store = under_test.store;
     const proxy::AttemptPolicy policy{9, 1s};
     wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 1);
@@ -152,16 +172,14 @@ TEST_CASE("every store lets failed attempts expire after the TTL", "[callers][st
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0);
     // The next failure starts again at one.
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); }).value().attempts == 1);
-    store.reset();
-    std::remove(db.c_str());
   }
 }
 
 TEST_CASE("concurrent failures all count, in every store", "[callers][store]") {
-  for (const std::string kind : {"memory", "sqlite"}) {
+  for (const std::string kind : store_kinds) {
     INFO(kind);
-    const auto db = temp_path("race.db");
-    auto store = make_store(kind, db);
+    StoreUnderTest under_test(kind);
+    auto& store = under_test.store;
     const proxy::AttemptPolicy policy{1000, 86400s};
     std::vector<std::thread> threads;
     std::atomic<int> answered{0};
@@ -176,8 +194,6 @@ TEST_CASE("concurrent failures all count, in every store", "[callers][store]") {
     for (auto& t : threads) t.join();
     CHECK(answered == 200);
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+race", done); }).value().attempts == 200);
-    store.reset();
-    std::remove(db.c_str());
   }
 }
 
@@ -413,4 +429,78 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
   const unsigned short closed = [] { test::CannedHttpServer gone(200, "{}"); return gone.port(); }();
   auto serve = test::start_serve({"--pin-api", "http://127.0.0.1:" + std::to_string(closed)});
   CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1"}, {"callerId", "+4"}}).status == 502);
+}
+
+TEST_CASE("two serve instances on one Redis see each other's blocks, attempts and executions", "[callers][redis]") {
+  test::RedisServer redis;
+  test::BackendServer backend;
+  auto a = test::start_serve({"--store", redis.url(1), "--attempts-allowed", "2"});
+  auto b = test::start_serve({"--store", redis.url(1), "--attempts-allowed", "2", "--debug-routes"});
+  post_json(a.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1200"}});
+  const auto second = json::parse(post_json(b.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1200"}}).body);
+  CHECK(second.at("attempts").at("attempts") == 2);  // the first was counted on the other instance
+  post_json(a.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1200"}});
+  CHECK(test::http_request(b.port, "GET", "/blocked-callers/+1200").status == 200);
+  CHECK(json::parse(test::http_request(b.port, "GET", "/auth-attempts/+1200").body).at("attempts") == 3);
+
+  // An execution streaming through A is connected as far as B can tell.
+  {
+    test::WsClient call(a.port, "/media");
+    call.send_text(R"({"event":"connected","protocol":"Call","version":"1.0.0"})");
+    call.send_text(R"({"event":"start","sequenceNumber":"1","streamSid":"MZ1","start":{"streamSid":"MZ1","callSid":"CA1",)"
+                   R"("tracks":["inbound"],"customParameters":{"executionId":"FN77","backendHosts":"[\")" + backend.host_port() + R"(\"]"}}})");
+    REQUIRE(backend.wait_for_messages(1));
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; ++i) {
+      seen = test::http_request(b.port, "GET", "/executions/FN77/connected").status == 200;
+      if (!seen) std::this_thread::sleep_for(20ms);
+    }
+    CHECK(seen);
+  }
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = test::http_request(b.port, "GET", "/executions/FN77/connected").status == 410;
+    if (!gone) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(gone);
+}
+
+TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it comes back by itself", "[callers][redis]") {
+  test::RedisServer redis;
+  test::BackendServer backend;
+  auto serve = test::start_serve({"--store", redis.url(), "--pins-file", demo_pins});
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).body).at("authenticated") == true);
+
+  test::WsClient call(serve.port, "/media");
+  call.send_text(R"({"event":"start","sequenceNumber":"1","start":{"streamSid":"MZ9","callSid":"CA9",)"
+                 R"("customParameters":{"executionId":"FN9","backendHosts":"[\")" + backend.host_port() + R"(\"]"}}})");
+  REQUIRE(backend.wait_for_messages(1));
+
+  redis.stop();
+  const auto down = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}});
+  CHECK(down.status == 503);
+  CHECK(json::parse(down.body).at("message") == "state store unavailable, try again later");
+  // The call does not notice.
+  for (int i = 0; i < 5; ++i) {
+    call.send_text(R"({"event":"media","sequenceNumber":")" + std::to_string(i + 2) + R"(","media":{"payload":"AAAA"}})");
+  }
+  CHECK(backend.wait_for_messages(6));
+
+  redis.start();
+  bool back = false;
+  for (int i = 0; i < 200 && !back; ++i) {
+    back = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).status == 200;
+    if (!back) std::this_thread::sleep_for(25ms);
+  }
+  CHECK(back);
+  CHECK(serve.process->err().find("is back") != std::string::npos);
+}
+
+TEST_CASE("REMOTE_CACHE_ENABLED and REDIS_HOST select Redis as the Node service did", "[callers][redis]") {
+  test::RedisServer redis;
+  // Without --store (start_serve would add one), as a Node deployment's environment has it.
+  test::ChildProcess node_style(test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0"}),
+                                {{"REMOTE_CACHE_ENABLED", "true"}, {"REDIS_HOST", "127.0.0.1:" + std::to_string(redis.port())}});
+  const auto line = node_style.wait_for_stderr("state store:");
+  CHECK(line.find("redis://127.0.0.1:" + std::to_string(redis.port())) != std::string::npos);
 }
