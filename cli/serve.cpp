@@ -120,6 +120,9 @@ RunFunction setup_serve(CLI::App& parent) {
                 "Refuse /media handshakes without a valid X-Twilio-Signature")
       ->envname("VALIDATE_EXTERNAL_CALLS");
   app->add_option("--auth-token", options.auth_token, "Twilio auth token (for signatures)")->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--tls-cert", options.tls_cert, "Serve https:// and wss:// with this certificate chain (PEM)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--tls-key", options.tls_key, "The certificate's private key (PEM)")->check(CLI::ExistingFile);
   app->add_option("--public-url", options.public_url,
                   "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy");
 

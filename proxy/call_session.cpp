@@ -8,7 +8,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -42,10 +44,15 @@ std::string json_string(std::string_view s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-class CallSession : public std::enable_shared_from_this<CallSession> {
+// One call over a plain (beast::tcp_stream) or TLS connection from Twilio.
+template <class NextLayer>
+class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> {
+  using std::enable_shared_from_this<CallSession<NextLayer>>::shared_from_this;
+  using std::enable_shared_from_this<CallSession<NextLayer>>::weak_from_this;
+
  public:
-  CallSession(tcp::socket&& socket, CallContext& context)
-      : ws_(std::move(socket)),
+  CallSession(NextLayer&& stream, CallContext& context)
+      : ws_(std::move(stream)),
         context_(context),
         options_(context.options),
         metrics_(context.metrics),
@@ -365,7 +372,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<NextLayer> ws_;
   CallContext& context_;
   const ServeOptions& options_;
   Metrics& metrics_;
@@ -392,8 +399,13 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
 
 }  // namespace
 
-void start_call_session(tcp::socket socket, http::request<http::string_body> request, CallContext& context) {
-  std::make_shared<CallSession>(std::move(socket), context)->run(std::move(request));
+void start_call_session(beast::tcp_stream stream, http::request<http::string_body> request, CallContext& context) {
+  std::make_shared<CallSession<beast::tcp_stream>>(std::move(stream), context)->run(std::move(request));
+}
+
+void start_call_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> request,
+                        CallContext& context) {
+  std::make_shared<CallSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(stream), context)->run(std::move(request));
 }
 
 }  // namespace callproxy::proxy

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "proxy/call_registry.h"
@@ -27,7 +29,10 @@ struct CallContext {
 };
 
 // Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
-void start_call_session(boost::asio::ip::tcp::socket socket,
+void start_call_session(boost::beast::tcp_stream stream,
+                        boost::beast::http::request<boost::beast::http::string_body> request,
+                        CallContext& context);
+void start_call_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
                         boost::beast::http::request<boost::beast::http::string_body> request,
                         CallContext& context);
 

@@ -36,6 +36,7 @@ struct ServeOptions {
   bool validate_signatures = false;  // VALIDATE_EXTERNAL_CALLS
   std::string auth_token;            // TWILIO_AUTH_TOKEN; never logged
   std::string public_url;            // base URL Twilio uses, when behind a proxy
+  std::string tls_cert, tls_key;     // serve https:// and wss:// directly
 
   // Callers: PINs, attempts, blocks.
   std::string pins_file;   // empty: every PIN is refused (warned at start)

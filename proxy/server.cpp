@@ -7,10 +7,11 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
 
@@ -74,16 +75,32 @@ struct MediaGate {
   }
 };
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One HTTP connection, plain (beast::tcp_stream) or TLS (TlsStream, --tls-cert).
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
  public:
+  template <class... TlsContext>
   HttpSession(tcp::socket&& socket, const Router& router, const ServeOptions& options, const MediaGate& gate,
-              CallContext& calls)
-      : stream_(std::move(socket)), router_(router), options_(options), gate_(gate), calls_(calls) {}
+              CallContext& calls, TlsContext&... tls)
+      : stream_(std::move(socket), tls...), router_(router), options_(options), gate_(gate), calls_(calls) {}
 
   void run() {
     // Start on the socket's own loop: everything of this connection happens there.
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (std::is_same_v<Stream, TlsStream>) {
+        beast::get_lowest_layer(self->stream_).expires_after(self->options_.idle_timeout);
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
+          if (ec) return spdlog::debug("https: TLS handshake with {} failed: {}", self->remote(), ec.message());
+          self->do_read();
+        });
+      } else {
+        self->do_read();
+      }
+    });
   }
 
  private:
@@ -91,7 +108,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    stream_.expires_after(options_.idle_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
@@ -122,8 +139,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
       if (auto refusal = gate_.check(message)) return do_write(std::move(*refusal), false, message.version(), false);
       // The connection becomes a call: it keeps its socket and its loop.
-      stream_.expires_never();
-      return start_call_session(stream_.release_socket(), parser_->release(), calls_);
+      beast::get_lowest_layer(stream_).expires_never();
+      return start_call_session(std::move(stream_), parser_->release(), calls_);
     }
 
     HttpRequest request;
@@ -159,7 +176,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->body() = std::move(response.body);
     res->prepare_payload();
     if (head) res->body().clear();  // Content-Length stays that of the GET answer
-    stream_.expires_after(options_.idle_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, std::size_t) {
       self->on_write(ec, res->keep_alive());
     });
@@ -173,17 +190,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void do_close() {
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
   }
 
   std::string remote() const {
     error_code ec;
-    const auto endpoint = stream_.socket().remote_endpoint(ec);
+    const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     return ec ? std::string("?") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const Router& router_;
@@ -198,6 +216,23 @@ std::unique_ptr<StateStore> open_store_flag(const std::string& text) {
   auto store = open_store(spec.value());
   spdlog::info("state store: {}", store->describe());
   return store;
+}
+
+// --tls-cert/--tls-key: serve https:// and wss:// directly.
+std::unique_ptr<asio::ssl::context> server_tls_context(const ServeOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) return nullptr;
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    throw std::invalid_argument("--tls-cert and --tls-key go together");
+  }
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  error_code ec;
+  context->use_certificate_chain_file(options.tls_cert, ec);
+  if (ec) throw std::invalid_argument("--tls-cert '" + options.tls_cert + "': " + ec.message());
+  context->use_private_key_file(options.tls_key, asio::ssl::context::pem, ec);
+  if (ec) throw std::invalid_argument("--tls-key '" + options.tls_key + "': " + ec.message());
+  return context;
 }
 
 std::unique_ptr<asio::ssl::context> backend_tls_context(const ServeOptions& options) {
@@ -220,6 +255,7 @@ struct Server::Impl {
       : options(std::move(o)),
         store(open_store_flag(options.store)),
         backend_tls(backend_tls_context(options)),
+        server_tls(server_tls_context(options)),
         gate{options, state, metrics, std::nullopt},
         calls{options, metrics, *store, registry, backend_tls.get()},
         pins(options.pins_file),
@@ -253,7 +289,11 @@ struct Server::Impl {
       if (ec) {
         spdlog::warn("accept failed: {}", ec.message());
       } else {
-        std::make_shared<HttpSession>(std::move(socket), router, options, gate, calls)->run();
+        if (server_tls) {
+          std::make_shared<HttpSession<TlsStream>>(std::move(socket), router, options, gate, calls, *server_tls)->run();
+        } else {
+          std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), router, options, gate, calls)->run();
+        }
       }
       if (acceptor.is_open()) do_accept();
     });
@@ -323,6 +363,7 @@ struct Server::Impl {
   CallRegistry registry;
   std::unique_ptr<StateStore> store;
   std::unique_ptr<asio::ssl::context> backend_tls;
+  std::unique_ptr<asio::ssl::context> server_tls;
   MediaGate gate;
   CallContext calls;
   PinDirectory pins;
@@ -362,8 +403,8 @@ std::uint16_t Server::listen() {
     throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
   }
   const auto port = acceptor.local_endpoint().port();
-  spdlog::info("listening on {}:{} ({} event loop{})", impl_->options.bind, port, impl_->loops.size(),
-               impl_->loops.size() == 1 ? "" : "s");
+  spdlog::info("listening on {}:{} ({} event loop{}{})", impl_->options.bind, port, impl_->loops.size(),
+               impl_->loops.size() == 1 ? "" : "s", impl_->server_tls ? ", TLS" : "");
   return port;
 }
 

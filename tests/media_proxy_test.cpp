@@ -505,14 +505,20 @@ TEST_CASE("/metrics speaks Prometheus text and its counters move", "[media][metr
   CHECK(metric(serve.port, "callproxy_bytes_in_total") > 10 * 160);
 }
 
-TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused otherwise", "[media][tls]") {
-  // A throwaway certificate for localhost, made by the openssl CLI.
-  const std::string dir = "/tmp/callproxy-tls-" + std::to_string(::getpid());
+// A throwaway certificate for localhost, made by the openssl CLI; returns its directory
+// (cert.pem, key.pem).
+std::string make_test_certificate(const std::string& name) {
+  const std::string dir = "/tmp/callproxy-tls-" + name + "-" + std::to_string(::getpid());
   const auto made = test::run_command({"/bin/sh", "-c",
                                        "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
                                        "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " + dir +
                                        "/key.pem -out " + dir + "/cert.pem 2>&1"});
   REQUIRE(made.exit_code == 0);
+  return dir;
+}
+
+TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused otherwise", "[media][tls]") {
+  const auto dir = make_test_certificate("backend");
 
   test::TlsBackendServer secure(dir + "/cert.pem", dir + "/key.pem");
   const std::string url = "wss://localhost:" + std::to_string(secure.port()) + "/media";
@@ -535,5 +541,32 @@ TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused o
     CHECK(untrusted.messages().empty());
     CHECK(serve.process->err().find("TLS handshake failed") != std::string::npos);
   }
+  test::run_command({"/bin/rm", "-rf", dir});
+}
+
+TEST_CASE("serve speaks wss:// and https:// itself with --tls-cert and --tls-key", "[media][tls]") {
+  const auto dir = make_test_certificate("serve");
+  BackendServer backend;
+  auto serve = test::start_serve({"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem", "--max-backend-lag", "60"});
+  CHECK(serve.process->err().find(", TLS)") != std::string::npos);
+  // client-test trusts the certificate through OpenSSL's SSL_CERT_FILE.
+  const auto call = test::run_command(
+      test::callproxy_args({"client-test", "--once", "--no-pace", "--url", "wss://localhost:" + std::to_string(serve.port) + "/media",
+                            "--backend-hosts", json::array({backend.host_port()}).dump()}),
+      {{"SSL_CERT_FILE", dir + "/cert.pem"}});
+  INFO(call.out << call.err);
+  CHECK(call.exit_code == 0);
+  REQUIRE(backend.wait_for_messages(10));
+  CHECK(json::parse(backend.messages()[0]).at("event") == "start");
+  // Plain HTTP on the TLS port gets no HTTP answer; without trust the client refuses the server.
+  CHECK(test::raw_exchange(serve.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 200", 0) != 0);
+  const auto untrusted = test::run_command(
+      test::callproxy_args({"client-test", "--once", "--url", "wss://localhost:" + std::to_string(serve.port) + "/media"}),
+      {{"SSL_CERT_FILE", "/nonexistent"}, {"SSL_CERT_DIR", "/nonexistent"}});
+  CHECK(untrusted.exit_code == 1);
+  CHECK(untrusted.err.find("TLS handshake failed") != std::string::npos);
+  const auto bad = test::run_command(test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--tls-cert", dir + "/cert.pem"}));
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--tls-cert and --tls-key go together") != std::string::npos);
   test::run_command({"/bin/rm", "-rf", dir});
 }
