@@ -1,6 +1,8 @@
 #include "net/event_loops.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <utility>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -29,12 +31,29 @@ boost::asio::io_context& EventLoops::next() {
   return context;
 }
 
+namespace {
+
+// Runs a loop to its end; a handler's exception (a bug: the I/O path reports errors as values)
+// is reported and the loop carries on, so one bad request cannot take the process down.
+void run_guarded(boost::asio::io_context& context) {
+  for (;;) {
+    try {
+      context.run();
+      return;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "callproxy: unexpected exception in an event loop (continuing): %s\n", e.what());
+    }
+  }
+}
+
+}  // namespace
+
 void EventLoops::run() {
   std::vector<std::jthread> threads;
   for (std::size_t i = 1; i < loops_.size(); ++i) {
-    threads.emplace_back([this, i] { loops_[i]->context.run(); });
+    threads.emplace_back([this, i] { run_guarded(loops_[i]->context); });
   }
-  loops_[0]->context.run();
+  run_guarded(loops_[0]->context);
   // jthreads join here, after loop 0 stopped.
 }
 

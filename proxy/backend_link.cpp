@@ -83,14 +83,19 @@ class WebSocketBackendLink final : public BackendLink,
     queue_.push_back(frame);
     queued_audio_ += frame.audio;
     // Audio waiting behind the write in flight; one large message alone never counts as lag.
+    // While connecting, the connect timeout is allowed on top (a backend cannot read before it
+    // is connected), so the queue stays bounded either way.
     const auto waiting = queued_audio_ - (writing_ ? in_flight_audio_ : std::chrono::microseconds{0});
-    if (waiting > options_.max_backend_lag) {
+    const auto allowed = state_ == State::connecting
+                             ? options_.max_backend_lag + std::chrono::duration_cast<std::chrono::microseconds>(options_.backend_connect_timeout)
+                             : std::chrono::duration_cast<std::chrono::microseconds>(options_.max_backend_lag);
+    if (waiting > allowed) {
       metrics_.backend_lag_disconnects.add();
       spdlog::warn("call {}: backend {} fell behind ({} ms of audio queued, limit {} ms): disconnecting",
                    config_.call_label, config_.target.url(),
                    std::chrono::duration_cast<std::chrono::milliseconds>(waiting).count(),
                    options_.max_backend_lag.count());
-      return fail_for_good("fell behind");
+      return fail_for_good("fell behind", DropReason::backend_lag);
     }
     do_write();
   }
@@ -229,7 +234,11 @@ class WebSocketBackendLink final : public BackendLink,
   void on_connect_failed(const std::string& why) {
     metrics_.backend_connect_failures.add();
     spdlog::warn("call {}: backend {}: {}", config_.call_label, config_.target.url(), why);
-    if (reconnecting_) return schedule_retry();
+    if (reconnecting_) {
+      // What queued during the failed attempt is stale by the next one: the live stream resumes.
+      drop_queue(DropReason::backend_down);
+      return schedule_retry();
+    }
     // A backend that cannot be reached at the start of a call is a configuration problem:
     // no retry, the call goes on with the others.
     fail_for_good(why);
@@ -242,11 +251,7 @@ class WebSocketBackendLink final : public BackendLink,
     spdlog::warn("call {}: backend {} dropped: {}", config_.call_label, config_.target.url(), why);
     if (!options_.backend_reconnect) return fail_for_good("dropped: " + why);
     // What was queued for the lost connection is lost with it; the live stream resumes.
-    for (const auto& f : queue_) {
-      if (f.audio.count() > 0) metrics_.frames_dropped[DropReason::backend_down].add();
-    }
-    queue_.clear();
-    queued_audio_ = {};
+    drop_queue(DropReason::backend_down);
     writing_ = false;
     drop_connection();
     reconnecting_ = true;
@@ -328,15 +333,25 @@ class WebSocketBackendLink final : public BackendLink,
   }
 
   // ---- bookkeeping --------------------------------------------------------------------
-  void fail_for_good(const std::string& why) {
-    if (state_ == State::closed) return;
-    const bool was_open = state_ == State::open || state_ == State::finishing;
-    enter(State::closed);
+  // Forgets the queue, counting its media frames as dropped for `reason`.
+  void drop_queue(DropReason reason) {
     for (const auto& f : queue_) {
-      if (f.audio.count() > 0 && why != "call ended") metrics_.frames_dropped[DropReason::backend_down].add();
+      if (f.audio.count() > 0) metrics_.frames_dropped[reason].add();
     }
     queue_.clear();
     queued_audio_ = {};
+  }
+
+  void fail_for_good(const std::string& why, DropReason reason = DropReason::backend_down) {
+    if (state_ == State::closed) return;
+    const bool was_open = state_ == State::open || state_ == State::finishing;
+    enter(State::closed);
+    if (why == "call ended") {
+      queue_.clear();
+      queued_audio_ = {};
+    } else {
+      drop_queue(reason);
+    }
     resolver_.cancel();
     retry_timer_.cancel();
     finish_timer_.cancel();

@@ -60,7 +60,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
         refresh_timer_(loop_) {}
 
   void run(http::request<http::string_body> request) {
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // Twilio sends a frame every 20 ms for the whole call: a stream silent for 15 s is gone, and
+    // must not keep its execution "connected" or its backends open for Beast's default 5 minutes.
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.idle_timeout = std::chrono::seconds(15);
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(http::field::server, "callproxy");
     }));

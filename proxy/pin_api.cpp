@@ -73,7 +73,9 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
     request_.method(http::verb::post);
     request_.target(endpoint_.target);
     request_.version(11);
-    request_.set(http::field::host, endpoint_.host);
+    const bool default_port = endpoint_.port == (endpoint_.tls ? "443" : "80");
+    const auto host = endpoint_.host.find(':') != std::string::npos ? "[" + endpoint_.host + "]" : endpoint_.host;
+    request_.set(http::field::host, default_port ? host : host + ":" + endpoint_.port);
     request_.set(http::field::user_agent, "callproxy");
     request_.set(http::field::content_type, "application/json");
     request_.body() = std::move(body);
@@ -174,7 +176,7 @@ PinApi::~PinApi() = default;
 const std::string& PinApi::url() const { return impl_->url; }
 
 void PinApi::check(const std::string& pin, std::function<void(PinApiAnswer)> done) {
-  auto body = json{{"pin", pin}}.dump();
+  auto body = json{{"pin", pin}}.dump(-1, ' ', false, json::error_handler_t::replace);
   // The exchange keeps the Impl (endpoint, TLS context) alive until it is done.
   auto wrapped = [impl = impl_, done = std::move(done)](PinApiAnswer a) { done(std::move(a)); };
   if (impl_->endpoint.tls) {

@@ -90,6 +90,8 @@ class RedisStore final : public StateStore {
       stopping_ = true;
       error_code ignored;
       retry_.cancel();
+      watchdog_.cancel();
+      resolver_.cancel();
       socket_.close(ignored);
       fail_pending("store closed");
       work_.reset();
@@ -181,6 +183,7 @@ class RedisStore final : public StateStore {
   void enqueue(std::vector<std::string> args, ReplyHandler done, bool first = false) {
     {
       if (!connected_ && !connecting_) return done(twilio::Error{"Redis at " + describe() + " is not reachable"});
+      if (pending_.size() >= max_pending) return done(twilio::Error{"Redis at " + describe() + " is too far behind"});
       std::vector<const char*> argv;
       std::vector<size_t> lengths;
       for (const auto& a : args) {
@@ -198,17 +201,46 @@ class RedisStore final : public StateStore {
         pending_.push_back(std::move(done));
       }
       redisFreeCommand(formatted);
+      sent_at_.push_back(std::chrono::steady_clock::now());
+      if (first) std::rotate(sent_at_.rbegin(), sent_at_.rbegin() + 1, sent_at_.rend());
+      arm_watchdog();
       do_write();
     }
+  }
+
+  // A Redis that stops answering (no reset: a paused host, a partition) is treated as gone once
+  // the oldest command has waited too long; a connection attempt gets the same deadline.
+  void arm_watchdog() {
+    if (watchdog_armed_) return;
+    watchdog_armed_ = true;
+    watchdog_.expires_after(std::chrono::milliseconds(500));
+    watchdog_.async_wait([this](error_code ec) {
+      watchdog_armed_ = false;
+      if (ec || stopping_) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (connecting_ && now - connect_started_ > command_timeout) {
+        error_code ignored;
+        resolver_.cancel();
+        socket_.close(ignored);  // the connect handler reports it
+        return;
+      }
+      if (!sent_at_.empty() && now - sent_at_.front() > command_timeout) return on_lost("no answer in time");
+      if (!sent_at_.empty() || connecting_) arm_watchdog();
+    });
   }
 
   void do_connect() {
     if (stopping_) return;
     connecting_ = true;
+    connect_started_ = std::chrono::steady_clock::now();
+    arm_watchdog();
     resolver_.async_resolve(spec_.host, std::to_string(spec_.port), [this](error_code ec, tcp::resolver::results_type results) {
+      if (stopping_) return;
       if (ec) return schedule_reconnect("cannot resolve " + spec_.host + ": " + ec.message());
       asio::async_connect(socket_, results, [this](error_code ec, const tcp::endpoint&) {
-        if (ec) return schedule_reconnect("cannot connect: " + ec.message());
+        if (stopping_) return;
+        if (ec) return schedule_reconnect(ec == asio::error::operation_aborted ? "connect timed out" : "cannot connect: " + ec.message());
+        ++generation_;
         connecting_ = false;
         connected_ = true;
         redisReaderFree(reader_);
@@ -231,6 +263,7 @@ class RedisStore final : public StateStore {
   void schedule_reconnect(const std::string& why) {
     connecting_ = false;
     outgoing_.clear();
+    sent_at_.clear();
     fail_pending("Redis at " + describe() + " is not reachable: " + why);
     if (stopping_) return;
     if (retries_ == 0) spdlog::warn("state store: Redis at {}: {}; retrying", describe(), why);
@@ -245,7 +278,7 @@ class RedisStore final : public StateStore {
   void on_lost(const std::string& why) {
     if (!connected_) return;
     connected_ = false;
-    writing_ = false;
+    ++generation_;  // completions of the lost connection are ignored from here on
     error_code ignored;
     socket_.close(ignored);
     schedule_reconnect(why);
@@ -260,8 +293,9 @@ class RedisStore final : public StateStore {
   void do_write() {
     if (writing_ || outgoing_.empty() || !connected_) return;
     writing_ = true;
-    asio::async_write(socket_, asio::buffer(outgoing_.front()), [this](error_code ec, std::size_t) {
+    asio::async_write(socket_, asio::buffer(outgoing_.front()), [this, generation = generation_](error_code ec, std::size_t) {
       writing_ = false;
+      if (generation != generation_) return do_write();  // a lost connection's write: its queue is gone
       if (ec) return on_lost(ec.message());
       outgoing_.pop_front();
       do_write();
@@ -269,7 +303,8 @@ class RedisStore final : public StateStore {
   }
 
   void do_read() {
-    socket_.async_read_some(asio::buffer(read_buffer_), [this](error_code ec, std::size_t n) {
+    socket_.async_read_some(asio::buffer(read_buffer_), [this, generation = generation_](error_code ec, std::size_t n) {
+      if (generation != generation_) return;
       if (ec) return on_lost(ec == asio::error::eof ? "connection closed" : ec.message());
       redisReaderFeed(reader_, read_buffer_.data(), n);
       for (;;) {
@@ -282,6 +317,7 @@ class RedisStore final : public StateStore {
         if (pending_.empty()) return on_lost("a reply nobody asked for");
         auto done = std::move(pending_.front());
         pending_.pop_front();
+        if (!sent_at_.empty()) sent_at_.pop_front();
         if (copy.kind == Reply::Kind::error) done(twilio::Error{"Redis: " + copy.text});
         else done(std::move(copy));
       }
@@ -295,6 +331,13 @@ class RedisStore final : public StateStore {
   tcp::resolver resolver_{loop_};
   tcp::socket socket_;
   asio::steady_timer retry_;
+  asio::steady_timer watchdog_{loop_};
+  static constexpr std::size_t max_pending = 10000;
+  static constexpr std::chrono::milliseconds command_timeout{2000};
+  std::deque<std::chrono::steady_clock::time_point> sent_at_;  // per pending command
+  std::chrono::steady_clock::time_point connect_started_{};
+  std::uint64_t generation_ = 0;
+  bool watchdog_armed_ = false;
   redisReader* reader_ = nullptr;
   std::array<char, 16384> read_buffer_{};
   std::deque<std::string> outgoing_;

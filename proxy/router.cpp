@@ -55,7 +55,8 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 }
 
 HttpResponse HttpResponse::error(int status, std::string_view message) {
-  return json(status, nlohmann::json{{"message", message}}.dump());
+  // Replace rather than throw: a message may quote a request target holding any bytes.
+  return json(status, nlohmann::json{{"message", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void Router::add(std::string method, std::string_view pattern, Handler handler) {

@@ -282,12 +282,24 @@ struct Server::Impl {
     }
   }
 
+  ~Impl() {
+    // The store goes first, while the (stopped) loops and everything its pending callbacks use
+    // still exist; what they post to the stopped loops is simply discarded.
+    loops.stop();
+    store.reset();
+  }
+
   void do_accept() {
     // Each new connection goes to the next loop and stays there.
     acceptor.async_accept(loops.next(), [this](error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
+        // Out of descriptors or the like: try again shortly rather than spin.
         spdlog::warn("accept failed: {}", ec.message());
+        accept_retry.expires_after(std::chrono::milliseconds(100));
+        return accept_retry.async_wait([this](error_code ec) {
+          if (!ec && acceptor.is_open()) do_accept();
+        });
       } else {
         if (server_tls) {
           std::make_shared<HttpSession<TlsStream>>(std::move(socket), router, options, gate, calls, *server_tls)->run();
@@ -333,7 +345,10 @@ struct Server::Impl {
   void wait_for_calls() {
     const auto live = registry.size();
     const auto now = std::chrono::steady_clock::now();
-    if (live == 0) return finish();
+    // Calls that ended may still be handing their last audio and the stop to their backends.
+    const auto links = metrics.links(LinkState::connecting).value() + metrics.links(LinkState::open).value() +
+                       metrics.links(LinkState::reconnecting).value();
+    if (live == 0 && (links == 0 || now >= drain_deadline + std::chrono::seconds(2))) return finish();
     if (now >= drain_deadline + std::chrono::seconds(2)) {
       spdlog::warn("drain: {} call{} did not end: stopping anyway", live, live == 1 ? "" : "s");
       return finish();
@@ -354,6 +369,7 @@ struct Server::Impl {
     acceptor.close(ignored);
     signals.cancel(ignored);
     drain_timer.cancel();
+    accept_retry.cancel();
     loops.stop();
   }
 
@@ -375,6 +391,7 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer drain_timer;
+  asio::steady_timer accept_retry{loops.loop(0)};
   std::unique_ptr<PinApi> pin_api;
 };
 

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -217,11 +218,13 @@ class SqliteStore final : public StateStore {
     {
       std::lock_guard lock(mutex_);
       tasks_.push_back([this, done = std::move(done), operation = std::move(operation)]() mutable {
+        std::optional<StoreResult<T>> result;
         try {
-          done(operation());
+          result.emplace(operation());
         } catch (const std::exception& e) {
-          done(twilio::Error{std::string(e.what()) + " (" + describe() + ")"});
+          result.emplace(twilio::Error{std::string(e.what()) + " (" + describe() + ")"});
         }
+        done(std::move(*result));  // once, outside the try: a callback's own failure is not the store's
       });
     }
     wake_.notify_one();

@@ -183,15 +183,23 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   }
 
   void reply(std::string text) {
+    if (write_failed_) return;
     outgoing_.push_back(std::move(text));
-    if (outgoing_.size() == 1) do_write();
+    if (!writing_) do_write();
   }
 
   void do_write() {
+    writing_ = true;
     ws_->text(true);
     ws_->async_write(asio::buffer(outgoing_.front()), [self = shared_from_this()](error_code ec, std::size_t) {
+      self->writing_ = false;
       self->outgoing_.pop_front();
-      if (!ec && !self->outgoing_.empty()) self->do_write();
+      if (ec) {
+        self->write_failed_ = true;  // the read side ends the stream; nothing more is queued
+        self->outgoing_.clear();
+        return;
+      }
+      if (!self->outgoing_.empty()) self->do_write();
     });
   }
 
@@ -205,6 +213,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   std::string name_;
   std::uint64_t bad_messages_ = 0;
   bool stopped_ = false;
+  bool writing_ = false;
+  bool write_failed_ = false;
 };
 
 void print_devices() {
@@ -281,9 +291,18 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
                : options.output == LocalSpeakerOptions::Output::wav      ? options.wav_out
                                                                          : "none");
 
+  asio::steady_timer accept_retry(loop);
   std::function<void()> do_accept = [&] {
     acceptor.async_accept([&](error_code ec, tcp::socket socket) {
-      if (ec) return;
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // A failed accept (out of descriptors, an aborted connection) must not deafen us.
+        spdlog::warn("local-speaker: accept failed: {}", ec.message());
+        accept_retry.expires_after(std::chrono::milliseconds(100));
+        return accept_retry.async_wait([&](error_code ec) {
+          if (!ec) do_accept();
+        });
+      }
       std::make_shared<StreamSession>(std::move(socket), context)->run();
       do_accept();
     });

@@ -504,3 +504,21 @@ TEST_CASE("REMOTE_CACHE_ENABLED and REDIS_HOST select Redis as the Node service 
   const auto line = node_style.wait_for_stderr("state store:");
   CHECK(line.find("redis://127.0.0.1:" + std::to_string(redis.port())) != std::string::npos);
 }
+
+TEST_CASE("a Redis that stops answering is given up on in seconds, not left hanging", "[callers][redis]") {
+  test::RedisServer redis;
+  auto serve = test::start_serve({"--store", redis.url(), "--debug-routes"});
+  CHECK(test::http_request(serve.port, "POST", "/auth-attempts/+1").status == 201);
+  redis.pause();
+  // The store gives up after its 2 s deadline; a hang would leave the test client's 10 s read
+  // with no answer at all, and this would fail.
+  const auto hung = test::http_request(serve.port, "POST", "/auth-attempts/+1");
+  CHECK(hung.status == 503);
+  redis.resume();
+  bool back = false;
+  for (int i = 0; i < 200 && !back; ++i) {
+    back = test::http_request(serve.port, "POST", "/auth-attempts/+1").status == 201;
+    if (!back) std::this_thread::sleep_for(25ms);
+  }
+  CHECK(back);
+}

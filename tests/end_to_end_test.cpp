@@ -133,8 +133,10 @@ TEST_CASE("the echo round trip brings the caller's own audio back", "[e2e]") {
   REQUIRE(call.exit_code == 0);
   const auto summary = json::parse(call.out);
   CHECK(summary.at("ok") == true);
-  CHECK(summary.at("framesSent") == summary.at("repliesReceived"));
-  const auto compared = test::compare_capture(replies, sample);
+  // The echo of the last frames may still be on its way when the call hangs up (client-test
+  // gives replies 0.7 s after its stop, and a loaded CI machine can be slower): allow 0.3 s.
+  CHECK(summary.at("repliesReceived").get<int>() >= summary.at("framesSent").get<int>() - 15);
+  const auto compared = test::compare_capture(replies, sample, 300);
   INFO(compared.out << compared.err);
   CHECK(compared.exit_code == 0);
   stop(speaker);

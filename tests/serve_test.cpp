@@ -38,6 +38,11 @@ TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps 
   const auto garbage = test::parse_reply(test::raw_exchange(serve.port, "THIS IS NOT HTTP\r\n\r\n"));
   CHECK(garbage.status == 400);
 
+  // Bytes that are not UTF-8 in the target are quoted back safely, not a crash.
+  const auto binary = test::parse_reply(test::raw_exchange(serve.port, "GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(binary.status == 404);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/%FF").status == 404);
+
   // Still alive and answering.
   CHECK(test::http_request(serve.port, "GET", "/").status == 200);
 }

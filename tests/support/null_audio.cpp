@@ -49,9 +49,10 @@ void NullAudio::record_stop() {
   if (r.exit_code != 0) throw std::runtime_error("null-audio.sh rec-stop failed: " + r.err);
 }
 
-CommandResult compare_capture(const std::string& capture, const std::string& sent) {
+CommandResult compare_capture(const std::string& capture, const std::string& sent, int tail_ms) {
   // Debian's python3 (with python3-numpy), whatever python3 is first on PATH.
-  return run_command({"/usr/bin/python3", std::string(CALLPROXY_SHARED_DIR) + "/audio/compare_capture.py", capture, sent});
+  return run_command({"/usr/bin/python3", std::string(CALLPROXY_SHARED_DIR) + "/audio/compare_capture.py", capture, sent,
+                      std::to_string(tail_ms)});
 }
 
 }  // namespace callproxy::test

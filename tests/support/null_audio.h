@@ -26,6 +26,7 @@ class NullAudio {
 };
 
 // Runs ../shared/audio/compare_capture.py; exit code 0 when `capture` holds `sent`.
-CommandResult compare_capture(const std::string& capture, const std::string& sent);
+// `tail_ms`: the end of `sent` that may be missing from `capture`.
+CommandResult compare_capture(const std::string& capture, const std::string& sent, int tail_ms = 0);
 
 }  // namespace callproxy::test

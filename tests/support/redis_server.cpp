@@ -49,8 +49,12 @@ void RedisServer::start() {
   throw std::runtime_error("redis-server did not start on port " + std::to_string(port_) + ": " + process_->err());
 }
 
+void RedisServer::pause() { process_->signal(SIGSTOP); }
+void RedisServer::resume() { process_->signal(SIGCONT); }
+
 void RedisServer::stop() {
   if (!process_) return;
+  process_->signal(SIGCONT);
   process_->signal(SIGKILL);
   process_->wait();
   process_.reset();
