@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 
 namespace callproxy::cli {
@@ -35,21 +36,6 @@ std::string shell_quote(std::string_view s) {
   return out + "'";
 }
 
-// curl's --data-urlencode encodes the value only; the name must arrive encoded.
-std::string form_encode_name(std::string_view s) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if (std::isalnum(b) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      out += {'%', digits[b >> 4], digits[b & 0x0F]};
-    }
-  }
-  return out;
-}
-
 std::string curl_command(const std::string& url, const std::string& signature,
                          const twilio::RequestParams& params, const std::optional<std::string>& body) {
   std::string out = "curl -sS -X " + std::string(body || !params.empty() ? "POST" : "GET") + " " +
@@ -61,7 +47,8 @@ std::string curl_command(const std::string& url, const std::string& signature,
     out += " --data-binary " + shell_quote(*body);
   }
   for (const auto& [key, value] : params) {
-    out += " --data-urlencode " + shell_quote(form_encode_name(key) + "=" + value);
+    // curl's --data-urlencode encodes the value only; the name must arrive encoded.
+    out += " --data-urlencode " + shell_quote(twilio::percent_encode(key, "-_.~") + "=" + value);
   }
   return out;
 }

@@ -14,8 +14,6 @@ using namespace callproxy;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return "/tmp/callproxy-test-" + std::to_string(::getpid()) + "-" + name; }
-
 void write_pcm_wav(const std::string& path, int rate, int channels, const std::vector<std::int16_t>& interleaved) {
   SF_INFO info{};
   info.samplerate = rate;
@@ -47,7 +45,7 @@ TEST_CASE("the bundled sample call is 8 kHz mu-law and read byte for byte", "[au
 TEST_CASE("8 kHz 16-bit PCM converts exactly, other rates and stereo are resampled and mixed down", "[audio]") {
   std::vector<std::int16_t> ramp;
   for (int i = 0; i < 8000; ++i) ramp.push_back(static_cast<std::int16_t>((i * 37) % 20000 - 10000));
-  const auto pcm8k = temp_path("pcm8k.wav");
+  const auto pcm8k = test::temp_path("pcm8k.wav");
   write_pcm_wav(pcm8k, 8000, 1, ramp);
   const auto exact = twilio::read_call_audio(pcm8k);
   REQUIRE(exact.ok());
@@ -61,7 +59,7 @@ TEST_CASE("8 kHz 16-bit PCM converts exactly, other rates and stereo are resampl
     stereo.push_back(v);
     stereo.push_back(v);
   }
-  const auto cd = temp_path("cd.wav");
+  const auto cd = test::temp_path("cd.wav");
   write_pcm_wav(cd, 44100, 2, stereo);
   const auto converted = twilio::read_call_audio(cd);
   REQUIRE(converted.ok());
@@ -80,7 +78,7 @@ TEST_CASE("unreadable audio files are refused with the file named", "[audio]") {
   const auto missing = twilio::read_call_audio(std::string("/nonexistent/call.wav"));
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().find("/nonexistent/call.wav") != std::string::npos);
-  const auto text = temp_path("not.wav");
+  const auto text = test::temp_path("not.wav");
   std::ofstream(text) << "this is not a WAV file";
   const auto garbage = twilio::read_call_audio(text);
   REQUIRE_FALSE(garbage.ok());
@@ -91,7 +89,7 @@ TEST_CASE("unreadable audio files are refused with the file named", "[audio]") {
 TEST_CASE("mu-law WAV files written are read back identically", "[audio]") {
   std::vector<std::uint8_t> codes;
   for (int i = 0; i < 1000; ++i) codes.push_back(static_cast<std::uint8_t>(i * 7));
-  const auto path = temp_path("out.wav");
+  const auto path = test::temp_path("out.wav");
   REQUIRE(twilio::write_mulaw_wav(path, codes).ok());
   const auto back = twilio::read_call_audio(path);
   REQUIRE(back.ok());

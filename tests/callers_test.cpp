@@ -12,6 +12,7 @@
 #include "proxy/pin_directory.h"
 #include "proxy/state_store.h"
 #include "support/child_process.h"
+#include "test_data.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
 #include "support/ws_peer.h"
@@ -24,11 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string temp_path(const std::string& name) {
-  static int counter = 0;
-  return "/tmp/callproxy-callers-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + name;
-}
-
 // Blocks on a store callback (the SQLite store answers from its worker thread).
 template <class T, class Call>
 proxy::StoreResult<T> wait_for(Call call) {
@@ -39,7 +35,7 @@ proxy::StoreResult<T> wait_for(Call call) {
 
 // One store of each kind, behind the same contract; Redis is a real redis-server.
 struct StoreUnderTest {
-  explicit StoreUnderTest(const std::string& kind) : db(temp_path("contract.db")) {
+  explicit StoreUnderTest(const std::string& kind) : db(test::temp_path("contract.db")) {
     if (kind == "memory") store = proxy::make_memory_store();
     if (kind == "sqlite") store = proxy::make_sqlite_store(db);
     if (kind == "redis") {
@@ -59,7 +55,7 @@ struct StoreUnderTest {
 const char* const store_kinds[] = {"memory", "sqlite", "redis"};
 
 std::string write_file(const std::string& name, const std::string& text) {
-  const auto path = temp_path(name);
+  const auto path = test::temp_path(name);
   std::ofstream(path) << text;
   return path;
 }
@@ -336,7 +332,7 @@ TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-
 }
 
 TEST_CASE("with SQLite, blocks and attempts survive a restart and kill -9", "[callers][store]") {
-  const auto db = temp_path("persist.db");
+  const auto db = test::temp_path("persist.db");
   {
     auto serve = test::start_serve({"--store", "sqlite:" + db, "--attempts-allowed", "1"});
     post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1999"}});

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "support/child_process.h"
+#include "test_data.h"
 #include "support/null_audio.h"
 #include "support/ws_peer.h"
 #include "twilio/audio_file.h"
@@ -23,11 +24,6 @@ using nlohmann::json;
 namespace {
 
 const std::string sample = std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav";
-
-std::string temp_path(const std::string& name) {
-  static int counter = 0;
-  return "/tmp/callproxy-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + name;
-}
 
 struct Speaker {
   std::unique_ptr<test::ChildProcess> process;
@@ -78,7 +74,7 @@ std::string tone_wav(double hz, double seconds) {
   for (int i = 0; i < static_cast<int>(seconds * 8000); ++i) {
     codes.push_back(twilio::mulaw_encode(static_cast<std::int16_t>(8000 * std::sin(2 * M_PI * hz * i / 8000.0))));
   }
-  const auto path = temp_path(std::to_string(static_cast<int>(hz)) + "hz.wav");
+  const auto path = test::temp_path(std::to_string(static_cast<int>(hz)) + "hz.wav");
   REQUIRE(twilio::write_mulaw_wav(path, codes).ok());
   return path;
 }
@@ -95,7 +91,7 @@ TEST_CASE("the sample call plays through PortAudio exactly as it was sent", "[e2
   test::NullAudio audio;
   auto serve = test::start_serve();
   auto speaker = start_speaker({}, audio.env());
-  const auto capture = temp_path("capture.wav");
+  const auto capture = test::temp_path("capture.wav");
   audio.record_start(capture);
   const auto call = client_test(serve.port, {"--once", "--backend-hosts", json::array({speaker.host_port()}).dump()});
   INFO(call.out << call.err);
@@ -111,7 +107,7 @@ TEST_CASE("the sample call plays through PortAudio exactly as it was sent", "[e2
 
 TEST_CASE("local-speaker --output wav writes exactly what it played", "[e2e]") {
   auto serve = test::start_serve();
-  const auto out = temp_path("played.wav");
+  const auto out = test::temp_path("played.wav");
   auto speaker = start_speaker({"--output", "wav", "--wav-out", out});
   const auto call = client_test(serve.port, {"--once", "--backend-hosts", json::array({speaker.host_port()}).dump()});
   REQUIRE(call.exit_code == 0);
@@ -126,7 +122,7 @@ TEST_CASE("local-speaker --output wav writes exactly what it played", "[e2e]") {
 TEST_CASE("the echo round trip brings the caller's own audio back", "[e2e]") {
   auto serve = test::start_serve();
   auto speaker = start_speaker({"--output", "null", "--echo"});
-  const auto replies = temp_path("replies.wav");
+  const auto replies = test::temp_path("replies.wav");
   const auto call = client_test(serve.port, {"--once", "--json", "--save-replies", replies, "--backend-hosts",
                                              json::array({speaker.host_port()}).dump()});
   INFO(call.out << call.err);
@@ -145,7 +141,7 @@ TEST_CASE("the echo round trip brings the caller's own audio back", "[e2e]") {
 
 TEST_CASE("two concurrent calls are mixed, not interleaved", "[e2e]") {
   auto serve = test::start_serve();
-  const auto out = temp_path("mixed.wav");
+  const auto out = test::temp_path("mixed.wav");
   auto speaker = start_speaker({"--output", "wav", "--wav-out", out});
   const auto low = tone_wav(400, 3), high = tone_wav(1000, 3);
   const auto hosts = json::array({speaker.host_port()}).dump();
@@ -173,7 +169,7 @@ TEST_CASE("two concurrent calls are mixed, not interleaved", "[e2e]") {
 
 TEST_CASE("local-speaker's WAV file is valid after SIGTERM in the middle of a call", "[e2e]") {
   auto serve = test::start_serve();
-  const auto out = temp_path("cut.wav");
+  const auto out = test::temp_path("cut.wav");
   auto speaker = start_speaker({"--output", "wav", "--wav-out", out});
   test::ChildProcess call(test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media",
                                                 "--once", "--backend-hosts", json::array({speaker.host_port()}).dump()}));
@@ -236,7 +232,7 @@ TEST_CASE("client-test load mode runs concurrent calls and sums them up", "[e2e]
 }
 
 TEST_CASE("client-test refuses bad input with exit 2 and one line saying why", "[e2e][bad-input]") {
-  const auto text_file = temp_path("not-audio.wav");
+  const auto text_file = test::temp_path("not-audio.wav");
   std::ofstream(text_file) << "just text";
   struct Case {
     std::vector<std::string> args;

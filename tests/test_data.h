@@ -1,6 +1,9 @@
 // Where test inputs live, and reading them.
 #pragma once
 
+#include <unistd.h>
+
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -18,6 +21,12 @@ inline std::string read_file(const std::string& path) {
 
 inline std::string shared_path(const std::string& relative) {
   return std::string(CALLPROXY_SHARED_DIR) + "/" + relative;
+}
+
+// A fresh path under /tmp for this test process: unique per call, nothing created.
+inline std::string temp_path(const std::string& name) {
+  static std::atomic<int> counter{0};
+  return "/tmp/callproxy-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + name;
 }
 
 inline std::string data_path(const std::string& relative) {

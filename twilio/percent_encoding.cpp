@@ -28,6 +28,22 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
+std::string percent_encode(std::string_view text, std::string_view unreserved) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    const bool alnum = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
+    if (alnum || unreserved.find(c) != std::string_view::npos) {
+      out.push_back(c);
+    } else {
+      out += {'%', digits[b >> 4], digits[b & 0x0F]};
+    }
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text) {
   std::vector<std::pair<std::string, std::string>> fields;
   std::size_t start = 0;

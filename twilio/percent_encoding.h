@@ -12,6 +12,9 @@ namespace callproxy::twilio {
 // `plus_is_space`: application/x-www-form-urlencoded ('+' is a space); false for URL paths.
 std::string percent_decode(std::string_view text, bool plus_is_space);
 
+// Percent-encodes every byte except ASCII letters, digits and `unreserved` (uppercase hex).
+std::string percent_encode(std::string_view text, std::string_view unreserved);
+
 // An application/x-www-form-urlencoded text (a form body or a query string) as its decoded
 // key/value pairs, in order, repeated keys kept; "k" alone is k with an empty value.
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text);

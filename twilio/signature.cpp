@@ -84,20 +84,6 @@ void percent_encode_byte(std::string& out, unsigned char b) {
   out.push_back(digits[b & 0x0F]);
 }
 
-// Node's querystring.escape: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ) is encoded.
-std::string querystring_escape(std::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto b = static_cast<unsigned char>(ch);
-    if (std::isalnum(b) || std::string_view("-_.!~*'()").find(ch) != std::string_view::npos) {
-      out.push_back(ch);
-    } else {
-      percent_encode_byte(out, b);
-    }
-  }
-  return out;
-}
-
 // ---- URLs ------------------------------------------------------------------------------
 
 struct UrlParts {
@@ -240,7 +226,8 @@ std::string legacy_querystring(std::string_view query) {
   for (const auto& [key, values] : fields) {
     for (const auto& value : values) {
       if (!out.empty()) out.push_back('&');
-      out += querystring_escape(key) + "=" + querystring_escape(value);
+      // Node's querystring.escape keeps A-Z a-z 0-9 - _ . ! ~ * ' ( ).
+      out += percent_encode(key, "-_.!~*'()") + "=" + percent_encode(value, "-_.!~*'()");
     }
   }
   return out;
