@@ -1,6 +1,5 @@
 // Backend links on Beast: resolve -> connect -> (TLS) -> WebSocket handshake -> write loop and
 // read loop, with do_x/on_x pairs. Everything runs on the call's loop: no locks.
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include "proxy/backend_link.h"
 

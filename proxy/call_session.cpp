@@ -1,6 +1,5 @@
 // A Twilio media stream on Beast: accept, read loop, fan-out to backend links, replies back.
 // Everything of one call runs on the loop its socket was accepted onto: no locks on the path.
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include "proxy/call_session.h"
 

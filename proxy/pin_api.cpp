@@ -1,6 +1,5 @@
 // The identity API client on Beast: one short-lived connection per check, bounded by a timeout
 // over the whole exchange, with the response body capped.
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include "proxy/pin_api.h"
 

@@ -3,7 +3,6 @@
 // formatted and parsed by hiredis's formatter and reader over our own Asio socket. While Redis is
 // away, operations fail at once (routes answer 503; the media path only logs) and the connection
 // comes back by itself.
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>

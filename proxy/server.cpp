@@ -1,6 +1,5 @@
 // Listener and HTTP sessions on Beast, in the style of Beast's advanced server example:
 // one class per connection, do_x/on_x pairs, limits and timeouts stated where they apply.
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include "proxy/server.h"
 

@@ -16,9 +16,9 @@ packages=(
   libsndfile1-dev libsamplerate0-dev      # reading/writing WAV, resampling to 8 kHz
   portaudio19-dev
   catch2
-  # The end-to-end audio test: a headless PulseAudio null sink (../shared/audio/null-audio.sh)
-  # that ALSA's default device (PortAudio) plays into, and the capture comparer's numpy.
-  pulseaudio pulseaudio-utils libasound2-plugins python3-numpy
+  # The end-to-end audio test: a headless PulseAudio null sink (scripts/null-audio.sh)
+  # that ALSA's default device (PortAudio) plays into.
+  pulseaudio pulseaudio-utils libasound2-plugins
 )
 if [[ "${1:-}" == "--assets" ]]; then
   packages+=(espeak-ng sox)

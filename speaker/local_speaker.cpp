@@ -1,6 +1,5 @@
 // The speaker on Beast: a WebSocket server for the proxy's backend streams, a mixer, and an
 // output thread that plays the mix (paced by the device, or by the clock for files).
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include "speaker/local_speaker.h"
 

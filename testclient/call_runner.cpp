@@ -1,6 +1,5 @@
 // client-test's calls on Beast: connect, stream paced frames exactly as Twilio does, take what
 // comes back, and report. Calls share one event loop; pacing uses absolute deadlines (no drift).
-#include <utility>  // before Asio: see BUILD-NOTES on <utility> and awaitable.hpp
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

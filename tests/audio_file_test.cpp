@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "assets/sample_call.h"
+#include "support/null_audio.h"
 #include "test_data.h"
 #include "twilio/audio_file.h"
 #include "twilio/mulaw.h"
@@ -96,4 +97,42 @@ TEST_CASE("mu-law WAV files written are read back identically", "[audio]") {
   CHECK(back.value() == codes);
   std::remove(path.c_str());
   CHECK_FALSE(twilio::write_mulaw_wav("/nonexistent/dir/x.wav", codes).ok());
+}
+
+TEST_CASE("the capture comparer finds sent audio at an offset and refuses audio that differs", "[audio]") {
+  const auto sample = std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav";
+  const auto codes = twilio::read_call_audio(sample);
+  REQUIRE(codes.ok());
+  std::vector<std::int16_t> pcm(codes.value().size());
+  twilio::mulaw_decode(codes.value(), pcm);
+  // What a recorder would hold: 0.25 s of silence, the call, 0.1 s more.
+  std::vector<std::int16_t> capture(2000, 0);
+  capture.insert(capture.end(), pcm.begin(), pcm.end());
+  capture.insert(capture.end(), 800, 0);
+  const auto good = test::temp_path("capture-good.wav");
+  write_pcm_wav(good, 8000, 1, capture);
+  const auto found = test::compare_capture(good, sample);
+  INFO(found.report);
+  CHECK(found.matches);
+  CHECK(found.report.find("found at 0.25") != std::string::npos);
+
+  // Two seconds replaced by noise: under 99% of the samples match.
+  for (std::size_t i = 10000; i < 26000 && i < capture.size(); ++i) capture[i] = static_cast<std::int16_t>((i * 7919) % 20000 - 10000);
+  const auto bad = test::temp_path("capture-bad.wav");
+  write_pcm_wav(bad, 8000, 1, capture);
+  const auto differs = test::compare_capture(bad, sample);
+  INFO(differs.report);
+  CHECK_FALSE(differs.matches);
+
+  // Cut short (the end missing) is only accepted when that tail is allowed for.
+  const std::vector<std::int16_t> cut(pcm.begin(), pcm.end() - 1600);
+  const auto short_capture = test::temp_path("capture-short.wav");
+  write_pcm_wav(short_capture, 8000, 1, cut);
+  CHECK_FALSE(test::compare_capture(short_capture, sample).matches);
+  CHECK(test::compare_capture(short_capture, sample, 200).matches);
+  // A different rate is an error, not a match.
+  const auto other_rate = test::temp_path("capture-16k.wav");
+  write_pcm_wav(other_rate, 16000, 1, capture);
+  CHECK(test::compare_capture(other_rate, sample).report.find("rates differ") != std::string::npos);
+  for (const auto& p : {good, bad, short_capture, other_rate}) std::remove(p.c_str());
 }

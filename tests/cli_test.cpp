@@ -22,7 +22,7 @@ const test::EnvChanges no_token{{"TWILIO_AUTH_TOKEN", std::nullopt}};
 std::size_t line_count(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
 nlohmann::json vector_named(const std::string& name) {
-  const auto vectors = nlohmann::json::parse(test::read_file(test::shared_path("vectors/twilio-signatures.json")));
+  const auto vectors = nlohmann::json::parse(test::read_file(test::data_path("twilio-signatures.json")));
   for (const auto& v : vectors) {
     if (v.at("name") == name) return v;
   }

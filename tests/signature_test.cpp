@@ -12,7 +12,7 @@ using nlohmann::json;
 namespace {
 
 json load_vectors() {
-  const auto vectors = json::parse(test::read_file(test::shared_path("vectors/twilio-signatures.json")));
+  const auto vectors = json::parse(test::read_file(test::data_path("twilio-signatures.json")));
   REQUIRE(vectors.is_array());
   REQUIRE(vectors.size() >= 60);
   return vectors;

@@ -19,10 +19,6 @@ inline std::string read_file(const std::string& path) {
   return text.str();
 }
 
-inline std::string shared_path(const std::string& relative) {
-  return std::string(CALLPROXY_SHARED_DIR) + "/" + relative;
-}
-
 // A fresh path under /tmp for this test process: unique per call, nothing created.
 inline std::string temp_path(const std::string& name) {
   static std::atomic<int> counter{0};

@@ -1,14 +1,60 @@
 #include "support/null_audio.h"
 
+#include <sndfile.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <optional>
 #include <stdexcept>
 
 #include <unistd.h>
 
+#include "twilio/mulaw.h"
+
 namespace callproxy::test {
 namespace {
 
-std::string script_path() { return std::string(CALLPROXY_SHARED_DIR) + "/audio/null-audio.sh"; }
+std::string script_path() { return std::string(CALLPROXY_SOURCE_DIR) + "/scripts/null-audio.sh"; }
+
+struct Pcm {
+  int rate = 0;
+  std::vector<int> samples;
+};
+
+// Mono 16-bit PCM or mu-law WAV as linear samples; mu-law through our sox-exact decoder, so the
+// reference is what the player was asked to play.
+std::optional<Pcm> read_mono(const std::string& path, std::string& why) {
+  SF_INFO info{};
+  SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
+  if (!file) {
+    why = path + ": " + sf_strerror(nullptr);
+    return std::nullopt;
+  }
+  Pcm pcm;
+  pcm.rate = info.samplerate;
+  const auto subtype = info.format & SF_FORMAT_SUBMASK;
+  if (info.channels != 1 || (subtype != SF_FORMAT_PCM_16 && subtype != SF_FORMAT_ULAW)) {
+    why = path + ": expected mono 16-bit PCM or mu-law";
+    sf_close(file);
+    return std::nullopt;
+  }
+  if (subtype == SF_FORMAT_ULAW) {
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(info.frames));
+    const auto got = sf_read_raw(file, codes.data(), static_cast<sf_count_t>(codes.size()));
+    codes.resize(static_cast<std::size_t>(std::max<sf_count_t>(got, 0)));
+    for (const auto code : codes) pcm.samples.push_back(twilio::mulaw_decode(code));
+  } else {
+    std::vector<short> samples(static_cast<std::size_t>(info.frames));
+    const auto got = sf_readf_short(file, samples.data(), info.frames);
+    samples.resize(static_cast<std::size_t>(std::max<sf_count_t>(got, 0)));
+    pcm.samples.assign(samples.begin(), samples.end());
+  }
+  sf_close(file);
+  return pcm;
+}
+
+bool close_enough(int a, int b) { return std::abs(a - b) <= 1; }
 
 }  // namespace
 
@@ -18,10 +64,10 @@ NullAudio::NullAudio() {
   const auto started = script({"start"});
   if (started.exit_code != 0) throw std::runtime_error("null-audio.sh start failed:\n" + started.out + started.err);
   // It prints: export PULSE_SERVER=... PULSE_COOKIE=...
-  for (const auto* name : {"PULSE_SERVER", "PULSE_COOKIE"}) {
-    const auto at = started.out.find(std::string(name) + "=");
-    if (at == std::string::npos) throw std::runtime_error("null-audio.sh printed no " + std::string(name));
-    const auto begin = at + std::string(name).size() + 1;
+  for (const std::string name : {"PULSE_SERVER", "PULSE_COOKIE"}) {
+    const auto at = started.out.find(name + "=");
+    if (at == std::string::npos) throw std::runtime_error("null-audio.sh printed no " + name);
+    const auto begin = at + name.size() + 1;
     const auto end = started.out.find_first_of(" \n", begin);
     env_[name] = started.out.substr(begin, end - begin);
   }
@@ -49,10 +95,50 @@ void NullAudio::record_stop() {
   if (r.exit_code != 0) throw std::runtime_error("null-audio.sh rec-stop failed: " + r.err);
 }
 
-CommandResult compare_capture(const std::string& capture, const std::string& sent, int tail_ms) {
-  // Debian's python3 (with python3-numpy), whatever python3 is first on PATH.
-  return run_command({"/usr/bin/python3", std::string(CALLPROXY_SHARED_DIR) + "/audio/compare_capture.py", capture, sent,
-                      std::to_string(tail_ms)});
+CaptureComparison compare_capture(const std::string& capture, const std::string& sent, int tail_ms,
+                                  double min_fraction) {
+  CaptureComparison result;
+  const auto cap = read_mono(capture, result.report);
+  if (!cap) return result;
+  auto ref = read_mono(sent, result.report);
+  if (!ref) return result;
+  if (cap->rate != ref->rate) {
+    result.report = "rates differ: capture " + std::to_string(cap->rate) + " Hz, sent " + std::to_string(ref->rate) + " Hz";
+    return result;
+  }
+  const auto tail = static_cast<std::size_t>(static_cast<long>(tail_ms) * ref->rate / 1000);
+  ref->samples.resize(ref->samples.size() > tail ? ref->samples.size() - tail : 0);
+  const auto& c = cap->samples;
+  const auto& r = ref->samples;
+  if (r.empty() || c.size() < r.size()) {
+    result.report = "capture holds " + std::to_string(c.size()) + " samples, fewer than the " +
+                    std::to_string(r.size()) + " sent";
+    return result;
+  }
+  // Align on an anchor: the first loud stretch of what was sent (silence matches anywhere).
+  constexpr std::size_t anchor_len = 400;
+  std::size_t anchor = 0;
+  while (anchor + anchor_len < r.size() && std::abs(r[anchor]) < 2000) ++anchor;
+  anchor = std::min(anchor, r.size() - std::min(anchor_len, r.size()));
+  const auto len = std::min(anchor_len, r.size() - anchor);
+  std::size_t best_lag = 0, best_hits = 0;
+  for (std::size_t lag = 0; lag + r.size() <= c.size(); ++lag) {
+    std::size_t hits = 0;
+    for (std::size_t i = 0; i < len; ++i) hits += close_enough(c[lag + anchor + i], r[anchor + i]);
+    if (hits > best_hits) {
+      best_hits = hits;
+      best_lag = lag;
+      if (hits == len) break;
+    }
+  }
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < r.size(); ++i) same += close_enough(c[best_lag + i], r[i]);
+  const double fraction = static_cast<double>(same) / static_cast<double>(r.size());
+  result.matches = fraction >= min_fraction;
+  result.report = capture + ": sent audio found at " + std::to_string(static_cast<double>(best_lag) / cap->rate) +
+                  " s; " + std::to_string(same) + "/" + std::to_string(r.size()) + " samples match (" +
+                  std::to_string(100 * fraction) + "%)";
+  return result;
 }
 
 }  // namespace callproxy::test

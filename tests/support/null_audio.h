@@ -1,5 +1,6 @@
-// A private headless PulseAudio whose default sink is an 8 kHz null sink, started with
-// ../shared/audio/null-audio.sh; programs given env() play into it, and its monitor records.
+// A private headless PulseAudio whose default sink is an 8 kHz null sink (scripts/null-audio.sh):
+// programs given env() play into it, and its monitor records what they played. Plus the
+// comparison of such a capture with the audio that was sent.
 #pragma once
 
 #include <string>
@@ -25,8 +26,16 @@ class NullAudio {
   EnvChanges env_;
 };
 
-// Runs ../shared/audio/compare_capture.py; exit code 0 when `capture` holds `sent`.
-// `tail_ms`: the end of `sent` that may be missing from `capture`.
-CommandResult compare_capture(const std::string& capture, const std::string& sent, int tail_ms = 0);
+struct CaptureComparison {
+  bool matches = false;  // at least the required fraction of `sent` found, sample for sample
+  std::string report;    // where it was found and how much matched, or why nothing could be
+};
+
+// Whether `capture` (16-bit PCM WAV) holds `sent` (16-bit PCM or G.711 mu-law WAV, decoded as
+// sox does) at one offset, each sample within 1 LSB, for at least `min_fraction` of the samples.
+// `tail_ms`: the end of `sent` allowed to be missing (PortAudio drops about its output latency
+// when a stream stops unless the program pads).
+CaptureComparison compare_capture(const std::string& capture, const std::string& sent, int tail_ms = 0,
+                                  double min_fraction = 0.99);
 
 }  // namespace callproxy::test

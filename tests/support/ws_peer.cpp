@@ -1,5 +1,4 @@
 // The one Beast translation unit of the tests.
-#include <utility>  // before Asio: see BUILD-NOTES
 
 #include "support/ws_peer.h"
 
