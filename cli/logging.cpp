@@ -5,6 +5,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/json_text.h"
+
 namespace callproxy::cli {
 namespace {
 
@@ -13,8 +15,7 @@ namespace {
 class JsonMessageFlag : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    const auto text = nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
-                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const auto text = dump_json(nlohmann::json(std::string(msg.payload.data(), msg.payload.size())));
     dest.append(text.data(), text.data() + text.size());
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {

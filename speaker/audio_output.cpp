@@ -15,10 +15,10 @@ namespace {
 // on stderr even when everything works) silenced.
 class PortAudioLibrary {
  public:
-  static twilio::Result<bool> ensure() {
+  static Result<bool> ensure() {
     static PortAudioLibrary library;
     if (library.error_ != paNoError) {
-      return twilio::Error{std::string("PortAudio cannot start: ") + Pa_GetErrorText(library.error_)};
+      return Error{std::string("PortAudio cannot start: ") + Pa_GetErrorText(library.error_)};
     }
     return true;
   }
@@ -84,8 +84,8 @@ class WavSink final : public AudioSink {
 
 }  // namespace
 
-twilio::Result<std::vector<AudioDevice>> list_output_devices() {
-  if (auto ok = PortAudioLibrary::ensure(); !ok) return twilio::Error{ok.error()};
+Result<std::vector<AudioDevice>> list_output_devices() {
+  if (auto ok = PortAudioLibrary::ensure(); !ok) return Error{ok.error()};
   std::vector<AudioDevice> devices;
   const int count = Pa_GetDeviceCount();
   const int default_output = Pa_GetDefaultOutputDevice();
@@ -98,11 +98,11 @@ twilio::Result<std::vector<AudioDevice>> list_output_devices() {
   return devices;
 }
 
-twilio::Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string& device, int sample_rate) {
+Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string& device, int sample_rate) {
   auto devices = list_output_devices();
-  if (!devices) return twilio::Error{devices.error()};
+  if (!devices) return Error{devices.error()};
   const auto no_device = [&](const std::string& what) {
-    return twilio::Error{what + " (PortAudio sees " + std::to_string(devices.value().size()) +
+    return Error{what + " (PortAudio sees " + std::to_string(devices.value().size()) +
                          " output device(s)). Use --output wav --wav-out FILE to write the audio to a file, "
                          "or --list-devices to see what there is."};
   };
@@ -128,26 +128,26 @@ twilio::Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string
   PaStream* stream = nullptr;
   PaError err = Pa_OpenStream(&stream, nullptr, &params, sample_rate, 160, paClipOff, nullptr, nullptr);
   if (err != paNoError) {
-    return twilio::Error{std::string("cannot open '") + info->name + "' for " + std::to_string(sample_rate) +
+    return Error{std::string("cannot open '") + info->name + "' for " + std::to_string(sample_rate) +
                          " Hz mono: " + Pa_GetErrorText(err) + ". Try --output wav --wav-out FILE."};
   }
   err = Pa_StartStream(stream);
   if (err != paNoError) {
     Pa_CloseStream(stream);
-    return twilio::Error{std::string("cannot start '") + info->name + "': " + Pa_GetErrorText(err)};
+    return Error{std::string("cannot start '") + info->name + "': " + Pa_GetErrorText(err)};
   }
   const auto* stream_info = Pa_GetStreamInfo(stream);
   const double latency = stream_info ? stream_info->outputLatency : params.suggestedLatency;
   return std::unique_ptr<AudioSink>(std::make_unique<PortAudioSink>(stream, latency, sample_rate));
 }
 
-twilio::Result<std::unique_ptr<AudioSink>> open_wav_sink(const std::string& path, int sample_rate) {
+Result<std::unique_ptr<AudioSink>> open_wav_sink(const std::string& path, int sample_rate) {
   SF_INFO info{};
   info.samplerate = sample_rate;
   info.channels = 1;
   info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
   SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-  if (!file) return twilio::Error{"cannot write '" + path + "': " + sf_strerror(nullptr)};
+  if (!file) return Error{"cannot write '" + path + "': " + sf_strerror(nullptr)};
   // The header is rewritten after every write: the file is valid whenever the process stops.
   sf_command(file, SFC_SET_UPDATE_HEADER_AUTO, nullptr, SF_TRUE);
   return std::unique_ptr<AudioSink>(std::make_unique<WavSink>(file));

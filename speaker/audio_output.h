@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "twilio/result.h"
+#include "core/result.h"
 
 namespace callproxy::speaker {
 
@@ -30,13 +30,13 @@ struct AudioDevice {
 };
 
 // PortAudio's output devices (PortAudio's own ALSA probing noise is kept off stderr).
-twilio::Result<std::vector<AudioDevice>> list_output_devices();
+Result<std::vector<AudioDevice>> list_output_devices();
 
 // Opens a device by index or (part of its) name; empty selects the default output. Fails with a
 // message that says what to do when there is no device.
-twilio::Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string& device, int sample_rate);
+Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string& device, int sample_rate);
 
 // A 16-bit PCM WAV file whose header is kept valid after every write (it survives any stop).
-twilio::Result<std::unique_ptr<AudioSink>> open_wav_sink(const std::string& path, int sample_rate);
+Result<std::unique_ptr<AudioSink>> open_wav_sink(const std::string& path, int sample_rate);
 
 }  // namespace callproxy::speaker

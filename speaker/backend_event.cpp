@@ -11,9 +11,9 @@
 namespace callproxy::speaker {
 namespace {
 
-twilio::Result<BackendEvent> media_event(std::string stream_sid, std::string_view payload) {
+Result<BackendEvent> media_event(std::string stream_sid, std::string_view payload) {
   const auto bytes = twilio::base64_decode(payload);
-  if (!bytes) return twilio::Error{"media payload is not valid base64"};
+  if (!bytes) return Error{"media payload is not valid base64"};
   BackendEvent e{BackendEvent::Kind::media, std::move(stream_sid), "media", {}, std::string(payload)};
   e.pcm.resize(bytes->size());
   twilio::mulaw_decode(*bytes, e.pcm);
@@ -22,7 +22,7 @@ twilio::Result<BackendEvent> media_event(std::string stream_sid, std::string_vie
 
 }  // namespace
 
-twilio::Result<BackendEvent> decode_backend_message(std::string_view text) {
+Result<BackendEvent> decode_backend_message(std::string_view text) {
   // The simple format's media is a bare string, which the reply parser understands; Twilio's
   // format is what Twilio sends, which the Twilio parser understands. Try the common case first.
   auto parsed = twilio::parse_twilio_message(text);
@@ -47,11 +47,11 @@ twilio::Result<BackendEvent> decode_backend_message(std::string_view text) {
         return BackendEvent{kind, std::move(stream_sid), name, {}, {}};
       }
     }
-    return twilio::Error{parsed.error()};
+    return Error{parsed.error()};
   }
   using Kind = BackendEvent::Kind;
   return std::visit(
-      [](auto& m) -> twilio::Result<BackendEvent> {
+      [](auto& m) -> Result<BackendEvent> {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, twilio::MediaMessage>) {
           return media_event(m.stream_sid, m.payload);

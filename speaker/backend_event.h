@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "twilio/result.h"
+#include "core/result.h"
 
 namespace callproxy::speaker {
 
@@ -21,6 +21,6 @@ struct BackendEvent {
 };
 
 // Decodes one message; media payloads must be valid base64.
-twilio::Result<BackendEvent> decode_backend_message(std::string_view text);
+Result<BackendEvent> decode_backend_message(std::string_view text);
 
 }  // namespace callproxy::speaker

@@ -2,8 +2,9 @@
 
 #include <thread>
 
-#include "proxy/backend_target.h"
-#include "proxy/state_store.h"
+#include "proxy/media/backend_allowlist.h"
+#include "proxy/media/backend_target.h"
+#include "proxy/store/state_store.h"
 
 using namespace callproxy::proxy;
 

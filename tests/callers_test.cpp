@@ -8,9 +8,9 @@
 #include <future>
 #include <thread>
 
-#include "proxy/caller_routes.h"
-#include "proxy/pin_directory.h"
-#include "proxy/state_store.h"
+#include "proxy/callers/caller_routes.h"
+#include "proxy/callers/pin_directory.h"
+#include "proxy/store/state_store.h"
 #include "support/child_process.h"
 #include "test_data.h"
 #include "support/http_client.h"

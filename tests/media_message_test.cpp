@@ -3,6 +3,7 @@
 #include "twilio/media_message.h"
 
 using namespace callproxy::twilio;
+using callproxy::Result;
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "proxy/router.h"
+#include "proxy/http/router.h"
 
 using namespace callproxy::proxy;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "twilio/result.h"
+#include "core/result.h"
 
 namespace callproxy::twilio {
 

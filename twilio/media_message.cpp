@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_text.h"
+
 namespace callproxy::twilio {
 namespace {
 
@@ -171,7 +173,7 @@ Result<Message> parse_with(std::string_view text, Build build) {
 
 std::string dump(const json& j) {
   // Replace rather than throw on invalid UTF-8 that came from a peer.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return dump_json(j);
 }
 
 struct TwilioSerializer {

@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-#include "twilio/result.h"
+#include "core/result.h"
 
 namespace callproxy::twilio {
 

@@ -1,0 +1,171 @@
+// callproxy serve: flags and environment (the Node service's names keep working) -> ServeOptions.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "cli/commands.h"
+#include "proxy/media/backend_target.h"
+#include "proxy/server.h"
+
+namespace callproxy::cli {
+namespace {
+
+struct ServeFlags {
+  proxy::ServeOptions options;
+  std::vector<std::string> allow;
+  std::string backend_format = "simple";
+  std::string replies = "first";
+};
+
+// The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST, when --store is not given.
+void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app) {
+  if (app.count("--store") > 0) return;
+  const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");
+  const char* host = std::getenv("REDIS_HOST");
+  if (!enabled || !host || !*host) return;
+  const std::string on(enabled);
+  if (on != "true" && on != "1" && on != "yes") return;
+  std::string where(host);
+  if (where.find(':') == std::string::npos) where += ":6379";
+  options.store = "redis://" + where;
+}
+
+int run_serve(ServeFlags& flags, const CLI::App& app) {
+  auto& options = flags.options;
+  apply_node_cache_settings(options, app);
+  options.media.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio : proxy::BackendFormat::simple;
+  options.media.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
+  try {
+    for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
+    proxy::Server server(options);
+    server.listen();
+    if (options.signatures.validate) {
+      spdlog::info("Twilio signatures are checked on /media (signed URL: {})",
+                   options.signatures.public_url.empty() ? "wss://<Host header>/media" : options.signatures.public_url + "/media");
+    }
+    server.run();
+    return exit_ok;
+  } catch (const std::invalid_argument& e) {
+    spdlog::error("serve: {}", e.what());
+    return exit_usage;
+  } catch (const std::exception& e) {
+    spdlog::error("serve: {}", e.what());
+    return exit_failure;
+  }
+}
+
+// Seconds on the command line, milliseconds inside.
+CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
+                         const std::string& help, double max = 86400.0) {
+  return app
+      ->add_option_function<double>(
+          name, [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
+          help + " (default " + std::to_string(static_cast<double>(target.count()) / 1000).substr(0, 5) + ")")
+      ->check(CLI::Range(0.0, max));
+}
+
+}  // namespace
+
+RunFunction setup_serve(CLI::App& parent) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto& options = flags->options;
+  auto* app = parent.add_subcommand("serve", "Run the proxy: Twilio streams on /media, the HTTP API");
+
+  app->add_option("--port,-p", options.http.port, "TCP port to listen on (0 picks a free one)")
+      ->envname("AUDIO_PROXY_PORT")
+      ->capture_default_str();
+  app->add_option("--bind", options.http.bind, "Address to listen on")->capture_default_str();
+  app->add_option("--threads", options.threads, "Event loops (0 = one per core)")
+      ->check(CLI::Range(0u, 256u))
+      ->capture_default_str();
+  add_seconds(app, "--drain-timeout", options.drain_timeout, "Seconds live calls may run on after SIGTERM/SIGINT");
+
+  // Backends.
+  app->add_option("--backend", options.media.default_backends,
+                  "Backend for calls whose start names none: host:port or a ws:// / wss:// URL (repeatable)")
+      ->check([](const std::string& entry) {
+        auto parsed = proxy::parse_backend(entry);
+        return parsed ? std::string() : parsed.error();
+      });
+  app->add_option("--backend-allow", flags->allow,
+                  "Only allow backends matching HOST:PORT (10.0.0.0/8:8900, *.internal:*, host:443; repeatable)")
+      ->check([](const std::string& pattern) {
+        try {
+          proxy::BackendAllowlist probe;
+          probe.add(pattern);
+          return std::string();
+        } catch (const std::invalid_argument& e) {
+          return std::string(e.what());
+        }
+      });
+  app->add_option("--backend-format", flags->backend_format, "What backends receive: simple or twilio (passthrough)")
+      ->check(CLI::IsMember({"simple", "twilio"}))
+      ->capture_default_str();
+  app->add_option("--replies", flags->replies, "Relay the primary (first) backend's audio to the caller, or none")
+      ->check(CLI::IsMember({"first", "none"}))
+      ->capture_default_str();
+  app->add_flag("--backend-reconnect,!--no-backend-reconnect", options.media.backend_reconnect,
+                "Reconnect a dropped backend with backoff (default on)");
+  add_seconds(app, "--backend-reconnect-window", options.media.backend_reconnect_window,
+              "Seconds to keep trying to reconnect a dropped backend");
+  add_seconds(app, "--max-backend-lag", options.media.max_backend_lag,
+              "Seconds of audio a backend may fall behind before it is disconnected", 600.0);
+  add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout, "Seconds to connect to a backend", 600.0);
+  app->add_option("--backend-ca", options.media.backend_ca, "Extra CA certificate file for wss:// backends")
+      ->check(CLI::ExistingFile);
+
+  // Who may stream to us.
+  app->add_flag("--validate-signatures", options.signatures.validate,
+                "Refuse /media handshakes without a valid X-Twilio-Signature")
+      ->envname("VALIDATE_EXTERNAL_CALLS");
+  app->add_option("--auth-token", options.signatures.auth_token, "Twilio auth token (for signatures)")->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--tls-cert", options.http.tls_cert, "Serve https:// and wss:// with this certificate chain (PEM)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--tls-key", options.http.tls_key, "The certificate's private key (PEM)")->check(CLI::ExistingFile);
+  app->add_option("--public-url", options.signatures.public_url,
+                  "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy");
+
+  // Callers.
+  app->add_option("--pins-file", options.callers.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")
+      ->check(CLI::ExistingFile);
+  app->add_option("--pin-api", options.callers.pin_api, "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
+      ->envname("SERVER_API_HOST");
+  app->add_option_function<long long>(
+         "--pin-api-timeout-ms", [&options](long long ms) { options.callers.pin_api_timeout = std::chrono::milliseconds(ms); },
+         "Milliseconds the identity API has to answer (default 10000)")
+      ->envname("SERVER_API_TIMEOUT_MS")
+      ->check(CLI::Range(1LL, 600000LL));
+  app->add_option("--api-key", options.callers.api_key, "Key the admin routes require in the apiKey header")
+      ->envname("SERVER_API_KEY");
+  app->add_flag("--debug-routes", options.callers.debug_routes, "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id)")
+      ->envname("ENABLE_DEBUG_ROUTES");
+  app->add_option("--attempts-allowed", options.callers.attempts.allowed, "Failed PINs allowed; one more blocks the caller")
+      ->envname("INVALID_AUTH_ATTEMPTS_ALLOWED")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app->add_option_function<long long>(
+         "--attempts-ttl", [&options](long long s) { options.callers.attempts.ttl = std::chrono::seconds(s); },
+         "Seconds failed attempts are remembered after the last one (default 86400)")
+      ->envname("INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS")
+      ->check(CLI::Range(1LL, 10LL * 365 * 86400));
+
+  // State and limits.
+  app->add_option("--store", options.store,
+                  "State store: sqlite:PATH (default), redis://HOST:PORT[/DB] (or REMOTE_CACHE_ENABLED + REDIS_HOST), memory")
+      ->check([](const std::string& text) {
+        auto spec = proxy::parse_store_spec(text);
+        return spec ? std::string() : spec.error();
+      })
+      ->capture_default_str();
+  app->add_option("--max-message-bytes", options.media.max_message_bytes, "Largest WebSocket message accepted")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{16} << 20))
+      ->capture_default_str();
+  app->add_option("--max-body-bytes", options.http.max_body_bytes, "Largest HTTP request body accepted")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
+      ->capture_default_str();
+  return [flags, app] { return run_serve(*flags, *app); };
+}
+
+}  // namespace callproxy::cli

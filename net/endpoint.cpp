@@ -1,0 +1,99 @@
+#include "net/endpoint.h"
+
+#include <arpa/inet.h>
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace callproxy::net {
+
+std::string Endpoint::authority() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  const auto name = v6 ? "[" + host + "]" : host;
+  return port == (tls ? 443 : 80) ? name : name + ":" + std::to_string(port);
+}
+
+std::string Endpoint::url(bool http) const {
+  const bool v6 = host.find(':') != std::string::npos;
+  const char* scheme = http ? (tls ? "https://" : "http://") : (tls ? "wss://" : "ws://");
+  return scheme + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + target;
+}
+
+Result<Endpoint> parse_url(std::string_view text, UrlScheme kind) {
+  const auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return Error{"not a URL"};
+  Endpoint e;
+  const auto scheme = lower_ascii(parsed->scheme());
+  const char* plain = kind == UrlScheme::websocket ? "ws" : "http";
+  const char* secure = kind == UrlScheme::websocket ? "wss" : "https";
+  if (scheme == secure) {
+    e.tls = true;
+  } else if (scheme != plain) {
+    return Error{std::string("scheme must be ") + plain + ":// or " + secure + "://"};
+  }
+  if (parsed->has_userinfo()) return Error{"credentials in the URL are not supported"};
+  e.host = lower_ascii(parsed->host_address());
+  if (!valid_host(e.host)) return Error{"invalid host"};
+  if (parsed->has_port()) {
+    const auto port = parse_port(parsed->port());
+    if (!port) return Error{"port must be 1-65535"};
+    e.port = *port;
+  } else {
+    e.port = e.tls ? 443 : 80;
+  }
+  e.target = std::string(parsed->encoded_target());
+  if (e.target.empty() || e.target.front() == '?') e.target.insert(0, "/");
+  return e;
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view s) {
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr != s.data() + s.size() || value == 0 || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+std::vector<std::uint8_t> ip_bytes(std::string_view text) {
+  const std::string s(text);
+  std::uint8_t buffer[16];
+  if (inet_pton(AF_INET, s.c_str(), buffer) == 1) return {buffer, buffer + 4};
+  if (inet_pton(AF_INET6, s.c_str(), buffer) == 1) {
+    // An IPv4-mapped IPv6 address is the IPv4 address it maps.
+    static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (std::equal(mapped, mapped + 12, buffer)) return {buffer + 12, buffer + 16};
+    return {buffer, buffer + 16};
+  }
+  return {};
+}
+
+bool valid_host(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  if (!ip_bytes(host).empty()) return true;
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+std::optional<std::pair<std::string, std::string>> split_host_port(std::string_view s) {
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
+    return std::pair{std::string(s.substr(1, close - 1)), std::string(s.substr(close + 2))};
+  }
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  // A bare IPv6 literal has several colons and needs brackets.
+  if (s.find(':') != colon) return std::nullopt;
+  return std::pair{std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))};
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace callproxy::net

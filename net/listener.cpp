@@ -1,0 +1,58 @@
+#include "net/listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace callproxy::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+Listener::Listener(asio::io_context& loop, std::string name) : acceptor_(loop), retry_(loop), name_(std::move(name)) {}
+
+std::uint16_t Listener::listen(const std::string& bind, std::uint16_t port) {
+  error_code ec;
+  const auto address = asio::ip::make_address(bind, ec);
+  if (ec) throw std::invalid_argument("--bind: '" + bind + "' is not an IP address");
+  const tcp::endpoint endpoint{address, port};
+  const std::string where = bind + ":" + std::to_string(port);
+  if (acceptor_.open(endpoint.protocol(), ec); ec) throw std::runtime_error("cannot open socket for " + where + ": " + ec.message());
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (acceptor_.bind(endpoint, ec); ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  if (acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  }
+  return acceptor_.local_endpoint().port();
+}
+
+void Listener::start(PickLoop pick, OnAccept on_accept) {
+  pick_ = std::move(pick);
+  on_accept_ = std::move(on_accept);
+  do_accept();
+}
+
+void Listener::close() {
+  error_code ignored;
+  acceptor_.close(ignored);
+  retry_.cancel();
+}
+
+void Listener::do_accept() {
+  acceptor_.async_accept(pick_(), [this](error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // Out of descriptors or the like: try again shortly rather than spin.
+      spdlog::warn("{}: accept failed: {}", name_, ec.message());
+      retry_.expires_after(std::chrono::milliseconds(100));
+      return retry_.async_wait([this](error_code ec) {
+        if (!ec && acceptor_.is_open()) do_accept();
+      });
+    }
+    on_accept_(std::move(socket));
+    do_accept();
+  });
+}
+
+}  // namespace callproxy::net

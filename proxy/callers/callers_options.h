@@ -1,0 +1,21 @@
+// The callers API's settings: where PINs are checked, who may use the admin routes, and the
+// attempt policy that blocks a caller.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "proxy/store/state_store.h"
+
+namespace callproxy::proxy {
+
+struct CallersOptions {
+  std::string pins_file;  // empty: every PIN is refused (warned at start)
+  std::string pin_api;    // SERVER_API_HOST: the identity API asked when the pins file does not match
+  std::chrono::milliseconds pin_api_timeout{10'000};  // SERVER_API_TIMEOUT_MS
+  std::string api_key;                                // SERVER_API_KEY for the admin routes; empty refuses everyone
+  bool debug_routes = false;
+  AttemptPolicy attempts;
+};
+
+}  // namespace callproxy::proxy

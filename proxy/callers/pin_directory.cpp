@@ -1,0 +1,97 @@
+#include "proxy/callers/pin_directory.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/media/backend_target.h"
+#include "twilio/signature.h"
+
+namespace callproxy::proxy {
+
+Result<std::vector<PinEntry>> parse_pins(const std::string& text) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return Error{std::string("not valid JSON: ") + e.what()};
+  }
+  if (!root.is_array()) return Error{"expected a JSON list of PIN entries"};
+  std::vector<PinEntry> entries;
+  for (std::size_t i = 0; i < root.size(); ++i) {
+    const auto& e = root[i];
+    const auto where = "entry " + std::to_string(i + 1) + ": ";
+    if (!e.is_object()) return Error{where + "must be an object"};
+    PinEntry entry;
+    const bool has_pin = e.contains("pin"), has_hash = e.contains("pin_sha256");
+    if (has_pin == has_hash) return Error{where + "needs exactly one of 'pin' and 'pin_sha256'"};
+    if (has_pin) {
+      if (!e["pin"].is_string() || e["pin"].get<std::string>().empty()) {
+        return Error{where + "'pin' must be a non-empty string"};
+      }
+      entry.pin = e["pin"];
+    } else {
+      const auto& h = e["pin_sha256"];
+      if (!h.is_string() || h.get<std::string>().size() != 64 ||
+          h.get<std::string>().find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return Error{where + "'pin_sha256' must be 64 lowercase hex digits"};
+      }
+      entry.pin_sha256 = h;
+    }
+    const auto ids = e.value("backendIds", nlohmann::json::array());
+    if (!ids.is_array()) return Error{where + "'backendIds' must be a list"};
+    const auto hosts = e.value("backendHosts", nlohmann::json::array());
+    if (!hosts.is_array()) return Error{where + "'backendHosts' must be a list"};
+    for (const auto& host : hosts) {
+      if (!host.is_string()) return Error{where + "'backendHosts' must hold strings"};
+      if (auto parsed = parse_backend(host.get<std::string>()); !parsed) return Error{where + parsed.error()};
+    }
+    entry.backend_ids = ids.dump();
+    entry.backend_hosts = hosts.dump();
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+PinDirectory::PinDirectory(std::string path) : path_(std::move(path)), entries_(std::make_shared<std::vector<PinEntry>>()) {
+  if (path_.empty()) return;
+  if (auto loaded = reload(); !loaded) throw std::invalid_argument(loaded.error());
+}
+
+std::size_t PinDirectory::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_->size();
+}
+
+Result<std::size_t> PinDirectory::reload() {
+  std::ifstream in(path_);
+  if (!in) return Error{"--pins-file '" + path_ + "': cannot read it"};
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto parsed = parse_pins(text.str());
+  if (!parsed) return Error{"--pins-file '" + path_ + "': " + parsed.error()};
+  auto entries = std::make_shared<const std::vector<PinEntry>>(std::move(parsed.value()));
+  std::lock_guard lock(mutex_);
+  entries_ = std::move(entries);
+  return entries_->size();
+}
+
+std::optional<PinEntry> PinDirectory::find(const std::string& pin) const {
+  std::shared_ptr<const std::vector<PinEntry>> entries;
+  {
+    std::lock_guard lock(mutex_);
+    entries = entries_;
+  }
+  const auto hash = twilio::sha256_hex(pin);
+  std::optional<PinEntry> match;
+  for (const auto& e : *entries) {
+    // No early exit: the time taken does not tell how far down the list a PIN is.
+    const bool same = e.pin.empty() ? twilio::constant_time_equal(e.pin_sha256, hash) : twilio::constant_time_equal(e.pin, pin);
+    if (same && !match) match = e;
+  }
+  return match;
+}
+
+}  // namespace callproxy::proxy

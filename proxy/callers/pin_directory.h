@@ -1,0 +1,45 @@
+// Where PINs are checked: the --pins-file, a JSON list of
+//   {"pin": "1234" | "pin_sha256": "<hex>", "backendIds": [12], "backendHosts": ["10.0.0.5:8900"]}
+// Reloadable (SIGHUP): a bad file is refused with a message naming the entry and field, and a bad
+// reload keeps the set in use.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace callproxy::proxy {
+
+struct PinEntry {
+  std::string pin;           // either this ...
+  std::string pin_sha256;    // ... or this (lowercase hex)
+  std::string backend_ids;   // JSON text of the array, as the API returns it
+  std::string backend_hosts; // JSON text of the array
+};
+
+// Parses a pins file's text; the error names the entry and field (or the JSON line and column).
+Result<std::vector<PinEntry>> parse_pins(const std::string& text);
+
+class PinDirectory {
+ public:
+  // Loads `path` (empty: no PINs, every check fails). Throws std::invalid_argument on a bad file.
+  explicit PinDirectory(std::string path);
+
+  bool configured() const { return !path_.empty(); }
+  std::size_t size() const;
+  // Re-reads the file; on error keeps the current set and returns the error.
+  Result<std::size_t> reload();
+  // The entry whose PIN this is. Every entry is compared, in constant time.
+  std::optional<PinEntry> find(const std::string& pin) const;
+
+ private:
+  std::string path_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const std::vector<PinEntry>> entries_;
+};
+
+}  // namespace callproxy::proxy

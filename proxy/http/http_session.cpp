@@ -1,0 +1,165 @@
+// serve's HTTP connections on Beast, in the style of Beast's advanced server example: one class
+// per connection, do_x/on_x pairs, limits and timeouts stated where they apply.
+#include "proxy/http/http_session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "proxy/media/call_session.h"
+
+namespace callproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using beast::error_code;
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One HTTP connection, plain (beast::tcp_stream) or TLS (TlsStream, --tls-cert).
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
+ public:
+  template <class... TlsContext>
+  HttpSession(tcp::socket&& socket, const HttpContext& context, TlsContext&... tls)
+      : stream_(std::move(socket), tls...), context_(context), router_(context.router), options_(context.options) {}
+
+  void run() {
+    // Start on the socket's own loop: everything of this connection happens there.
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if constexpr (std::is_same_v<Stream, TlsStream>) {
+        beast::get_lowest_layer(self->stream_).expires_after(self->options_.idle_timeout);
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
+          if (ec) return spdlog::debug("https: TLS handshake with {} failed: {}", self->remote(), ec.message());
+          self->do_read();
+        });
+      } else {
+        self->do_read();
+      }
+    });
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return do_close();
+    }
+    if (ec == http::error::body_limit) {
+      return send_error(413, "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
+    }
+    if (ec == http::error::header_limit) {
+      return send_error(431, "request headers exceed " + std::to_string(options_.max_header_bytes) + " bytes");
+    }
+    if (ec) {
+      spdlog::debug("http: bad request from {}: {}", remote(), ec.message());
+      return send_error(400, "malformed HTTP request: " + ec.message());
+    }
+
+    auto& message = parser_->get();
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message) {
+      request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
+    }
+    if (request.path() == "/media") {
+      if (!beast::websocket::is_upgrade(message)) {
+        return do_write(context_.gate.not_websocket(), false, message.version(), false);
+      }
+      if (auto refusal = context_.gate.check(request)) return do_write(std::move(*refusal), false, message.version(), false);
+      // The connection becomes a call: it keeps its socket and its loop.
+      beast::get_lowest_layer(stream_).expires_never();
+      return start_call_session(std::move(stream_), parser_->release(), context_.calls);
+    }
+    request.body = std::move(message.body());
+    const bool keep_alive = message.keep_alive();
+    const unsigned version = message.version();
+    const bool head = message.method() == http::verb::head;
+
+    router_.dispatch(request, [self = shared_from_this(), keep_alive, version, head](HttpResponse r) {
+      // Handlers may answer from another loop (a store, a remote API): come back to ours.
+      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r), keep_alive, version, head]() mutable {
+        self->do_write(std::move(r), keep_alive, version, head);
+      });
+    });
+  }
+
+  void send_error(int status, std::string message) {
+    do_write(HttpResponse::error(status, message), false, 11, false);
+  }
+
+  void do_write(HttpResponse response, bool keep_alive, unsigned version, bool head) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response.status), version);
+    res->set(http::field::server, "callproxy");
+    res->set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) res->set(name, value);
+    res->keep_alive(keep_alive);
+    res->body() = std::move(response.body);
+    res->prepare_payload();
+    if (head) res->body().clear();  // Content-Length stays that of the GET answer
+    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, std::size_t) {
+      self->on_write(ec, res->keep_alive());
+    });
+  }
+
+  void on_write(error_code ec, bool keep_alive) {
+    if (ec) return do_close();
+    if (!keep_alive) return do_close();
+    do_read();
+  }
+
+  void do_close() {
+    error_code ignored;
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+  }
+
+  std::string remote() const {
+    error_code ec;
+    const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    return ec ? std::string("?") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const HttpContext& context_;
+  const Router& router_;
+  const HttpOptions& options_;
+};
+
+}  // namespace
+
+void start_http_session(tcp::socket socket, const HttpContext& context) {
+  if (context.tls) {
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, *context.tls)->run();
+  } else {
+    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), context)->run();
+  }
+}
+
+}  // namespace callproxy::proxy

@@ -1,0 +1,31 @@
+// One HTTP connection of serve, plain or TLS: requests go to the router; a /media upgrade that
+// passes the gate becomes a call. For the networking sources only (it takes an Asio socket).
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/http/http_options.h"
+#include "proxy/http/media_gate.h"
+#include "proxy/http/router.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace callproxy::proxy {
+
+struct CallContext;
+
+// What every connection of a server shares; outlives them all.
+struct HttpContext {
+  const Router& router;
+  const HttpOptions& options;
+  const MediaGate& gate;
+  CallContext& calls;
+  boost::asio::ssl::context* tls = nullptr;  // set with --tls-cert: the connection speaks TLS
+};
+
+// Runs the connection on the socket's own loop.
+void start_http_session(boost::asio::ip::tcp::socket socket, const HttpContext& context);
+
+}  // namespace callproxy::proxy

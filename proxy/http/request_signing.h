@@ -1,0 +1,37 @@
+// The X-Twilio-Signature settings and the URL Twilio signed, shared by the /media handshake and
+// the signed HTTP routes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "twilio/signature.h"
+
+namespace callproxy::proxy {
+
+struct SignatureOptions {
+  bool validate = false;   // VALIDATE_EXTERNAL_CALLS
+  std::string auth_token;  // TWILIO_AUTH_TOKEN; never logged
+  std::string public_url;  // base URL Twilio uses, when behind a proxy
+};
+
+class RequestSigning {
+ public:
+  // Throws std::invalid_argument when validation is on without an auth token.
+  explicit RequestSigning(const SignatureOptions& options);
+
+  bool enabled() const { return validator_.has_value(); }
+  const twilio::SignatureValidator& validator() const { return *validator_; }
+  bool has_public_url() const { return !public_base_.empty(); }
+
+  // What Twilio signed: --public-url + target, or <scheme>://<Host header><target> (as the Node
+  // service does; a Host header is the client's word, hence --public-url behind a proxy).
+  std::string signed_url(std::string_view scheme, std::string_view host, std::string_view target) const;
+
+ private:
+  std::string public_base_;  // without trailing '/'
+  std::optional<twilio::SignatureValidator> validator_;
+};
+
+}  // namespace callproxy::proxy

@@ -1,0 +1,111 @@
+#include "proxy/http/router.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "twilio/percent_encoding.h"
+#include "core/json_text.h"
+
+namespace callproxy::proxy {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;  // paths start with '/'
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) < std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+std::string_view HttpRequest::path() const {
+  std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+std::string_view HttpRequest::query() const {
+  std::string_view t = target;
+  const auto q = t.find('?');
+  return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
+}
+
+std::string HttpRequest::header(std::string_view name) const {
+  const auto it = headers.find(name);
+  return it == headers.end() ? std::string{} : it->second;
+}
+
+HttpResponse HttpResponse::text(int status, std::string body) {
+  return HttpResponse{status, "text/plain; charset=utf-8", std::move(body), {}};
+}
+
+HttpResponse HttpResponse::json(int status, std::string body) {
+  return HttpResponse{status, "application/json; charset=utf-8", std::move(body), {}};
+}
+
+HttpResponse HttpResponse::error(int status, std::string_view message) {
+  // Replace rather than throw: a message may quote a request target holding any bytes.
+  return json(status, dump_json(nlohmann::json{{"message", message}}));
+}
+
+void Router::add(std::string method, std::string_view pattern, Handler handler) {
+  std::vector<std::string> segments;
+  for (const auto s : split_path(pattern)) segments.emplace_back(s);
+  routes_.push_back(Route{std::move(method), std::move(segments), std::move(handler)});
+}
+
+void Router::dispatch(const HttpRequest& request, Respond respond) const {
+  const auto path = request.path();
+  if (path.empty() || path.front() != '/') {
+    respond(HttpResponse::error(400, "request target must be an absolute path"));
+    return;
+  }
+  const auto segments = split_path(path);
+  std::string allowed;
+  for (const auto& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    RouteParams params;
+    bool match = true;
+    for (std::size_t i = 0; i < segments.size() && match; ++i) {
+      const auto& want = route.segments[i];
+      if (!want.empty() && want.front() == ':') {
+        if (segments[i].empty()) match = false;
+        else params.emplace(want.substr(1), twilio::percent_decode(segments[i], /*plus_is_space=*/false));
+      } else {
+        match = want == segments[i];
+      }
+    }
+    if (!match) continue;
+    const bool method_ok = route.method == request.method ||
+                           (request.method == "HEAD" && route.method == "GET");
+    if (method_ok) {
+      route.handler(request, params, std::move(respond));
+      return;
+    }
+    if (allowed.find(route.method) == std::string::npos) {
+      allowed += (allowed.empty() ? "" : ", ") + route.method;
+    }
+  }
+  if (allowed.empty()) {
+    respond(HttpResponse::error(404, "no route for " + std::string(path)));
+    return;
+  }
+  auto response = HttpResponse::error(405, request.method + " is not allowed on " +
+                                               std::string(path) + " (allowed: " + allowed + ")");
+  response.headers.emplace_back("Allow", allowed);
+  respond(std::move(response));
+}
+
+}  // namespace callproxy::proxy

@@ -1,0 +1,105 @@
+#include "proxy/media/backend_allowlist.h"
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+#include "net/endpoint.h"
+
+namespace callproxy::proxy {
+
+using net::ip_bytes;
+using net::parse_port;
+using net::valid_host;
+namespace {
+std::string lower(std::string_view s) { return net::lower_ascii(s); }
+}  // namespace
+
+void BackendAllowlist::add(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    throw std::invalid_argument("--backend-allow '" + std::string(text) + "': expected HOST:PORT (PORT may be *)");
+  }
+  auto host = text.substr(0, colon);
+  const auto port = text.substr(colon + 1);
+  Pattern p{Pattern::Kind::any, {}, {}, 0, std::nullopt};
+  if (port != "*") {
+    p.port = parse_port(port);
+    if (!p.port) throw std::invalid_argument("--backend-allow '" + std::string(text) + "': port must be 1-65535 or *");
+  }
+  // IPv6 in brackets: "[fd00::1]:9000" or "[fd00::]/8:9000".
+  std::string unbracketed;
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) {
+      throw std::invalid_argument("--backend-allow '" + std::string(text) + "': unclosed '['");
+    }
+    unbracketed = std::string(host.substr(1, close - 1)) + std::string(host.substr(close + 1));
+    host = unbracketed;
+  }
+  if (host == "*") {
+    p.kind = Pattern::Kind::any;
+  } else if (host.rfind("*.", 0) == 0) {
+    p.kind = Pattern::Kind::suffix;
+    p.text = lower(host.substr(1));
+  } else if (const auto slash = host.find('/'); slash != std::string_view::npos) {
+    p.kind = Pattern::Kind::cidr;
+    p.network = ip_bytes(host.substr(0, slash));
+    int prefix = -1;
+    const auto bits = host.substr(slash + 1);
+    const auto [ptr, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
+    if (p.network.empty() || ec != std::errc() || ptr != bits.data() + bits.size() || prefix < 0 ||
+        prefix > static_cast<int>(p.network.size() * 8)) {
+      throw std::invalid_argument("--backend-allow '" + std::string(text) + "': invalid CIDR block");
+    }
+    p.prefix = prefix;
+  } else {
+    if (!valid_host(host)) throw std::invalid_argument("--backend-allow '" + std::string(text) + "': invalid host");
+    p.kind = Pattern::Kind::exact;
+    p.text = lower(host);
+  }
+  patterns_.push_back(std::move(p));
+}
+
+bool BackendAllowlist::host_matches(const Pattern& p, std::string_view host, std::string_view address) {
+  switch (p.kind) {
+    case Pattern::Kind::any:
+      return true;
+    case Pattern::Kind::exact:
+      return lower(host) == p.text;
+    case Pattern::Kind::suffix: {
+      const auto h = lower(host);
+      return h.size() > p.text.size() && h.compare(h.size() - p.text.size(), p.text.size(), p.text) == 0;
+    }
+    case Pattern::Kind::cidr: {
+      const auto bytes = ip_bytes(address.empty() ? host : address);
+      if (bytes.size() != p.network.size()) return false;
+      int bits = p.prefix;
+      for (std::size_t i = 0; i < bytes.size() && bits > 0; ++i, bits -= 8) {
+        const std::uint8_t mask = bits >= 8 ? 0xFF : static_cast<std::uint8_t>(0xFF << (8 - bits));
+        if ((bytes[i] & mask) != (p.network[i] & mask)) return false;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+bool BackendAllowlist::allows(std::string_view host, std::string_view address, std::uint16_t port) const {
+  if (patterns_.empty()) return true;
+  return std::any_of(patterns_.begin(), patterns_.end(), [&](const Pattern& p) {
+    return (!p.port || *p.port == port) && host_matches(p, host, address);
+  });
+}
+
+bool BackendAllowlist::may_allow(std::string_view host, std::uint16_t port) const {
+  if (patterns_.empty()) return true;
+  return std::any_of(patterns_.begin(), patterns_.end(), [&](const Pattern& p) {
+    if (p.port && *p.port != port) return false;
+    // A CIDR pattern can only be judged against the resolved address, unless host is an IP.
+    if (p.kind == Pattern::Kind::cidr && ip_bytes(host).empty()) return true;
+    return host_matches(p, host, {});
+  });
+}
+
+}  // namespace callproxy::proxy

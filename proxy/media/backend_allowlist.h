@@ -1,0 +1,40 @@
+// Which backends a call may reach (--backend-allow): checked on the name before resolving and on
+// every resolved address before connecting, so a DNS name cannot smuggle in another network.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace callproxy::proxy {
+
+// --backend-allow patterns: HOST:PORT where HOST is an exact name or IP, "*.suffix", a CIDR
+// block ("10.0.0.0/8", "fd00::/8"), or "*"; PORT is a number or "*".
+class BackendAllowlist {
+ public:
+  // Throws std::invalid_argument naming the pattern when it cannot be parsed.
+  void add(std::string_view pattern);
+  bool empty() const { return patterns_.empty(); }
+
+  // Whether a backend named `host` (as written) may be reached at `address` (the resolved IP,
+  // empty before resolution) on `port`. Name patterns match the name; CIDR patterns match the
+  // resolved address (or an IP literal name), so a DNS name cannot smuggle in another network.
+  bool allows(std::string_view host, std::string_view address, std::uint16_t port) const;
+  // Before resolution: could any pattern allow this host and port?
+  bool may_allow(std::string_view host, std::uint16_t port) const;
+
+ private:
+  struct Pattern {
+    enum class Kind { any, exact, suffix, cidr } kind;
+    std::string text;                    // exact name or suffix (".internal")
+    std::vector<std::uint8_t> network;   // cidr: 4 or 16 bytes
+    int prefix = 0;
+    std::optional<std::uint16_t> port;   // nullopt: any port
+  };
+  static bool host_matches(const Pattern& p, std::string_view host, std::string_view address);
+  std::vector<Pattern> patterns_;
+};
+
+}  // namespace callproxy::proxy

@@ -1,0 +1,431 @@
+// Backend links on Beast: resolve -> connect -> (TLS) -> WebSocket handshake -> write loop and
+// read loop, with do_x/on_x pairs. Everything runs on the call's loop: no locks.
+
+#include "proxy/media/backend_link.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <optional>
+
+namespace callproxy::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using beast::error_code;
+using Clock = std::chrono::steady_clock;
+
+using PlainStream = websocket::stream<beast::tcp_stream>;
+using TlsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+enum class State { connecting, open, reconnecting, finishing, closed };
+
+// One connection attempt's stream and read buffer. Async operations hold it by shared_ptr, so a
+// dropped connection's operations can finish (aborted) after the link has moved on to a new one.
+template <class Stream>
+struct Connection {
+  template <class... Args>
+  explicit Connection(Args&&... args) : ws(std::forward<Args>(args)...) {}
+  Stream ws;
+  beast::flat_buffer buffer;
+};
+
+template <class Stream>
+class WebSocketBackendLink final : public BackendLink,
+                                   public std::enable_shared_from_this<WebSocketBackendLink<Stream>> {
+ public:
+  WebSocketBackendLink(asio::io_context& loop, BackendLinkConfig config, Events events)
+      : loop_(loop),
+        config_(std::move(config)),
+        events_(std::move(events)),
+        options_(*config_.options),
+        metrics_(*config_.metrics),
+        resolver_(loop),
+        retry_timer_(loop),
+        finish_timer_(loop) {
+    enter(State::connecting);
+  }
+
+  ~WebSocketBackendLink() override { leave_gauge(); }
+
+  const BackendTarget& target() const override { return config_.target; }
+  bool closed() const override { return state_ == State::closed; }
+
+  void start() {
+    attempt_started_ = Clock::now();
+    do_resolve();
+  }
+
+  void send(const OutboundFrame& frame) override {
+    switch (state_) {
+      case State::closed:
+      case State::finishing:
+        return;
+      case State::reconnecting:
+        if (frame.audio.count() > 0) metrics_.frames_dropped[DropReason::backend_down].add();
+        return;
+      case State::connecting:
+      case State::open:
+        break;
+    }
+    queue_.push_back(frame);
+    queued_audio_ += frame.audio;
+    // Audio waiting behind the write in flight; one large message alone never counts as lag.
+    // While connecting, the connect timeout is allowed on top (a backend cannot read before it
+    // is connected), so the queue stays bounded either way.
+    const auto waiting = queued_audio_ - (writing_ ? in_flight_audio_ : std::chrono::microseconds{0});
+    const auto allowed = state_ == State::connecting
+                             ? options_.max_backend_lag + std::chrono::duration_cast<std::chrono::microseconds>(options_.backend_connect_timeout)
+                             : std::chrono::duration_cast<std::chrono::microseconds>(options_.max_backend_lag);
+    if (waiting > allowed) {
+      metrics_.backend_lag_disconnects.add();
+      spdlog::warn("call {}: backend {} fell behind ({} ms of audio queued, limit {} ms): disconnecting",
+                   config_.call_label, config_.target.url(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(waiting).count(),
+                   options_.max_backend_lag.count());
+      return fail_for_good("fell behind", DropReason::backend_lag);
+    }
+    do_write();
+  }
+
+  void finish() override {
+    if (state_ == State::closed || state_ == State::finishing || finish_requested_) return;
+    if (state_ == State::reconnecting) return fail_for_good("call ended");
+    finish_requested_ = true;
+    // Bounded: a backend that does not take the rest of the call soon is cut off. One still
+    // connecting (a short call) gets its connect timeout on top.
+    auto limit = std::chrono::milliseconds(2000);
+    if (state_ == State::connecting) limit += options_.backend_connect_timeout;
+    finish_timer_.expires_after(limit);
+    finish_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+      if (!ec && self->state_ != State::closed) self->fail_for_good("call ended (backend slow to finish)");
+    });
+    if (state_ == State::open) begin_finishing();
+  }
+
+  void abort() override { fail_for_good("call ended"); }
+
+ private:
+  // ---- connection ---------------------------------------------------------------------
+  void do_resolve() {
+    const auto& t = config_.target;
+    if (!options_.backend_allowlist.may_allow(t.host, t.port)) {
+      metrics_.backends_refused[RefusedBackend::not_allowed].add();
+      return fail_for_good("not in --backend-allow");
+    }
+    resolver_.async_resolve(t.host, std::to_string(t.port),
+                            beast::bind_front_handler(&WebSocketBackendLink::on_resolve, this->shared_from_this()));
+  }
+
+  void on_resolve(error_code ec, tcp::resolver::results_type results) {
+    if (state_ == State::closed) return;
+    if (ec) return on_connect_failed("cannot resolve " + config_.target.host + ": " + ec.message());
+    // Only addresses the allowlist accepts are tried (a name cannot smuggle in another network).
+    std::vector<tcp::endpoint> allowed;
+    for (const auto& entry : results) {
+      const auto address = entry.endpoint().address().to_string();
+      if (options_.backend_allowlist.allows(config_.target.host, address, config_.target.port)) {
+        allowed.push_back(entry.endpoint());
+      }
+    }
+    if (allowed.empty()) {
+      metrics_.backends_refused[RefusedBackend::not_allowed].add();
+      return fail_for_good("resolved address not in --backend-allow");
+    }
+    ws_ = make_connection();
+    auto& lowest = beast::get_lowest_layer(ws_->ws);
+    lowest.expires_after(options_.backend_connect_timeout);
+    lowest.async_connect(allowed, [self = this->shared_from_this(), c = ws_](error_code ec, const tcp::endpoint&) {
+      if (c == self->ws_) self->on_connect(ec);
+    });
+  }
+
+  std::shared_ptr<Connection<Stream>> make_connection() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      return std::make_shared<Connection<Stream>>(loop_, *config_.tls);
+    } else {
+      return std::make_shared<Connection<Stream>>(loop_);
+    }
+  }
+
+  void on_connect(error_code ec) {
+    if (state_ == State::closed) return;
+    if (ec) return on_connect_failed("cannot connect: " + ec.message());
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      auto& tls = ws_->ws.next_layer();
+      // SNI and certificate name check against the backend's host name.
+      if (!SSL_set_tlsext_host_name(tls.native_handle(), config_.target.host.c_str())) {
+        return on_connect_failed("cannot set TLS server name");
+      }
+      tls.set_verify_callback(asio::ssl::host_name_verification(config_.target.host));
+      tls.async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this(), c = ws_](error_code ec) {
+        if (c == self->ws_) self->on_tls_handshake(ec);
+      });
+    } else {
+      do_ws_handshake();
+    }
+  }
+
+  void on_tls_handshake(error_code ec) {
+    if (state_ == State::closed) return;
+    if (ec) return on_connect_failed("TLS handshake failed: " + ec.message());
+    do_ws_handshake();
+  }
+
+  void do_ws_handshake() {
+    // The WebSocket layer takes over timeouts (with keep-alive pings) once it is open.
+    auto& ws = ws_->ws;
+    beast::get_lowest_layer(ws).expires_never();
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+      req.set(beast::http::field::user_agent, "callproxy");
+    }));
+    ws.read_message_max(options_.max_message_bytes);
+    const auto& t = config_.target;
+    const bool default_port = t.port == (t.tls ? 443 : 80);
+    const std::string host = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
+    ws.async_handshake(default_port ? host : host + ":" + std::to_string(t.port), t.target,
+                       [self = this->shared_from_this(), c = ws_](error_code ec) {
+                         if (c == self->ws_) self->on_handshake(ec);
+                       });
+  }
+
+  void on_handshake(error_code ec) {
+    if (state_ == State::closed) return;
+    if (ec) return on_connect_failed("WebSocket handshake failed: " + ec.message());
+    if (reconnecting_) {
+      metrics_.backend_reconnects.add();
+      spdlog::info("call {}: backend {} reconnected", config_.call_label, config_.target.url());
+    } else {
+      spdlog::info("call {}: backend {} connected", config_.call_label, config_.target.url());
+    }
+    reconnecting_ = false;
+    retries_ = 0;
+    enter(State::open);
+    ws_->ws.text(true);
+    // The call's start goes first on every connection, ahead of anything queued meanwhile.
+    for (auto it = config_.preamble.rbegin(); it != config_.preamble.rend(); ++it) {
+      queue_.push_front(OutboundFrame{*it, {}, Clock::now()});
+    }
+    do_read();
+    if (finish_requested_) return begin_finishing();
+    do_write();
+  }
+
+  // Deliver the queue, then close (the queue is never empty here: the start at least).
+  void begin_finishing() {
+    enter(State::finishing);
+    if (!writing_ && queue_.empty()) return do_close();
+    do_write();
+  }
+
+  void on_connect_failed(const std::string& why) {
+    metrics_.backend_connect_failures.add();
+    spdlog::warn("call {}: backend {}: {}", config_.call_label, config_.target.url(), why);
+    if (reconnecting_) {
+      // What queued during the failed attempt is stale by the next one: the live stream resumes.
+      drop_queue(DropReason::backend_down);
+      return schedule_retry();
+    }
+    // A backend that cannot be reached at the start of a call is a configuration problem:
+    // no retry, the call goes on with the others.
+    fail_for_good(why);
+  }
+
+  // ---- reconnection -------------------------------------------------------------------
+  void on_dropped(const std::string& why) {
+    if (state_ == State::closed) return;
+    if (state_ == State::finishing || finish_requested_) return fail_for_good("call ended");
+    spdlog::warn("call {}: backend {} dropped: {}", config_.call_label, config_.target.url(), why);
+    if (!options_.backend_reconnect) return fail_for_good("dropped: " + why);
+    // What was queued for the lost connection is lost with it; the live stream resumes.
+    drop_queue(DropReason::backend_down);
+    writing_ = false;
+    drop_connection();
+    reconnecting_ = true;
+    attempt_started_ = Clock::now();
+    enter(State::reconnecting);
+    schedule_retry();
+  }
+
+  void schedule_retry() {
+    if (Clock::now() - attempt_started_ > options_.backend_reconnect_window) {
+      return fail_for_good("gave up reconnecting after " + std::to_string(options_.backend_reconnect_window.count()) + " ms");
+    }
+    enter(State::reconnecting);
+    drop_connection();
+    // 100 ms, 200 ms, 400 ms ... capped at 2 s.
+    const auto delay = std::chrono::milliseconds(std::min(2000, 100 << std::min(retries_, 5)));
+    ++retries_;
+    retry_timer_.expires_after(delay);
+    retry_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+      if (ec || self->state_ != State::reconnecting) return;
+      self->enter(State::connecting);
+      self->do_resolve();
+    });
+  }
+
+  // ---- reading ------------------------------------------------------------------------
+  void do_read() {
+    ws_->ws.async_read(ws_->buffer, [self = this->shared_from_this(), c = ws_](error_code ec, std::size_t n) {
+      if (c == self->ws_) self->on_read(ec, n);
+    });
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (state_ == State::closed) return;
+    if (ec) {
+      if (ec == websocket::error::message_too_big) metrics_.oversized_messages.add();
+      return on_dropped(ec == websocket::error::closed ? "closed by backend" : ec.message());
+    }
+    auto connection = ws_;  // the callback may end the link: keep this connection's buffer alive
+    const auto data = connection->buffer.cdata();
+    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    if (events_.on_message) events_.on_message(*this, text);
+    connection->buffer.consume(connection->buffer.size());
+    if (connection == ws_ && (state_ == State::open || state_ == State::finishing)) do_read();
+  }
+
+  // ---- writing ------------------------------------------------------------------------
+  void do_write() {
+    if (writing_ || queue_.empty() || !ws_ || (state_ != State::open && state_ != State::finishing)) return;
+    writing_ = true;
+    in_flight_audio_ = queue_.front().audio;
+    // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
+    ws_->ws.async_write(asio::buffer(*queue_.front().text),
+                        [self = this->shared_from_this(), c = ws_, text = queue_.front().text](error_code ec, std::size_t n) {
+                          if (c == self->ws_) self->on_write(ec, n);
+                        });
+  }
+
+  void on_write(error_code ec, std::size_t bytes) {
+    if (state_ == State::closed || !writing_) return;
+    writing_ = false;
+    if (ec) return on_dropped(ec.message());
+    const auto& sent = queue_.front();
+    if (sent.audio.count() > 0) {
+      metrics_.frames_out.add();
+      metrics_.forward_latency.observe(Clock::now() - sent.received);
+    }
+    metrics_.bytes_out.add(bytes);
+    queued_audio_ -= sent.audio;
+    queue_.pop_front();
+    if (state_ == State::finishing && queue_.empty()) return do_close();
+    do_write();
+  }
+
+  void do_close() {
+    ws_->ws.async_close(websocket::close_code::normal, [self = this->shared_from_this(), c = ws_](error_code) {
+      self->fail_for_good("call ended");
+    });
+  }
+
+  // ---- bookkeeping --------------------------------------------------------------------
+  // Forgets the queue, counting its media frames as dropped for `reason`.
+  void drop_queue(DropReason reason) {
+    for (const auto& f : queue_) {
+      if (f.audio.count() > 0) metrics_.frames_dropped[reason].add();
+    }
+    queue_.clear();
+    queued_audio_ = {};
+  }
+
+  void fail_for_good(const std::string& why, DropReason reason = DropReason::backend_down) {
+    if (state_ == State::closed) return;
+    const bool was_open = state_ == State::open || state_ == State::finishing;
+    enter(State::closed);
+    if (why == "call ended") {
+      queue_.clear();
+      queued_audio_ = {};
+    } else {
+      drop_queue(reason);
+    }
+    resolver_.cancel();
+    retry_timer_.cancel();
+    finish_timer_.cancel();
+    drop_connection();
+    if (was_open && why != "call ended") {
+      spdlog::warn("call {}: backend {} closed: {}", config_.call_label, config_.target.url(), why);
+    }
+    auto events = std::move(events_);  // no callbacks after this one
+    if (events.on_closed) events.on_closed(*this, why);
+  }
+
+  // Closes the current connection's socket (its pending operations finish, aborted, holding the
+  // connection alive until then) and forgets it.
+  void drop_connection() {
+    if (!ws_) return;
+    error_code ignored;
+    auto& socket = beast::get_lowest_layer(ws_->ws).socket();
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    ws_.reset();
+  }
+
+  void enter(State next) {
+    leave_gauge();
+    state_ = next;
+    if (auto* g = gauge_for(next)) g->add(1);
+  }
+
+  void leave_gauge() {
+    if (auto* g = gauge_for(state_)) g->add(-1);
+  }
+
+  Gauge* gauge_for(State s) {
+    switch (s) {
+      case State::connecting: return &metrics_.links(LinkState::connecting);
+      case State::open:
+      case State::finishing: return &metrics_.links(LinkState::open);
+      case State::reconnecting: return &metrics_.links(LinkState::reconnecting);
+      case State::closed: return nullptr;
+    }
+    return nullptr;
+  }
+
+  asio::io_context& loop_;
+  BackendLinkConfig config_;
+  Events events_;
+  const MediaOptions& options_;
+  Metrics& metrics_;
+  tcp::resolver resolver_;
+  asio::steady_timer retry_timer_;
+  asio::steady_timer finish_timer_;
+  std::shared_ptr<Connection<Stream>> ws_;
+  std::deque<OutboundFrame> queue_;
+  std::chrono::microseconds queued_audio_{0};
+  std::chrono::microseconds in_flight_audio_{0};
+  bool writing_ = false;
+  bool reconnecting_ = false;
+  bool finish_requested_ = false;
+  int retries_ = 0;
+  Clock::time_point attempt_started_{};
+  State state_ = State::closed;
+};
+
+}  // namespace
+
+std::shared_ptr<BackendLink> start_backend_link(asio::io_context& loop, BackendLinkConfig config,
+                                                BackendLink::Events events) {
+  if (config.target.tls) {
+    auto link = std::make_shared<WebSocketBackendLink<TlsStream>>(loop, std::move(config), std::move(events));
+    link->start();
+    return link;
+  }
+  auto link = std::make_shared<WebSocketBackendLink<PlainStream>>(loop, std::move(config), std::move(events));
+  link->start();
+  return link;
+}
+
+}  // namespace callproxy::proxy

@@ -1,0 +1,43 @@
+#include "proxy/media/backend_target.h"
+
+#include <nlohmann/json.hpp>
+
+namespace callproxy::proxy {
+
+Result<BackendTarget> parse_backend(std::string_view entry) {
+  const auto fail = [&](std::string_view why) {
+    return Error{"backend '" + std::string(entry) + "': " + std::string(why)};
+  };
+  if (entry.find("://") != std::string_view::npos) {
+    auto url = net::parse_url(entry, net::UrlScheme::websocket);
+    if (!url) return fail(url.error());
+    if (url.value().target.find_first_of(" \r\n\t") != std::string::npos) return fail("invalid path");
+    return url;
+  }
+  // The Node service's convention: host:port means ws://host:port/media.
+  const auto hp = net::split_host_port(entry);
+  if (!hp) return fail("expected host:port or a ws:// or wss:// URL");
+  const auto port = net::parse_port(hp->second);
+  if (!port) return fail("port must be 1-65535");
+  if (!net::valid_host(hp->first)) return fail("invalid host");
+  BackendTarget t;
+  t.host = net::lower_ascii(hp->first);
+  t.port = *port;
+  t.target = "/media";
+  return t;
+}
+
+Result<std::vector<std::string>> parse_backend_hosts(std::string_view json_text) {
+  const auto parsed = nlohmann::json::parse(json_text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_array()) {
+    return Error{"backendHosts must be a JSON array of strings, got '" + std::string(json_text.substr(0, 200)) + "'"};
+  }
+  std::vector<std::string> out;
+  for (const auto& entry : parsed) {
+    if (!entry.is_string()) return Error{"backendHosts entries must be strings"};
+    out.push_back(entry.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace callproxy::proxy

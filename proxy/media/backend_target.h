@@ -1,0 +1,26 @@
+// Where a call's audio goes: backend entries as the Studio flow names them ("host:port", or a
+// full ws:// / wss:// URL).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "net/endpoint.h"
+
+namespace callproxy::proxy {
+
+// A backend's WebSocket endpoint; url() is ws[s]://host:port/target, for logs and metrics.
+using BackendTarget = net::Endpoint;
+
+// "host:port" means ws://host:port/media (the Node service's convention); a ws:// or wss:// URL
+// is used as given. Anything else is an error naming the entry.
+Result<BackendTarget> parse_backend(std::string_view entry);
+
+// customParameters.backendHosts: a JSON array of entries, encoded as a string.
+Result<std::vector<std::string>> parse_backend_hosts(std::string_view json_text);
+
+}  // namespace callproxy::proxy

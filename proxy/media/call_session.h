@@ -1,0 +1,39 @@
+// The /media endpoint: one Twilio media stream and its backend links, all on one event loop.
+// Internal to serve's networking sources (it names Asio and Beast types).
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "proxy/media/call_registry.h"
+#include "proxy/media/metrics.h"
+#include "proxy/media/media_options.h"
+#include "proxy/store/state_store.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace callproxy::proxy {
+
+// What every call of a server shares; outlives all calls.
+struct CallContext {
+  const MediaOptions& options;
+  Metrics& metrics;
+  StateStore& store;
+  CallRegistry& registry;
+  boost::asio::ssl::context* backend_tls;
+};
+
+// Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
+void start_call_session(boost::beast::tcp_stream stream,
+                        boost::beast::http::request<boost::beast::http::string_body> request,
+                        CallContext& context);
+void start_call_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
+                        boost::beast::http::request<boost::beast::http::string_body> request,
+                        CallContext& context);
+
+}  // namespace callproxy::proxy

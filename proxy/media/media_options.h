@@ -1,0 +1,35 @@
+// The media path's settings: where a call's audio may go, in which format, and the limits that
+// keep one slow or hostile peer from costing the others. Filled by the CLI, validated at start.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "proxy/media/backend_allowlist.h"
+
+namespace callproxy::proxy {
+
+enum class BackendFormat { simple, twilio };
+enum class ReplyPolicy { first, none };
+
+struct MediaOptions {
+  std::vector<std::string> default_backends;  // for calls whose start names none
+  BackendAllowlist backend_allowlist;         // empty: any backend
+  BackendFormat backend_format = BackendFormat::simple;
+  ReplyPolicy replies = ReplyPolicy::first;
+  bool backend_reconnect = true;
+  std::chrono::milliseconds backend_reconnect_window{10'000};  // give up after this long
+  std::chrono::milliseconds max_backend_lag{2'000};            // audio queued behind a backend
+  std::chrono::milliseconds backend_connect_timeout{5'000};
+  std::string backend_ca;  // extra CA file for wss:// backends
+
+  std::size_t max_message_bytes = 64 * 1024;  // one WebSocket message, either direction
+  std::size_t max_reply_queue = 1024;         // messages waiting to go to Twilio
+
+  std::chrono::milliseconds execution_ttl{5'000};      // the Node service's 5 s "connected" mark ...
+  std::chrono::milliseconds execution_refresh{4'000};  // ... refreshed every 4 s
+};
+
+}  // namespace callproxy::proxy

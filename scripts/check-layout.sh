@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Checks that dependencies flow one way, as README's layout section states: every project
+# include in a folder must name a folder that folder may depend on. Exit 1 listing the includes
+# that point the wrong way. Run by CTest (test "layout") and by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# folder -> the folders its files may include (besides its own)
+declare -A allowed=(
+  [core]=""
+  [twilio]="core"
+  [net]="core"
+  [assets]=""
+  [proxy/store]="net core"
+  [proxy/media]="proxy/store net twilio core"
+  [proxy/http]="proxy/media proxy/store net twilio core"
+  [proxy/callers]="proxy/http proxy/media proxy/store net twilio core"
+  [proxy]="proxy/callers proxy/http proxy/media proxy/store net twilio core"
+  [testclient]="net twilio core"
+  [speaker]="net twilio core"
+  [cli]="proxy proxy/callers proxy/http proxy/media proxy/store testclient speaker assets net twilio core"
+)
+
+# The folder an include names: the longest known folder that prefixes it.
+folder_of() {
+  local path=$1 best=""
+  for f in "${!allowed[@]}"; do
+    if [[ $path == "$f/"* && ${#f} -gt ${#best} ]]; then best=$f; fi
+  done
+  echo "$best"
+}
+
+bad=0
+while IFS= read -r file; do
+  from=$(folder_of "$file")
+  [[ -n $from ]] || continue  # tests/, bench/: may use anything
+  while IFS= read -r line; do
+    target=${line#*\"}
+    target=${target%%\"*}
+    to=$(folder_of "$target")
+    [[ -z $to || $to == "$from" ]] && continue
+    if [[ " ${allowed[$from]} " != *" $to "* ]]; then
+      echo "$file: includes \"$target\": $from may not depend on $to" >&2
+      bad=1
+    fi
+  done < <(grep -E '^#include "' "$file" || true)
+done < <(git ls-files --cached --others --exclude-standard '*.h' '*.cpp')
+
+if [[ $bad -ne 0 ]]; then
+  echo "check-layout: includes above point against the dependency direction (see README, Layout)" >&2
+  exit 1
+fi
+echo "check-layout: every include follows the dependency direction"
