@@ -182,7 +182,12 @@ Server::~Server() = default;
 
 std::uint16_t Server::listen() {
   const auto& o = impl_->options.http;
-  const auto port = impl_->listener.listen(o.bind, o.port);
+  std::uint16_t port = 0;
+  try {
+    port = impl_->listener.listen(o.bind, o.port);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(e.what());  // serve has always exited 1 for an address it cannot take
+  }
   spdlog::info("listening on {}:{} ({} event loop{}{})", o.bind, port, impl_->loops.size(),
                impl_->loops.size() == 1 ? "" : "s", impl_->server_tls ? ", TLS" : "");
   return port;

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <thread>
 
+#include "net/listener.h"
 #include "speaker/audio_output.h"
 #include "speaker/backend_event.h"
 #include "speaker/mixer.h"
@@ -268,45 +269,25 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
   SpeakerContext context{options, mixer};
 
   asio::io_context loop{1};
-  tcp::acceptor acceptor(loop);
-  error_code ec;
-  const auto address = asio::ip::make_address(options.bind, ec);
-  if (ec) {
-    std::cerr << "callproxy local-speaker: --bind: '" << options.bind << "' is not an IP address\n";
+  net::Listener listener(loop, "local-speaker");
+  std::uint16_t port = 0;
+  try {
+    port = listener.listen(options.bind, options.port);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "callproxy local-speaker: " << e.what() << "\n";
     return 2;
-  }
-  const tcp::endpoint endpoint{address, options.port};
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    spdlog::error("local-speaker: cannot listen on {}:{}: {}", options.bind, options.port, ec.message());
+  } catch (const std::runtime_error& e) {
+    spdlog::error("local-speaker: {}", e.what());
     return 1;
   }
-  spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, acceptor.local_endpoint().port(),
+  spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, port,
                options.path,
                options.output == LocalSpeakerOptions::Output::portaudio ? "PortAudio"
                : options.output == LocalSpeakerOptions::Output::wav      ? options.wav_out
                                                                          : "none");
 
-  asio::steady_timer accept_retry(loop);
-  std::function<void()> do_accept = [&] {
-    acceptor.async_accept([&](error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (ec) {
-        // A failed accept (out of descriptors, an aborted connection) must not deafen us.
-        spdlog::warn("local-speaker: accept failed: {}", ec.message());
-        accept_retry.expires_after(std::chrono::milliseconds(100));
-        return accept_retry.async_wait([&](error_code ec) {
-          if (!ec) do_accept();
-        });
-      }
-      std::make_shared<StreamSession>(std::move(socket), context)->run();
-      do_accept();
-    });
-  };
-  do_accept();
+  listener.start([&]() -> asio::io_context& { return loop; },
+                 [&](tcp::socket socket) { std::make_shared<StreamSession>(std::move(socket), context)->run(); });
 
   // Per-stream statistics once a stream has fully played.
   asio::steady_timer stats_timer(loop);
@@ -332,7 +313,7 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
   player.start();
   loop.run();
   // Streams still open end here; what they hold still plays (bounded), files stay valid.
-  acceptor.close(ec);
+  listener.close();
   mixer.close_all();
   player.stop();
   for (const auto& s : mixer.take_finished()) {

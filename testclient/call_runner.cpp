@@ -10,7 +10,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <boost/url/parse.hpp>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -21,6 +20,9 @@
 #include <optional>
 #include <random>
 
+#include "net/client_connect.h"
+#include "net/endpoint.h"
+#include "net/tls_context.h"
 #include "testclient/client_test_options.h"
 #include "testclient/twilio_stream_writer.h"
 #include "twilio/audio_file.h"
@@ -38,27 +40,7 @@ using tcp = asio::ip::tcp;
 using beast::error_code;
 using Clock = std::chrono::steady_clock;
 
-struct Endpoint {
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string target;
-};
-
-std::optional<Endpoint> parse_endpoint(const std::string& url) {
-  const auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) return std::nullopt;
-  Endpoint e;
-  const auto scheme = parsed->scheme();
-  if (scheme == "wss") e.tls = true;
-  else if (scheme != "ws") return std::nullopt;
-  e.host = std::string(parsed->host_address());
-  if (e.host.empty()) return std::nullopt;
-  e.port = parsed->has_port() ? std::string(parsed->port()) : (e.tls ? "443" : "80");
-  e.target = std::string(parsed->encoded_target());
-  if (e.target.empty()) e.target = "/";
-  return e;
-}
+using net::Endpoint;
 
 struct CallSummary {
   unsigned index = 0;
@@ -94,7 +76,6 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
         options_(options),
         endpoint_(std::move(endpoint)),
         writer_(make_call_identity(random), options.custom_parameters),
-        resolver_(loop),
         pace_timer_(loop),
         grace_timer_(loop),
         live_(live),
@@ -110,9 +91,11 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
 
   void start() {
     started_ = Clock::now();
-    beast::get_lowest_layer(ws_).expires_after(options_.connect_timeout);
-    resolver_.async_resolve(endpoint_.host, endpoint_.port,
-                            beast::bind_front_handler(&TestCall::on_resolve, this->shared_from_this()));
+    net::async_connect_client(ws_.next_layer(), endpoint_, options_.connect_timeout, nullptr,
+                              [self = this->shared_from_this()](std::optional<net::ConnectFailure> failure) {
+                                if (failure) return self->fail(failure->message);
+                                self->do_handshake();
+                              });
   }
 
  private:
@@ -122,26 +105,6 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     } else {
       (void)tls;
       return Stream(loop);
-    }
-  }
-
-  void on_resolve(error_code ec, tcp::resolver::results_type results) {
-    if (ec) return fail("cannot resolve " + endpoint_.host + ": " + ec.message());
-    beast::get_lowest_layer(ws_).async_connect(results,
-                                               beast::bind_front_handler(&TestCall::on_connect, this->shared_from_this()));
-  }
-
-  void on_connect(error_code ec, const tcp::endpoint&) {
-    if (ec) return fail("cannot connect to " + endpoint_.host + ":" + endpoint_.port + ": " + ec.message());
-    if constexpr (std::is_same_v<Stream, websocket::stream<beast::ssl_stream<beast::tcp_stream>>>) {
-      SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), endpoint_.host.c_str());
-      ws_.next_layer().set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
-      ws_.next_layer().async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this()](error_code ec) {
-        if (ec) return self->fail("TLS handshake failed: " + ec.message());
-        self->do_handshake();
-      });
-    } else {
-      do_handshake();
     }
   }
 
@@ -158,7 +121,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
       if (!signature.empty()) req.set("X-Twilio-Signature", signature);
     }));
     ws_.read_message_max(1 << 20);
-    ws_.async_handshake(response_, endpoint_.host + ":" + endpoint_.port, endpoint_.target,
+    ws_.async_handshake(response_, endpoint_.authority(), endpoint_.target,
                         beast::bind_front_handler(&TestCall::on_handshake, this->shared_from_this()));
   }
 
@@ -327,7 +290,6 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
   const ClientTestOptions& options_;
   Endpoint endpoint_;
   TwilioStreamWriter writer_;
-  tcp::resolver resolver_;
   asio::steady_timer pace_timer_;
   asio::steady_timer grace_timer_;
   LiveStats& live_;
@@ -382,11 +344,7 @@ class Runner {
  public:
   Runner(const ClientTestOptions& options, Endpoint endpoint)
       : options_(options), endpoint_(std::move(endpoint)), signals_(loop_, SIGINT, SIGTERM), tick_(loop_) {
-    if (endpoint_.tls) {
-      tls_.emplace(asio::ssl::context::tls_client);
-      tls_->set_default_verify_paths();
-      tls_->set_verify_mode(asio::ssl::verify_peer);
-    }
+    if (endpoint_.tls) tls_ = net::make_client_tls_context();
   }
 
   int run() {
@@ -429,7 +387,7 @@ class Runner {
     const unsigned index = ++started_;
     if (endpoint_.tls) {
       std::make_shared<TestCall<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(
-          loop_, &*tls_, options_, endpoint_, index, random_, live_, done)->start();
+          loop_, tls_.get(), options_, endpoint_, index, random_, live_, done)->start();
     } else {
       std::make_shared<TestCall<websocket::stream<beast::tcp_stream>>>(loop_, nullptr, options_, endpoint_, index,
                                                                        random_, live_, done)->start();
@@ -476,7 +434,7 @@ class Runner {
   const ClientTestOptions& options_;
   Endpoint endpoint_;
   asio::io_context loop_{1};
-  std::optional<asio::ssl::context> tls_;
+  std::shared_ptr<asio::ssl::context> tls_;
   asio::signal_set signals_;
   asio::steady_timer tick_;
   std::mt19937_64 random_{std::random_device{}()};
@@ -489,12 +447,12 @@ class Runner {
 }  // namespace
 
 int run_client_test(const ClientTestOptions& options) {
-  const auto endpoint = parse_endpoint(options.url);
+  const auto endpoint = net::parse_url(options.url, net::UrlScheme::websocket);
   if (!endpoint) {
-    std::cerr << "client-test: --url: '" << options.url << "' is not a ws:// or wss:// URL\n";
+    std::cerr << "client-test: --url: '" << options.url << "' is not a ws:// or wss:// URL (" << endpoint.error() << ")\n";
     return 2;
   }
-  Runner runner(options, *endpoint);
+  Runner runner(options, endpoint.value());
   return runner.run();
 }
 

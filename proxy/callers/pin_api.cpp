@@ -9,13 +9,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/url/parse.hpp>
 #include <nlohmann/json.hpp>
 
 #include <optional>
 #include <stdexcept>
 
 #include "core/json_text.h"
+#include "net/client_connect.h"
+#include "net/endpoint.h"
+#include "net/tls_context.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -27,10 +29,7 @@ using tcp = asio::ip::tcp;
 using beast::error_code;
 using nlohmann::json;
 
-struct Endpoint {
-  bool tls = false;
-  std::string host, port, target;
-};
+using net::Endpoint;
 
 // JSON list (or an already-encoded string) as the JSON-encoded string Studio expects.
 std::string encoded_list(const json& v) {
@@ -68,15 +67,13 @@ PinApiAnswer interpret(unsigned status, const std::string& body) {
 template <class Stream>
 class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
  public:
-  Exchange(Stream stream, asio::io_context& loop, const Endpoint& endpoint, std::chrono::milliseconds timeout,
-           std::string body, std::function<void(PinApiAnswer)> done)
-      : stream_(std::move(stream)), resolver_(loop), endpoint_(endpoint), timeout_(timeout), done_(std::move(done)) {
+  Exchange(Stream stream, const Endpoint& endpoint, std::chrono::milliseconds timeout, std::string body,
+           std::function<void(PinApiAnswer)> done)
+      : stream_(std::move(stream)), endpoint_(endpoint), timeout_(timeout), done_(std::move(done)) {
     request_.method(http::verb::post);
     request_.target(endpoint_.target);
     request_.version(11);
-    const bool default_port = endpoint_.port == (endpoint_.tls ? "443" : "80");
-    const auto host = endpoint_.host.find(':') != std::string::npos ? "[" + endpoint_.host + "]" : endpoint_.host;
-    request_.set(http::field::host, default_port ? host : host + ":" + endpoint_.port);
+    request_.set(http::field::host, endpoint_.authority());
     request_.set(http::field::user_agent, "callproxy");
     request_.set(http::field::content_type, "application/json");
     request_.body() = std::move(body);
@@ -85,30 +82,17 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
   }
 
   void start() {
-    beast::get_lowest_layer(stream_).expires_after(timeout_);
-    resolver_.async_resolve(endpoint_.host, endpoint_.port, [self = this->shared_from_this()](error_code ec, auto results) {
-      if (ec) return self->fail("cannot resolve the identity API: " + ec.message());
-      beast::get_lowest_layer(self->stream_).async_connect(results, [self](error_code ec, const tcp::endpoint&) {
-        if (ec) return self->fail("cannot reach the identity API: " + ec.message());
-        self->after_connect();
-      });
-    });
+    // One timeout over the whole exchange: connecting, then writing and reading.
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    net::async_connect_client(stream_, endpoint_, timeout_, nullptr,
+                              [self = this->shared_from_this(), deadline](std::optional<net::ConnectFailure> failure) {
+                                if (failure) return self->fail("identity API: " + failure->message);
+                                beast::get_lowest_layer(self->stream_).expires_at(deadline);
+                                self->do_write();
+                              });
   }
 
  private:
-  void after_connect() {
-    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-      SSL_set_tlsext_host_name(stream_.native_handle(), endpoint_.host.c_str());
-      stream_.set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
-      stream_.async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this()](error_code ec) {
-        if (ec) return self->fail("TLS with the identity API failed: " + ec.message());
-        self->do_write();
-      });
-    } else {
-      do_write();
-    }
-  }
-
   void do_write() {
     http::async_write(stream_, request_, [self = this->shared_from_this()](error_code ec, std::size_t) {
       if (ec) return self->fail("identity API: " + ec.message());
@@ -136,7 +120,6 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
   }
 
   Stream stream_;
-  tcp::resolver resolver_;
   Endpoint endpoint_;
   std::chrono::milliseconds timeout_;
   std::function<void(PinApiAnswer)> done_;
@@ -149,32 +132,25 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
 
 struct PinApi::Impl {
   asio::io_context& loop;
-  std::string url;
   Endpoint endpoint;
   std::chrono::milliseconds timeout;
-  asio::ssl::context tls{asio::ssl::context::tls_client};
+  std::shared_ptr<asio::ssl::context> tls;
 };
 
 PinApi::PinApi(asio::io_context& loop, const std::string& base_url, std::chrono::milliseconds timeout)
-    : impl_(std::make_shared<Impl>(Impl{loop, base_url, {}, timeout})) {
-  const auto parsed = boost::urls::parse_uri(base_url);
-  if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") || parsed->host_address().empty()) {
-    throw std::invalid_argument("--pin-api '" + base_url + "': expected an http:// or https:// URL");
-  }
+    : impl_(std::make_shared<Impl>(Impl{loop, {}, timeout, nullptr})) {
+  auto parsed = net::parse_url(base_url, net::UrlScheme::http);
+  if (!parsed) throw std::invalid_argument("--pin-api '" + base_url + "': expected an http:// or https:// URL");
   auto& e = impl_->endpoint;
-  e.tls = parsed->scheme() == "https";
-  e.host = std::string(parsed->host_address());
-  e.port = parsed->has_port() ? std::string(parsed->port()) : (e.tls ? "443" : "80");
-  std::string path(parsed->encoded_path());
+  e = std::move(parsed.value());
+  // The API lives at <base>/identity-api/pin; the base's query, if any, is not ours to keep.
+  std::string path = e.target.substr(0, e.target.find('?'));
   while (!path.empty() && path.back() == '/') path.pop_back();
   e.target = path + "/identity-api/pin";
-  impl_->tls.set_default_verify_paths();
-  impl_->tls.set_verify_mode(asio::ssl::verify_peer);
+  if (e.tls) impl_->tls = net::make_client_tls_context();
 }
 
 PinApi::~PinApi() = default;
-
-const std::string& PinApi::url() const { return impl_->url; }
 
 void PinApi::check(const std::string& pin, std::function<void(PinApiAnswer)> done) {
   auto body = dump_json(json{{"pin", pin}});
@@ -182,11 +158,11 @@ void PinApi::check(const std::string& pin, std::function<void(PinApiAnswer)> don
   auto wrapped = [impl = impl_, done = std::move(done)](PinApiAnswer a) { done(std::move(a)); };
   if (impl_->endpoint.tls) {
     std::make_shared<Exchange<beast::ssl_stream<beast::tcp_stream>>>(
-        beast::ssl_stream<beast::tcp_stream>(impl_->loop, impl_->tls), impl_->loop, impl_->endpoint, impl_->timeout,
+        beast::ssl_stream<beast::tcp_stream>(impl_->loop, *impl_->tls), impl_->endpoint, impl_->timeout,
         std::move(body), std::move(wrapped))->start();
   } else {
-    std::make_shared<Exchange<beast::tcp_stream>>(beast::tcp_stream(impl_->loop), impl_->loop, impl_->endpoint,
-                                                  impl_->timeout, std::move(body), std::move(wrapped))->start();
+    std::make_shared<Exchange<beast::tcp_stream>>(beast::tcp_stream(impl_->loop), impl_->endpoint, impl_->timeout,
+                                                  std::move(body), std::move(wrapped))->start();
   }
 }
 

@@ -30,7 +30,6 @@ class PinApi {
   // Throws std::invalid_argument when `base_url` is not an http:// or https:// URL.
   PinApi(boost::asio::io_context& loop, const std::string& base_url, std::chrono::milliseconds timeout);
   ~PinApi();
-  const std::string& url() const;
   // Asks the API; `done` runs on the API's loop.
   void check(const std::string& pin, std::function<void(PinApiAnswer)> done);
 

@@ -16,6 +16,9 @@
 #include <deque>
 #include <optional>
 
+#include "net/backoff.h"
+#include "net/client_connect.h"
+
 namespace callproxy::proxy {
 namespace {
 
@@ -51,7 +54,6 @@ class WebSocketBackendLink final : public BackendLink,
         events_(std::move(events)),
         options_(*config_.options),
         metrics_(*config_.metrics),
-        resolver_(loop),
         retry_timer_(loop),
         finish_timer_(loop) {
     enter(State::connecting);
@@ -114,8 +116,6 @@ class WebSocketBackendLink final : public BackendLink,
     if (state_ == State::open) begin_finishing();
   }
 
-  void abort() override { fail_for_good("call ended"); }
-
  private:
   // ---- connection ---------------------------------------------------------------------
   void do_resolve() {
@@ -124,31 +124,15 @@ class WebSocketBackendLink final : public BackendLink,
       metrics_.backends_refused[RefusedBackend::not_allowed].add();
       return fail_for_good("not in --backend-allow");
     }
-    resolver_.async_resolve(t.host, std::to_string(t.port),
-                            beast::bind_front_handler(&WebSocketBackendLink::on_resolve, this->shared_from_this()));
-  }
-
-  void on_resolve(error_code ec, tcp::resolver::results_type results) {
-    if (state_ == State::closed) return;
-    if (ec) return on_connect_failed("cannot resolve " + config_.target.host + ": " + ec.message());
-    // Only addresses the allowlist accepts are tried (a name cannot smuggle in another network).
-    std::vector<tcp::endpoint> allowed;
-    for (const auto& entry : results) {
-      const auto address = entry.endpoint().address().to_string();
-      if (options_.backend_allowlist.allows(config_.target.host, address, config_.target.port)) {
-        allowed.push_back(entry.endpoint());
-      }
-    }
-    if (allowed.empty()) {
-      metrics_.backends_refused[RefusedBackend::not_allowed].add();
-      return fail_for_good("resolved address not in --backend-allow");
-    }
     ws_ = make_connection();
-    auto& lowest = beast::get_lowest_layer(ws_->ws);
-    lowest.expires_after(options_.backend_connect_timeout);
-    lowest.async_connect(allowed, [self = this->shared_from_this(), c = ws_](error_code ec, const tcp::endpoint&) {
-      if (c == self->ws_) self->on_connect(ec);
-    });
+    // Only addresses the allowlist accepts are tried (a name cannot smuggle in another network).
+    auto allow = [&allowlist = options_.backend_allowlist, t](const asio::ip::address& address) {
+      return allowlist.allows(t.host, address.to_string(), t.port);
+    };
+    net::async_connect_client(ws_->ws.next_layer(), t, options_.backend_connect_timeout, std::move(allow),
+                              [self = this->shared_from_this(), c = ws_](std::optional<net::ConnectFailure> failure) {
+                                if (c == self->ws_) self->on_connect(std::move(failure));
+                              });
   }
 
   std::shared_ptr<Connection<Stream>> make_connection() {
@@ -159,28 +143,14 @@ class WebSocketBackendLink final : public BackendLink,
     }
   }
 
-  void on_connect(error_code ec) {
+  void on_connect(std::optional<net::ConnectFailure> failure) {
     if (state_ == State::closed) return;
-    if (ec) return on_connect_failed("cannot connect: " + ec.message());
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      auto& tls = ws_->ws.next_layer();
-      // SNI and certificate name check against the backend's host name.
-      if (!SSL_set_tlsext_host_name(tls.native_handle(), config_.target.host.c_str())) {
-        return on_connect_failed("cannot set TLS server name");
-      }
-      tls.set_verify_callback(asio::ssl::host_name_verification(config_.target.host));
-      tls.async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this(), c = ws_](error_code ec) {
-        if (c == self->ws_) self->on_tls_handshake(ec);
-      });
-    } else {
-      do_ws_handshake();
+    if (!failure) return do_ws_handshake();
+    if (failure->step == net::ConnectFailure::Step::not_allowed) {
+      metrics_.backends_refused[RefusedBackend::not_allowed].add();
+      return fail_for_good("resolved address not in --backend-allow");
     }
-  }
-
-  void on_tls_handshake(error_code ec) {
-    if (state_ == State::closed) return;
-    if (ec) return on_connect_failed("TLS handshake failed: " + ec.message());
-    do_ws_handshake();
+    on_connect_failed(failure->message);
   }
 
   void do_ws_handshake() {
@@ -192,10 +162,7 @@ class WebSocketBackendLink final : public BackendLink,
       req.set(beast::http::field::user_agent, "callproxy");
     }));
     ws.read_message_max(options_.max_message_bytes);
-    const auto& t = config_.target;
-    const bool default_port = t.port == (t.tls ? 443 : 80);
-    const std::string host = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
-    ws.async_handshake(default_port ? host : host + ":" + std::to_string(t.port), t.target,
+    ws.async_handshake(config_.target.authority(), config_.target.target,
                        [self = this->shared_from_this(), c = ws_](error_code ec) {
                          if (c == self->ws_) self->on_handshake(ec);
                        });
@@ -211,7 +178,7 @@ class WebSocketBackendLink final : public BackendLink,
       spdlog::info("call {}: backend {} connected", config_.call_label, config_.target.url());
     }
     reconnecting_ = false;
-    retries_ = 0;
+    backoff_.reset();
     enter(State::open);
     ws_->ws.text(true);
     // The call's start goes first on every connection, ahead of anything queued meanwhile.
@@ -265,10 +232,7 @@ class WebSocketBackendLink final : public BackendLink,
     }
     enter(State::reconnecting);
     drop_connection();
-    // 100 ms, 200 ms, 400 ms ... capped at 2 s.
-    const auto delay = std::chrono::milliseconds(std::min(2000, 100 << std::min(retries_, 5)));
-    ++retries_;
-    retry_timer_.expires_after(delay);
+    retry_timer_.expires_after(backoff_.next());
     retry_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
       if (ec || self->state_ != State::reconnecting) return;
       self->enter(State::connecting);
@@ -351,7 +315,6 @@ class WebSocketBackendLink final : public BackendLink,
     } else {
       drop_queue(reason);
     }
-    resolver_.cancel();
     retry_timer_.cancel();
     finish_timer_.cancel();
     drop_connection();
@@ -399,7 +362,6 @@ class WebSocketBackendLink final : public BackendLink,
   Events events_;
   const MediaOptions& options_;
   Metrics& metrics_;
-  tcp::resolver resolver_;
   asio::steady_timer retry_timer_;
   asio::steady_timer finish_timer_;
   std::shared_ptr<Connection<Stream>> ws_;
@@ -409,7 +371,7 @@ class WebSocketBackendLink final : public BackendLink,
   bool writing_ = false;
   bool reconnecting_ = false;
   bool finish_requested_ = false;
-  int retries_ = 0;
+  net::Backoff backoff_;
   Clock::time_point attempt_started_{};
   State state_ = State::closed;
 };

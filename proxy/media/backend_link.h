@@ -46,8 +46,6 @@ class BackendLink {
   virtual void send(const OutboundFrame& frame) = 0;
   // Deliver what is queued, then close normally; bounded by a short timeout.
   virtual void finish() = 0;
-  // Close now, dropping what is queued.
-  virtual void abort() = 0;
   virtual bool closed() const = 0;
 };
 

@@ -17,6 +17,7 @@
 #include <deque>
 #include <thread>
 
+#include "net/backoff.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {
@@ -246,7 +247,7 @@ class RedisStore final : public StateStore {
         reader_ = redisReaderCreate();
         if (had_connection_) spdlog::info("state store: Redis at {} is back", describe());
         had_connection_ = true;
-        retries_ = 0;
+        backoff_.reset();
         if (spec_.db != 0) {
           // Queued first: every later command runs in the chosen database.
           enqueue({"SELECT", std::to_string(spec_.db)}, [this](StoreResult<Reply> r) {
@@ -265,10 +266,8 @@ class RedisStore final : public StateStore {
     sent_at_.clear();
     fail_pending("Redis at " + describe() + " is not reachable: " + why);
     if (stopping_) return;
-    if (retries_ == 0) spdlog::warn("state store: Redis at {}: {}; retrying", describe(), why);
-    const auto delay = std::chrono::milliseconds(std::min(2000, 100 << std::min(retries_, 5)));
-    ++retries_;
-    retry_.expires_after(delay);
+    if (backoff_.attempts() == 0) spdlog::warn("state store: Redis at {}: {}; retrying", describe(), why);
+    retry_.expires_after(backoff_.next());
     retry_.async_wait([this](error_code ec) {
       if (!ec) do_connect();
     });
@@ -346,7 +345,7 @@ class RedisStore final : public StateStore {
   bool had_connection_ = false;
   bool writing_ = false;
   bool stopping_ = false;
-  int retries_ = 0;
+  net::Backoff backoff_;
   std::thread thread_;
 };
 
