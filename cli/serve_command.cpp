@@ -112,6 +112,10 @@ RunFunction setup_serve(CLI::App& parent) {
               "Seconds to keep trying to reconnect a dropped backend");
   add_seconds(app, "--max-backend-lag", options.media.max_backend_lag,
               "Seconds of audio a backend may fall behind before it is disconnected", 600.0);
+  app->add_option("--max-backend-queue-bytes", options.media.max_backend_queue_bytes,
+                  "Bytes of messages (of any kind) that may wait behind a backend before it is disconnected")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
+      ->capture_default_str();
   add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout, "Seconds to connect to a backend", 600.0);
   app->add_option("--backend-ca", options.media.backend_ca, "Extra CA certificate file for wss:// backends")
       ->check(CLI::ExistingFile);

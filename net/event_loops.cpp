@@ -1,12 +1,12 @@
 #include "net/event_loops.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <exception>
 #include <utility>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+
+#include "net/loop_thread.h"
 
 namespace callproxy::net {
 
@@ -30,23 +30,6 @@ boost::asio::io_context& EventLoops::next() {
   next_ = (next_ + 1) % loops_.size();
   return context;
 }
-
-namespace {
-
-// Runs a loop to its end; a handler's exception (a bug: the I/O path reports errors as values)
-// is reported and the loop carries on, so one bad request cannot take the process down.
-void run_guarded(boost::asio::io_context& context) {
-  for (;;) {
-    try {
-      context.run();
-      return;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "callproxy: unexpected exception in an event loop (continuing): %s\n", e.what());
-    }
-  }
-}
-
-}  // namespace
 
 void EventLoops::run() {
   std::vector<std::jthread> threads;

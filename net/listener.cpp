@@ -4,11 +4,10 @@
 
 #include <stdexcept>
 
+#include "net/asio_names.h"
+
 namespace callproxy::net {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
 
 Listener::Listener(asio::io_context& loop, std::string name) : acceptor_(loop), retry_(loop), name_(std::move(name)) {}
 

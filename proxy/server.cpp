@@ -11,6 +11,7 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "net/asio_names.h"
 #include "net/event_loops.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
@@ -23,9 +24,6 @@
 
 namespace callproxy::proxy {
 namespace {
-
-namespace asio = boost::asio;
-using boost::system::error_code;
 
 std::unique_ptr<StateStore> open_store_flag(const std::string& text) {
   auto spec = parse_store_spec(text);

@@ -17,20 +17,15 @@
 #include <iostream>
 #include <thread>
 
+#include "net/asio_names.h"
 #include "net/listener.h"
+#include "net/write_queue.h"
 #include "speaker/audio_output.h"
 #include "speaker/backend_event.h"
 #include "speaker/mixer.h"
 
 namespace callproxy::speaker {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using beast::error_code;
 
 constexpr int sample_rate = 8000;
 constexpr std::size_t chunk = 160;  // 20 ms
@@ -184,7 +179,12 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
 
   void reply(std::string text) {
     if (write_failed_) return;
-    outgoing_.push_back(std::move(text));
+    const auto bytes = text.size();
+    if (!outgoing_.push(std::move(text), bytes)) {
+      // The proxy is not taking the echo as fast as it comes: drop it rather than grow.
+      if (dropped_replies_++ == 0) spdlog::warn("stream {}: the proxy is not reading the echo: dropping replies", name_);
+      return;
+    }
     if (!writing_) do_write();
   }
 
@@ -193,7 +193,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
     ws_->text(true);
     ws_->async_write(asio::buffer(outgoing_.front()), [self = shared_from_this()](error_code ec, std::size_t) {
       self->writing_ = false;
-      self->outgoing_.pop_front();
+      self->outgoing_.pop();
       if (ec) {
         self->write_failed_ = true;  // the read side ends the stream; nothing more is queued
         self->outgoing_.clear();
@@ -208,7 +208,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   SpeakerContext& context_;
-  std::deque<std::string> outgoing_;
+  net::WriteQueue<std::string> outgoing_;  // the echo, bounded
+  std::uint64_t dropped_replies_ = 0;
   Mixer::StreamId id_ = 0;
   std::string name_;
   std::uint64_t bad_messages_ = 0;

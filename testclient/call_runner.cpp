@@ -22,6 +22,8 @@
 
 #include "net/client_connect.h"
 #include "net/endpoint.h"
+#include "net/write_queue.h"
+#include "net/asio_names.h"
 #include "net/tls_context.h"
 #include "testclient/client_test_options.h"
 #include "testclient/twilio_stream_writer.h"
@@ -33,11 +35,6 @@
 namespace callproxy::testclient {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using beast::error_code;
 using Clock = std::chrono::steady_clock;
 
 using net::Endpoint;
@@ -87,6 +84,8 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     total_frames_ = options.duration.count() > 0
                         ? static_cast<std::uint64_t>(options.duration.count() / TwilioStreamWriter::frame_ms)
                         : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) / TwilioStreamWriter::frame_bytes;
+    const auto messages = static_cast<std::size_t>(total_frames_) * 2 + 256;  // frames, keys, start and stop
+    outgoing_ = net::WriteQueue<std::string>({messages, messages * 1024 + options.audio.size() * 2});
   }
 
   void start() {
@@ -191,7 +190,9 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
   }
 
   void send(std::string text) {
-    outgoing_.push_back(std::move(text));
+    const auto bytes = text.size();
+    // Paced frames cannot pile up unless the proxy stops reading: that ends the call.
+    if (!outgoing_.push(std::move(text), bytes)) return fail("the proxy stopped reading (send queue full)");
     do_write();
   }
 
@@ -200,7 +201,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     writing_ = true;
     ws_.async_write(asio::buffer(outgoing_.front()), [self = this->shared_from_this()](error_code ec, std::size_t) {
       self->writing_ = false;
-      self->outgoing_.pop_front();
+      self->outgoing_.pop();
       if (ec) return;  // the read side reports the broken stream
       if (self->closing_ && self->outgoing_.empty()) return self->do_close();
       self->do_write();
@@ -297,7 +298,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
   Stream ws_;
   websocket::response_type response_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> outgoing_;
+  net::WriteQueue<std::string> outgoing_;  // bounded by the call itself (--no-pace sends it at once)
   CallSummary summary_;
   std::uint64_t total_frames_ = 0;
   std::uint64_t next_frame_ = 0;

@@ -297,6 +297,29 @@ TEST_CASE("a stalled backend is cut off at the lag limit, the others and memory 
   CHECK_FALSE(call.ws.wait_closed(100ms));
 }
 
+TEST_CASE("a backend that never reads is cut off by --max-backend-queue-bytes, whatever the messages", "[media]") {
+  // Events carry no audio, so only the byte bound can stop them piling up behind the backend.
+  BackendServer stalled(BackendServer::Mode::stall), healthy;
+  auto serve = test::start_serve({"--backend-format", "twilio", "--max-backend-queue-bytes", "1048576"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&healthy, &stalled})}});
+  call.start();
+  REQUIRE(healthy.wait_for_messages(2));  // connected and start
+  const long rss_before = rss_kib(serve.process->pid());
+  const std::string event = R"({"event":"custom","streamSid":"MZ1","pad":")" + std::string(30000, 'x') + R"("})";
+  constexpr int events = 600;  // 18 MB: far more than the stalled backend's socket buffers
+  for (int i = 0; i < events; ++i) {
+    call.ws.send_text(event);
+    if (i % 20 == 19) REQUIRE(healthy.wait_for_messages(static_cast<std::size_t>(i) + 3));
+  }
+  REQUIRE(healthy.wait_for_messages(events + 2, 0, 30s));
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_backend_lag_disconnects_total") == 1; }));
+  CHECK(metric(serve.port, "callproxy_backend_links{state=\"open\"}") == 1);  // only the healthy one
+  const long rss_after = rss_kib(serve.process->pid());
+  INFO("RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
+  CHECK(rss_after - rss_before < 16 * 1024);
+  CHECK_FALSE(call.ws.wait_closed(100ms));
+}
+
 TEST_CASE("backends outside --backend-allow are refused and counted", "[media]") {
   BackendServer allowed, forbidden_backend;
   auto serve = test::start_serve({"--backend-allow", "127.0.0.1:" + std::to_string(allowed.port())});

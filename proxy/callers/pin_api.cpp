@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "core/json_text.h"
+#include "net/asio_names.h"
 #include "net/client_connect.h"
 #include "net/endpoint.h"
 #include "net/tls_context.h"
@@ -22,11 +23,6 @@
 namespace callproxy::proxy {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using beast::error_code;
 using nlohmann::json;
 
 using net::Endpoint;

@@ -12,16 +12,11 @@
 
 #include <optional>
 
+#include "net/asio_names.h"
 #include "proxy/media/call_session.h"
 
 namespace callproxy::proxy {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using beast::error_code;
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 

@@ -16,23 +16,23 @@
 #include <deque>
 #include <optional>
 
+#include "net/asio_names.h"
 #include "net/backoff.h"
 #include "net/client_connect.h"
+#include "net/write_queue.h"
 
 namespace callproxy::proxy {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using beast::error_code;
 using Clock = std::chrono::steady_clock;
 
 using PlainStream = websocket::stream<beast::tcp_stream>;
 using TlsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
 enum class State { connecting, open, reconnecting, finishing, closed };
+
+// Messages a backend may have waiting; the byte and audio limits usually come first.
+constexpr std::size_t max_queued_messages = 4096;
 
 // One connection attempt's stream and read buffer. Async operations hold it by shared_ptr, so a
 // dropped connection's operations can finish (aborted) after the link has moved on to a new one.
@@ -81,7 +81,13 @@ class WebSocketBackendLink final : public BackendLink,
       case State::open:
         break;
     }
-    queue_.push_back(frame);
+    if (!queue_.push(frame, frame.text->size())) {
+      // Bounded in bytes too, whatever the messages carry: dtmf floods and unknown events count.
+      metrics_.backend_lag_disconnects.add();
+      spdlog::warn("call {}: backend {} fell behind ({} bytes in {} messages queued, limit {} bytes): disconnecting",
+                   config_.call_label, config_.target.url(), queue_.bytes(), queue_.size(), queue_.limits().max_bytes);
+      return fail_for_good("fell behind", DropReason::backend_lag);
+    }
     queued_audio_ += frame.audio;
     // Audio waiting behind the write in flight; one large message alone never counts as lag.
     // While connecting, the connect timeout is allowed on top (a backend cannot read before it
@@ -183,7 +189,7 @@ class WebSocketBackendLink final : public BackendLink,
     ws_->ws.text(true);
     // The call's start goes first on every connection, ahead of anything queued meanwhile.
     for (auto it = config_.preamble.rbegin(); it != config_.preamble.rend(); ++it) {
-      queue_.push_front(OutboundFrame{*it, {}, Clock::now()});
+      queue_.push_front(OutboundFrame{*it, {}, Clock::now()}, (*it)->size());
     }
     do_read();
     if (finish_requested_) return begin_finishing();
@@ -284,7 +290,7 @@ class WebSocketBackendLink final : public BackendLink,
     }
     metrics_.bytes_out.add(bytes);
     queued_audio_ -= sent.audio;
-    queue_.pop_front();
+    queue_.pop();
     if (state_ == State::finishing && queue_.empty()) return do_close();
     do_write();
   }
@@ -298,9 +304,9 @@ class WebSocketBackendLink final : public BackendLink,
   // ---- bookkeeping --------------------------------------------------------------------
   // Forgets the queue, counting its media frames as dropped for `reason`.
   void drop_queue(DropReason reason) {
-    for (const auto& f : queue_) {
+    queue_.for_each([&](const OutboundFrame& f) {
       if (f.audio.count() > 0) metrics_.frames_dropped[reason].add();
-    }
+    });
     queue_.clear();
     queued_audio_ = {};
   }
@@ -365,7 +371,7 @@ class WebSocketBackendLink final : public BackendLink,
   asio::steady_timer retry_timer_;
   asio::steady_timer finish_timer_;
   std::shared_ptr<Connection<Stream>> ws_;
-  std::deque<OutboundFrame> queue_;
+  net::WriteQueue<OutboundFrame> queue_{{max_queued_messages, options_.max_backend_queue_bytes}};
   std::chrono::microseconds queued_audio_{0};
   std::chrono::microseconds in_flight_audio_{0};
   bool writing_ = false;

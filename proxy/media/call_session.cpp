@@ -15,6 +15,8 @@
 
 #include <deque>
 
+#include "net/asio_names.h"
+#include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
 #include "twilio/media_message.h"
 #include "core/json_text.h"
@@ -22,12 +24,6 @@
 namespace callproxy::proxy {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using beast::error_code;
 using Clock = std::chrono::steady_clock;
 
 SharedText share(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
@@ -309,12 +305,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     std::visit([this](auto& r) {
       if constexpr (!std::is_same_v<std::decay_t<decltype(r)>, twilio::UnknownMessage>) r.stream_sid = stream_sid_;
     }, reply);
-    if (replies_.size() >= options_.max_reply_queue) {
+    auto serialized = share(twilio::serialize(reply));
+    if (!replies_.push(serialized, serialized->size())) {
       metrics_.frames_dropped[DropReason::twilio_lag].add();
       return;
     }
     metrics_.replies_relayed.add();
-    replies_.push_back(share(twilio::serialize(reply)));
     do_write_reply();
   }
 
@@ -341,7 +337,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   void on_write_reply(error_code ec) {
     writing_ = false;
     if (ec) return;  // the read side notices the broken stream and ends the call
-    replies_.pop_front();
+    replies_.pop();
     do_write_reply();
   }
 
@@ -390,7 +386,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   SharedText connected_text_;
   std::vector<std::shared_ptr<BackendLink>> links_;
   BackendLink* primary_ = nullptr;
-  std::deque<SharedText> replies_;
+  net::WriteQueue<SharedText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};
   CallRegistry::Id registry_id_ = 0;
   bool counted_ = false;
   bool started_ = false;

@@ -22,11 +22,13 @@ struct MediaOptions {
   bool backend_reconnect = true;
   std::chrono::milliseconds backend_reconnect_window{10'000};  // give up after this long
   std::chrono::milliseconds max_backend_lag{2'000};            // audio queued behind a backend
+  std::size_t max_backend_queue_bytes = 256 * 1024;            // every message queued behind a backend
   std::chrono::milliseconds backend_connect_timeout{5'000};
   std::string backend_ca;  // extra CA file for wss:// backends
 
   std::size_t max_message_bytes = 64 * 1024;  // one WebSocket message, either direction
-  std::size_t max_reply_queue = 1024;         // messages waiting to go to Twilio
+  std::size_t max_reply_queue = 1024;               // messages waiting to go to Twilio ...
+  std::size_t max_reply_queue_bytes = 1024 * 1024;  // ... and their bytes
 
   std::chrono::milliseconds execution_ttl{5'000};      // the Node service's 5 s "connected" mark ...
   std::chrono::milliseconds execution_refresh{4'000};  // ... refreshed every 4 s

@@ -5,7 +5,6 @@
 // comes back by itself.
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -17,15 +16,13 @@
 #include <deque>
 #include <thread>
 
+#include "net/asio_names.h"
 #include "net/backoff.h"
+#include "net/loop_thread.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {
 namespace {
-
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
 
 // A reply, copied out of hiredis's object.
 struct Reply {
@@ -81,7 +78,6 @@ class RedisStore final : public StateStore {
  public:
   explicit RedisStore(StoreSpec::Redis spec) : spec_(std::move(spec)), socket_(loop_), retry_(loop_) {
     reader_ = redisReaderCreate();
-    thread_ = std::thread([this] { loop_.run(); });
     asio::post(loop_, [this] { do_connect(); });
   }
 
@@ -94,9 +90,8 @@ class RedisStore final : public StateStore {
       resolver_.cancel();
       socket_.close(ignored);
       fail_pending("store closed");
-      work_.reset();
     });
-    thread_.join();
+    thread_.finish();
     redisReaderFree(reader_);
   }
 
@@ -324,8 +319,8 @@ class RedisStore final : public StateStore {
   }
 
   StoreSpec::Redis spec_;
-  asio::io_context loop_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(loop_);
+  net::LoopThread thread_;  // the store's own loop: Redis round trips never touch a call's loop
+  asio::io_context& loop_ = thread_.loop();
   tcp::resolver resolver_{loop_};
   tcp::socket socket_;
   asio::steady_timer retry_;
@@ -346,7 +341,6 @@ class RedisStore final : public StateStore {
   bool writing_ = false;
   bool stopping_ = false;
   net::Backoff backoff_;
-  std::thread thread_;
 };
 
 }  // namespace

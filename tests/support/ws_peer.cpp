@@ -1,5 +1,7 @@
 // The one Beast translation unit of the tests.
 
+#include "net/asio_names.h"
+#include "net/loop_thread.h"
 #include "support/ws_peer.h"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -22,22 +24,10 @@
 namespace callproxy::test {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using beast::error_code;
-
 // An io_context on its own thread, stopped and joined on destruction.
 struct LoopThread {
-  asio::io_context context;
-  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(context);
-  std::thread thread{[this] { context.run(); }};
-  ~LoopThread() {
-    work.reset();
-    context.stop();
-    thread.join();
-  }
+  net::LoopThread thread;
+  asio::io_context& context = thread.loop();
   template <class F>
   void run_and_wait(F f) {
     std::promise<void> done;

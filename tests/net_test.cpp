@@ -1,0 +1,72 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "net/backoff.h"
+#include "net/endpoint.h"
+#include "net/write_queue.h"
+
+using namespace callproxy;
+using namespace std::chrono_literals;
+
+TEST_CASE("a write queue refuses what passes its message or byte limit, never a lone message", "[net]") {
+  net::WriteQueue<std::string> queue({3, 100});
+  CHECK(queue.push("a", 40));
+  CHECK(queue.push("b", 40));
+  CHECK_FALSE(queue.push("c", 40));  // 120 bytes
+  CHECK(queue.push("c", 20));        // exactly 100
+  CHECK_FALSE(queue.push("d", 1));   // a fourth message
+  CHECK(queue.size() == 3);
+  CHECK(queue.bytes() == 100);
+  queue.push_front("start", 50);  // what a new connection sends first goes in regardless
+  CHECK(queue.front() == "start");
+  CHECK(queue.bytes() == 150);
+  queue.pop();
+  queue.pop();
+  CHECK(queue.front() == "b");
+  CHECK(queue.bytes() == 60);
+  queue.clear();
+  CHECK(queue.empty());
+  CHECK(queue.bytes() == 0);
+  CHECK(queue.push("huge", 1000));  // alone: the message size limit bounds it, not the queue
+  CHECK_FALSE(queue.push("more", 1));
+}
+
+TEST_CASE("backoff doubles from its first delay up to the cap and starts over after a reset", "[net]") {
+  net::Backoff backoff(100ms, 2s);
+  CHECK(backoff.attempts() == 0);
+  for (const auto expected : {100ms, 200ms, 400ms, 800ms, 1600ms, 2000ms, 2000ms}) CHECK(backoff.next() == expected);
+  CHECK(backoff.attempts() == 7);
+  for (int i = 0; i < 100; ++i) backoff.next();  // no overflow however long it fails
+  CHECK(backoff.next() == 2s);
+  backoff.reset();
+  CHECK(backoff.next() == 100ms);
+}
+
+TEST_CASE("URLs give endpoints with default ports, bracketed IPv6 and no credentials", "[net]") {
+  const auto wss = net::parse_url("wss://Bot.Example.com/stream?x=1", net::UrlScheme::websocket);
+  REQUIRE(wss.ok());
+  CHECK(wss.value().tls);
+  CHECK(wss.value().host == "bot.example.com");
+  CHECK(wss.value().port == 443);
+  CHECK(wss.value().target == "/stream?x=1");
+  CHECK(wss.value().authority() == "bot.example.com");
+
+  const auto v6 = net::parse_url("ws://[::1]:9000", net::UrlScheme::websocket);
+  REQUIRE(v6.ok());
+  CHECK(v6.value().host == "::1");
+  CHECK(v6.value().target == "/");
+  CHECK(v6.value().authority() == "[::1]:9000");
+  CHECK(v6.value().url() == "ws://[::1]:9000/");
+
+  const auto http = net::parse_url("http://127.0.0.1:8080/base/", net::UrlScheme::http);
+  REQUIRE(http.ok());
+  CHECK_FALSE(http.value().tls);
+  CHECK(http.value().url(true) == "http://127.0.0.1:8080/base/");
+
+  CHECK(net::parse_url("http://x/", net::UrlScheme::websocket).error().find("scheme") != std::string::npos);
+  CHECK(net::parse_url("ws://user:pw@x:1/", net::UrlScheme::websocket).error().find("credentials") != std::string::npos);
+  CHECK(net::parse_url("ws://x:0/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
+  CHECK(net::parse_url("ws://x:70000/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
+  CHECK_FALSE(net::parse_url("not a url", net::UrlScheme::websocket).ok());
+}
