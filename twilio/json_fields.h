@@ -1,5 +1,5 @@
-// Field readers shared by twilio/'s message parsers, so all of them name a bad field the same
-// way ("field 'start.tracks' must hold strings"). Internal to twilio/.
+// Field readers shared by twilio/'s message parsers (media_message, backend_protocol), so both
+// name a bad field the same way ("field 'start.tracks' must hold strings"). Internal to twilio/.
 #pragma once
 
 #include <nlohmann/json.hpp>
