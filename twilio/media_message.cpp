@@ -102,16 +102,9 @@ TwilioMessage twilio_message(const json& root, const std::string& event) {
 ReplyMessage twilio_reply(const json& root, const std::string& event) {
   const std::string stream_sid = optional_string(root, "streamSid", "streamSid");
   if (event == "media") {
-    const json& media = member(root, "media", "media");
-    if (media.is_string()) return ReplyMedia{stream_sid, media.get<std::string>()};
-    if (!media.is_object()) fail("media", "must be an object or a string");
-    return ReplyMedia{stream_sid, string_field(media, "payload", "media.payload")};
+    return ReplyMedia{stream_sid, string_field(object_member(root, "media", "media"), "payload", "media.payload")};
   }
-  if (event == "mark") {
-    // The simple backend shape puts the name at the top: {"event":"mark","name":"..."}.
-    if (!root.contains("mark") && root.contains("name")) return ReplyMark{stream_sid, string_field(root, "name", "name")};
-    return ReplyMark{stream_sid, string_field(object_member(root, "mark", "mark"), "name", "mark.name")};
-  }
+  if (event == "mark") return ReplyMark{stream_sid, string_field(object_member(root, "mark", "mark"), "name", "mark.name")};
   if (event == "clear") return ReplyClear{stream_sid};
   return UnknownMessage{event};
 }
