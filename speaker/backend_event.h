@@ -1,5 +1,5 @@
-// What a backend receives from the proxy, in either format the proxy emits: the simple format
-// ({"event":"media","media":"<base64>"}) or Twilio's own messages. Audio comes out as PCM.
+// What a backend receives from the proxy, in either format the proxy emits (read by
+// twilio/backend_protocol.h), as the speaker uses it: audio comes out as PCM.
 #pragma once
 
 #include <cstdint>

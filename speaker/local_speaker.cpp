@@ -23,6 +23,7 @@
 #include "speaker/audio_output.h"
 #include "speaker/backend_event.h"
 #include "speaker/mixer.h"
+#include "twilio/backend_protocol.h"
 
 namespace callproxy::speaker {
 namespace {
@@ -162,7 +163,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
       case Kind::media:
         if (stopped_) break;
         context_.mixer.push(id_, event.pcm);
-        if (context_.options.echo) reply(R"({"event":"media","media":")" + event.payload + R"("})");
+        if (context_.options.echo) reply(twilio::write_simple_media(event.payload));
         break;
       case Kind::stop:
         spdlog::info("stream {} stopped", name_);

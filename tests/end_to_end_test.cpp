@@ -15,6 +15,7 @@
 #include "support/null_audio.h"
 #include "support/ws_peer.h"
 #include "twilio/audio_file.h"
+#include "twilio/backend_protocol.h"
 #include "twilio/mulaw.h"
 
 using namespace callproxy;
@@ -196,15 +197,17 @@ TEST_CASE("client-test presses keys when asked and the backend hears them", "[e2
   REQUIRE(call.exit_code == 0);
   REQUIRE(backend.wait_for_messages(4));
   std::vector<std::string> digits;
-  json start;
+  twilio::StartMessage start;
   for (const auto& text : backend.messages()) {
-    const auto m = json::parse(text);
-    if (m.at("event") == "dtmf") digits.push_back(m.at("digit"));
-    if (m.at("event") == "start") start = m;
+    const auto read = twilio::read_backend_message(text);
+    REQUIRE(read.ok());
+    const auto& message = read.value().message;
+    if (const auto* dtmf = std::get_if<twilio::DtmfMessage>(&message)) digits.push_back(dtmf->digit);
+    if (const auto* started = std::get_if<twilio::StartMessage>(&message)) start = *started;
   }
   CHECK(digits == std::vector<std::string>{"5", "#"});
-  CHECK(start.at("customParameters").at("executionId") == "FN9");
-  CHECK(start.at("customParameters").at("pin") == "1234");
+  CHECK(start.custom_parameters["executionId"] == "FN9");
+  CHECK(start.custom_parameters["pin"] == "1234");
 }
 
 TEST_CASE("client-test load mode runs concurrent calls and sums them up", "[e2e]") {

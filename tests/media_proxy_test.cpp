@@ -12,6 +12,7 @@
 #include "support/http_client.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
+#include "twilio/backend_protocol.h"
 #include "twilio/base64.h"
 #include "twilio/signature.h"
 
@@ -64,9 +65,13 @@ std::vector<json> parse_all(const std::vector<std::string>& texts) {
 // The media messages a simple-format backend received, as the frame index each one carries.
 std::vector<int> media_indexes(const std::vector<std::string>& texts) {
   std::vector<int> out;
-  for (const auto& m : parse_all(texts)) {
-    if (m.at("event") != "media") continue;
-    const auto bytes = twilio::base64_decode(m.at("media").get<std::string>());
+  for (const auto& text : texts) {
+    const auto read = twilio::read_backend_message(text);
+    REQUIRE(read.ok());
+    CHECK(read.value().format == twilio::BackendFormat::simple);
+    const auto* media = std::get_if<twilio::MediaMessage>(&read.value().message);
+    if (!media) continue;
+    const auto bytes = twilio::base64_decode(media->payload);
     REQUIRE(bytes);
     REQUIRE(bytes->size() == 160);
     out.push_back((*bytes)[0]);
@@ -130,10 +135,9 @@ TEST_CASE("a call fans out to three backends: every frame once and in order at e
     for (int i = 0; i < frames; ++i) REQUIRE(indexes[i] == i % 256);
     CHECK(backend->connections() == 1);
   }
-  // The simple format's media message is exactly the Node service's shape.
-  const auto first_media = json::parse(a.messages()[1]);
-  CHECK(first_media.size() == 2);
-  CHECK(first_media.at("event") == "media");
+  // The simple format's media message is exactly the Node service's shape, byte for byte.
+  const auto silence = twilio::base64_encode(std::vector<std::uint8_t>(160, 0));
+  CHECK(a.messages()[1] == R"({"event":"media","media":")" + silence + R"("})");
   CHECK(metric(serve.port, "callproxy_frames_in_total") == frames);
   CHECK(metric(serve.port, "callproxy_frames_out_total") == 3 * frames);
 }
@@ -166,11 +170,11 @@ TEST_CASE("the primary's replies reach the caller with the call's streamSid, a l
   REQUIRE(listener.wait_for_messages(2));
 
   const std::string payload = twilio::base64_encode(std::string_view("\x01\x02\x03\x04"));
-  listener.send_text(R"({"event":"media","media":")" + payload + R"("})");
-  primary.send_text(R"({"event":"media","media":")" + payload + R"("})");
-  primary.send_text(R"({"event":"mark","name":"greeting-done"})");
-  primary.send_text(R"({"event":"clear"})");
-  primary.send_text(R"({"event":"media","streamSid":"MZ-wrong","media":{"payload":")" + payload + R"("}})");
+  listener.send_text(twilio::write_simple_media(payload));
+  primary.send_text(twilio::write_simple_media(payload));
+  primary.send_text(twilio::write_simple_mark("greeting-done"));
+  primary.send_text(twilio::write_simple_clear());
+  primary.send_text(twilio::write_backend_reply(twilio::BackendFormat::twilio, twilio::ReplyMedia{"MZ-wrong", payload}));
 
   const auto reply = call.ws.receive();
   REQUIRE(reply);
@@ -194,12 +198,29 @@ TEST_CASE("the primary's replies reach the caller with the call's streamSid, a l
   call.ws.send_text(R"({"event":"mark","sequenceNumber":"9","streamSid":")" + call.writer.identity().stream_sid +
                     R"(","mark":{"name":"greeting-done"}})");
   REQUIRE(primary.wait_for_messages(3));
-  CHECK(json::parse(primary.messages()[2]) == json{{"event", "mark"}, {"name", "greeting-done"}});
+  CHECK(primary.messages()[2] == R"({"event":"mark","name":"greeting-done"})");
   call.ws.send_text(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"10","dtmf":{"track":"inbound_track","digit":"5"}})");
   REQUIRE(listener.wait_for_messages(3));
-  CHECK(json::parse(listener.messages()[2]) == json{{"event", "dtmf"}, {"digit", "5"}});
+  CHECK(listener.messages()[2] == R"({"event":"dtmf","digit":"5"})");
   REQUIRE(primary.wait_for_messages(4));
-  CHECK(json::parse(primary.messages()[3]) == json{{"event", "dtmf"}, {"digit", "5"}});
+  CHECK(primary.messages()[3] == R"({"event":"dtmf","digit":"5"})");
+}
+
+TEST_CASE("a media payload that is not base64 stays inside the media field", "[media][bad-input]") {
+  BackendServer backend;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  const std::string hostile = "A\",\"event\":\"stop\n\x01";
+  twilio::MediaMessage media{"3", call.writer.identity().stream_sid, "inbound", "1", "0", hostile};
+  call.ws.send_text(twilio::serialize(twilio::TwilioMessage{media}));
+  call.media(7);
+  REQUIRE(backend.wait_for_messages(3));
+  CHECK(backend.messages()[1] == R"({"event":"media","media":"A\",\"event\":\"stop\n\u0001"})");
+  const auto read = twilio::read_backend_message(backend.messages()[1]);
+  REQUIRE(read.ok());
+  CHECK(std::get<twilio::MediaMessage>(read.value().message).payload == hostile);
+  CHECK(media_indexes({backend.messages()[2]}) == std::vector<int>{7});  // the call goes on
 }
 
 TEST_CASE("with --replies none nothing goes back to the caller", "[media]") {
@@ -208,7 +229,7 @@ TEST_CASE("with --replies none nothing goes back to the caller", "[media]") {
   TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
   call.start();
   REQUIRE(backend.wait_for_messages(1));
-  backend.send_text(R"({"event":"media","media":"AAAA"})");
+  backend.send_text(twilio::write_simple_media("AAAA"));
   CHECK_FALSE(call.ws.receive(300ms));
   CHECK(eventually([&] { return metric(serve.port, "callproxy_replies_ignored_total") == 1; }));
 }
@@ -447,7 +468,7 @@ TEST_CASE("bad input from a backend is ignored and counted", "[media][bad-input]
   REQUIRE(backend.wait_for_messages(1));
   backend.send_text("{oops");
   backend.send_text(R"({"event":"media","media":7})");
-  backend.send_text(R"({"event":"clear"})");
+  backend.send_text(twilio::write_simple_clear());
   const auto clear = call.ws.receive();
   REQUIRE(clear);
   CHECK(json::parse(*clear).at("event") == "clear");

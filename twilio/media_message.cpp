@@ -4,55 +4,43 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_text.h"
+#include "twilio/json_fields.h"
 
 namespace callproxy::twilio {
-namespace {
 
-using nlohmann::json;
+namespace fields {
 
-// Thrown only inside this file and caught in the parse functions below.
-struct FieldError {
-  std::string message;
-};
-
-const json& member(const json& object, const char* key, std::string_view path) {
-  const auto it = object.find(key);
-  if (it == object.end()) throw FieldError{"field '" + std::string(path) + "' is missing"};
-  return *it;
-}
-
-const json& object_member(const json& object, const char* key, std::string_view path) {
-  const json& value = member(object, key, path);
-  if (!value.is_object()) throw FieldError{"field '" + std::string(path) + "' must be an object"};
-  return value;
-}
-
-std::string string_field(const json& object, const char* key, std::string_view path) {
-  const json& value = member(object, key, path);
-  if (!value.is_string()) throw FieldError{"field '" + std::string(path) + "' must be a string"};
-  return value.get<std::string>();
-}
-
-std::string optional_string(const json& object, const char* key, std::string_view path) {
-  return object.contains(key) ? string_field(object, key, path) : std::string{};
-}
-
-// Twilio sends counters as strings; a whole non-negative number is harmless and accepted.
-std::string counter_field(const json& object, const char* key, std::string_view path) {
-  const auto it = object.find(key);
-  if (it == object.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_unsigned()) return std::to_string(it->get<std::uint64_t>());
-  throw FieldError{"field '" + std::string(path) + "' must be a string"};
-}
-
-int positive_int(const json& object, const char* key, std::string_view path) {
-  const json& value = member(object, key, path);
-  if (!value.is_number_integer() || value.get<long long>() <= 0 || value.get<long long>() > 1'000'000) {
-    throw FieldError{"field '" + std::string(path) + "' must be a positive integer"};
+void read_start_fields(const json& object, const std::string& prefix, StartMessage& m) {
+  m.account_sid = optional_string(object, "accountSid", prefix + "accountSid");
+  m.call_sid = optional_string(object, "callSid", prefix + "callSid");
+  if (const auto it = object.find("tracks"); it != object.end()) {
+    if (it->is_string()) {
+      m.tracks.push_back(it->get<std::string>());  // the Node test client's shape
+    } else if (it->is_array()) {
+      for (const auto& track : *it) {
+        if (!track.is_string()) fail(prefix + "tracks", "must hold strings");
+        m.tracks.push_back(track.get<std::string>());
+      }
+    } else {
+      fail(prefix + "tracks", "must be an array of strings");
+    }
   }
-  return value.get<int>();
+  if (object.contains("mediaFormat")) {
+    const json& format = object_member(object, "mediaFormat", prefix + "mediaFormat");
+    m.media_format.encoding = string_field(format, "encoding", prefix + "mediaFormat.encoding");
+    m.media_format.sample_rate = positive_int(format, "sampleRate", prefix + "mediaFormat.sampleRate");
+    m.media_format.channels = positive_int(format, "channels", prefix + "mediaFormat.channels");
+  }
+  if (object.contains("customParameters")) {
+    const json& params = object_member(object, "customParameters", prefix + "customParameters");
+    for (const auto& [key, value] : params.items()) {
+      if (!value.is_string()) fail(prefix + "customParameters." + key, "must be a string");
+      m.custom_parameters.emplace(key, value.get<std::string>());
+    }
+  }
 }
+
+namespace {
 
 StartMessage parse_start(const json& root) {
   StartMessage m;
@@ -60,35 +48,7 @@ StartMessage parse_start(const json& root) {
   const json& start = object_member(root, "start", "start");
   m.stream_sid = start.contains("streamSid") ? string_field(start, "streamSid", "start.streamSid")
                                              : string_field(root, "streamSid", "streamSid");
-  m.account_sid = optional_string(start, "accountSid", "start.accountSid");
-  m.call_sid = optional_string(start, "callSid", "start.callSid");
-  if (const auto it = start.find("tracks"); it != start.end()) {
-    if (it->is_string()) {
-      m.tracks.push_back(it->get<std::string>());  // the Node test client's shape
-    } else if (it->is_array()) {
-      for (const auto& track : *it) {
-        if (!track.is_string()) throw FieldError{"field 'start.tracks' must hold strings"};
-        m.tracks.push_back(track.get<std::string>());
-      }
-    } else {
-      throw FieldError{"field 'start.tracks' must be an array of strings"};
-    }
-  }
-  if (start.contains("mediaFormat")) {
-    const json& format = object_member(start, "mediaFormat", "start.mediaFormat");
-    m.media_format.encoding = string_field(format, "encoding", "start.mediaFormat.encoding");
-    m.media_format.sample_rate = positive_int(format, "sampleRate", "start.mediaFormat.sampleRate");
-    m.media_format.channels = positive_int(format, "channels", "start.mediaFormat.channels");
-  }
-  if (start.contains("customParameters")) {
-    const json& params = object_member(start, "customParameters", "start.customParameters");
-    for (const auto& [key, value] : params.items()) {
-      if (!value.is_string()) {
-        throw FieldError{"field 'start.customParameters." + key + "' must be a string"};
-      }
-      m.custom_parameters.emplace(key, value.get<std::string>());
-    }
-  }
+  read_start_fields(start, "start.", m);
   return m;
 }
 
@@ -104,7 +64,9 @@ MediaMessage parse_media(const json& root) {
   return m;
 }
 
-TwilioMessage parse_twilio(const json& root, const std::string& event) {
+}  // namespace
+
+TwilioMessage twilio_message(const json& root, const std::string& event) {
   if (event == "media") return parse_media(root);
   if (event == "start") return parse_start(root);
   if (event == "connected") {
@@ -137,39 +99,21 @@ TwilioMessage parse_twilio(const json& root, const std::string& event) {
   return UnknownMessage{event};
 }
 
-ReplyMessage parse_reply(const json& root, const std::string& event) {
+ReplyMessage twilio_reply(const json& root, const std::string& event) {
   const std::string stream_sid = optional_string(root, "streamSid", "streamSid");
   if (event == "media") {
-    const json& media = member(root, "media", "media");
-    if (media.is_string()) return ReplyMedia{stream_sid, media.get<std::string>()};
-    if (!media.is_object()) throw FieldError{"field 'media' must be an object or a string"};
-    return ReplyMedia{stream_sid, string_field(media, "payload", "media.payload")};
+    return ReplyMedia{stream_sid, string_field(object_member(root, "media", "media"), "payload", "media.payload")};
   }
-  if (event == "mark") {
-    // The simple backend shape puts the name at the top: {"event":"mark","name":"..."}.
-    if (!root.contains("mark") && root.contains("name")) return ReplyMark{stream_sid, string_field(root, "name", "name")};
-    const json& mark = member(root, "mark", "mark");
-    if (mark.is_object()) return ReplyMark{stream_sid, string_field(mark, "name", "mark.name")};
-    throw FieldError{"field 'mark' must be an object"};
-  }
+  if (event == "mark") return ReplyMark{stream_sid, string_field(object_member(root, "mark", "mark"), "name", "mark.name")};
   if (event == "clear") return ReplyClear{stream_sid};
   return UnknownMessage{event};
 }
 
-// Parses `text` as a JSON object with a string "event" and hands it to `build`.
-template <class Message, class Build>
-Result<Message> parse_with(std::string_view text, Build build) {
-  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return Error{"not valid JSON"};
-  if (!root.is_object()) return Error{"message is not a JSON object"};
-  try {
-    return build(root, string_field(root, "event", "event"));
-  } catch (const FieldError& e) {
-    return Error{e.message};
-  } catch (const json::exception& e) {
-    return Error{std::string("malformed message: ") + e.what()};
-  }
-}
+}  // namespace fields
+
+namespace {
+
+using nlohmann::json;
 
 std::string dump(const json& j) {
   // Replace rather than throw on invalid UTF-8 that came from a peer.
@@ -236,11 +180,11 @@ struct TwilioSerializer {
 }  // namespace
 
 Result<TwilioMessage> parse_twilio_message(std::string_view text) {
-  return parse_with<TwilioMessage>(text, parse_twilio);
+  return fields::parse_event<TwilioMessage>(text, fields::twilio_message);
 }
 
 Result<ReplyMessage> parse_reply_message(std::string_view text) {
-  return parse_with<ReplyMessage>(text, parse_reply);
+  return fields::parse_event<ReplyMessage>(text, fields::twilio_reply);
 }
 
 std::string serialize(const TwilioMessage& message) {

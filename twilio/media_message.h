@@ -95,8 +95,8 @@ struct ReplyClear {
 
 using ReplyMessage = std::variant<ReplyMedia, ReplyMark, ReplyClear, UnknownMessage>;
 
-// Accepts Twilio's shape ({"media":{"payload":…}}, {"mark":{"name":…}}) and the simple backend
-// shape ({"media":"<base64>"}, {"name":…}); streamSid may be absent (the proxy supplies its own).
+// Twilio's shape only ({"media":{"payload":…}}, {"mark":{"name":…}}); streamSid may be absent.
+// What backends send, in either shape, is read by twilio/backend_protocol.h.
 Result<ReplyMessage> parse_reply_message(std::string_view text);
 std::string serialize(const ReplyMessage& message);
 

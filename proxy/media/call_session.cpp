@@ -10,7 +10,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <deque>
@@ -18,8 +17,8 @@
 #include "net/asio_names.h"
 #include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
+#include "twilio/backend_protocol.h"
 #include "twilio/media_message.h"
-#include "core/json_text.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -34,10 +33,6 @@ std::chrono::microseconds audio_of(std::string_view base64) {
   if (!base64.empty() && base64.back() == '=') --bytes;
   if (base64.size() > 1 && base64[base64.size() - 2] == '=') --bytes;
   return std::chrono::microseconds(bytes * 125);
-}
-
-std::string json_string(std::string_view s) {
-  return dump_json(nlohmann::json(s));
 }
 
 // One call over a plain (beast::tcp_stream) or TLS connection from Twilio.
@@ -134,21 +129,19 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       return;
     }
     if (auto* dtmf = std::get_if<twilio::DtmfMessage>(&message)) {
-      return to_all(passthrough() ? share(std::string(text))
-                                  : share(R"({"event":"dtmf","digit":)" + json_string(dtmf->digit) + "}"));
+      return to_all(share(passthrough() ? std::string(text) : twilio::write_simple_dtmf(dtmf->digit)));
     }
     if (auto* mark = std::get_if<twilio::MarkMessage>(&message)) {
       // Marks echo what the primary sent: only it wants them back.
       if (primary_ && !primary_->closed()) {
-        primary_->send(OutboundFrame{passthrough() ? share(std::string(text))
-                                                   : share(R"({"event":"mark","name":)" + json_string(mark->name) + "}"),
+        primary_->send(OutboundFrame{share(passthrough() ? std::string(text) : twilio::write_simple_mark(mark->name)),
                                      {}, received});
       }
       return;
     }
     if (std::holds_alternative<twilio::StopMessage>(message)) {
       spdlog::info("call {}: stop received", label_);
-      send_stop(share(std::string(text)));
+      send_stop(share(passthrough() ? std::string(text) : twilio::write_simple_stop()));
       return;
     }
     // An event we do not know: Twilio adds events; a passthrough backend still sees it.
@@ -168,9 +161,13 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     }
     if (stop_sent_) return;
     // One shared buffer for every backend: passthrough forwards Twilio's own frame.
-    auto frame = passthrough() ? share(std::string(text))
-                               : share(R"({"event":"media","media":")" + media.payload + R"("})");
-    const OutboundFrame outbound{std::move(frame), audio_of(media.payload), received};
+    std::string frame;
+    if (passthrough()) {
+      frame = text;
+    } else {
+      twilio::write_simple_media(frame, media.payload);
+    }
+    const OutboundFrame outbound{share(std::move(frame)), audio_of(media.payload), received};
     for (auto& link : links_) {
       if (!link->closed()) link->send(outbound);
     }
@@ -223,13 +220,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
                                          : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
       preamble.push_back(share(std::string(text)));
     } else {
-      nlohmann::json simple{{"event", "start"},           {"streamSid", start.stream_sid},
-                            {"callSid", start.call_sid},  {"accountSid", start.account_sid},
-                            {"tracks", start.tracks},     {"customParameters", start.custom_parameters},
-                            {"mediaFormat", {{"encoding", start.media_format.encoding},
-                                             {"sampleRate", start.media_format.sample_rate},
-                                             {"channels", start.media_format.channels}}}};
-      preamble.push_back(share(dump_json(simple)));
+      preamble.push_back(share(twilio::write_simple_start(start)));
     }
 
     spdlog::info("call {}: started, {} backend{}", label_, targets.size(), targets.size() == 1 ? "" : "s");
@@ -278,10 +269,11 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     }
   }
 
-  void send_stop(const SharedText& twilio_stop) {
+  // `stop`: the stop in the backends' format.
+  void send_stop(const SharedText& stop) {
     if (stop_sent_) return;
     stop_sent_ = true;
-    to_all(passthrough() ? twilio_stop : share(R"({"event":"stop"})"));
+    to_all(stop);
     for (auto& link : links_) link->finish();
   }
 
@@ -290,7 +282,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       metrics_.replies_ignored.add();
       return;
     }
-    auto parsed = twilio::parse_reply_message(text);
+    auto parsed = twilio::read_backend_reply(text);
     if (!parsed) {
       metrics_.parse_errors[ParseSource::backend].add();
       spdlog::warn("call {}: ignoring a malformed message from backend {}: {}", label_, link.target().url(), parsed.error());
@@ -357,7 +349,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     refresh_timer_.cancel();
     if (!stop_sent_) {
       // Backends hear that the call is over, whatever way it ended.
-      send_stop(share(twilio::serialize(twilio::TwilioMessage{twilio::StopMessage{{}, stream_sid_, {}, {}}})));
+      send_stop(share(twilio::write_backend_message(options_.backend_format, twilio::StopMessage{{}, stream_sid_, {}, {}})));
     }
     if (!execution_id_.empty()) {
       context_.store.clear_connected(execution_id_, [label = label_](StoreResult<Done> r) {

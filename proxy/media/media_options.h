@@ -8,10 +8,11 @@
 #include <vector>
 
 #include "proxy/media/backend_allowlist.h"
+#include "twilio/backend_protocol.h"
 
 namespace callproxy::proxy {
 
-enum class BackendFormat { simple, twilio };
+using BackendFormat = twilio::BackendFormat;  // what backends receive: simple JSON or Twilio's own
 enum class ReplyPolicy { first, none };
 
 struct MediaOptions {
