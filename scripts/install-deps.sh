@@ -19,6 +19,7 @@ packages=(
   # The end-to-end audio test: a headless PulseAudio null sink (scripts/null-audio.sh)
   # that ALSA's default device (PortAudio) plays into.
   pulseaudio pulseaudio-utils libasound2-plugins
+  clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
 )
 if [[ "${1:-}" == "--assets" ]]; then
   packages+=(espeak-ng sox)
