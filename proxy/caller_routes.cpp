@@ -7,13 +7,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
+#include "twilio/json_limits.h"
 #include "twilio/percent_encoding.h"
 
 namespace callproxy::proxy {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::size_t twilio_signature_chars = 28;  // base64 of the 20 bytes of an HMAC-SHA1
 
 HttpResponse json_response(int status, const json& body) {
   return HttpResponse::json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
@@ -44,6 +48,22 @@ std::string js_string(const json& v) {
   return v.dump();
 }
 
+// A JSON body's field as Twilio's Node library signs it: an array, nested or not, is the key
+// repeated once per element (the library recurses; this walks with a stack of its own, as the
+// depth is the sender's choice), anything else the key and the value as JavaScript renders it.
+void add_signed_field(twilio::RequestParams& params, const std::string& key, const json& value) {
+  std::vector<const json*> pending{&value};
+  while (!pending.empty()) {
+    const json* v = pending.back();
+    pending.pop_back();
+    if (!v->is_array()) {
+      params.emplace_back(key, js_string(*v));
+      continue;
+    }
+    for (auto it = v->rbegin(); it != v->rend(); ++it) pending.push_back(&*it);
+  }
+}
+
 // The admin routes' key, compared in constant time; an empty configured key refuses everyone.
 std::optional<HttpResponse> check_api_key(const HttpRequest& request, const ServeOptions& options) {
   const auto presented = request.header("apiKey");
@@ -66,8 +86,10 @@ twilio::Result<PinRequest> parse_pin_request(const HttpRequest& request) {
       if (k == "callerId") out.caller_id = v;
     }
   } else {
-    const auto body = json::parse(request.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return twilio::Error{"body must be a JSON object {\"pin\",\"callerId\"}"};
+    const auto parsed = twilio::parse_json_bounded(request.body);
+    if (!parsed) return twilio::Error{"body must be a JSON object {\"pin\",\"callerId\"}: " + parsed.error()};
+    const json& body = parsed.value();
+    if (!body.is_object()) return twilio::Error{"body must be a JSON object {\"pin\",\"callerId\"}"};
     for (const auto* field : {"pin", "callerId"}) {
       if (!body.contains(field)) return twilio::Error{std::string("field '") + field + "' is missing"};
       if (!body[field].is_string()) return twilio::Error{std::string("field '") + field + "' must be a string"};
@@ -135,6 +157,13 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
   std::string base = options.public_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   const auto url = (base.empty() ? "https://" + request.header("Host") : base) + request.target;
+  const auto refuse = [&](twilio::SignatureVerdict verdict) {
+    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(), twilio::describe(verdict), url);
+    return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
+  };
+  // Twilio's signature is always base64 of an HMAC-SHA1 (28 characters): anything else is refused
+  // before the body is looked at, so unsigned requests cost no parsing.
+  if (signature.size() != twilio_signature_chars) return refuse(twilio::SignatureVerdict::mismatch);
 
   twilio::SignatureVerdict verdict;
   if (twilio::has_body_hash(url)) {
@@ -144,24 +173,18 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
     if (is_form(request)) {
       params = twilio::parse_form(request.body);
     } else if (!request.body.empty()) {
-      const auto body = json::parse(request.body, nullptr, false);
-      if (body.is_object()) {
-        for (const auto& [key, value] : body.items()) {
-          // Arrays are repeated keys, as Twilio's library treats them.
-          if (value.is_array()) {
-            for (const auto& v : value) params.emplace_back(key, js_string(v));
-          } else {
-            params.emplace_back(key, js_string(value));
-          }
-        }
+      // Nothing Twilio signs nests this deep: refused before any parsing.
+      if (!twilio::json_depth_within(request.body)) {
+        return HttpResponse::error(400, "request body: JSON nested deeper than " + std::to_string(twilio::max_json_depth) + " levels");
+      }
+      const auto body = twilio::parse_json_bounded(request.body);
+      if (body && body.value().is_object()) {
+        for (const auto& [key, value] : body.value().items()) add_signed_field(params, key, value);
       }
     }
     verdict = validator->validate(signature, url, params);
   }
-  if (verdict != twilio::SignatureVerdict::valid) {
-    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(), twilio::describe(verdict), url);
-    return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
-  }
+  if (verdict != twilio::SignatureVerdict::valid) return refuse(verdict);
   return std::nullopt;
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "twilio/base64.h"
+#include "twilio/json_limits.h"
 #include "twilio/media_message.h"
 #include "twilio/mulaw.h"
 
@@ -42,8 +43,10 @@ twilio::Result<BackendEvent> decode_backend_message(std::string_view text) {
                           : name == "mark" ? Kind::mark
                                            : Kind::other;
         std::string stream_sid;
-        const auto json = nlohmann::json::parse(text, nullptr, false);
-        if (const auto it = json.find("streamSid"); it != json.end() && it->is_string()) stream_sid = *it;
+        if (const auto json = twilio::parse_json_bounded(text); json && json.value().is_object()) {
+          const auto it = json.value().find("streamSid");
+          if (it != json.value().end() && it->is_string()) stream_sid = *it;
+        }
         return BackendEvent{kind, std::move(stream_sid), name, {}, {}};
       }
     }

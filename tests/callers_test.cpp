@@ -304,10 +304,51 @@ TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as
                            {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", form_sig}},
                            "pin=1234&callerId=%2B1888").status == 200);
 
+  // Nested arrays are the key repeated for every element, as Twilio's library flattens them.
+  const json tagged{{"pin", "1234"}, {"callerId", "+1888"}, {"tags", {{"x", "y"}, "z"}}};
+  const auto tagged_sig = twilio::compute_signature(
+      token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}, {"tags", "x"}, {"tags", "y"}, {"tags", "z"}});
+  CHECK(post_json(serve.port, "/validate-pin", tagged, {{"X-Twilio-Signature", tagged_sig}}).status == 200);
+
   // GET routes sign the URL.
   const auto get_sig = twilio::compute_signature(token, base + "/blocked-callers/+1888", {});
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888", {{"X-Twilio-Signature", get_sig}}).status == 404);
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888").status == 400);
+}
+
+TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on", "[callers][bad-input][signature]") {
+  const std::string token = "tok3n";
+  auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--max-body-bytes", "1048576"},
+                                 {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
+  const std::size_t depth = 100'000;
+  const std::string deep =
+      R"({"pin":"1234","callerId":"+1888","a":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  REQUIRE(deep.size() > 200'000);
+  const std::map<std::string, std::string> json_type{{"Content-Type", "application/json"}};
+  auto with = [&](std::map<std::string, std::string> headers) {
+    headers.insert(json_type.begin(), json_type.end());
+    return headers;
+  };
+
+  // Signed over its other fields: the parameters must be collected before the signature can be
+  // checked, and that is where the nesting is refused.
+  const auto sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
+  const auto refused = test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", sig}}), deep);
+  CHECK(refused.status == 400);
+  CHECK_THAT(json::parse(refused.body).at("message").get<std::string>(), Catch::Contains("nested deeper than 32 levels"));
+  // A signature that cannot be Twilio's is refused before the body is looked at.
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", "bm90IGl0"}}), deep).status == 403);
+  // Rightly signed with bodySHA256: the route's own parse refuses it.
+  const auto url = twilio::url_with_body_hash(base + "/validate-pin", deep);
+  const auto hashed = test::http_request(serve.port, "POST", url.substr(base.size()),
+                                         with({{"X-Twilio-Signature", twilio::compute_signature(token, url, {})}}), deep);
+  CHECK(hashed.status == 400);
+  CHECK_THAT(json::parse(hashed.body).at("message").get<std::string>(), Catch::Contains("nested deeper"));
+
+  // Still alive and still answering.
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+  CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}}, {{"X-Twilio-Signature", sig}}).status == 200);
 }
 
 TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-input]") {
@@ -411,8 +452,9 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
     CHECK(json::parse(r.body).at("attempts").at("attempts") == 1);
   }
   for (const auto& [status, body, delay] : std::vector<std::tuple<int, std::string, int>>{
-           {500, "{}", 0}, {200, "not json", 0}, {200, R"({"authenticated":true})", 2000}}) {
-    INFO(status << " " << body << " " << delay);
+           {500, "{}", 0}, {200, "not json", 0}, {200, R"({"authenticated":true})", 2000},
+           {200, R"({"authenticated":true,"backendIds":)" + std::string(30'000, '[') + std::string(30'000, ']') + "}", 0}}) {
+    INFO(status << " " << body.substr(0, 80) << " " << delay);
     test::CannedHttpServer api(status, body, std::chrono::milliseconds(delay));
     auto serve = test::start_serve({"--pin-api", api.base_url(), "--pin-api-timeout-ms", "300", "--debug-routes"});
     const auto r = post_json(serve.port, "/validate-pin", {{"pin", "5555"}, {"callerId", "+3"}});

@@ -4,7 +4,11 @@
 #include <chrono>
 #include <string>
 
+#include "proxy/backend_target.h"
+#include "proxy/pin_directory.h"
+#include "speaker/backend_event.h"
 #include "twilio/json_limits.h"
+#include "twilio/media_message.h"
 
 using namespace callproxy;
 
@@ -45,4 +49,26 @@ TEST_CASE("JSON depth: 100000 levels are refused at once without recursion", "[j
   REQUIRE_FALSE(parsed.ok());
   CHECK_THAT(parsed.error(), Catch::Contains("nested deeper"));
   CHECK(took < std::chrono::seconds(1));  // one pass; it stops at level 33
+}
+
+TEST_CASE("every parser of outside JSON refuses deep nesting with an error", "[json][messages]") {
+  const std::string deep = nested(100'000);
+  // Twilio's media-stream messages: a field nested deep inside an otherwise good message.
+  const auto media = twilio::parse_twilio_message(
+      R"({"event":"media","media":{"payload":"AAAA","extra":)" + deep + R"(},"streamSid":"MZ1"})");
+  REQUIRE_FALSE(media.ok());
+  CHECK_THAT(media.error(), Catch::Contains("nested deeper than 32 levels"));
+  // Backend replies.
+  const auto reply = twilio::parse_reply_message(R"({"event":"media","media":"AAAA","x":)" + deep + "}");
+  REQUIRE_FALSE(reply.ok());
+  CHECK_THAT(reply.error(), Catch::Contains("nested deeper"));
+  // What local-speaker receives.
+  CHECK_FALSE(speaker::decode_backend_message(R"({"event":"media","media":"AAAA","x":)" + deep + "}").ok());
+  // Studio's backendHosts parameter and the pins file.
+  CHECK_FALSE(proxy::parse_backend_hosts(R"(["a:1",)" + deep + "]").ok());
+  const auto pins = proxy::parse_pins(R"([{"pin":"1","backendIds":)" + deep + "}]");
+  REQUIRE_FALSE(pins.ok());
+  CHECK_THAT(pins.error(), Catch::Contains("nested deeper"));
+  // Depth that real messages have still parses.
+  CHECK(twilio::parse_twilio_message(R"({"event":"media","media":{"payload":"AAAA"},"x":[[[1]]]})").ok());
 }

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "twilio/json_limits.h"
+
 namespace callproxy::twilio {
 namespace {
 
@@ -157,8 +159,9 @@ ReplyMessage parse_reply(const json& root, const std::string& event) {
 // Parses `text` as a JSON object with a string "event" and hands it to `build`.
 template <class Message, class Build>
 Result<Message> parse_with(std::string_view text, Build build) {
-  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return Error{"not valid JSON"};
+  auto parsed = parse_json_bounded(text);
+  if (!parsed) return Error{parsed.error()};
+  const json& root = parsed.value();
   if (!root.is_object()) return Error{"message is not a JSON object"};
   try {
     return build(root, string_field(root, "event", "event"));
