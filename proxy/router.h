@@ -2,6 +2,7 @@
 // answer through a callback so they may finish asynchronously (a store lookup, a PIN API call).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <string>
@@ -37,6 +38,11 @@ struct HttpResponse {
   // {"message": "..."}: how every error is reported to API clients.
   static HttpResponse error(int status, std::string_view message);
 };
+
+// Longest value a ":name" segment may capture (URL-decoded); longer is answered 400 before any
+// handler runs. Identifiers in paths (caller IDs, execution SIDs) are far shorter, and they become
+// store keys and log text.
+inline constexpr std::size_t max_path_param_bytes = 128;
 
 // Values captured by ":name" segments of a route pattern, URL-decoded.
 using RouteParams = std::map<std::string, std::string, std::less<>>;
