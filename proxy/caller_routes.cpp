@@ -9,6 +9,7 @@
 #include <cctype>
 #include <vector>
 
+#include "proxy/caller_id.h"
 #include "twilio/json_limits.h"
 #include "twilio/percent_encoding.h"
 
@@ -97,9 +98,13 @@ twilio::Result<PinRequest> parse_pin_request(const HttpRequest& request) {
     out.pin = body["pin"];
     out.caller_id = body["callerId"];
   }
+  if (out.pin.size() > max_pin_bytes) return twilio::Error{"field 'pin' is longer than " + std::to_string(max_pin_bytes) + " bytes"};
+  if (out.caller_id.size() > max_caller_id_bytes) {
+    return twilio::Error{"field 'callerId' is longer than " + std::to_string(max_caller_id_bytes) + " bytes"};
+  }
+  out.caller_id = canonical_caller_id(out.caller_id);
   if (out.pin.empty()) return twilio::Error{"field 'pin' is missing"};
   if (out.caller_id.empty()) return twilio::Error{"field 'callerId' is missing"};
-  if (out.pin.size() > 64 || out.caller_id.size() > 128) return twilio::Error{"'pin' or 'callerId' is too long"};
   return out;
 }
 
@@ -217,8 +222,10 @@ void add_caller_routes(Router& router, CallerApi& api) {
     });
   }));
 
+  // Path IDs are normalised as validate-pin's are, so that a block, a lookup and an unblock
+  // address one record whatever the spelling (the router has capped their length).
   router.add("GET", "/blocked-callers/:callerId", signed_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = params.at("callerId");
+    const auto id = canonical_caller_id(params.at("callerId"));
     if (is_withheld_caller(id)) return respond(json_response(200, {{"id", id}, {"withheld", true}, {"blocked", true}}));
     api.store.caller(id, [id, respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
@@ -228,7 +235,7 @@ void add_caller_routes(Router& router, CallerApi& api) {
   }));
 
   router.add("DELETE", "/blocked-callers/:callerId", admin_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = params.at("callerId");
+    const auto id = canonical_caller_id(params.at("callerId"));
     api.store.unblock(id, [id, respond](StoreResult<bool> was_blocked) {
       if (!was_blocked) return respond(store_unavailable(was_blocked.error()));
       if (!was_blocked.value()) return respond(HttpResponse::error(404, "caller " + id + " is not blocked"));
@@ -248,19 +255,19 @@ void add_caller_routes(Router& router, CallerApi& api) {
 
   if (!api.options.debug_routes) return;
   router.add("POST", "/blocked-callers/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    api.store.block(params.at("callerId"), [respond](StoreResult<CallerState> state) {
+    api.store.block(canonical_caller_id(params.at("callerId")), [respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       respond(json_response(201, {{"id", state.value().id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
     });
   });
   router.add("POST", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    api.store.record_failure(params.at("callerId"), api.options.attempts, [respond](StoreResult<CallerState> state) {
+    api.store.record_failure(canonical_caller_id(params.at("callerId")), api.options.attempts, [respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       respond(json_response(201, attempts_json(state.value())));
     });
   });
   router.add("GET", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = params.at("callerId");
+    const auto id = canonical_caller_id(params.at("callerId"));
     api.store.caller(id, [id, respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       if (state.value().attempts == 0) return respond(HttpResponse::error(404, "no failed attempts for " + id));

@@ -17,6 +17,7 @@
 #include "support/http_server.h"
 #include "support/ws_peer.h"
 #include "support/redis_server.h"
+#include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 
 using namespace callproxy;
@@ -367,9 +368,49 @@ TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-
     CHECK_THAT(json::parse(r.body).at("message").get<std::string>(), Catch::Contains(message));
   }
   CHECK(test::http_request(serve.port, "POST", "/validate-pin", {}, std::string(70000, 'x')).status == 413);
+  // Identifiers are capped wherever they come from: a body or a path.
+  const auto long_id = post_json(serve.port, "/validate-pin", {{"pin", "1"}, {"callerId", "+" + std::string(128, '1')}});
+  CHECK(long_id.status == 400);
+  CHECK(json::parse(long_id.body).at("message") == "field 'callerId' is longer than 128 bytes");
+  CHECK(post_json(serve.port, "/validate-pin", {{"pin", std::string(65, '1')}, {"callerId", "+1"}}).status == 400);
+  const auto long_path = test::http_request(serve.port, "GET", "/blocked-callers/" + std::string(129, '1'));
+  CHECK(long_path.status == 400);
+  CHECK_THAT(json::parse(long_path.body).at("message").get<std::string>(), Catch::Contains("longer than 128 bytes"));
+  CHECK(test::http_request(serve.port, "GET", "/executions/" + std::string(129, 'F') + "/connected").status == 400);
   CHECK(test::http_request(serve.port, "GET", "/validate-pin").status == 405);
   CHECK(test::http_request(serve.port, "PUT", "/blocked-callers/+1").status == 405);
   CHECK(test::http_request(serve.port, "GET", "/nothing-here").status == 404);
+}
+
+TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of that number", "[callers][caller-id]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--debug-routes"}, {{"SERVER_API_KEY", "k3y"}});
+  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/%2B15557654321").status == 201);
+  const std::vector<std::string> spellings{
+      "+15557654321", "15557654321", "+1 5557654321", "+1-555-765-4321", "+1 (555) 765-4321", "(1) 555.765.4321",
+      "  +15557654321  ",
+      "\xEF\xBC\x8B\xEF\xBC\x91\xEF\xBC\x95\xEF\xBC\x95\xEF\xBC\x95\xEF\xBC\x97\xEF\xBC\x96"
+      "\xEF\xBC\x95\xEF\xBC\x94\xEF\xBC\x93\xEF\xBC\x92\xEF\xBC\x91",  // "＋１５５５７６５４３２１"
+  };
+  for (const auto& spelling : spellings) {
+    INFO(spelling);
+    const auto r = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", spelling}}).body);
+    CHECK(r.at("authenticated") == false);
+    CHECK(r.at("blocked") == true);
+    CHECK(r.at("attempts").at("id") == "+15557654321");
+    // The path routes find the same record.
+    const auto found = test::http_request(serve.port, "GET", "/blocked-callers/" + twilio::percent_encode(spelling, "-_.~"));
+    CHECK(found.status == 200);
+    CHECK(json::parse(found.body).at("id") == "+15557654321");
+  }
+  // Failures counted under one spelling are the same caller's under another.
+  CHECK(test::http_request(serve.port, "POST", "/auth-attempts/1%20(555)%20123-0000").status == 201);
+  CHECK(json::parse(test::http_request(serve.port, "GET", "/auth-attempts/%2B15551230000").body) == json{{"attempts", 1}});
+  // An unblock in any spelling lifts the block.
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/1-555-765-4321", {{"apiKey", "k3y"}}).status == 204);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15557654321"}}).body).at("authenticated") == true);
+  // Other IDs are not digits: kept as sent, whitespace aside.
+  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/client:alice").status == 201);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", " client:alice "}}).body).at("blocked") == true);
 }
 
 TEST_CASE("with SQLite, blocks and attempts survive a restart and kill -9", "[callers][store]") {
