@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <vector>
 
@@ -125,6 +126,27 @@ void record_failure(CallerApi& api, const std::string& caller_id, Respond respon
   });
 }
 
+// A spent budget: answered as a wrong PIN is (Studio's flow handles that) without the PIN being
+// looked at, so that the right one does not get in either; the caller's own count is left alone,
+// as nothing says this caller guessed.
+void refuse_unchecked(CallerApi& api, const PinFailureBudgets::Admission& admission, const std::string& source,
+                      const CallerState& state, const Respond& respond) {
+  const auto budget = *admission.refused;
+  api.metrics.pin_checks_refused[budget].add();
+  if (admission.tripped) {  // once per budget and window, not once per request
+    const auto& policy = api.budgets.policy();
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(policy.window).count();
+    if (budget == PinBudget::global) {
+      spdlog::warn("PIN failure budget spent: {} failed PIN checks across all callers within {} s; every PIN check is "
+                   "refused until the window ends", policy.global, seconds);
+    } else {
+      spdlog::warn("PIN failure budget spent by {}: {} failed PIN checks within {} s; its PIN checks are refused until "
+                   "the window ends", source, policy.per_source, seconds);
+    }
+  }
+  respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state)}, {"blocked", false}}));
+}
+
 // Runs `handler` only if the request's signature passes.
 Handler signed_route(const CallerApi& api, Handler handler) {
   return [&api, handler = std::move(handler)](const HttpRequest& request, const RouteParams& params, Respond respond) {
@@ -199,22 +221,32 @@ void add_caller_routes(Router& router, CallerApi& api) {
     if (!parsed) return respond(HttpResponse::error(400, parsed.error()));
     const auto caller_id = parsed.value().caller_id;
     const auto pin = parsed.value().pin;
+    // With signatures checked every request comes from Twilio, whose addresses all callers share.
+    const auto source = api.options.validate_signatures ? std::string() : budget_source(request.remote_address);
     // A blocked caller is told so without the PIN being looked at.
-    api.store.caller(caller_id, [&api, caller_id, pin, respond](StoreResult<CallerState> state) {
+    api.store.caller(caller_id, [&api, caller_id, pin, source, respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       if (state.value().blocked) {
         return respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state.value())}, {"blocked", true}}));
       }
-      if (const auto entry = api.pins.find(pin)) return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
+      const auto admission = api.budgets.admit(source);
+      if (admission.refused) return refuse_unchecked(api, admission, source, state.value(), respond);
+      const auto ticket = admission.ticket;
+      if (const auto entry = api.pins.find(pin)) {
+        api.budgets.refund(ticket);
+        return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
+      }
       if (!api.pin_api) return record_failure(api, caller_id, respond);
-      api.pin_api->check(pin, [&api, caller_id, respond](PinApiAnswer answer) {
+      api.pin_api->check(pin, [&api, caller_id, ticket, respond](PinApiAnswer answer) {
         switch (answer.outcome) {
           case PinApiAnswer::Outcome::authenticated:
+            api.budgets.refund(ticket);
             return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, respond);
           case PinApiAnswer::Outcome::rejected:
             return record_failure(api, caller_id, respond);
           case PinApiAnswer::Outcome::unavailable:
             // Not the caller's fault: no attempt is counted, and Studio can say "try later".
+            api.budgets.refund(ticket);
             spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
             return respond(HttpResponse::error(502, "PIN check unavailable: " + answer.error));
         }

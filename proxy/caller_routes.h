@@ -4,7 +4,9 @@
 
 #include <optional>
 
+#include "proxy/metrics.h"
 #include "proxy/pin_api.h"
+#include "proxy/pin_budget.h"
 #include "proxy/pin_directory.h"
 #include "proxy/router.h"
 #include "proxy/serve_options.h"
@@ -30,6 +32,8 @@ struct CallerApi {
   StateStore& store;
   PinDirectory& pins;
   const std::optional<twilio::SignatureValidator>& validator;  // set when validation is on
+  PinFailureBudgets& budgets;                                   // failures whatever the caller ID
+  Metrics& metrics;
   PinApi* pin_api = nullptr;                                    // set with --pin-api
 };
 

@@ -21,6 +21,7 @@ struct HttpRequest {
   std::string target;  // path and query as the request line had them
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::string body;
+  std::string remote_address;  // the connection's peer (IPv4 or IPv6), never a header's claim
 
   std::string_view path() const;   // target up to '?'
   std::string_view query() const;  // after '?', empty if none

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "proxy/backend_target.h"
+#include "proxy/pin_budget.h"
 #include "proxy/state_store.h"
 
 namespace callproxy::proxy {
@@ -45,6 +46,7 @@ struct ServeOptions {
   std::string api_key;     // SERVER_API_KEY for the admin routes; empty refuses everyone
   bool debug_routes = false;
   AttemptPolicy attempts;
+  PinBudgetPolicy pin_budget;  // failures allowed whatever the caller ID (per source: without validation)
 
   // State.
   std::string store = "sqlite:./callproxy.db";

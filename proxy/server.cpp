@@ -150,6 +150,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     }
     request.body = std::move(message.body());
+    request.remote_address = remote_address();
     const bool keep_alive = message.keep_alive();
     const unsigned version = message.version();
     const bool head = message.method() == http::verb::head;
@@ -193,6 +194,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
+  }
+
+  // The peer's address as the connection has it; an IPv4 client of a dual-stack socket as IPv4.
+  std::string remote_address() const {
+    error_code ec;
+    const auto address = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec).address();
+    if (ec) return {};
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+    }
+    return address.to_string();
   }
 
   std::string remote() const {
@@ -259,7 +271,8 @@ struct Server::Impl {
         gate{options, state, metrics, std::nullopt},
         calls{options, metrics, *store, registry, backend_tls.get()},
         pins(options.pins_file),
-        callers{options, *store, pins, gate.validator},
+        budgets(options.pin_budget),
+        callers{options, *store, pins, gate.validator, budgets, metrics},
         loops(options.threads),
         acceptor(loops.loop(0)),
         signals(loops.loop(0), SIGINT, SIGTERM, SIGHUP),
@@ -383,6 +396,7 @@ struct Server::Impl {
   MediaGate gate;
   CallContext calls;
   PinDirectory pins;
+  PinFailureBudgets budgets;
   CallerApi callers;
   Router router;
   std::chrono::steady_clock::time_point drain_deadline{};

@@ -382,6 +382,70 @@ TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-
   CHECK(test::http_request(serve.port, "GET", "/nothing-here").status == 404);
 }
 
+TEST_CASE("rotating caller IDs spends the global budget and then even the right PIN is refused", "[callers][budget]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-global", "5", "--pin-failures-per-source", "0",
+                                  "--debug-routes"});
+  // Five guesses, each under a fresh caller ID: no caller ever gets near its own limit.
+  for (int i = 0; i < 5; ++i) {
+    const auto guess = post_json(serve.port, "/validate-pin", {{"pin", std::to_string(1000 + i)}, {"callerId", "+1555000" + std::to_string(i)}});
+    REQUIRE(guess.status == 200);
+    CHECK(json::parse(guess.body).at("attempts").at("attempts") == 1);
+  }
+  // Spent: the right PIN is answered as a wrong one (the shape Studio handles), unchecked.
+  for (const auto* caller : {"+15559999", "+15559998", "+15559999"}) {
+    const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", caller}});
+    CHECK(refused.status == 200);
+    CHECK(json::parse(refused.body) ==
+          json{{"authenticated", false}, {"attempts", {{"id", caller}, {"attempts", 0}, {"blocked", false}}}, {"blocked", false}});
+  }
+  // Nothing was counted against those callers: nothing says they guessed.
+  CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+15559999").status == 404);
+
+  const auto metrics = test::http_request(serve.port, "GET", "/metrics").body;
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"global\"} 3"));
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"source\"} 0"));
+  // One log line when the budget trips, not one per refusal (SIGHUP logs a line after them all).
+  serve.process->wait_for_stderr("PIN failure budget spent");
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("reloaded");
+  const auto log = serve.process->err();
+  const auto first = log.find("PIN failure budget spent");
+  CHECK(log.find("PIN failure budget spent", first + 1) == std::string::npos);
+}
+
+TEST_CASE("one source address spends its own budget; other addresses and signed requests are not held by it", "[callers][budget]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-per-source", "3", "--pin-failures-global", "100"});
+  for (int i = 0; i < 3; ++i) {
+    const auto guess = post_json(serve.port, "/validate-pin", {{"pin", "0000"}, {"callerId", "+1666000" + std::to_string(i)}});
+    CHECK(json::parse(guess.body).at("authenticated") == false);
+  }
+  const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+16660009"}});
+  CHECK(refused.status == 200);
+  CHECK(json::parse(refused.body).at("authenticated") == false);
+  // Another address (another machine) is not held by the first one's guesses.
+  const auto elsewhere = test::http_request_from("127.0.0.2", serve.port, "POST", "/validate-pin", {{"Content-Type", "application/json"}},
+                                                 json{{"pin", "1234"}, {"callerId", "+16660009"}}.dump());
+  CHECK(json::parse(elsewhere.body).at("authenticated") == true);
+  const auto metrics = test::http_request(serve.port, "GET", "/metrics").body;
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"source\"} 1"));
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"global\"} 0"));
+  CHECK_THAT(serve.process->wait_for_stderr("PIN failure budget spent by"), Catch::Contains("127.0.0.1"));
+
+  // With signatures checked every request comes from Twilio: no per-source budget.
+  const std::string token = "tok3n";
+  auto signed_serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--pin-failures-per-source", "1"},
+                                        {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string url = "https://127.0.0.1:" + std::to_string(signed_serve.port) + "/validate-pin";
+  auto signed_check = [&](const std::string& pin, const std::string& caller) {
+    const auto sig = twilio::compute_signature(token, url, {{"pin", pin}, {"callerId", caller}});
+    const auto r = post_json(signed_serve.port, "/validate-pin", {{"pin", pin}, {"callerId", caller}}, {{"X-Twilio-Signature", sig}});
+    REQUIRE(r.status == 200);
+    return json::parse(r.body).at("authenticated").get<bool>();
+  };
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(signed_check("0000", "+1777000" + std::to_string(i)));
+  CHECK(signed_check("1234", "+17770009"));
+}
+
 TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of that number", "[callers][caller-id]") {
   auto serve = test::start_serve({"--pins-file", demo_pins, "--debug-routes"}, {{"SERVER_API_KEY", "k3y"}});
   REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/%2B15557654321").status == 201);
