@@ -413,7 +413,7 @@ TEST_CASE("rotating caller IDs spends the global budget and then even the right 
   CHECK(log.find("PIN failure budget spent", first + 1) == std::string::npos);
 }
 
-TEST_CASE("one source address spends its own budget; other addresses and signed requests are not held by it", "[callers][budget]") {
+TEST_CASE("one source address spends its own budget and other addresses or signed requests are not held by it", "[callers][budget]") {
   auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-per-source", "3", "--pin-failures-global", "100"});
   for (int i = 0; i < 3; ++i) {
     const auto guess = post_json(serve.port, "/validate-pin", {{"pin", "0000"}, {"callerId", "+1666000" + std::to_string(i)}});

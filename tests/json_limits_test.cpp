@@ -20,7 +20,7 @@ std::string nested(std::size_t depth, const std::string& inside = "") {
 
 }  // namespace
 
-TEST_CASE("JSON depth: the limit passes and one deeper is refused; brackets in strings do not count", "[json]") {
+TEST_CASE("JSON depth: the limit passes and one deeper is refused and brackets in strings do not count", "[json]") {
   CHECK(twilio::json_depth_within(nested(32), 32));
   CHECK_FALSE(twilio::json_depth_within(nested(33), 32));
   CHECK(twilio::json_depth_within(R"({"a":{"b":[1]}})", 3));

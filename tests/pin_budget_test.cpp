@@ -54,7 +54,7 @@ TEST_CASE("a check is taken from the budget before it is made and given back unl
   CHECK(one.admit("", t0 + 61s).refused);
 }
 
-TEST_CASE("a source's budget is its own; no source means the global budget only", "[callers][budget]") {
+TEST_CASE("a source's budget is its own and no source means the global budget only", "[callers][budget]") {
   PinFailureBudgets budgets(policy(100, 2));
   const auto t0 = PinFailureBudgets::Clock::now();
   CHECK_FALSE(budgets.admit("10.0.0.1", t0).refused);
