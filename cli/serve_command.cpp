@@ -58,12 +58,12 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
 
 // Seconds on the command line, milliseconds inside.
 CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
-                         const std::string& help, double max = 86400.0) {
+                         const std::string& help, double max = 86400.0, double min = 0.0) {
   return app
       ->add_option_function<double>(
           name, [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
           help + " (default " + std::to_string(static_cast<double>(target.count()) / 1000).substr(0, 5) + ")")
-      ->check(CLI::Range(0.0, max));
+      ->check(CLI::Range(min, max));
 }
 
 }  // namespace
@@ -154,6 +154,26 @@ RunFunction setup_serve(CLI::App& parent) {
          "Seconds failed attempts are remembered after the last one (default 86400)")
       ->envname("INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS")
       ->check(CLI::Range(1LL, 10LL * 365 * 86400));
+
+  // Failed-PIN budgets that rotating caller IDs cannot get around (in memory, per process).
+  auto& budget = options.callers.pin_budget;
+  app->add_option("--pin-failures-global", budget.global,
+                  "Failed PIN checks allowed per window across all callers; then every check is refused (0 = no limit)")
+      ->envname("CALLPROXY_PIN_FAILURES_GLOBAL")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  app->add_option("--pin-failures-per-source", budget.per_source,
+                  "Failed PIN checks allowed per window from one address (IPv6: one /64); "
+                  "not applied with --validate-signatures (0 = no limit)")
+      ->envname("CALLPROXY_PIN_FAILURES_PER_SOURCE")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  add_seconds(app, "--pin-failure-window", budget.window, "Seconds over which failed PIN checks are counted", 86400.0, 1.0)
+      ->envname("CALLPROXY_PIN_FAILURE_WINDOW");
+  app->add_option("--pin-failure-sources", budget.max_sources, "Source addresses whose failures are tracked at once")
+      ->envname("CALLPROXY_PIN_FAILURE_SOURCES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+      ->capture_default_str();
 
   // State and limits.
   app->add_option("--store", options.store,

@@ -62,7 +62,8 @@ struct Server::Impl {
         gate(signing, draining, metrics),
         calls{options.media, metrics, *store, registry, backend_tls.get()},
         pins(options.callers.pins_file),
-        callers{options.callers, *store, pins, signing},
+        budgets(options.callers.pin_budget),
+        callers{options.callers, *store, pins, signing, budgets, metrics},
         loops(options.threads),
         http{router, options.http, gate, calls, server_tls.get()},
         listener(loops.loop(0), "serve"),
@@ -162,6 +163,7 @@ struct Server::Impl {
   MediaGate gate;
   CallContext calls;
   PinDirectory pins;
+  PinFailureBudgets budgets;
   CallerApi callers;
   Router router;
   std::chrono::steady_clock::time_point drain_deadline{};

@@ -17,6 +17,7 @@
 #include "support/http_server.h"
 #include "support/ws_peer.h"
 #include "support/redis_server.h"
+#include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 
 using namespace callproxy;
@@ -304,10 +305,51 @@ TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as
                            {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", form_sig}},
                            "pin=1234&callerId=%2B1888").status == 200);
 
+  // Nested arrays are the key repeated for every element, as Twilio's library flattens them.
+  const json tagged{{"pin", "1234"}, {"callerId", "+1888"}, {"tags", {{"x", "y"}, "z"}}};
+  const auto tagged_sig = twilio::compute_signature(
+      token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}, {"tags", "x"}, {"tags", "y"}, {"tags", "z"}});
+  CHECK(post_json(serve.port, "/validate-pin", tagged, {{"X-Twilio-Signature", tagged_sig}}).status == 200);
+
   // GET routes sign the URL.
   const auto get_sig = twilio::compute_signature(token, base + "/blocked-callers/+1888", {});
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888", {{"X-Twilio-Signature", get_sig}}).status == 404);
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888").status == 400);
+}
+
+TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on", "[callers][bad-input][signature]") {
+  const std::string token = "tok3n";
+  auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--max-body-bytes", "1048576"},
+                                 {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
+  const std::size_t depth = 100'000;
+  const std::string deep =
+      R"({"pin":"1234","callerId":"+1888","a":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  REQUIRE(deep.size() > 200'000);
+  const std::map<std::string, std::string> json_type{{"Content-Type", "application/json"}};
+  auto with = [&](std::map<std::string, std::string> headers) {
+    headers.insert(json_type.begin(), json_type.end());
+    return headers;
+  };
+
+  // Signed over its other fields: the parameters must be collected before the signature can be
+  // checked, and that is where the nesting is refused.
+  const auto sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
+  const auto refused = test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", sig}}), deep);
+  CHECK(refused.status == 400);
+  CHECK_THAT(json::parse(refused.body).at("message").get<std::string>(), Catch::Contains("nested deeper than 32 levels"));
+  // A signature that cannot be Twilio's is refused before the body is looked at.
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", "bm90IGl0"}}), deep).status == 403);
+  // Rightly signed with bodySHA256: the route's own parse refuses it.
+  const auto url = twilio::url_with_body_hash(base + "/validate-pin", deep);
+  const auto hashed = test::http_request(serve.port, "POST", url.substr(base.size()),
+                                         with({{"X-Twilio-Signature", twilio::compute_signature(token, url, {})}}), deep);
+  CHECK(hashed.status == 400);
+  CHECK_THAT(json::parse(hashed.body).at("message").get<std::string>(), Catch::Contains("nested deeper"));
+
+  // Still alive and still answering.
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+  CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}}, {{"X-Twilio-Signature", sig}}).status == 200);
 }
 
 TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-input]") {
@@ -326,9 +368,113 @@ TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-
     CHECK_THAT(json::parse(r.body).at("message").get<std::string>(), Catch::Contains(message));
   }
   CHECK(test::http_request(serve.port, "POST", "/validate-pin", {}, std::string(70000, 'x')).status == 413);
+  // Identifiers are capped wherever they come from: a body or a path.
+  const auto long_id = post_json(serve.port, "/validate-pin", {{"pin", "1"}, {"callerId", "+" + std::string(128, '1')}});
+  CHECK(long_id.status == 400);
+  CHECK(json::parse(long_id.body).at("message") == "field 'callerId' is longer than 128 bytes");
+  CHECK(post_json(serve.port, "/validate-pin", {{"pin", std::string(65, '1')}, {"callerId", "+1"}}).status == 400);
+  const auto long_path = test::http_request(serve.port, "GET", "/blocked-callers/" + std::string(129, '1'));
+  CHECK(long_path.status == 400);
+  CHECK_THAT(json::parse(long_path.body).at("message").get<std::string>(), Catch::Contains("longer than 128 bytes"));
+  CHECK(test::http_request(serve.port, "GET", "/executions/" + std::string(129, 'F') + "/connected").status == 400);
   CHECK(test::http_request(serve.port, "GET", "/validate-pin").status == 405);
   CHECK(test::http_request(serve.port, "PUT", "/blocked-callers/+1").status == 405);
   CHECK(test::http_request(serve.port, "GET", "/nothing-here").status == 404);
+}
+
+TEST_CASE("rotating caller IDs spends the global budget and then even the right PIN is refused", "[callers][budget]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-global", "5", "--pin-failures-per-source", "0",
+                                  "--debug-routes"});
+  // Five guesses, each under a fresh caller ID: no caller ever gets near its own limit.
+  for (int i = 0; i < 5; ++i) {
+    const auto guess = post_json(serve.port, "/validate-pin", {{"pin", std::to_string(1000 + i)}, {"callerId", "+1555000" + std::to_string(i)}});
+    REQUIRE(guess.status == 200);
+    CHECK(json::parse(guess.body).at("attempts").at("attempts") == 1);
+  }
+  // Spent: the right PIN is answered as a wrong one (the shape Studio handles), unchecked.
+  for (const auto* caller : {"+15559999", "+15559998", "+15559999"}) {
+    const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", caller}});
+    CHECK(refused.status == 200);
+    CHECK(json::parse(refused.body) ==
+          json{{"authenticated", false}, {"attempts", {{"id", caller}, {"attempts", 0}, {"blocked", false}}}, {"blocked", false}});
+  }
+  // Nothing was counted against those callers: nothing says they guessed.
+  CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+15559999").status == 404);
+
+  const auto metrics = test::http_request(serve.port, "GET", "/metrics").body;
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"global\"} 3"));
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"source\"} 0"));
+  // One log line when the budget trips, not one per refusal (SIGHUP logs a line after them all).
+  serve.process->wait_for_stderr("PIN failure budget spent");
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("reloaded");
+  const auto log = serve.process->err();
+  const auto first = log.find("PIN failure budget spent");
+  CHECK(log.find("PIN failure budget spent", first + 1) == std::string::npos);
+}
+
+TEST_CASE("one source address spends its own budget and other addresses or signed requests are not held by it", "[callers][budget]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-per-source", "3", "--pin-failures-global", "100"});
+  for (int i = 0; i < 3; ++i) {
+    const auto guess = post_json(serve.port, "/validate-pin", {{"pin", "0000"}, {"callerId", "+1666000" + std::to_string(i)}});
+    CHECK(json::parse(guess.body).at("authenticated") == false);
+  }
+  const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+16660009"}});
+  CHECK(refused.status == 200);
+  CHECK(json::parse(refused.body).at("authenticated") == false);
+  // Another address (another machine) is not held by the first one's guesses.
+  const auto elsewhere = test::http_request_from("127.0.0.2", serve.port, "POST", "/validate-pin", {{"Content-Type", "application/json"}},
+                                                 json{{"pin", "1234"}, {"callerId", "+16660009"}}.dump());
+  CHECK(json::parse(elsewhere.body).at("authenticated") == true);
+  const auto metrics = test::http_request(serve.port, "GET", "/metrics").body;
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"source\"} 1"));
+  CHECK_THAT(metrics, Catch::Contains("callproxy_pin_checks_refused_total{budget=\"global\"} 0"));
+  CHECK_THAT(serve.process->wait_for_stderr("PIN failure budget spent by"), Catch::Contains("127.0.0.1"));
+
+  // With signatures checked every request comes from Twilio: no per-source budget.
+  const std::string token = "tok3n";
+  auto signed_serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--pin-failures-per-source", "1"},
+                                        {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string url = "https://127.0.0.1:" + std::to_string(signed_serve.port) + "/validate-pin";
+  auto signed_check = [&](const std::string& pin, const std::string& caller) {
+    const auto sig = twilio::compute_signature(token, url, {{"pin", pin}, {"callerId", caller}});
+    const auto r = post_json(signed_serve.port, "/validate-pin", {{"pin", pin}, {"callerId", caller}}, {{"X-Twilio-Signature", sig}});
+    REQUIRE(r.status == 200);
+    return json::parse(r.body).at("authenticated").get<bool>();
+  };
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(signed_check("0000", "+1777000" + std::to_string(i)));
+  CHECK(signed_check("1234", "+17770009"));
+}
+
+TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of that number", "[callers][caller-id]") {
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--debug-routes"}, {{"SERVER_API_KEY", "k3y"}});
+  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/%2B15557654321").status == 201);
+  const std::vector<std::string> spellings{
+      "+15557654321", "15557654321", "+1 5557654321", "+1-555-765-4321", "+1 (555) 765-4321", "(1) 555.765.4321",
+      "  +15557654321  ",
+      "\xEF\xBC\x8B\xEF\xBC\x91\xEF\xBC\x95\xEF\xBC\x95\xEF\xBC\x95\xEF\xBC\x97\xEF\xBC\x96"
+      "\xEF\xBC\x95\xEF\xBC\x94\xEF\xBC\x93\xEF\xBC\x92\xEF\xBC\x91",  // "＋１５５５７６５４３２１"
+  };
+  for (const auto& spelling : spellings) {
+    INFO(spelling);
+    const auto r = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", spelling}}).body);
+    CHECK(r.at("authenticated") == false);
+    CHECK(r.at("blocked") == true);
+    CHECK(r.at("attempts").at("id") == "+15557654321");
+    // The path routes find the same record.
+    const auto found = test::http_request(serve.port, "GET", "/blocked-callers/" + twilio::percent_encode(spelling, "-_.~"));
+    CHECK(found.status == 200);
+    CHECK(json::parse(found.body).at("id") == "+15557654321");
+  }
+  // Failures counted under one spelling are the same caller's under another.
+  CHECK(test::http_request(serve.port, "POST", "/auth-attempts/1%20(555)%20123-0000").status == 201);
+  CHECK(json::parse(test::http_request(serve.port, "GET", "/auth-attempts/%2B15551230000").body) == json{{"attempts", 1}});
+  // An unblock in any spelling lifts the block.
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/1-555-765-4321", {{"apiKey", "k3y"}}).status == 204);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15557654321"}}).body).at("authenticated") == true);
+  // Other IDs are not digits: kept as sent, whitespace aside.
+  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/client:alice").status == 201);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", " client:alice "}}).body).at("blocked") == true);
 }
 
 TEST_CASE("with SQLite, blocks and attempts survive a restart and kill -9", "[callers][store]") {
@@ -411,8 +557,9 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
     CHECK(json::parse(r.body).at("attempts").at("attempts") == 1);
   }
   for (const auto& [status, body, delay] : std::vector<std::tuple<int, std::string, int>>{
-           {500, "{}", 0}, {200, "not json", 0}, {200, R"({"authenticated":true})", 2000}}) {
-    INFO(status << " " << body << " " << delay);
+           {500, "{}", 0}, {200, "not json", 0}, {200, R"({"authenticated":true})", 2000},
+           {200, R"({"authenticated":true,"backendIds":)" + std::string(30'000, '[') + std::string(30'000, ']') + "}", 0}}) {
+    INFO(status << " " << body.substr(0, 80) << " " << delay);
     test::CannedHttpServer api(status, body, std::chrono::milliseconds(delay));
     auto serve = test::start_serve({"--pin-api", api.base_url(), "--pin-api-timeout-ms", "300", "--debug-routes"});
     const auto r = post_json(serve.port, "/validate-pin", {{"pin", "5555"}, {"callerId", "+3"}});

@@ -69,3 +69,16 @@ TEST_CASE("header lookup ignores case", "[router]") {
   CHECK(request.header("x-twilio-signature") == "abc");
   CHECK(request.header("missing").empty());
 }
+
+TEST_CASE("a path parameter longer than max_path_param_bytes is a 400 and no handler runs", "[router]") {
+  const auto router = sample_router();
+  const std::string longest(max_path_param_bytes, '7');
+  CHECK(dispatch(router, "GET", "/blocked-callers/" + longest).body == longest + "|");
+  const auto refused = dispatch(router, "GET", "/blocked-callers/" + longest + "7");
+  CHECK(refused.status == 400);
+  CHECK(refused.body == R"({"message":"path parameter 'callerId' is longer than 128 bytes"})");
+  // Measured after decoding: 43 escaped bytes are 43 bytes.
+  std::string escaped;
+  for (int i = 0; i < 43; ++i) escaped += "%2B";
+  CHECK(dispatch(router, "GET", "/executions/" + escaped + "/connected").status == 200);
+}

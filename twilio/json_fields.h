@@ -10,6 +10,7 @@
 
 #include "core/result.h"
 #include "twilio/media_message.h"
+#include "twilio/json_limits.h"
 
 namespace callproxy::twilio::fields {
 
@@ -67,8 +68,10 @@ inline int positive_int(const json& object, const char* key, std::string_view pa
 // throw FieldError.
 template <class Message, class Build>
 Result<Message> parse_event(std::string_view text, Build build) {
-  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return Error{"not valid JSON"};
+  // Nesting is bounded before anything is parsed: what comes from outside may nest without end.
+  auto parsed = parse_json_bounded(text);
+  if (!parsed) return Error{parsed.error()};
+  const json& root = parsed.value();
   if (!root.is_object()) return Error{"message is not a JSON object"};
   try {
     return build(root, string_field(root, "event", "event"));

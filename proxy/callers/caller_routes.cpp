@@ -6,8 +6,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
+#include <vector>
 
+#include "proxy/callers/caller_id.h"
+#include "twilio/json_limits.h"
 #include "twilio/percent_encoding.h"
 #include "core/json_text.h"
 
@@ -15,6 +19,8 @@ namespace callproxy::proxy {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::size_t twilio_signature_chars = 28;  // base64 of the 20 bytes of an HMAC-SHA1
 
 HttpResponse json_response(int status, const json& body) {
   return HttpResponse::json(status, dump_json(body));
@@ -45,6 +51,22 @@ std::string js_string(const json& v) {
   return v.dump();
 }
 
+// A JSON body's field as Twilio's Node library signs it: an array, nested or not, is the key
+// repeated once per element (the library recurses; this walks with a stack of its own, as the
+// depth is the sender's choice), anything else the key and the value as JavaScript renders it.
+void add_signed_field(twilio::RequestParams& params, const std::string& key, const json& value) {
+  std::vector<const json*> pending{&value};
+  while (!pending.empty()) {
+    const json* v = pending.back();
+    pending.pop_back();
+    if (!v->is_array()) {
+      params.emplace_back(key, js_string(*v));
+      continue;
+    }
+    for (auto it = v->rbegin(); it != v->rend(); ++it) pending.push_back(&*it);
+  }
+}
+
 // The admin routes' key, compared in constant time; an empty configured key refuses everyone.
 std::optional<HttpResponse> check_api_key(const HttpRequest& request, const CallersOptions& options) {
   const auto presented = request.header("apiKey");
@@ -67,8 +89,10 @@ Result<PinRequest> parse_pin_request(const HttpRequest& request) {
       if (k == "callerId") out.caller_id = v;
     }
   } else {
-    const auto body = json::parse(request.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return Error{"body must be a JSON object {\"pin\",\"callerId\"}"};
+    const auto parsed = twilio::parse_json_bounded(request.body);
+    if (!parsed) return Error{"body must be a JSON object {\"pin\",\"callerId\"}: " + parsed.error()};
+    const json& body = parsed.value();
+    if (!body.is_object()) return Error{"body must be a JSON object {\"pin\",\"callerId\"}"};
     for (const auto* field : {"pin", "callerId"}) {
       if (!body.contains(field)) return Error{std::string("field '") + field + "' is missing"};
       if (!body[field].is_string()) return Error{std::string("field '") + field + "' must be a string"};
@@ -76,9 +100,13 @@ Result<PinRequest> parse_pin_request(const HttpRequest& request) {
     out.pin = body["pin"];
     out.caller_id = body["callerId"];
   }
+  if (out.pin.size() > max_pin_bytes) return Error{"field 'pin' is longer than " + std::to_string(max_pin_bytes) + " bytes"};
+  if (out.caller_id.size() > max_caller_id_bytes) {
+    return Error{"field 'callerId' is longer than " + std::to_string(max_caller_id_bytes) + " bytes"};
+  }
+  out.caller_id = canonical_caller_id(out.caller_id);
   if (out.pin.empty()) return Error{"field 'pin' is missing"};
   if (out.caller_id.empty()) return Error{"field 'callerId' is missing"};
-  if (out.pin.size() > 64 || out.caller_id.size() > 128) return Error{"'pin' or 'callerId' is too long"};
   return out;
 }
 
@@ -97,6 +125,27 @@ void record_failure(CallerApi& api, const std::string& caller_id, Respond respon
     if (after.value().blocked) spdlog::warn("caller {} blocked after {} failed PIN attempts", caller_id, after.value().attempts);
     respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(after.value())}, {"blocked", after.value().blocked}}));
   });
+}
+
+// A spent budget: answered as a wrong PIN is (Studio's flow handles that) without the PIN being
+// looked at, so that the right one does not get in either; the caller's own count is left alone,
+// as nothing says this caller guessed.
+void refuse_unchecked(CallerApi& api, const PinFailureBudgets::Admission& admission, const std::string& source,
+                      const CallerState& state, const Respond& respond) {
+  const auto budget = *admission.refused;
+  api.metrics.pin_checks_refused[budget].add();
+  if (admission.tripped) {  // once per budget and window, not once per request
+    const auto& policy = api.budgets.policy();
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(policy.window).count();
+    if (budget == PinBudget::global) {
+      spdlog::warn("PIN failure budget spent: {} failed PIN checks across all callers within {} s; every PIN check is "
+                   "refused until the window ends", policy.global, seconds);
+    } else {
+      spdlog::warn("PIN failure budget spent by {}: {} failed PIN checks within {} s; its PIN checks are refused until "
+                   "the window ends", source, policy.per_source, seconds);
+    }
+  }
+  respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state)}, {"blocked", false}}));
 }
 
 // Runs `handler` only if the request's signature passes.
@@ -133,6 +182,13 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
   const auto signature = request.header("X-Twilio-Signature");
   if (signature.empty()) return HttpResponse::error(400, "missing X-Twilio-Signature header");
   const auto url = signing.signed_url("https", request.header("Host"), request.target);
+  const auto refuse = [&](twilio::SignatureVerdict verdict) {
+    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(), twilio::describe(verdict), url);
+    return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
+  };
+  // Twilio's signature is always base64 of an HMAC-SHA1 (28 characters): anything else is refused
+  // before the body is looked at, so unsigned requests cost no parsing.
+  if (signature.size() != twilio_signature_chars) return refuse(twilio::SignatureVerdict::mismatch);
 
   twilio::SignatureVerdict verdict;
   if (twilio::has_body_hash(url)) {
@@ -142,24 +198,18 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
     if (is_form(request)) {
       params = twilio::parse_form(request.body);
     } else if (!request.body.empty()) {
-      const auto body = json::parse(request.body, nullptr, false);
-      if (body.is_object()) {
-        for (const auto& [key, value] : body.items()) {
-          // Arrays are repeated keys, as Twilio's library treats them.
-          if (value.is_array()) {
-            for (const auto& v : value) params.emplace_back(key, js_string(v));
-          } else {
-            params.emplace_back(key, js_string(value));
-          }
-        }
+      // Nothing Twilio signs nests this deep: refused before any parsing.
+      if (!twilio::json_depth_within(request.body)) {
+        return HttpResponse::error(400, "request body: JSON nested deeper than " + std::to_string(twilio::max_json_depth) + " levels");
+      }
+      const auto body = twilio::parse_json_bounded(request.body);
+      if (body && body.value().is_object()) {
+        for (const auto& [key, value] : body.value().items()) add_signed_field(params, key, value);
       }
     }
     verdict = validator.validate(signature, url, params);
   }
-  if (verdict != twilio::SignatureVerdict::valid) {
-    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(), twilio::describe(verdict), url);
-    return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
-  }
+  if (verdict != twilio::SignatureVerdict::valid) return refuse(verdict);
   return std::nullopt;
 }
 
@@ -169,22 +219,32 @@ void add_caller_routes(Router& router, CallerApi& api) {
     if (!parsed) return respond(HttpResponse::error(400, parsed.error()));
     const auto caller_id = parsed.value().caller_id;
     const auto pin = parsed.value().pin;
+    // With signatures checked every request comes from Twilio, whose addresses all callers share.
+    const auto source = api.signing.enabled() ? std::string() : budget_source(request.remote_address);
     // A blocked caller is told so without the PIN being looked at.
-    api.store.caller(caller_id, [&api, caller_id, pin, respond](StoreResult<CallerState> state) {
+    api.store.caller(caller_id, [&api, caller_id, pin, source, respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       if (state.value().blocked) {
         return respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state.value())}, {"blocked", true}}));
       }
-      if (const auto entry = api.pins.find(pin)) return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
+      const auto admission = api.budgets.admit(source);
+      if (admission.refused) return refuse_unchecked(api, admission, source, state.value(), respond);
+      const auto ticket = admission.ticket;
+      if (const auto entry = api.pins.find(pin)) {
+        api.budgets.refund(ticket);
+        return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
+      }
       if (!api.pin_api) return record_failure(api, caller_id, respond);
-      api.pin_api->check(pin, [&api, caller_id, respond](PinApiAnswer answer) {
+      api.pin_api->check(pin, [&api, caller_id, ticket, respond](PinApiAnswer answer) {
         switch (answer.outcome) {
           case PinApiAnswer::Outcome::authenticated:
+            api.budgets.refund(ticket);
             return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, respond);
           case PinApiAnswer::Outcome::rejected:
             return record_failure(api, caller_id, respond);
           case PinApiAnswer::Outcome::unavailable:
             // Not the caller's fault: no attempt is counted, and Studio can say "try later".
+            api.budgets.refund(ticket);
             spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
             return respond(HttpResponse::error(502, "PIN check unavailable: " + answer.error));
         }
@@ -192,8 +252,10 @@ void add_caller_routes(Router& router, CallerApi& api) {
     });
   }));
 
+  // Path IDs are normalised as validate-pin's are, so that a block, a lookup and an unblock
+  // address one record whatever the spelling (the router has capped their length).
   router.add("GET", "/blocked-callers/:callerId", signed_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = params.at("callerId");
+    const auto id = canonical_caller_id(params.at("callerId"));
     if (is_withheld_caller(id)) return respond(json_response(200, {{"id", id}, {"withheld", true}, {"blocked", true}}));
     api.store.caller(id, [id, respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
@@ -203,7 +265,7 @@ void add_caller_routes(Router& router, CallerApi& api) {
   }));
 
   router.add("DELETE", "/blocked-callers/:callerId", admin_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = params.at("callerId");
+    const auto id = canonical_caller_id(params.at("callerId"));
     api.store.unblock(id, [id, respond](StoreResult<bool> was_blocked) {
       if (!was_blocked) return respond(store_unavailable(was_blocked.error()));
       if (!was_blocked.value()) return respond(HttpResponse::error(404, "caller " + id + " is not blocked"));
@@ -223,19 +285,19 @@ void add_caller_routes(Router& router, CallerApi& api) {
 
   if (!api.options.debug_routes) return;
   router.add("POST", "/blocked-callers/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    api.store.block(params.at("callerId"), [respond](StoreResult<CallerState> state) {
+    api.store.block(canonical_caller_id(params.at("callerId")), [respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       respond(json_response(201, {{"id", state.value().id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
     });
   });
   router.add("POST", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    api.store.record_failure(params.at("callerId"), api.options.attempts, [respond](StoreResult<CallerState> state) {
+    api.store.record_failure(canonical_caller_id(params.at("callerId")), api.options.attempts, [respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       respond(json_response(201, attempts_json(state.value())));
     });
   });
   router.add("GET", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = params.at("callerId");
+    const auto id = canonical_caller_id(params.at("callerId"));
     api.store.caller(id, [id, respond](StoreResult<CallerState> state) {
       if (!state) return respond(store_unavailable(state.error()));
       if (state.value().attempts == 0) return respond(HttpResponse::error(404, "no failed attempts for " + id));

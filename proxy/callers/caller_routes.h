@@ -4,11 +4,13 @@
 
 #include <optional>
 
-#include "proxy/callers/pin_api.h"
-#include "proxy/callers/pin_directory.h"
-#include "proxy/http/router.h"
 #include "proxy/callers/callers_options.h"
+#include "proxy/callers/pin_api.h"
+#include "proxy/callers/pin_budget.h"
+#include "proxy/callers/pin_directory.h"
 #include "proxy/http/request_signing.h"
+#include "proxy/http/router.h"
+#include "proxy/media/metrics.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {
@@ -29,6 +31,8 @@ struct CallerApi {
   StateStore& store;
   PinDirectory& pins;
   const RequestSigning& signing;
+  PinFailureBudgets& budgets;  // failures whatever the caller ID
+  Metrics& metrics;
   PinApi* pin_api = nullptr;                                    // set with --pin-api
 };
 

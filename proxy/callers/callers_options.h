@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "proxy/callers/pin_budget.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {
@@ -16,6 +17,7 @@ struct CallersOptions {
   std::string api_key;                                // SERVER_API_KEY for the admin routes; empty refuses everyone
   bool debug_routes = false;
   AttemptPolicy attempts;
+  PinBudgetPolicy pin_budget;  // failures allowed whatever the caller ID (per source: without validation)
 };
 
 }  // namespace callproxy::proxy

@@ -19,6 +19,7 @@
 #include "net/client_connect.h"
 #include "net/endpoint.h"
 #include "net/tls_context.h"
+#include "twilio/json_limits.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -44,12 +45,13 @@ PinApiAnswer interpret(unsigned status, const std::string& body) {
     answer.error = "identity API answered HTTP " + std::to_string(status);
     return answer;
   }
-  const auto parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("authenticated") ||
-      !parsed["authenticated"].is_boolean()) {
+  const auto bounded = twilio::parse_json_bounded(body);
+  if (!bounded || !bounded.value().is_object() || !bounded.value().contains("authenticated") ||
+      !bounded.value()["authenticated"].is_boolean()) {
     answer.error = "identity API answered something that is not {\"authenticated\": …}";
     return answer;
   }
+  const json& parsed = bounded.value();
   if (!parsed["authenticated"].get<bool>()) {
     answer.outcome = PinApiAnswer::Outcome::rejected;
     return answer;

@@ -7,11 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/media/backend_target.h"
+#include "twilio/json_limits.h"
 #include "twilio/signature.h"
 
 namespace callproxy::proxy {
 
 Result<std::vector<PinEntry>> parse_pins(const std::string& text) {
+  // The file is checked before it is parsed, like any JSON from outside; the parser's own
+  // exception is kept below for its line and column.
+  if (!twilio::json_depth_within(text)) {
+    return Error{"nested deeper than " + std::to_string(twilio::max_json_depth) + " levels"};
+  }
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);

@@ -88,6 +88,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return start_call_session(std::move(stream_), parser_->release(), context_.calls);
     }
     request.body = std::move(message.body());
+    request.remote_address = remote_address();
     const bool keep_alive = message.keep_alive();
     const unsigned version = message.version();
     const bool head = message.method() == http::verb::head;
@@ -131,6 +132,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
+  }
+
+  // The peer's address as the connection has it; an IPv4 client of a dual-stack socket as IPv4.
+  std::string remote_address() const {
+    error_code ec;
+    const auto address = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec).address();
+    if (ec) return {};
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+    }
+    return address.to_string();
   }
 
   std::string remote() const {

@@ -91,6 +91,13 @@ void Router::dispatch(const HttpRequest& request, Respond respond) const {
     const bool method_ok = route.method == request.method ||
                            (request.method == "HEAD" && route.method == "GET");
     if (method_ok) {
+      for (const auto& [name, value] : params) {
+        if (value.size() > max_path_param_bytes) {
+          respond(HttpResponse::error(400, "path parameter '" + name + "' is longer than " +
+                                               std::to_string(max_path_param_bytes) + " bytes"));
+          return;
+        }
+      }
       route.handler(request, params, std::move(respond));
       return;
     }

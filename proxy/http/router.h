@@ -2,6 +2,7 @@
 // answer through a callback so they may finish asynchronously (a store lookup, a PIN API call).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <string>
@@ -20,6 +21,7 @@ struct HttpRequest {
   std::string target;  // path and query as the request line had them
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::string body;
+  std::string remote_address;  // the connection's peer (IPv4 or IPv6), never a header's claim
 
   std::string_view path() const;   // target up to '?'
   std::string_view query() const;  // after '?', empty if none
@@ -37,6 +39,11 @@ struct HttpResponse {
   // {"message": "..."}: how every error is reported to API clients.
   static HttpResponse error(int status, std::string_view message);
 };
+
+// Longest value a ":name" segment may capture (URL-decoded); longer is answered 400 before any
+// handler runs. Identifiers in paths (caller IDs, execution SIDs) are far shorter, and they become
+// store keys and log text.
+inline constexpr std::size_t max_path_param_bytes = 128;
 
 // Values captured by ":name" segments of a route pattern, URL-decoded.
 using RouteParams = std::map<std::string, std::string, std::less<>>;

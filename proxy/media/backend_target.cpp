@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "twilio/json_limits.h"
+
 namespace callproxy::proxy {
 
 Result<BackendTarget> parse_backend(std::string_view entry) {
@@ -28,12 +30,12 @@ Result<BackendTarget> parse_backend(std::string_view entry) {
 }
 
 Result<std::vector<std::string>> parse_backend_hosts(std::string_view json_text) {
-  const auto parsed = nlohmann::json::parse(json_text, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_array()) {
+  const auto parsed = twilio::parse_json_bounded(json_text);
+  if (!parsed || !parsed.value().is_array()) {
     return Error{"backendHosts must be a JSON array of strings, got '" + std::string(json_text.substr(0, 200)) + "'"};
   }
   std::vector<std::string> out;
-  for (const auto& entry : parsed) {
+  for (const auto& entry : parsed.value()) {
     if (!entry.is_string()) return Error{"backendHosts entries must be strings"};
     out.push_back(entry.get<std::string>());
   }

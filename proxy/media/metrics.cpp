@@ -81,6 +81,9 @@ std::string Metrics::render() const {
   counter(out, "callproxy_binary_frames_ignored_total", "Binary WebSocket frames from Twilio ignored",
           binary_frames_ignored.value());
   counter(out, "callproxy_oversized_messages_total", "Messages over --max-message-bytes", oversized_messages.value());
+  labelled(out, "callproxy_pin_checks_refused_total",
+           "PIN checks refused without looking at the PIN, by the failure budget that was spent", "budget",
+           pin_checks_refused, std::array<const char*, 2>{"global", "source"});
   out += forward_latency.render("callproxy_forward_latency_seconds",
                                 "Time from a media frame's arrival to its write to a backend completing");
   return out;

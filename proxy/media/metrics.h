@@ -15,6 +15,7 @@ enum class Rejection : std::size_t { missing_signature, bad_signature, draining,
 enum class ParseSource : std::size_t { twilio, backend, count };
 enum class LinkState : std::size_t { connecting, open, reconnecting, count };
 enum class RefusedBackend : std::size_t { not_allowed, invalid, count };
+enum class PinBudget : std::size_t { global, source, count };  // failed-PIN budgets (pin_budget.h)
 
 class Counter {
  public:
@@ -77,6 +78,7 @@ struct Metrics {
   LabelledCounter<ParseSource> parse_errors;
   Counter binary_frames_ignored;
   Counter oversized_messages;
+  LabelledCounter<PinBudget> pin_checks_refused;  // PIN checks refused, unchecked, by a spent budget
   LatencyHistogram forward_latency;
 
   Gauge& links(LinkState state) { return backend_links[static_cast<std::size_t>(state)]; }

@@ -11,11 +11,20 @@
 
 namespace callproxy::test {
 
-std::string raw_exchange(unsigned short port, const std::string& raw) {
+std::string raw_exchange(unsigned short port, const std::string& raw, const std::string& source_ip) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
   timeval timeout{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (!source_ip.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source_ip.c_str(), &local.sin_addr) != 1 || (ntohl(local.sin_addr.s_addr) >> 24) != 127 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot send from " + source_ip + " (a loopback address is expected)");
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -69,6 +78,12 @@ HttpReply parse_reply(const std::string& raw) {
 
 HttpReply http_request(unsigned short port, const std::string& method, const std::string& target,
                        const std::map<std::string, std::string>& headers, const std::string& body) {
+  return http_request_from({}, port, method, target, headers, body);
+}
+
+HttpReply http_request_from(const std::string& source_ip, unsigned short port, const std::string& method,
+                            const std::string& target, const std::map<std::string, std::string>& headers,
+                            const std::string& body) {
   std::string raw = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
                     "\r\nConnection: close\r\n";
   for (const auto& [name, value] : headers) raw += name + ": " + value + "\r\n";
@@ -76,7 +91,7 @@ HttpReply http_request(unsigned short port, const std::string& method, const std
     raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   raw += "\r\n" + body;
-  return parse_reply(raw_exchange(port, raw));
+  return parse_reply(raw_exchange(port, raw, source_ip));
 }
 
 }  // namespace callproxy::test
