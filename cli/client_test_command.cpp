@@ -58,7 +58,8 @@ int run(ClientTestFlags& flags, const CLI::App& app) {
   options.every = std::chrono::milliseconds(static_cast<long long>(flags.every * 1000));
   options.duration = std::chrono::milliseconds(static_cast<long long>(flags.duration * 1000));
   if (flags.once) options.mode = testclient::ClientTestOptions::Mode::once;
-  else if (app.count("--calls") > 0 || app.count("--duration") > 0) options.mode = testclient::ClientTestOptions::Mode::load;
+  else if (app.count("--calls") > 0 || app.count("--duration") > 0)
+    options.mode = testclient::ClientTestOptions::Mode::load;
   return testclient::run_client_test(options);
 }
 
@@ -68,7 +69,8 @@ RunFunction setup_client_test(CLI::App& parent) {
   auto flags = std::make_shared<ClientTestFlags>();
   auto& options = flags->options;
   auto* app = parent.add_subcommand(
-      "client-test", "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls");
+      "client-test",
+      "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls");
   app->add_option("--url", options.url, "The proxy's media URL (ws:// or wss://)")->capture_default_str();
   app->add_option("--wav", flags->wav, "Call audio: any WAV (converted to 8 kHz mu-law); default: the bundled sample")
       ->check(CLI::ExistingFile);
@@ -76,7 +78,8 @@ RunFunction setup_client_test(CLI::App& parent) {
                     ->check(CLI::Range(0.05, 86400.0));
   auto* once = app->add_flag("--once", flags->once, "One call; exit 0 if it streamed to its end, 1 otherwise");
   once->excludes(every);
-  auto* calls = app->add_option("--calls", options.calls, "Concurrent calls (load mode)")->check(CLI::Range(1u, 100000u));
+  auto* calls =
+      app->add_option("--calls", options.calls, "Concurrent calls (load mode)")->check(CLI::Range(1u, 100000u));
   auto* duration = app->add_option("--duration", flags->duration, "Seconds each call streams (loops the audio)")
                        ->check(CLI::Range(0.02, 86400.0));
   calls->excludes(once)->excludes(every);

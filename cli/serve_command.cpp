@@ -35,7 +35,8 @@ void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app
 int run_serve(ServeFlags& flags, const CLI::App& app) {
   auto& options = flags.options;
   apply_node_cache_settings(options, app);
-  options.media.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio : proxy::BackendFormat::simple;
+  options.media.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio
+                                                                  : proxy::BackendFormat::simple;
   options.media.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
   try {
     for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
@@ -43,7 +44,8 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
     server.listen();
     if (options.signatures.validate) {
       spdlog::info("Twilio signatures are checked on /media (signed URL: {})",
-                   options.signatures.public_url.empty() ? "wss://<Host header>/media" : options.signatures.public_url + "/media");
+                   options.signatures.public_url.empty() ? "wss://<Host header>/media"
+                                                         : options.signatures.public_url + "/media");
     }
     server.run();
     return exit_ok;
@@ -61,7 +63,8 @@ CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::mi
                          const std::string& help, double max = 86400.0, double min = 0.0) {
   return app
       ->add_option_function<double>(
-          name, [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
+          name,
+          [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
           help + " (default " + std::to_string(static_cast<double>(target.count()) / 1000).substr(0, 5) + ")")
       ->check(CLI::Range(min, max));
 }
@@ -116,7 +119,8 @@ RunFunction setup_serve(CLI::App& parent) {
                   "Bytes of messages (of any kind) that may wait behind a backend before it is disconnected")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
-  add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout, "Seconds to connect to a backend", 600.0);
+  add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout,
+              "Seconds to connect to a backend", 600.0);
   app->add_option("--backend-ca", options.media.backend_ca, "Extra CA certificate file for wss:// backends")
       ->check(CLI::ExistingFile);
 
@@ -124,7 +128,8 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_flag("--validate-signatures", options.signatures.validate,
                 "Refuse /media handshakes without a valid X-Twilio-Signature")
       ->envname("VALIDATE_EXTERNAL_CALLS");
-  app->add_option("--auth-token", options.signatures.auth_token, "Twilio auth token (for signatures)")->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--auth-token", options.signatures.auth_token, "Twilio auth token (for signatures)")
+      ->envname("TWILIO_AUTH_TOKEN");
   app->add_option("--tls-cert", options.http.tls_cert, "Serve https:// and wss:// with this certificate chain (PEM)")
       ->check(CLI::ExistingFile);
   app->add_option("--tls-key", options.http.tls_key, "The certificate's private key (PEM)")->check(CLI::ExistingFile);
@@ -134,18 +139,22 @@ RunFunction setup_serve(CLI::App& parent) {
   // Callers.
   app->add_option("--pins-file", options.callers.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")
       ->check(CLI::ExistingFile);
-  app->add_option("--pin-api", options.callers.pin_api, "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
+  app->add_option("--pin-api", options.callers.pin_api,
+                  "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
       ->envname("SERVER_API_HOST");
   app->add_option_function<long long>(
-         "--pin-api-timeout-ms", [&options](long long ms) { options.callers.pin_api_timeout = std::chrono::milliseconds(ms); },
+         "--pin-api-timeout-ms",
+         [&options](long long ms) { options.callers.pin_api_timeout = std::chrono::milliseconds(ms); },
          "Milliseconds the identity API has to answer (default 10000)")
       ->envname("SERVER_API_TIMEOUT_MS")
       ->check(CLI::Range(1LL, 600000LL));
   app->add_option("--api-key", options.callers.api_key, "Key the admin routes require in the apiKey header")
       ->envname("SERVER_API_KEY");
-  app->add_flag("--debug-routes", options.callers.debug_routes, "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id)")
+  app->add_flag("--debug-routes", options.callers.debug_routes,
+                "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id)")
       ->envname("ENABLE_DEBUG_ROUTES");
-  app->add_option("--attempts-allowed", options.callers.attempts.allowed, "Failed PINs allowed; one more blocks the caller")
+  app->add_option("--attempts-allowed", options.callers.attempts.allowed,
+                  "Failed PINs allowed; one more blocks the caller")
       ->envname("INVALID_AUTH_ATTEMPTS_ALLOWED")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
@@ -168,7 +177,8 @@ RunFunction setup_serve(CLI::App& parent) {
       ->envname("CALLPROXY_PIN_FAILURES_PER_SOURCE")
       ->check(CLI::Range(0u, 1000000u))
       ->capture_default_str();
-  add_seconds(app, "--pin-failure-window", budget.window, "Seconds over which failed PIN checks are counted", 86400.0, 1.0)
+  add_seconds(app, "--pin-failure-window", budget.window, "Seconds over which failed PIN checks are counted", 86400.0,
+              1.0)
       ->envname("CALLPROXY_PIN_FAILURE_WINDOW");
   app->add_option("--pin-failure-sources", budget.max_sources, "Source addresses whose failures are tracked at once")
       ->envname("CALLPROXY_PIN_FAILURE_SOURCES")
@@ -176,8 +186,9 @@ RunFunction setup_serve(CLI::App& parent) {
       ->capture_default_str();
 
   // State and limits.
-  app->add_option("--store", options.store,
-                  "State store: sqlite:PATH (default), redis://HOST:PORT[/DB] (or REMOTE_CACHE_ENABLED + REDIS_HOST), memory")
+  app->add_option(
+         "--store", options.store,
+         "State store: sqlite:PATH (default), redis://HOST:PORT[/DB] (or REMOTE_CACHE_ENABLED + REDIS_HOST), memory")
       ->check([](const std::string& text) {
         auto spec = proxy::parse_store_spec(text);
         return spec ? std::string() : spec.error();

@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "core/json_text.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
-#include "core/json_text.h"
 
 namespace callproxy::cli {
 namespace {
@@ -37,14 +37,14 @@ std::string shell_quote(std::string_view s) {
   return out + "'";
 }
 
-std::string curl_command(const std::string& url, const std::string& signature,
-                         const twilio::RequestParams& params, const std::optional<std::string>& body) {
-  std::string out = "curl -sS -X " + std::string(body || !params.empty() ? "POST" : "GET") + " " +
-                    shell_quote(url) + " -H " + shell_quote("X-Twilio-Signature: " + signature);
+std::string curl_command(const std::string& url, const std::string& signature, const twilio::RequestParams& params,
+                         const std::optional<std::string>& body) {
+  std::string out = "curl -sS -X " + std::string(body || !params.empty() ? "POST" : "GET") + " " + shell_quote(url) +
+                    " -H " + shell_quote("X-Twilio-Signature: " + signature);
   if (body) {
     const bool json = !nlohmann::json::parse(*body, nullptr, false).is_discarded();
-    out += " -H " + shell_quote(std::string("Content-Type: ") +
-                                (json ? "application/json" : "text/plain; charset=utf-8"));
+    out += " -H " +
+           shell_quote(std::string("Content-Type: ") + (json ? "application/json" : "text/plain; charset=utf-8"));
     out += " --data-binary " + shell_quote(*body);
   }
   for (const auto& [key, value] : params) {
@@ -132,24 +132,20 @@ int run_sign(SignOptions& options, bool token_given) {
 RunFunction setup_sign(CLI::App& parent) {
   auto options = std::make_shared<SignOptions>();
   auto* app = parent.add_subcommand("sign", "Compute (or --verify) a Twilio request signature");
-  app->add_option("--url", options->url, "The full URL Twilio requests (scheme, host, path, query)")
-      ->required();
+  app->add_option("--url", options->url, "The full URL Twilio requests (scheme, host, path, query)")->required();
   app->add_option("--param", options->params, "A POST parameter KEY=VALUE (repeatable; a key may repeat)")
       ->check([](const std::string& p) {
-        return p.find('=') == std::string::npos ? std::string("expected KEY=VALUE, got '" + p + "'")
-                                                : std::string();
+        return p.find('=') == std::string::npos ? std::string("expected KEY=VALUE, got '" + p + "'") : std::string();
       })
       ->allow_extra_args(false);
   auto* body = app->add_option("--body", options->body, "A raw request body (JSON): signed through bodySHA256");
   auto* body_file = app->add_option("--body-file", options->body_file, "Read the body from FILE");
   body->excludes(body_file);
-  app->add_option("--auth-token", options->auth_token, "Twilio auth token (HMAC key)")
-      ->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--auth-token", options->auth_token, "Twilio auth token (HMAC key)")->envname("TWILIO_AUTH_TOKEN");
   app->add_option("--format", options->format, "Output: plain|header|json|curl")
       ->check(CLI::IsMember({"plain", "header", "json", "curl"}))
       ->capture_default_str();
-  app->add_option("--verify", options->verify,
-                  "Check SIGNATURE instead of printing one: exit 0 valid, 1 invalid");
+  app->add_option("--verify", options->verify, "Check SIGNATURE instead of printing one: exit 0 valid, 1 invalid");
   return [options, app] {
     const bool token_given = app->count("--auth-token") > 0 || options->auth_token.has_value();
     return run_sign(*options, token_given);

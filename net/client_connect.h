@@ -72,22 +72,26 @@ void async_connect_client(Stream& stream, const Endpoint& endpoint, std::chrono:
   });
   state->resolver.async_resolve(
       endpoint.host, std::to_string(endpoint.port),
-      [state, &stream, &lowest, until, endpoint, allow = std::move(allow)](error_code ec, tcp::resolver::results_type results) {
+      [state, &stream, &lowest, until, endpoint, allow = std::move(allow)](error_code ec,
+                                                                           tcp::resolver::results_type results) {
         if (!state->done) return;  // the deadline answered already
         state->deadline.cancel();
-        if (ec) return state->finish(ConnectFailure{ConnectFailure::Step::resolve, "cannot resolve " + endpoint.host + ": " + ec.message()});
+        if (ec)
+          return state->finish(
+              ConnectFailure{ConnectFailure::Step::resolve, "cannot resolve " + endpoint.host + ": " + ec.message()});
         std::vector<tcp::endpoint> addresses;
         for (const auto& entry : results) {
           if (!allow || allow(entry.endpoint().address())) addresses.push_back(entry.endpoint());
         }
         if (addresses.empty()) {
-          return state->finish(ConnectFailure{ConnectFailure::Step::not_allowed, "no allowed address for " + endpoint.host});
+          return state->finish(
+              ConnectFailure{ConnectFailure::Step::not_allowed, "no allowed address for " + endpoint.host});
         }
         lowest.expires_at(until);
         lowest.async_connect(addresses, [state, &stream, endpoint](error_code ec, const tcp::endpoint&) {
           if (ec) {
-            return state->finish(
-                ConnectFailure{ConnectFailure::Step::connect, "cannot connect to " + endpoint.authority() + ": " + ec.message()});
+            return state->finish(ConnectFailure{ConnectFailure::Step::connect,
+                                                "cannot connect to " + endpoint.authority() + ": " + ec.message()});
           }
           if constexpr (tls) {
             // SNI and the certificate's name checked against the host we meant to reach.
@@ -96,7 +100,9 @@ void async_connect_client(Stream& stream, const Endpoint& endpoint, std::chrono:
             }
             stream.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
             stream.async_handshake(asio::ssl::stream_base::client, [state](error_code ec) {
-              if (ec) return state->finish(ConnectFailure{ConnectFailure::Step::tls, "TLS handshake failed: " + ec.message()});
+              if (ec)
+                return state->finish(
+                    ConnectFailure{ConnectFailure::Step::tls, "TLS handshake failed: " + ec.message()});
               state->finish(std::nullopt);
             });
           } else {

@@ -14,9 +14,9 @@
 namespace callproxy::net {
 
 struct Endpoint {
-  bool tls = false;        // wss:// or https://
-  std::string host;        // lower-case name or IP literal (no brackets)
-  std::uint16_t port = 0;  // the scheme's default when the URL names none
+  bool tls = false;          // wss:// or https://
+  std::string host;          // lower-case name or IP literal (no brackets)
+  std::uint16_t port = 0;    // the scheme's default when the URL names none
   std::string target = "/";  // path and query
 
   // host[:port] as a Host header says it: IPv6 in brackets, the scheme's default port left out.

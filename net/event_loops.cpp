@@ -12,8 +12,7 @@ namespace callproxy::net {
 
 struct EventLoops::Loop {
   boost::asio::io_context context{1};  // concurrency hint 1: one thread runs it
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
-      boost::asio::make_work_guard(context);
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(context);
 };
 
 EventLoops::EventLoops(std::size_t count) {

@@ -8,7 +8,6 @@
 
 namespace callproxy::net {
 
-
 Listener::Listener(asio::io_context& loop, std::string name) : acceptor_(loop), retry_(loop), name_(std::move(name)) {}
 
 std::uint16_t Listener::listen(const std::string& bind, std::uint16_t port) {
@@ -17,7 +16,8 @@ std::uint16_t Listener::listen(const std::string& bind, std::uint16_t port) {
   if (ec) throw std::invalid_argument("--bind: '" + bind + "' is not an IP address");
   const tcp::endpoint endpoint{address, port};
   const std::string where = bind + ":" + std::to_string(port);
-  if (acceptor_.open(endpoint.protocol(), ec); ec) throw std::runtime_error("cannot open socket for " + where + ": " + ec.message());
+  if (acceptor_.open(endpoint.protocol(), ec); ec)
+    throw std::runtime_error("cannot open socket for " + where + ": " + ec.message());
   acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (acceptor_.bind(endpoint, ec); ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
   if (acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec) {

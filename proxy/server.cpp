@@ -98,7 +98,8 @@ struct Server::Impl {
         // Reload the PINs; a bad file keeps the set in use.
         if (pins.configured()) {
           const auto loaded = pins.reload();
-          if (loaded) spdlog::info("SIGHUP: {} PIN entries reloaded from {}", loaded.value(), options.callers.pins_file);
+          if (loaded)
+            spdlog::info("SIGHUP: {} PIN entries reloaded from {}", loaded.value(), options.callers.pins_file);
           else spdlog::error("SIGHUP: {}; keeping the {} entries in use", loaded.error(), pins.size());
         }
         return do_wait_signal();
@@ -195,8 +196,9 @@ std::uint16_t Server::listen() {
 
 void Server::run() {
   // Each new connection goes to the next loop and stays there.
-  impl_->listener.start([impl = impl_.get()]() -> asio::io_context& { return impl->loops.next(); },
-                        [impl = impl_.get()](asio::ip::tcp::socket socket) { start_http_session(std::move(socket), impl->http); });
+  impl_->listener.start(
+      [impl = impl_.get()]() -> asio::io_context& { return impl->loops.next(); },
+      [impl = impl_.get()](asio::ip::tcp::socket socket) { start_http_session(std::move(socket), impl->http); });
   impl_->do_wait_signal();
   impl_->loops.run();
   spdlog::info("stopped");

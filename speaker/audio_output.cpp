@@ -103,8 +103,8 @@ Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string& device
   if (!devices) return Error{devices.error()};
   const auto no_device = [&](const std::string& what) {
     return Error{what + " (PortAudio sees " + std::to_string(devices.value().size()) +
-                         " output device(s)). Use --output wav --wav-out FILE to write the audio to a file, "
-                         "or --list-devices to see what there is."};
+                 " output device(s)). Use --output wav --wav-out FILE to write the audio to a file, "
+                 "or --list-devices to see what there is."};
   };
   int index = -1;
   if (device.empty()) {
@@ -129,7 +129,7 @@ Result<std::unique_ptr<AudioSink>> open_portaudio_sink(const std::string& device
   PaError err = Pa_OpenStream(&stream, nullptr, &params, sample_rate, 160, paClipOff, nullptr, nullptr);
   if (err != paNoError) {
     return Error{std::string("cannot open '") + info->name + "' for " + std::to_string(sample_rate) +
-                         " Hz mono: " + Pa_GetErrorText(err) + ". Try --output wav --wav-out FILE."};
+                 " Hz mono: " + Pa_GetErrorText(err) + ". Try --output wav --wav-out FILE."};
   }
   err = Pa_StartStream(stream);
   if (err != paNoError) {

@@ -14,10 +14,10 @@ namespace callproxy::speaker {
 struct BackendEvent {
   enum class Kind { connected, start, media, dtmf, mark, stop, other };
   Kind kind = Kind::other;
-  std::string stream_sid;            // when the message names one
-  std::string event;                 // the event name as sent
-  std::vector<std::int16_t> pcm;     // media: decoded 16-bit samples at 8 kHz
-  std::string payload;               // media: the base64 payload as received
+  std::string stream_sid;         // when the message names one
+  std::string event;              // the event name as sent
+  std::vector<std::int16_t> pcm;  // media: decoded 16-bit samples at 8 kHz
+  std::string payload;            // media: the base64 payload as received
 };
 
 // Decodes one message; media payloads must be valid base64.

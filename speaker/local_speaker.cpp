@@ -90,7 +90,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
 
   void run() {
     stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(stream_, buffer_, request_, beast::bind_front_handler(&StreamSession::on_request, shared_from_this()));
+    http::async_read(stream_, buffer_, request_,
+                     beast::bind_front_handler(&StreamSession::on_request, shared_from_this()));
   }
 
  private:
@@ -128,9 +129,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
     do_read();
   }
 
-  void do_read() {
-    ws_->async_read(buffer_, beast::bind_front_handler(&StreamSession::on_read, shared_from_this()));
-  }
+  void do_read() { ws_->async_read(buffer_, beast::bind_front_handler(&StreamSession::on_read, shared_from_this())); }
 
   void on_read(error_code ec, std::size_t) {
     if (ec) {
@@ -170,11 +169,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
         stopped_ = true;
         context_.mixer.close(id_);
         break;
-      case Kind::dtmf:
-        spdlog::info("stream {}: DTMF", name_);
-        break;
-      default:
-        break;
+      case Kind::dtmf: spdlog::info("stream {}: DTMF", name_); break;
+      default: break;
     }
   }
 
@@ -183,7 +179,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
     const auto bytes = text.size();
     if (!outgoing_.push(std::move(text), bytes)) {
       // The proxy is not taking the echo as fast as it comes: drop it rather than grow.
-      if (dropped_replies_++ == 0) spdlog::warn("stream {}: the proxy is not reading the echo: dropping replies", name_);
+      if (dropped_replies_++ == 0)
+        spdlog::warn("stream {}: the proxy is not reading the echo: dropping replies", name_);
       return;
     }
     if (!writing_) do_write();
@@ -282,11 +279,10 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
     spdlog::error("local-speaker: {}", e.what());
     return 1;
   }
-  spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, port,
-               options.path,
+  spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, port, options.path,
                options.output == LocalSpeakerOptions::Output::portaudio ? "PortAudio"
-               : options.output == LocalSpeakerOptions::Output::wav      ? options.wav_out
-                                                                         : "none");
+               : options.output == LocalSpeakerOptions::Output::wav     ? options.wav_out
+                                                                        : "none");
 
   listener.start([&]() -> asio::io_context& { return loop; },
                  [&](tcp::socket socket) { std::make_shared<StreamSession>(std::move(socket), context)->run(); });

@@ -14,11 +14,11 @@
 namespace callproxy::speaker {
 
 struct StreamStats {
-  std::string name;                    // the streamSid when known
+  std::string name;  // the streamSid when known
   std::uint64_t samples_received = 0;
   std::uint64_t samples_played = 0;
-  std::uint64_t underruns = 0;         // times a playing stream ran dry
-  std::uint64_t samples_dropped = 0;   // beyond the buffer limit
+  std::uint64_t underruns = 0;        // times a playing stream ran dry
+  std::uint64_t samples_dropped = 0;  // beyond the buffer limit
 };
 
 class Mixer {

@@ -20,11 +20,11 @@
 #include <optional>
 #include <random>
 
+#include "net/asio_names.h"
 #include "net/client_connect.h"
 #include "net/endpoint.h"
-#include "net/write_queue.h"
-#include "net/asio_names.h"
 #include "net/tls_context.h"
+#include "net/write_queue.h"
 #include "testclient/client_test_options.h"
 #include "testclient/twilio_stream_writer.h"
 #include "twilio/audio_file.h"
@@ -83,7 +83,8 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     summary_.call_sid = writer_.identity().call_sid;
     total_frames_ = options.duration.count() > 0
                         ? static_cast<std::uint64_t>(options.duration.count() / TwilioStreamWriter::frame_ms)
-                        : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) / TwilioStreamWriter::frame_bytes;
+                        : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) /
+                              TwilioStreamWriter::frame_bytes;
     const auto messages = static_cast<std::size_t>(total_frames_) * 2 + 256;  // frames, keys, start and stop
     outgoing_ = net::WriteQueue<std::string>({messages, messages * 1024 + options.audio.size() * 2});
   }
@@ -128,7 +129,8 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     if (ec == websocket::error::upgrade_declined) {
       std::string body = response_.body();
       if (body.size() > 200) body.resize(200);
-      return fail("handshake refused: HTTP " + std::to_string(response_.result_int()) + (body.empty() ? "" : " " + body));
+      return fail("handshake refused: HTTP " + std::to_string(response_.result_int()) +
+                  (body.empty() ? "" : " " + body));
     }
     if (ec) return fail("WebSocket handshake failed: " + ec.message());
     ++live_.calls_up;
@@ -209,9 +211,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
   }
 
   // ---- receiving ----------------------------------------------------------------------
-  void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&TestCall::on_read, this->shared_from_this()));
-  }
+  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&TestCall::on_read, this->shared_from_this())); }
 
   void on_read(error_code ec, std::size_t) {
     if (ec) {
@@ -356,16 +356,12 @@ class Runner {
       if (in_flight_ == 0) loop_.stop();
     });
     switch (options_.mode) {
-      case ClientTestOptions::Mode::once:
-        start_call();
-        break;
+      case ClientTestOptions::Mode::once: start_call(); break;
       case ClientTestOptions::Mode::load:
         for (unsigned i = 0; i < options_.calls; ++i) start_call();
         if (::isatty(STDERR_FILENO)) show_progress();
         break;
-      case ClientTestOptions::Mode::every:
-        start_every();
-        break;
+      case ClientTestOptions::Mode::every: start_every(); break;
     }
     loop_.run();
     if (options_.mode == ClientTestOptions::Mode::load) print_totals();
@@ -388,10 +384,12 @@ class Runner {
     const unsigned index = ++started_;
     if (endpoint_.tls) {
       std::make_shared<TestCall<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>>(
-          loop_, tls_.get(), options_, endpoint_, index, random_, live_, done)->start();
+          loop_, tls_.get(), options_, endpoint_, index, random_, live_, done)
+          ->start();
     } else {
       std::make_shared<TestCall<websocket::stream<beast::tcp_stream>>>(loop_, nullptr, options_, endpoint_, index,
-                                                                       random_, live_, done)->start();
+                                                                       random_, live_, done)
+          ->start();
     }
   }
 
@@ -425,7 +423,8 @@ class Runner {
   }
 
   void print_totals() {
-    const nlohmann::json totals{{"calls", completed_}, {"failed", failed_}, {"framesSent", frames_}, {"repliesReceived", replies_}};
+    const nlohmann::json totals{
+        {"calls", completed_}, {"failed", failed_}, {"framesSent", frames_}, {"repliesReceived", replies_}};
     if (options_.json) std::cout << nlohmann::json{{"summary", totals}}.dump() << std::endl;
     else
       std::cout << "summary: " << completed_ << " calls, " << failed_ << " failed, " << frames_ << " frames sent, "
@@ -450,7 +449,8 @@ class Runner {
 int run_client_test(const ClientTestOptions& options) {
   const auto endpoint = net::parse_url(options.url, net::UrlScheme::websocket);
   if (!endpoint) {
-    std::cerr << "client-test: --url: '" << options.url << "' is not a ws:// or wss:// URL (" << endpoint.error() << ")\n";
+    std::cerr << "client-test: --url: '" << options.url << "' is not a ws:// or wss:// URL (" << endpoint.error()
+              << ")\n";
     return 2;
   }
   Runner runner(options, endpoint.value());

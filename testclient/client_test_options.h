@@ -18,13 +18,13 @@ struct ClientTestOptions {
   enum class Mode { every, once, load };
 
   std::string url = "ws://localhost:8999/media";
-  std::string sign_url;                 // the URL the signature covers; default: url as wss://
-  std::vector<std::uint8_t> audio;      // 8 kHz mono mu-law
+  std::string sign_url;             // the URL the signature covers; default: url as wss://
+  std::vector<std::uint8_t> audio;  // 8 kHz mono mu-law
   std::string audio_name = "sample call";
   std::map<std::string, std::string> custom_parameters;
-  std::string auth_token;               // non-empty: sign the handshake
+  std::string auth_token;  // non-empty: sign the handshake
   std::vector<DtmfAt> dtmf;
-  std::string save_replies;             // WAV file for the audio the server sent back
+  std::string save_replies;  // WAV file for the audio the server sent back
   bool json = false;
   bool pace = true;
   Mode mode = Mode::every;

@@ -19,8 +19,7 @@ CallIdentity make_call_identity(std::mt19937_64& random) {
   return CallIdentity{sid("AC", random), sid("CA", random), sid("MZ", random)};
 }
 
-TwilioStreamWriter::TwilioStreamWriter(CallIdentity identity,
-                                       std::map<std::string, std::string> custom_parameters)
+TwilioStreamWriter::TwilioStreamWriter(CallIdentity identity, std::map<std::string, std::string> custom_parameters)
     : identity_(std::move(identity)), custom_parameters_(std::move(custom_parameters)) {}
 
 std::string TwilioStreamWriter::next_sequence() { return std::to_string(++sequence_); }
@@ -52,8 +51,8 @@ std::string TwilioStreamWriter::media(std::span<const std::uint8_t> frame) {
 }
 
 std::string TwilioStreamWriter::dtmf(char digit) {
-  return twilio::serialize(twilio::TwilioMessage{twilio::DtmfMessage{
-      next_sequence(), identity_.stream_sid, "inbound_track", std::string(1, digit)}});
+  return twilio::serialize(twilio::TwilioMessage{
+      twilio::DtmfMessage{next_sequence(), identity_.stream_sid, "inbound_track", std::string(1, digit)}});
 }
 
 std::string TwilioStreamWriter::mark(const std::string& name) {
@@ -61,8 +60,8 @@ std::string TwilioStreamWriter::mark(const std::string& name) {
 }
 
 std::string TwilioStreamWriter::stop() {
-  return twilio::serialize(twilio::TwilioMessage{twilio::StopMessage{
-      next_sequence(), identity_.stream_sid, identity_.account_sid, identity_.call_sid}});
+  return twilio::serialize(twilio::TwilioMessage{
+      twilio::StopMessage{next_sequence(), identity_.stream_sid, identity_.account_sid, identity_.call_sid}});
 }
 
 }  // namespace callproxy::testclient

@@ -117,7 +117,8 @@ TEST_CASE("the capture comparer finds sent audio at an offset and refuses audio 
   CHECK(found.report.find("found at 0.25") != std::string::npos);
 
   // Two seconds replaced by noise: under 99% of the samples match.
-  for (std::size_t i = 10000; i < 26000 && i < capture.size(); ++i) capture[i] = static_cast<std::int16_t>((i * 7919) % 20000 - 10000);
+  for (std::size_t i = 10000; i < 26000 && i < capture.size(); ++i)
+    capture[i] = static_cast<std::int16_t>((i * 7919) % 20000 - 10000);
   const auto bad = test::temp_path("capture-bad.wav");
   write_pcm_wav(bad, 8000, 1, capture);
   const auto differs = test::compare_capture(bad, sample);

@@ -38,7 +38,8 @@ TEST_CASE("the speaker recognises control events of both formats", "[speaker]") 
   CHECK(speaker::decode_backend_message(R"({"event":"stop"})").value().kind == Kind::stop);
   CHECK(speaker::decode_backend_message(R"({"event":"dtmf","digit":"5"})").value().kind == Kind::dtmf);
   CHECK(speaker::decode_backend_message(R"({"event":"mark","name":"m"})").value().kind == Kind::mark);
-  CHECK(speaker::decode_backend_message(R"({"event":"connected","protocol":"Call","version":"1.0.0"})").value().kind == Kind::connected);
+  CHECK(speaker::decode_backend_message(R"({"event":"connected","protocol":"Call","version":"1.0.0"})").value().kind ==
+        Kind::connected);
 }
 
 TEST_CASE("the speaker refuses media that is not base64 and text that is not JSON", "[speaker]") {

@@ -63,10 +63,37 @@ std::string hex(const std::string& s) {
 // Valid UTF-8 made of what breaks hand-made JSON: quotes, backslashes, control bytes, a field
 // injection, multi-byte characters.
 std::string hostile_utf8(std::mt19937& random) {
-  static const std::vector<std::string> pieces{
-      "\"", "\\", "/", "{", "}", "[", "]", ",", ":", "A", "z", "0", "+", "=", " ", "\x7f",
-      std::string(1, '\0'), "\x01", "\x08", "\t", "\n", "\x0c", "\r", "\x1f", "\xc3\xa9", "\xe2\x82\xac",
-      "\xf0\x9f\x98\x80", "\xef\xbf\xbd", R"(A","event":"stop)", R"("}{"event":"clear)", "\\u0000"};
+  static const std::vector<std::string> pieces{"\"",
+                                               "\\",
+                                               "/",
+                                               "{",
+                                               "}",
+                                               "[",
+                                               "]",
+                                               ",",
+                                               ":",
+                                               "A",
+                                               "z",
+                                               "0",
+                                               "+",
+                                               "=",
+                                               " ",
+                                               "\x7f",
+                                               std::string(1, '\0'),
+                                               "\x01",
+                                               "\x08",
+                                               "\t",
+                                               "\n",
+                                               "\x0c",
+                                               "\r",
+                                               "\x1f",
+                                               "\xc3\xa9",
+                                               "\xe2\x82\xac",
+                                               "\xf0\x9f\x98\x80",
+                                               "\xef\xbf\xbd",
+                                               R"(A","event":"stop)",
+                                               R"("}{"event":"clear)",
+                                               "\\u0000"};
   std::string out;
   const auto length = std::uniform_int_distribution<int>(0, 24)(random);
   std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
@@ -145,10 +172,12 @@ void check_every_writer(const std::string& s) {
   CHECK(as<DtmfMessage>(read_backend_message(twilio_dtmf), BackendFormat::twilio).digit == w);
 
   // Replies, both shapes.
-  const auto& simple_reply = as<ReplyMedia>(read_backend_reply(write_backend_reply(BackendFormat::simple, ReplyMedia{s, s})));
+  const auto& simple_reply = as<ReplyMedia>(
+      read_backend_reply(write_backend_reply(BackendFormat::simple, ReplyMedia{s, s})));
   CHECK(simple_reply.payload == w);
   CHECK(simple_reply.stream_sid.empty());  // the simple shape carries none
-  const auto& twilio_reply = as<ReplyMedia>(read_backend_reply(write_backend_reply(BackendFormat::twilio, ReplyMedia{s, s})));
+  const auto& twilio_reply = as<ReplyMedia>(
+      read_backend_reply(write_backend_reply(BackendFormat::twilio, ReplyMedia{s, s})));
   CHECK(twilio_reply.payload == w);
   CHECK(twilio_reply.stream_sid == w);
   CHECK(as<ReplyMark>(read_backend_reply(write_backend_reply(BackendFormat::twilio, ReplyMark{s, s}))).name == w);
@@ -217,43 +246,48 @@ TEST_CASE("simple messages read back as written", "[backend-protocol]") {
   CHECK(as<MarkMessage>(read_backend_message(write_simple_mark("m1")), BackendFormat::simple).name == "m1");
   CHECK(as<StopMessage>(read_backend_message(write_simple_stop()), BackendFormat::simple).stream_sid.empty());
   // A streamSid on a flat message is read too (some backends' peers add one).
-  CHECK(as<StopMessage>(read_backend_message(R"({"event":"stop","streamSid":"MZ7"})"), BackendFormat::simple).stream_sid ==
-        "MZ7");
+  CHECK(as<StopMessage>(read_backend_message(R"({"event":"stop","streamSid":"MZ7"})"), BackendFormat::simple)
+            .stream_sid == "MZ7");
 }
 
 TEST_CASE("twilio-format messages read back as written", "[backend-protocol]") {
   const auto start = sample_start();
-  const auto& read_start =
-      as<StartMessage>(read_backend_message(write_backend_message(BackendFormat::twilio, start)), BackendFormat::twilio);
+  const auto& read_start = as<StartMessage>(read_backend_message(write_backend_message(BackendFormat::twilio, start)),
+                                            BackendFormat::twilio);
   CHECK(read_start.sequence_number == "1");
   CHECK(read_start.stream_sid == "MZ1");
   CHECK(read_start.custom_parameters == start.custom_parameters);
 
   const auto& media = as<MediaMessage>(
-      read_backend_message(write_backend_message(BackendFormat::twilio, MediaMessage{"2", "MZ1", "inbound", "1", "20", "AAAA"})),
+      read_backend_message(
+          write_backend_message(BackendFormat::twilio, MediaMessage{"2", "MZ1", "inbound", "1", "20", "AAAA"})),
       BackendFormat::twilio);
   CHECK(media.payload == "AAAA");
   CHECK(media.chunk == "1");
   CHECK(media.timestamp == "20");
-  CHECK(as<DtmfMessage>(read_backend_message(write_backend_message(BackendFormat::twilio, DtmfMessage{"3", "MZ1", "inbound_track", "7"})),
+  CHECK(as<DtmfMessage>(read_backend_message(write_backend_message(BackendFormat::twilio,
+                                                                   DtmfMessage{"3", "MZ1", "inbound_track", "7"})),
                         BackendFormat::twilio)
             .digit == "7");
-  CHECK(as<MarkMessage>(read_backend_message(write_backend_message(BackendFormat::twilio, MarkMessage{"4", "MZ1", "m"})),
-                        BackendFormat::twilio)
-            .name == "m");
+  CHECK(
+      as<MarkMessage>(read_backend_message(write_backend_message(BackendFormat::twilio, MarkMessage{"4", "MZ1", "m"})),
+                      BackendFormat::twilio)
+          .name == "m");
   const auto& stop = as<StopMessage>(
-      read_backend_message(write_backend_message(BackendFormat::twilio, StopMessage{"5", "MZ1", "AC1", "CA1"})), BackendFormat::twilio);
+      read_backend_message(write_backend_message(BackendFormat::twilio, StopMessage{"5", "MZ1", "AC1", "CA1"})),
+      BackendFormat::twilio);
   CHECK(stop.call_sid == "CA1");
   CHECK(as<ConnectedMessage>(read_backend_message(write_backend_message(BackendFormat::twilio, ConnectedMessage{})),
                              BackendFormat::twilio)
             .protocol == "Call");
   // Twilio adds events: a backend sees them as unknown, not as errors.
-  CHECK(as<UnknownMessage>(read_backend_message(R"({"event":"transcription","text":"hi"})"), BackendFormat::twilio).event ==
-        "transcription");
+  CHECK(as<UnknownMessage>(read_backend_message(R"({"event":"transcription","text":"hi"})"), BackendFormat::twilio)
+            .event == "transcription");
 }
 
 TEST_CASE("replies read in both shapes and round-trip through their writers", "[backend-protocol]") {
-  const auto& twilio_shape = as<ReplyMedia>(read_backend_reply(R"({"event":"media","streamSid":"MZ1","media":{"payload":"AAAA"}})"));
+  const auto& twilio_shape = as<ReplyMedia>(
+      read_backend_reply(R"({"event":"media","streamSid":"MZ1","media":{"payload":"AAAA"}})"));
   CHECK(twilio_shape.payload == "AAAA");
   CHECK(twilio_shape.stream_sid == "MZ1");
   const auto& simple_shape = as<ReplyMedia>(read_backend_reply(R"({"event":"media","media":"BBBB"})"));
@@ -268,7 +302,8 @@ TEST_CASE("replies read in both shapes and round-trip through their writers", "[
     INFO((format == BackendFormat::simple ? "simple" : "twilio"));
     CHECK(as<ReplyMedia>(read_backend_reply(write_backend_reply(format, ReplyMedia{"MZ1", "CCCC"}))).payload == "CCCC");
     CHECK(as<ReplyMark>(read_backend_reply(write_backend_reply(format, ReplyMark{"MZ1", "end"}))).name == "end");
-    CHECK(std::holds_alternative<ReplyClear>(read_backend_reply(write_backend_reply(format, ReplyClear{"MZ1"})).value()));
+    CHECK(
+        std::holds_alternative<ReplyClear>(read_backend_reply(write_backend_reply(format, ReplyClear{"MZ1"})).value()));
   }
 }
 
@@ -280,9 +315,10 @@ TEST_CASE("hostile strings stay inside their field in every writer", "[backend-p
   CHECK(write_simple_mark("a\nb\x01") == R"({"event":"mark","name":"a\nb\u0001"})");
   CHECK(write_simple_dtmf("\xff") == "{\"event\":\"dtmf\",\"digit\":\"\xef\xbf\xbd\"}");  // U+FFFD
 
-  for (const std::string& s : {std::string(), std::string("\0", 1), std::string(R"(A","event":"stop)"), std::string("\\"),
-                              std::string("\"\"\""), std::string("\x01\x1f\x7f"), std::string("\xc3\xa9\xe2\x82\xac"),
-                              std::string("\xff\xfe"), std::string("\xe2\x82"), std::string("a\xc3")}) {
+  for (const std::string& s :
+       {std::string(), std::string("\0", 1), std::string(R"(A","event":"stop)"), std::string("\\"),
+        std::string("\"\"\""), std::string("\x01\x1f\x7f"), std::string("\xc3\xa9\xe2\x82\xac"),
+        std::string("\xff\xfe"), std::string("\xe2\x82"), std::string("a\xc3")}) {
     check_every_writer(s);
   }
 }
@@ -314,7 +350,8 @@ TEST_CASE("bad messages to a backend are refused naming the field", "[backend-pr
       {R"({"event":"media","media":{}})", "field 'media.payload' is missing"},
       {R"({"event":"start","callSid":"CA1"})", "field 'streamSid' is missing"},
       {R"({"event":"start","streamSid":"MZ","tracks":[1]})", "field 'tracks' must hold strings"},
-      {R"({"event":"start","streamSid":"MZ","customParameters":{"a":1}})", "field 'customParameters.a' must be a string"},
+      {R"({"event":"start","streamSid":"MZ","customParameters":{"a":1}})",
+       "field 'customParameters.a' must be a string"},
       {R"({"event":"start","streamSid":"MZ","mediaFormat":{"encoding":"x","sampleRate":0,"channels":1}})",
        "field 'mediaFormat.sampleRate' must be a positive integer"},
       {R"({"event":"start","start":{"callSid":"CA1"}})", "field 'streamSid' is missing"},

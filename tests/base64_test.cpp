@@ -26,10 +26,10 @@ TEST_CASE("base64 decodes what it encodes, every byte value included", "[base64]
 }
 
 TEST_CASE("base64 refuses text that is not base64", "[base64]") {
-  CHECK_FALSE(base64_decode("Zg="));        // bad length
-  CHECK_FALSE(base64_decode("Zm9v!A=="));   // bad character
-  CHECK_FALSE(base64_decode("Z==="));       // too much padding
-  CHECK_FALSE(base64_decode("Zg==Zg=="));   // padding in the middle
-  CHECK_FALSE(base64_decode("Zm9v\nYmFy")); // whitespace
+  CHECK_FALSE(base64_decode("Zg="));         // bad length
+  CHECK_FALSE(base64_decode("Zm9v!A=="));    // bad character
+  CHECK_FALSE(base64_decode("Z==="));        // too much padding
+  CHECK_FALSE(base64_decode("Zg==Zg=="));    // padding in the middle
+  CHECK_FALSE(base64_decode("Zm9v\nYmFy"));  // whitespace
   CHECK(base64_decode("")->empty());
 }

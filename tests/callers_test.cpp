@@ -12,11 +12,11 @@
 #include "proxy/callers/pin_directory.h"
 #include "proxy/store/state_store.h"
 #include "support/child_process.h"
-#include "test_data.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
-#include "support/ws_peer.h"
 #include "support/redis_server.h"
+#include "support/ws_peer.h"
+#include "test_data.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 
@@ -168,7 +168,9 @@ TEST_CASE("every store lets failed attempts expire after the TTL", "[callers][st
     std::this_thread::sleep_for(1100ms);
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0);
     // The next failure starts again at one.
-    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); }).value().attempts == 1);
+    CHECK(
+        wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); }).value().attempts ==
+        1);
   }
 }
 
@@ -194,11 +196,13 @@ TEST_CASE("concurrent failures all count, in every store", "[callers][store]") {
   }
 }
 
-TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blocked caller is refused", "[callers][api]") {
+TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blocked caller is refused",
+          "[callers][api]") {
   auto serve = test::start_serve({"--pins-file", demo_pins});
   const auto ok = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550001"}});
   CHECK(ok.status == 200);
-  CHECK(json::parse(ok.body) == json{{"authenticated", true}, {"backendIds", "[1]"}, {"backendHosts", R"(["localhost:8888"])"}});
+  CHECK(json::parse(ok.body) ==
+        json{{"authenticated", true}, {"backendIds", "[1]"}, {"backendHosts", R"(["localhost:8888"])"}});
 
   json last;
   for (int i = 1; i <= 10; ++i) {
@@ -208,21 +212,26 @@ TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blo
     CHECK(last.at("attempts").at("attempts") == i);
     CHECK(last.at("blocked") == (i == 10));
   }
-  CHECK(last == json{{"authenticated", false}, {"attempts", {{"id", "+15550002"}, {"attempts", 10}, {"blocked", true}}}, {"blocked", true}});
+  CHECK(last == json{{"authenticated", false},
+                     {"attempts", {{"id", "+15550002"}, {"attempts", 10}, {"blocked", true}}},
+                     {"blocked", true}});
   // Blocked: even the right PIN is refused.
-  const auto blocked = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550002"}}).body);
+  const auto blocked = json::parse(
+      post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550002"}}).body);
   CHECK(blocked.at("authenticated") == false);
   CHECK(blocked.at("blocked") == true);
 
   // A success clears earlier failures.
   post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}});
   post_json(serve.port, "/validate-pin", {{"pin", "4321"}, {"callerId", "+15550003"}});
-  const auto fresh = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}}).body);
+  const auto fresh = json::parse(
+      post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}}).body);
   CHECK(fresh.at("attempts").at("attempts") == 1);
 
   // A form body works too.
   const auto form = test::http_request(serve.port, "POST", "/validate-pin",
-                                       {{"Content-Type", "application/x-www-form-urlencoded"}}, "pin=1234&callerId=%2B1555");
+                                       {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                       "pin=1234&callerId=%2B1555");
   CHECK(json::parse(form.body).at("authenticated") == true);
 }
 
@@ -278,14 +287,16 @@ TEST_CASE("debug routes exist only when enabled", "[callers][api]") {
   CHECK(test::http_request(debug.port, "GET", "/blocked-callers/+3").status == 200);
 }
 
-TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as Twilio signs them", "[callers][signature]") {
+TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as Twilio signs them",
+          "[callers][signature]") {
   const std::string token = "tok3n";
   auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins}, {{"TWILIO_AUTH_TOKEN", token}});
   const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
   const json body{{"pin", "1234"}, {"callerId", "+1888"}};
 
   // Without bodySHA256, the JSON body's top-level fields are the signed parameters.
-  const auto field_sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
+  const auto field_sig = twilio::compute_signature(token, base + "/validate-pin",
+                                                   {{"pin", "1234"}, {"callerId", "+1888"}});
   CHECK(post_json(serve.port, "/validate-pin", body, {{"X-Twilio-Signature", field_sig}}).status == 200);
   CHECK(post_json(serve.port, "/validate-pin", body).status == 400);
   CHECK(post_json(serve.port, "/validate-pin", body, {{"X-Twilio-Signature", "bm90IGl0"}}).status == 403);
@@ -300,31 +311,36 @@ TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as
   CHECK(post_json(serve.port, target, tampered, {{"X-Twilio-Signature", url_sig}}).status == 403);
 
   // Form bodies sign their fields.
-  const auto form_sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
+  const auto form_sig = twilio::compute_signature(token, base + "/validate-pin",
+                                                  {{"pin", "1234"}, {"callerId", "+1888"}});
   CHECK(test::http_request(serve.port, "POST", "/validate-pin",
                            {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", form_sig}},
-                           "pin=1234&callerId=%2B1888").status == 200);
+                           "pin=1234&callerId=%2B1888")
+            .status == 200);
 
   // Nested arrays are the key repeated for every element, as Twilio's library flattens them.
   const json tagged{{"pin", "1234"}, {"callerId", "+1888"}, {"tags", {{"x", "y"}, "z"}}};
   const auto tagged_sig = twilio::compute_signature(
-      token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}, {"tags", "x"}, {"tags", "y"}, {"tags", "z"}});
+      token, base + "/validate-pin",
+      {{"pin", "1234"}, {"callerId", "+1888"}, {"tags", "x"}, {"tags", "y"}, {"tags", "z"}});
   CHECK(post_json(serve.port, "/validate-pin", tagged, {{"X-Twilio-Signature", tagged_sig}}).status == 200);
 
   // GET routes sign the URL.
   const auto get_sig = twilio::compute_signature(token, base + "/blocked-callers/+1888", {});
-  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888", {{"X-Twilio-Signature", get_sig}}).status == 404);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888", {{"X-Twilio-Signature", get_sig}}).status ==
+        404);
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888").status == 400);
 }
 
-TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on", "[callers][bad-input][signature]") {
+TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on",
+          "[callers][bad-input][signature]") {
   const std::string token = "tok3n";
   auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--max-body-bytes", "1048576"},
                                  {{"TWILIO_AUTH_TOKEN", token}});
   const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
   const std::size_t depth = 100'000;
-  const std::string deep =
-      R"({"pin":"1234","callerId":"+1888","a":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  const std::string deep = R"({"pin":"1234","callerId":"+1888","a":)" + std::string(depth, '[') +
+                           std::string(depth, ']') + "}";
   REQUIRE(deep.size() > 200'000);
   const std::map<std::string, std::string> json_type{{"Content-Type", "application/json"}};
   auto with = [&](std::map<std::string, std::string> headers) {
@@ -335,21 +351,26 @@ TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives 
   // Signed over its other fields: the parameters must be collected before the signature can be
   // checked, and that is where the nesting is refused.
   const auto sig = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}});
-  const auto refused = test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", sig}}), deep);
+  const auto refused = test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", sig}}),
+                                          deep);
   CHECK(refused.status == 400);
-  CHECK_THAT(json::parse(refused.body).at("message").get<std::string>(), Catch::Contains("nested deeper than 32 levels"));
+  CHECK_THAT(json::parse(refused.body).at("message").get<std::string>(),
+             Catch::Contains("nested deeper than 32 levels"));
   // A signature that cannot be Twilio's is refused before the body is looked at.
-  CHECK(test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", "bm90IGl0"}}), deep).status == 403);
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin", with({{"X-Twilio-Signature", "bm90IGl0"}}), deep)
+            .status == 403);
   // Rightly signed with bodySHA256: the route's own parse refuses it.
   const auto url = twilio::url_with_body_hash(base + "/validate-pin", deep);
   const auto hashed = test::http_request(serve.port, "POST", url.substr(base.size()),
-                                         with({{"X-Twilio-Signature", twilio::compute_signature(token, url, {})}}), deep);
+                                         with({{"X-Twilio-Signature", twilio::compute_signature(token, url, {})}}),
+                                         deep);
   CHECK(hashed.status == 400);
   CHECK_THAT(json::parse(hashed.body).at("message").get<std::string>(), Catch::Contains("nested deeper"));
 
   // Still alive and still answering.
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
-  CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}}, {{"X-Twilio-Signature", sig}}).status == 200);
+  CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}}, {{"X-Twilio-Signature", sig}})
+            .status == 200);
 }
 
 TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-input]") {
@@ -363,13 +384,15 @@ TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-
   };
   for (const auto& [text, message] : bodies) {
     INFO(text);
-    const auto r = test::http_request(serve.port, "POST", "/validate-pin", {{"Content-Type", "application/json"}}, text);
+    const auto r = test::http_request(serve.port, "POST", "/validate-pin", {{"Content-Type", "application/json"}},
+                                      text);
     CHECK(r.status == 400);
     CHECK_THAT(json::parse(r.body).at("message").get<std::string>(), Catch::Contains(message));
   }
   CHECK(test::http_request(serve.port, "POST", "/validate-pin", {}, std::string(70000, 'x')).status == 413);
   // Identifiers are capped wherever they come from: a body or a path.
-  const auto long_id = post_json(serve.port, "/validate-pin", {{"pin", "1"}, {"callerId", "+" + std::string(128, '1')}});
+  const auto long_id = post_json(serve.port, "/validate-pin",
+                                 {{"pin", "1"}, {"callerId", "+" + std::string(128, '1')}});
   CHECK(long_id.status == 400);
   CHECK(json::parse(long_id.body).at("message") == "field 'callerId' is longer than 128 bytes");
   CHECK(post_json(serve.port, "/validate-pin", {{"pin", std::string(65, '1')}, {"callerId", "+1"}}).status == 400);
@@ -383,11 +406,12 @@ TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-
 }
 
 TEST_CASE("rotating caller IDs spends the global budget and then even the right PIN is refused", "[callers][budget]") {
-  auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-global", "5", "--pin-failures-per-source", "0",
-                                  "--debug-routes"});
+  auto serve = test::start_serve(
+      {"--pins-file", demo_pins, "--pin-failures-global", "5", "--pin-failures-per-source", "0", "--debug-routes"});
   // Five guesses, each under a fresh caller ID: no caller ever gets near its own limit.
   for (int i = 0; i < 5; ++i) {
-    const auto guess = post_json(serve.port, "/validate-pin", {{"pin", std::to_string(1000 + i)}, {"callerId", "+1555000" + std::to_string(i)}});
+    const auto guess = post_json(serve.port, "/validate-pin",
+                                 {{"pin", std::to_string(1000 + i)}, {"callerId", "+1555000" + std::to_string(i)}});
     REQUIRE(guess.status == 200);
     CHECK(json::parse(guess.body).at("attempts").at("attempts") == 1);
   }
@@ -395,8 +419,9 @@ TEST_CASE("rotating caller IDs spends the global budget and then even the right 
   for (const auto* caller : {"+15559999", "+15559998", "+15559999"}) {
     const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", caller}});
     CHECK(refused.status == 200);
-    CHECK(json::parse(refused.body) ==
-          json{{"authenticated", false}, {"attempts", {{"id", caller}, {"attempts", 0}, {"blocked", false}}}, {"blocked", false}});
+    CHECK(json::parse(refused.body) == json{{"authenticated", false},
+                                            {"attempts", {{"id", caller}, {"attempts", 0}, {"blocked", false}}},
+                                            {"blocked", false}});
   }
   // Nothing was counted against those callers: nothing says they guessed.
   CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+15559999").status == 404);
@@ -413,17 +438,21 @@ TEST_CASE("rotating caller IDs spends the global budget and then even the right 
   CHECK(log.find("PIN failure budget spent", first + 1) == std::string::npos);
 }
 
-TEST_CASE("one source address spends its own budget and other addresses or signed requests are not held by it", "[callers][budget]") {
-  auto serve = test::start_serve({"--pins-file", demo_pins, "--pin-failures-per-source", "3", "--pin-failures-global", "100"});
+TEST_CASE("one source address spends its own budget and other addresses or signed requests are not held by it",
+          "[callers][budget]") {
+  auto serve = test::start_serve(
+      {"--pins-file", demo_pins, "--pin-failures-per-source", "3", "--pin-failures-global", "100"});
   for (int i = 0; i < 3; ++i) {
-    const auto guess = post_json(serve.port, "/validate-pin", {{"pin", "0000"}, {"callerId", "+1666000" + std::to_string(i)}});
+    const auto guess = post_json(serve.port, "/validate-pin",
+                                 {{"pin", "0000"}, {"callerId", "+1666000" + std::to_string(i)}});
     CHECK(json::parse(guess.body).at("authenticated") == false);
   }
   const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+16660009"}});
   CHECK(refused.status == 200);
   CHECK(json::parse(refused.body).at("authenticated") == false);
   // Another address (another machine) is not held by the first one's guesses.
-  const auto elsewhere = test::http_request_from("127.0.0.2", serve.port, "POST", "/validate-pin", {{"Content-Type", "application/json"}},
+  const auto elsewhere = test::http_request_from("127.0.0.2", serve.port, "POST", "/validate-pin",
+                                                 {{"Content-Type", "application/json"}},
                                                  json{{"pin", "1234"}, {"callerId", "+16660009"}}.dump());
   CHECK(json::parse(elsewhere.body).at("authenticated") == true);
   const auto metrics = test::http_request(serve.port, "GET", "/metrics").body;
@@ -433,12 +462,14 @@ TEST_CASE("one source address spends its own budget and other addresses or signe
 
   // With signatures checked every request comes from Twilio: no per-source budget.
   const std::string token = "tok3n";
-  auto signed_serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--pin-failures-per-source", "1"},
-                                        {{"TWILIO_AUTH_TOKEN", token}});
+  auto signed_serve = test::start_serve(
+      {"--validate-signatures", "--pins-file", demo_pins, "--pin-failures-per-source", "1"},
+      {{"TWILIO_AUTH_TOKEN", token}});
   const std::string url = "https://127.0.0.1:" + std::to_string(signed_serve.port) + "/validate-pin";
   auto signed_check = [&](const std::string& pin, const std::string& caller) {
     const auto sig = twilio::compute_signature(token, url, {{"pin", pin}, {"callerId", caller}});
-    const auto r = post_json(signed_serve.port, "/validate-pin", {{"pin", pin}, {"callerId", caller}}, {{"X-Twilio-Signature", sig}});
+    const auto r = post_json(signed_serve.port, "/validate-pin", {{"pin", pin}, {"callerId", caller}},
+                             {{"X-Twilio-Signature", sig}});
     REQUIRE(r.status == 200);
     return json::parse(r.body).at("authenticated").get<bool>();
   };
@@ -450,7 +481,12 @@ TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of t
   auto serve = test::start_serve({"--pins-file", demo_pins, "--debug-routes"}, {{"SERVER_API_KEY", "k3y"}});
   REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/%2B15557654321").status == 201);
   const std::vector<std::string> spellings{
-      "+15557654321", "15557654321", "+1 5557654321", "+1-555-765-4321", "+1 (555) 765-4321", "(1) 555.765.4321",
+      "+15557654321",
+      "15557654321",
+      "+1 5557654321",
+      "+1-555-765-4321",
+      "+1 (555) 765-4321",
+      "(1) 555.765.4321",
       "  +15557654321  ",
       "\xEF\xBC\x8B\xEF\xBC\x91\xEF\xBC\x95\xEF\xBC\x95\xEF\xBC\x95\xEF\xBC\x97\xEF\xBC\x96"
       "\xEF\xBC\x95\xEF\xBC\x94\xEF\xBC\x93\xEF\xBC\x92\xEF\xBC\x91",  // "＋１５５５７６５４３２１"
@@ -462,19 +498,23 @@ TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of t
     CHECK(r.at("blocked") == true);
     CHECK(r.at("attempts").at("id") == "+15557654321");
     // The path routes find the same record.
-    const auto found = test::http_request(serve.port, "GET", "/blocked-callers/" + twilio::percent_encode(spelling, "-_.~"));
+    const auto found = test::http_request(serve.port, "GET",
+                                          "/blocked-callers/" + twilio::percent_encode(spelling, "-_.~"));
     CHECK(found.status == 200);
     CHECK(json::parse(found.body).at("id") == "+15557654321");
   }
   // Failures counted under one spelling are the same caller's under another.
   CHECK(test::http_request(serve.port, "POST", "/auth-attempts/1%20(555)%20123-0000").status == 201);
-  CHECK(json::parse(test::http_request(serve.port, "GET", "/auth-attempts/%2B15551230000").body) == json{{"attempts", 1}});
+  CHECK(json::parse(test::http_request(serve.port, "GET", "/auth-attempts/%2B15551230000").body) ==
+        json{{"attempts", 1}});
   // An unblock in any spelling lifts the block.
   CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/1-555-765-4321", {{"apiKey", "k3y"}}).status == 204);
-  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15557654321"}}).body).at("authenticated") == true);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15557654321"}}).body)
+            .at("authenticated") == true);
   // Other IDs are not digits: kept as sent, whitespace aside.
   REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/client:alice").status == 201);
-  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", " client:alice "}}).body).at("blocked") == true);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", " client:alice "}}).body)
+            .at("blocked") == true);
 }
 
 TEST_CASE("with SQLite, blocks and attempts survive a restart and kill -9", "[callers][store]") {
@@ -511,7 +551,9 @@ TEST_CASE("the pins file reloads on SIGHUP, and a bad reload keeps the old PINs"
   const auto path = write_file("pins.json", R"([{"pin":"1111","backendHosts":["a:1"]}])");
   auto serve = test::start_serve({"--pins-file", path});
   auto check = [&](const char* pin) {
-    return json::parse(post_json(serve.port, "/validate-pin", {{"pin", pin}, {"callerId", "+1"}}).body).at("authenticated").get<bool>();
+    return json::parse(post_json(serve.port, "/validate-pin", {{"pin", pin}, {"callerId", "+1"}}).body)
+        .at("authenticated")
+        .get<bool>();
   };
   CHECK(check("1111"));
   std::ofstream(path) << R"([{"pin":"2222","backendHosts":["b:2"]}])";
@@ -528,13 +570,15 @@ TEST_CASE("the pins file reloads on SIGHUP, and a bad reload keeps the old PINs"
 
 TEST_CASE("a bad pins file stops serve at start with the entry named", "[callers][pins]") {
   const auto path = write_file("bad-pins.json", R"([{"pin":"1"},{"pin":"2","backendHosts":["nope"]}])");
-  const auto r = test::run_command(test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--pins-file", path}));
+  const auto r = test::run_command(
+      test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--pins-file", path}));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("entry 2") != std::string::npos);
   std::remove(path.c_str());
 }
 
-TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is 502 and not counted", "[callers][pin-api]") {
+TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is 502 and not counted",
+          "[callers][pin-api]") {
   auto ask = [](const std::string& api, const std::string& caller, std::vector<std::string> extra = {}) {
     extra.insert(extra.end(), {"--pin-api", api, "--pin-api-timeout-ms", "300"});
     auto serve = test::start_serve(extra);
@@ -545,7 +589,8 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
     test::CannedHttpServer api(200, R"({"authenticated":true,"backendIds":[7],"backendHosts":["10.0.0.7:8900"]})");
     const auto [r, log] = ask(api.base_url() + "/", "+1");
     CHECK(r.status == 200);
-    CHECK(json::parse(r.body) == json{{"authenticated", true}, {"backendIds", "[7]"}, {"backendHosts", R"(["10.0.0.7:8900"])"}});
+    CHECK(json::parse(r.body) ==
+          json{{"authenticated", true}, {"backendIds", "[7]"}, {"backendHosts", R"(["10.0.0.7:8900"])"}});
     REQUIRE(api.requests().size() == 1);
     CHECK(api.requests()[0].rfind("POST /identity-api/pin HTTP/1.1", 0) == 0);
     CHECK(api.requests()[0].find(R"({"pin":"5555"})") != std::string::npos);
@@ -557,8 +602,11 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
     CHECK(json::parse(r.body).at("attempts").at("attempts") == 1);
   }
   for (const auto& [status, body, delay] : std::vector<std::tuple<int, std::string, int>>{
-           {500, "{}", 0}, {200, "not json", 0}, {200, R"({"authenticated":true})", 2000},
-           {200, R"({"authenticated":true,"backendIds":)" + std::string(30'000, '[') + std::string(30'000, ']') + "}", 0}}) {
+           {500, "{}", 0},
+           {200, "not json", 0},
+           {200, R"({"authenticated":true})", 2000},
+           {200, R"({"authenticated":true,"backendIds":)" + std::string(30'000, '[') + std::string(30'000, ']') + "}",
+            0}}) {
     INFO(status << " " << body.substr(0, 80) << " " << delay);
     test::CannedHttpServer api(status, body, std::chrono::milliseconds(delay));
     auto serve = test::start_serve({"--pin-api", api.base_url(), "--pin-api-timeout-ms", "300", "--debug-routes"});
@@ -569,7 +617,10 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
     CHECK(serve.process->err().find("5555") == std::string::npos);                    // the PIN is never logged
   }
   // Nobody listening: unavailable too.
-  const unsigned short closed = [] { test::CannedHttpServer gone(200, "{}"); return gone.port(); }();
+  const unsigned short closed = [] {
+    test::CannedHttpServer gone(200, "{}");
+    return gone.port();
+  }();
   auto serve = test::start_serve({"--pin-api", "http://127.0.0.1:" + std::to_string(closed)});
   CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1"}, {"callerId", "+4"}}).status == 502);
 }
@@ -590,8 +641,10 @@ TEST_CASE("two serve instances on one Redis see each other's blocks, attempts an
   {
     test::WsClient call(a.port, "/media");
     call.send_text(R"({"event":"connected","protocol":"Call","version":"1.0.0"})");
-    call.send_text(R"({"event":"start","sequenceNumber":"1","streamSid":"MZ1","start":{"streamSid":"MZ1","callSid":"CA1",)"
-                   R"("tracks":["inbound"],"customParameters":{"executionId":"FN77","backendHosts":"[\")" + backend.host_port() + R"(\"]"}}})");
+    call.send_text(
+        R"({"event":"start","sequenceNumber":"1","streamSid":"MZ1","start":{"streamSid":"MZ1","callSid":"CA1",)"
+        R"("tracks":["inbound"],"customParameters":{"executionId":"FN77","backendHosts":"[\")" +
+        backend.host_port() + R"(\"]"}}})");
     REQUIRE(backend.wait_for_messages(1));
     bool seen = false;
     for (int i = 0; i < 100 && !seen; ++i) {
@@ -608,15 +661,18 @@ TEST_CASE("two serve instances on one Redis see each other's blocks, attempts an
   CHECK(gone);
 }
 
-TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it comes back by itself", "[callers][redis]") {
+TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it comes back by itself",
+          "[callers][redis]") {
   test::RedisServer redis;
   test::BackendServer backend;
   auto serve = test::start_serve({"--store", redis.url(), "--pins-file", demo_pins});
-  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).body).at("authenticated") == true);
+  CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).body)
+            .at("authenticated") == true);
 
   test::WsClient call(serve.port, "/media");
   call.send_text(R"({"event":"start","sequenceNumber":"1","start":{"streamSid":"MZ9","callSid":"CA9",)"
-                 R"("customParameters":{"executionId":"FN9","backendHosts":"[\")" + backend.host_port() + R"(\"]"}}})");
+                 R"("customParameters":{"executionId":"FN9","backendHosts":"[\")" +
+                 backend.host_port() + R"(\"]"}}})");
   REQUIRE(backend.wait_for_messages(1));
 
   redis.stop();
@@ -625,7 +681,8 @@ TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it 
   CHECK(json::parse(down.body).at("message") == "state store unavailable, try again later");
   // The call does not notice.
   for (int i = 0; i < 5; ++i) {
-    call.send_text(R"({"event":"media","sequenceNumber":")" + std::to_string(i + 2) + R"(","media":{"payload":"AAAA"}})");
+    call.send_text(R"({"event":"media","sequenceNumber":")" + std::to_string(i + 2) +
+                   R"(","media":{"payload":"AAAA"}})");
   }
   CHECK(backend.wait_for_messages(6));
 
@@ -642,8 +699,9 @@ TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it 
 TEST_CASE("REMOTE_CACHE_ENABLED and REDIS_HOST select Redis as the Node service did", "[callers][redis]") {
   test::RedisServer redis;
   // Without --store (start_serve would add one), as a Node deployment's environment has it.
-  test::ChildProcess node_style(test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0"}),
-                                {{"REMOTE_CACHE_ENABLED", "true"}, {"REDIS_HOST", "127.0.0.1:" + std::to_string(redis.port())}});
+  test::ChildProcess node_style(
+      test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0"}),
+      {{"REMOTE_CACHE_ENABLED", "true"}, {"REDIS_HOST", "127.0.0.1:" + std::to_string(redis.port())}});
   const auto line = node_style.wait_for_stderr("state store:");
   CHECK(line.find("redis://127.0.0.1:" + std::to_string(redis.port())) != std::string::npos);
 }

@@ -72,7 +72,8 @@ TEST_CASE("unknown flags and bad values exit 2 with one line naming the flag", "
   CHECK(bad_port.err.find("--port") != std::string::npos);
   CHECK(line_count(bad_port.err) == 1);
 
-  const auto bad_format = run_command(callproxy_args({"sign", "--url", "https://h/", "--auth-token", "t", "--format", "xml"}));
+  const auto bad_format = run_command(
+      callproxy_args({"sign", "--url", "https://h/", "--auth-token", "t", "--format", "xml"}));
   CHECK(bad_format.exit_code == 2);
   CHECK(bad_format.err.find("--format") != std::string::npos);
 
@@ -112,7 +113,7 @@ TEST_CASE("sign with a body appends bodySHA256 and signs that URL", "[cli][sign]
   const auto vector = vector_named("body_json_base_has_query");
   const std::string body = vector.at("body");
   const auto json_out = run_command(callproxy_args({"sign", "--url", vector.at("base_url"), "--body", body,
-                                               "--auth-token", vector.at("auth_token"), "--format", "json"}),
+                                                    "--auth-token", vector.at("auth_token"), "--format", "json"}),
                                     no_token);
   REQUIRE(json_out.exit_code == 0);
   const auto parsed = nlohmann::json::parse(json_out.out);
@@ -124,7 +125,7 @@ TEST_CASE("sign with a body appends bodySHA256 and signs that URL", "[cli][sign]
   const std::string path = "/tmp/callproxy-sign-body-" + std::to_string(::getpid()) + ".json";
   std::ofstream(path, std::ios::binary) << body;
   const auto from_file = run_command(callproxy_args({"sign", "--url", vector.at("base_url"), "--body-file", path,
-                                                "--auth-token", vector.at("auth_token")}),
+                                                     "--auth-token", vector.at("auth_token")}),
                                      no_token);
   std::remove(path.c_str());
   CHECK(from_file.exit_code == 0);
@@ -132,12 +133,12 @@ TEST_CASE("sign with a body appends bodySHA256 and signs that URL", "[cli][sign]
 }
 
 TEST_CASE("sign's header and curl formats carry the signature and the request", "[cli][sign]") {
-  const auto header = run_command(callproxy_args({"sign", "--url", "https://h.example/x", "--auth-token", "tok",
-                                             "--format", "header"}), no_token);
+  const auto header = run_command(
+      callproxy_args({"sign", "--url", "https://h.example/x", "--auth-token", "tok", "--format", "header"}), no_token);
   CHECK(header.out == "X-Twilio-Signature: " + twilio::compute_signature("tok", "https://h.example/x", {}) + "\n");
 
   const auto form = run_command(callproxy_args({"sign", "--url", "https://h.example/x", "--auth-token", "tok",
-                                           "--param", "Body=it's a=b", "--param", "To=+1555", "--format", "curl"}),
+                                                "--param", "Body=it's a=b", "--param", "To=+1555", "--format", "curl"}),
                                 no_token);
   REQUIRE(form.exit_code == 0);
   const auto sig = twilio::compute_signature("tok", "https://h.example/x", {{"Body", "it's a=b"}, {"To", "+1555"}});
@@ -146,8 +147,9 @@ TEST_CASE("sign's header and curl formats carry the signature and the request", 
   CHECK(form.out.find(R"(--data-urlencode 'Body=it'\''s a=b')") != std::string::npos);
   CHECK(form.out.find("--data-urlencode 'To=+1555'") != std::string::npos);
 
-  const auto body = run_command(callproxy_args({"sign", "--url", "https://h.example/x", "--auth-token", "tok",
-                                           "--body", R"({"pin":"1234"})", "--format", "curl"}), no_token);
+  const auto body = run_command(callproxy_args({"sign", "--url", "https://h.example/x", "--auth-token", "tok", "--body",
+                                                R"({"pin":"1234"})", "--format", "curl"}),
+                                no_token);
   REQUIRE(body.exit_code == 0);
   const auto url = twilio::url_with_body_hash("https://h.example/x", R"({"pin":"1234"})");
   CHECK(body.out.find("'" + url + "'") != std::string::npos);
@@ -157,15 +159,16 @@ TEST_CASE("sign's header and curl formats carry the signature and the request", 
 
 TEST_CASE("sign --param splits on the first '=' and keeps repeated keys", "[cli][sign]") {
   const auto out = run_command(callproxy_args({"sign", "--url", "https://h/", "--auth-token", "t", "--param", "A=x=y",
-                                          "--param", "K=2", "--param", "K=1"}), no_token);
+                                               "--param", "K=2", "--param", "K=1"}),
+                               no_token);
   CHECK(out.out == twilio::compute_signature("t", "https://h/", {{"A", "x=y"}, {"K", "1"}, {"K", "2"}}) + "\n");
 }
 
 TEST_CASE("sign --verify exits 0 for a valid signature and 1 for an invalid one", "[cli][sign]") {
   for (const auto* name : {"voice_inbound", "https_nondefault_port", "neg_tampered_param_value", "neg_extra_param"}) {
     const auto vector = vector_named(name);
-    auto args = std::vector<std::string>{"sign", "--verify", vector.at("signature"), "--url", vector.at("url"),
-                                         "--auth-token", vector.at("auth_token")};
+    auto args = std::vector<std::string>{"sign",           "--verify",     vector.at("signature"), "--url",
+                                         vector.at("url"), "--auth-token", vector.at("auth_token")};
     const auto params = param_flags(vector);
     args.insert(args.end(), params.begin(), params.end());
     const auto result = run_command(callproxy_args(args), no_token);
@@ -176,16 +179,18 @@ TEST_CASE("sign --verify exits 0 for a valid signature and 1 for an invalid one"
   }
   for (const auto* name : {"body_json_unicode", "neg_body_changed", "neg_body_without_bodysha256"}) {
     const auto vector = vector_named(name);
-    const auto result = run_command(callproxy_args({"sign", "--verify", vector.at("signature"), "--url", vector.at("url"),
-                                               "--body", vector.at("body"), "--auth-token", vector.at("auth_token")}),
-                                    no_token);
+    const auto result = run_command(
+        callproxy_args({"sign", "--verify", vector.at("signature"), "--url", vector.at("url"), "--body",
+                        vector.at("body"), "--auth-token", vector.at("auth_token")}),
+        no_token);
     INFO(name << ": " << result.out);
     CHECK(result.exit_code == (vector.at("expected_valid").get<bool>() ? 0 : 1));
   }
-  const auto changed = run_command(callproxy_args({"sign", "--verify", vector_named("neg_body_changed").at("signature"),
-                                              "--url", vector_named("neg_body_changed").at("url"), "--body",
-                                              vector_named("neg_body_changed").at("body"), "--auth-token",
-                                              vector_named("neg_body_changed").at("auth_token")}), no_token);
+  const auto changed = run_command(
+      callproxy_args({"sign", "--verify", vector_named("neg_body_changed").at("signature"), "--url",
+                      vector_named("neg_body_changed").at("url"), "--body", vector_named("neg_body_changed").at("body"),
+                      "--auth-token", vector_named("neg_body_changed").at("auth_token")}),
+      no_token);
   CHECK(changed.out == "invalid: body does not match the URL's bodySHA256\n");
 }
 
@@ -200,7 +205,8 @@ TEST_CASE("sign refuses bad input with exit 2 and a clear message", "[cli][sign]
       {{"sign", "--url", "https://h/", "--auth-token", "t", "--body", "{}", "--body-file", "/etc/hostname"}, "--body"},
       {{"sign", "--url", "https://h/", "--auth-token", "t", "--body-file", "/nonexistent/body.json"}, "cannot read"},
       {{"sign", "--url", "/relative", "--auth-token", "t"}, "not an absolute URL"},
-      {{"sign", "--url", "https://h/", "--auth-token", "t", "--body", "{}", "--param", "a=b"}, "--param cannot be combined"},
+      {{"sign", "--url", "https://h/", "--auth-token", "t", "--body", "{}", "--param", "a=b"},
+       "--param cannot be combined"},
       {{"sign", "--url", "https://h/?bodySHA256=abc", "--auth-token", "t", "--body", "{}"}, "already has bodySHA256"},
   };
   for (const auto& c : cases) {

@@ -11,9 +11,9 @@
 #include <fstream>
 
 #include "support/child_process.h"
-#include "test_data.h"
 #include "support/null_audio.h"
 #include "support/ws_peer.h"
+#include "test_data.h"
 #include "twilio/audio_file.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/mulaw.h"
@@ -146,8 +146,9 @@ TEST_CASE("two concurrent calls are mixed, not interleaved", "[e2e]") {
   auto speaker = start_speaker({"--output", "wav", "--wav-out", out});
   const auto low = tone_wav(400, 3), high = tone_wav(1000, 3);
   const auto hosts = json::array({speaker.host_port()}).dump();
-  test::ChildProcess first(test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media",
-                                                 "--once", "--wav", low, "--backend-hosts", hosts}));
+  test::ChildProcess first(
+      test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--once",
+                            "--wav", low, "--backend-hosts", hosts}));
   const auto second = client_test(serve.port, {"--once", "--wav", high, "--backend-hosts", hosts});
   CHECK(first.wait() == 0);
   CHECK(second.exit_code == 0);
@@ -172,8 +173,9 @@ TEST_CASE("local-speaker's WAV file is valid after SIGTERM in the middle of a ca
   auto serve = test::start_serve();
   const auto out = test::temp_path("cut.wav");
   auto speaker = start_speaker({"--output", "wav", "--wav-out", out});
-  test::ChildProcess call(test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media",
-                                                "--once", "--backend-hosts", json::array({speaker.host_port()}).dump()}));
+  test::ChildProcess call(
+      test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--once",
+                            "--backend-hosts", json::array({speaker.host_port()}).dump()}));
   speaker.process->wait_for_stderr("started");
   std::this_thread::sleep_for(1500ms);
   stop(speaker);
@@ -191,9 +193,9 @@ const std::vector<std::string> burst_tolerant{"--max-backend-lag", "60"};
 TEST_CASE("client-test presses keys when asked and the backend hears them", "[e2e]") {
   test::BackendServer backend;
   auto serve = test::start_serve(burst_tolerant);
-  const auto call = client_test(serve.port, {"--once", "--no-pace", "--dtmf", "5#@0.1", "--execution-id", "FN9",
-                                             "--param", "pin=1234", "--backend-hosts",
-                                             json::array({backend.host_port()}).dump()});
+  const auto call = client_test(
+      serve.port, {"--once", "--no-pace", "--dtmf", "5#@0.1", "--execution-id", "FN9", "--param", "pin=1234",
+                   "--backend-hosts", json::array({backend.host_port()}).dump()});
   REQUIRE(call.exit_code == 0);
   REQUIRE(backend.wait_for_messages(4));
   std::vector<std::string> digits;
@@ -277,15 +279,18 @@ TEST_CASE("client-test --once exits 1 with the reason when the call does not go 
 
   // The server hangs up early (no backend): that is a failure too, with the close reason.
   auto open_serve = test::start_serve();
-  const auto dropped = client_test(open_serve.port, {"--once", "--backend-hosts", R"(["127.0.0.1:)" + std::to_string(closed_port) + R"("])"});
+  const auto dropped = client_test(
+      open_serve.port, {"--once", "--backend-hosts", R"(["127.0.0.1:)" + std::to_string(closed_port) + R"("])"});
   CHECK(dropped.exit_code == 1);
   CHECK(dropped.err.find("no backend left") != std::string::npos);
 }
 
 TEST_CASE("client-test signs the handshake so a validating server lets it in", "[e2e]") {
   test::BackendServer backend;
-  auto serve = test::start_serve({"--validate-signatures", "--max-backend-lag", "60"}, {{"TWILIO_AUTH_TOKEN", "s3cret"}});
-  const auto call = client_test(serve.port, {"--once", "--no-pace", "--backend-hosts", json::array({backend.host_port()}).dump()},
+  auto serve = test::start_serve({"--validate-signatures", "--max-backend-lag", "60"},
+                                 {{"TWILIO_AUTH_TOKEN", "s3cret"}});
+  const auto call = client_test(serve.port,
+                                {"--once", "--no-pace", "--backend-hosts", json::array({backend.host_port()}).dump()},
                                 {{"TWILIO_AUTH_TOKEN", "s3cret"}});
   INFO(call.err);
   CHECK(call.exit_code == 0);

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <string>
 
-#include "proxy/media/backend_target.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/media/backend_target.h"
 #include "speaker/backend_event.h"
 #include "twilio/json_limits.h"
 #include "twilio/media_message.h"
@@ -54,8 +54,8 @@ TEST_CASE("JSON depth: 100000 levels are refused at once without recursion", "[j
 TEST_CASE("every parser of outside JSON refuses deep nesting with an error", "[json][messages]") {
   const std::string deep = nested(100'000);
   // Twilio's media-stream messages: a field nested deep inside an otherwise good message.
-  const auto media = twilio::parse_twilio_message(
-      R"({"event":"media","media":{"payload":"AAAA","extra":)" + deep + R"(},"streamSid":"MZ1"})");
+  const auto media = twilio::parse_twilio_message(R"({"event":"media","media":{"payload":"AAAA","extra":)" + deep +
+                                                  R"(},"streamSid":"MZ1"})");
   REQUIRE_FALSE(media.ok());
   CHECK_THAT(media.error(), Catch::Contains("nested deeper than 32 levels"));
   // Backend replies.

@@ -72,7 +72,8 @@ TEST_CASE("harmless shape differences from the Node test client are accepted", "
   const auto start = parse_twilio_message(
       R"({"event":"start","start":{"streamSid":"MZ1","tracks":"inbound","customParameters":{}}})");
   CHECK(as<StartMessage>(start).tracks == std::vector<std::string>{"inbound"});
-  const auto media = parse_twilio_message(R"({"event":"media","sequenceNumber":7,"media":{"payload":"AAAA","chunk":2}})");
+  const auto media = parse_twilio_message(
+      R"({"event":"media","sequenceNumber":7,"media":{"payload":"AAAA","chunk":2}})");
   CHECK(as<MediaMessage>(media).sequence_number == "7");
   CHECK(as<MediaMessage>(media).chunk == "2");
 }
@@ -96,7 +97,8 @@ TEST_CASE("malformed messages give an error naming the problem", "[messages]") {
       {R"({"event":"media","media":{"chunk":"1"}})", "field 'media.payload' is missing"},
       {R"({"event":"media","media":{"payload":17}})", "field 'media.payload' must be a string"},
       {R"({"event":"media","media":"AAAA"})", "field 'media' must be an object"},
-      {R"({"event":"media","sequenceNumber":-1,"media":{"payload":"AA=="}})", "field 'sequenceNumber' must be a string"},
+      {R"({"event":"media","sequenceNumber":-1,"media":{"payload":"AA=="}})",
+       "field 'sequenceNumber' must be a string"},
       {R"({"event":"start"})", "field 'start' is missing"},
       {R"({"event":"start","start":{}})", "field 'streamSid' is missing"},
       {R"({"event":"start","start":{"streamSid":"MZ","tracks":[1]}})", "field 'start.tracks' must hold strings"},

@@ -150,8 +150,10 @@ TEST_CASE("in twilio format a backend receives Twilio's frames byte for byte", "
   call.ws.send_text(sent[0]);
   call.ws.send_text(sent[1]);
   for (int i = 0; i < 50; ++i) sent.push_back(call.media(static_cast<std::size_t>(i)));
-  call.ws.send_text(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"60","dtmf":{"track":"inbound_track","digit":"7"}})");
-  sent.push_back(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"60","dtmf":{"track":"inbound_track","digit":"7"}})");
+  call.ws.send_text(
+      R"({"event":"dtmf","streamSid":"x","sequenceNumber":"60","dtmf":{"track":"inbound_track","digit":"7"}})");
+  sent.push_back(
+      R"({"event":"dtmf","streamSid":"x","sequenceNumber":"60","dtmf":{"track":"inbound_track","digit":"7"}})");
   sent.push_back(call.writer.stop());
   call.ws.send_text(sent.back());
   const bool all_arrived = backend.wait_for_messages(sent.size());
@@ -174,15 +176,17 @@ TEST_CASE("the primary's replies reach the caller with the call's streamSid, a l
   primary.send_text(twilio::write_simple_media(payload));
   primary.send_text(twilio::write_simple_mark("greeting-done"));
   primary.send_text(twilio::write_simple_clear());
-  primary.send_text(twilio::write_backend_reply(twilio::BackendFormat::twilio, twilio::ReplyMedia{"MZ-wrong", payload}));
+  primary.send_text(
+      twilio::write_backend_reply(twilio::BackendFormat::twilio, twilio::ReplyMedia{"MZ-wrong", payload}));
 
   const auto reply = call.ws.receive();
   REQUIRE(reply);
-  CHECK(json::parse(*reply) == json{{"event", "media"}, {"streamSid", call.writer.identity().stream_sid},
-                                    {"media", {{"payload", payload}}}});
+  CHECK(json::parse(*reply) ==
+        json{{"event", "media"}, {"streamSid", call.writer.identity().stream_sid}, {"media", {{"payload", payload}}}});
   const auto mark = call.ws.receive();
   REQUIRE(mark);
-  CHECK(json::parse(*mark) == json{{"event", "mark"}, {"streamSid", call.writer.identity().stream_sid},
+  CHECK(json::parse(*mark) == json{{"event", "mark"},
+                                   {"streamSid", call.writer.identity().stream_sid},
                                    {"mark", {{"name", "greeting-done"}}}});
   const auto clear = call.ws.receive();
   REQUIRE(clear);
@@ -199,7 +203,8 @@ TEST_CASE("the primary's replies reach the caller with the call's streamSid, a l
                     R"(","mark":{"name":"greeting-done"}})");
   REQUIRE(primary.wait_for_messages(3));
   CHECK(primary.messages()[2] == R"({"event":"mark","name":"greeting-done"})");
-  call.ws.send_text(R"({"event":"dtmf","streamSid":"x","sequenceNumber":"10","dtmf":{"track":"inbound_track","digit":"5"}})");
+  call.ws.send_text(
+      R"({"event":"dtmf","streamSid":"x","sequenceNumber":"10","dtmf":{"track":"inbound_track","digit":"5"}})");
   REQUIRE(listener.wait_for_messages(3));
   CHECK(listener.messages()[2] == R"({"event":"dtmf","digit":"5"})");
   REQUIRE(primary.wait_for_messages(4));
@@ -428,11 +433,11 @@ TEST_CASE("bad input from Twilio's side is ignored or closes only that stream", 
   BackendServer victim_backend;
   TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&victim_backend})}});
   call.ws.send_text(call.writer.connected());
-  call.media(0);                                         // media before start: ignored
-  call.ws.send_text("{not json");                        // invalid JSON: ignored
-  call.ws.send_text(R"({"event":"media","media":{}})");  // missing payload: ignored
-  call.ws.send_text(R"({"no":"event"})");                // no event: ignored
-  call.ws.send_binary(std::string("\x00\x01\x02", 3));   // binary frame: ignored
+  call.media(0);                                           // media before start: ignored
+  call.ws.send_text("{not json");                          // invalid JSON: ignored
+  call.ws.send_text(R"({"event":"media","media":{}})");    // missing payload: ignored
+  call.ws.send_text(R"({"no":"event"})");                  // no event: ignored
+  call.ws.send_binary(std::string("\x00\x01\x02", 3));     // binary frame: ignored
   call.ws.send_text(R"({"event":"future-event","x":1})");  // unknown event: ignored
   call.ws.send_text(call.writer.start());
   call.media(1);
@@ -488,7 +493,8 @@ TEST_CASE("executions are connected while their stream is open and gone after", 
     TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}, {"executionId", "FN42"}});
     call.start();
     REQUIRE(backend.wait_for_messages(1));
-    CHECK(eventually([&] { return test::http_request(serve.port, "GET", "/executions/FN42/connected").status == 200; }));
+    CHECK(
+        eventually([&] { return test::http_request(serve.port, "GET", "/executions/FN42/connected").status == 200; }));
     CHECK(test::http_request(serve.port, "GET", "/executions/FN43/connected").status == 410);
     call.stop();
     call.ws.close();
@@ -499,7 +505,8 @@ TEST_CASE("executions are connected while their stream is open and gone after", 
 TEST_CASE("SIGTERM drains: live calls finish, new ones are refused, exit 0", "[media][drain]") {
   BackendServer backend;
   auto serve = test::start_serve({"--drain-timeout", "10"});
-  auto call = std::make_unique<TwilioCall>(serve.port, std::map<std::string, std::string>{{"backendHosts", backend_hosts({&backend})}});
+  auto call = std::make_unique<TwilioCall>(
+      serve.port, std::map<std::string, std::string>{{"backendHosts", backend_hosts({&backend})}});
   call->start();
   REQUIRE(backend.wait_for_messages(1));
   serve.process->signal(SIGTERM);
@@ -554,9 +561,10 @@ TEST_CASE("/metrics speaks Prometheus text and its counters move", "[media][metr
 std::string make_test_certificate(const std::string& name) {
   const std::string dir = "/tmp/callproxy-tls-" + name + "-" + std::to_string(::getpid());
   const auto made = test::run_command({"/bin/sh", "-c",
-                                       "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-                                       "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " + dir +
-                                       "/key.pem -out " + dir + "/cert.pem 2>&1"});
+                                       "mkdir -p " + dir +
+                                           " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+                                           "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+                                           dir + "/key.pem -out " + dir + "/cert.pem 2>&1"});
   REQUIRE(made.exit_code == 0);
   return dir;
 }
@@ -578,7 +586,9 @@ TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused o
     // Without the CA the certificate is not trusted: no connection, the call is closed.
     test::TlsBackendServer untrusted(dir + "/cert.pem", dir + "/key.pem");
     auto serve = test::start_serve();
-    TwilioCall call(serve.port, {{"backendHosts", json::array({"wss://localhost:" + std::to_string(untrusted.port()) + "/media"}).dump()}});
+    TwilioCall call(
+        serve.port,
+        {{"backendHosts", json::array({"wss://localhost:" + std::to_string(untrusted.port()) + "/media"}).dump()}});
     call.start();
     REQUIRE(call.ws.wait_closed());
     CHECK(call.ws.close_reason() == "no backend left");
@@ -592,12 +602,14 @@ TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused o
 TEST_CASE("serve speaks wss:// and https:// itself with --tls-cert and --tls-key", "[media][tls]") {
   const auto dir = make_test_certificate("serve");
   BackendServer backend;
-  auto serve = test::start_serve({"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem", "--max-backend-lag", "60"});
+  auto serve = test::start_serve(
+      {"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem", "--max-backend-lag", "60"});
   CHECK(serve.process->err().find(", TLS)") != std::string::npos);
   // client-test trusts the certificate through OpenSSL's SSL_CERT_FILE.
   const auto call = test::run_command(
-      test::callproxy_args({"client-test", "--once", "--no-pace", "--url", "wss://localhost:" + std::to_string(serve.port) + "/media",
-                            "--backend-hosts", json::array({backend.host_port()}).dump()}),
+      test::callproxy_args({"client-test", "--once", "--no-pace", "--url",
+                            "wss://localhost:" + std::to_string(serve.port) + "/media", "--backend-hosts",
+                            json::array({backend.host_port()}).dump()}),
       {{"SSL_CERT_FILE", dir + "/cert.pem"}});
   INFO(call.out << call.err);
   CHECK(call.exit_code == 0);
@@ -606,11 +618,13 @@ TEST_CASE("serve speaks wss:// and https:// itself with --tls-cert and --tls-key
   // Plain HTTP on the TLS port gets no HTTP answer; without trust the client refuses the server.
   CHECK(test::raw_exchange(serve.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 200", 0) != 0);
   const auto untrusted = test::run_command(
-      test::callproxy_args({"client-test", "--once", "--url", "wss://localhost:" + std::to_string(serve.port) + "/media"}),
+      test::callproxy_args(
+          {"client-test", "--once", "--url", "wss://localhost:" + std::to_string(serve.port) + "/media"}),
       {{"SSL_CERT_FILE", "/nonexistent"}, {"SSL_CERT_DIR", "/nonexistent"}});
   CHECK(untrusted.exit_code == 1);
   CHECK(untrusted.err.find("TLS handshake failed") != std::string::npos);
-  const auto bad = test::run_command(test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--tls-cert", dir + "/cert.pem"}));
+  const auto bad = test::run_command(
+      test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--tls-cert", dir + "/cert.pem"}));
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("--tls-cert and --tls-key go together") != std::string::npos);
   test::run_command({"/bin/rm", "-rf", dir});

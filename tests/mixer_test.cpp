@@ -38,7 +38,7 @@ TEST_CASE("concurrent streams are summed sample by sample, with saturation", "[m
   const auto out = pull(mixer, 160);
   CHECK(out[0] == 1234);
   CHECK(out[1] == 1000);
-  CHECK(out[2] == 32767);   // clipped, not wrapped
+  CHECK(out[2] == 32767);  // clipped, not wrapped
   CHECK(out[3] == -32768);
   CHECK(out[100] == 15);
 }

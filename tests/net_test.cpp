@@ -65,7 +65,8 @@ TEST_CASE("URLs give endpoints with default ports, bracketed IPv6 and no credent
   CHECK(http.value().url(true) == "http://127.0.0.1:8080/base/");
 
   CHECK(net::parse_url("http://x/", net::UrlScheme::websocket).error().find("scheme") != std::string::npos);
-  CHECK(net::parse_url("ws://user:pw@x:1/", net::UrlScheme::websocket).error().find("credentials") != std::string::npos);
+  CHECK(net::parse_url("ws://user:pw@x:1/", net::UrlScheme::websocket).error().find("credentials") !=
+        std::string::npos);
   CHECK(net::parse_url("ws://x:0/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK(net::parse_url("ws://x:70000/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK_FALSE(net::parse_url("not a url", net::UrlScheme::websocket).ok());

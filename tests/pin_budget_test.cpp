@@ -74,7 +74,8 @@ TEST_CASE("a source's budget is its own and no source means the global budget on
   CHECK(*small.admit("10.0.0.2", t0).refused == PinBudget::global);
 }
 
-TEST_CASE("the source table stays bounded: expired and empty entries go first, then new sources go untracked", "[callers][budget]") {
+TEST_CASE("the source table stays bounded: expired and empty entries go first, then new sources go untracked",
+          "[callers][budget]") {
   PinFailureBudgets budgets(policy(0, 5, 3));
   const auto t0 = PinFailureBudgets::Clock::now();
   const auto a = budgets.admit("10.0.0.1", t0);

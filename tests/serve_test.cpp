@@ -49,9 +49,8 @@ TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps 
 
 TEST_CASE("serve keeps a connection alive across requests", "[serve]") {
   auto serve = test::start_serve();
-  const auto raw = test::raw_exchange(serve.port,
-                                      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                                      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const auto raw = test::raw_exchange(serve.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                                                  "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   const auto first = raw.find("HTTP/1.1 200");
   REQUIRE(first != std::string::npos);
   CHECK(raw.find("HTTP/1.1 200", first + 1) != std::string::npos);
@@ -68,7 +67,8 @@ TEST_CASE("serve exits 0 on SIGTERM and on SIGINT", "[serve]") {
 
 TEST_CASE("serve reports a port it cannot take and exits 1", "[serve]") {
   auto first = test::start_serve();
-  auto second = test::run_command(test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", std::to_string(first.port)}));
+  auto second = test::run_command(
+      test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", std::to_string(first.port)}));
   CHECK(second.exit_code == 1);
   CHECK(second.err.find("cannot listen on 127.0.0.1:" + std::to_string(first.port)) != std::string::npos);
 

@@ -25,8 +25,6 @@ inline std::string temp_path(const std::string& name) {
   return "/tmp/callproxy-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" + name;
 }
 
-inline std::string data_path(const std::string& relative) {
-  return std::string(CALLPROXY_TEST_DATA) + "/" + relative;
-}
+inline std::string data_path(const std::string& relative) { return std::string(CALLPROXY_TEST_DATA) + "/" + relative; }
 
 }  // namespace callproxy::test

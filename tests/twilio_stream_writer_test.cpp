@@ -21,7 +21,8 @@ TEST_CASE("call ids look like Twilio's and differ between calls", "[testclient]"
 
 TEST_CASE("a written call carries Twilio's counters in order", "[testclient]") {
   std::mt19937_64 random(7);
-  testclient::TwilioStreamWriter writer(testclient::make_call_identity(random), {{"backendHosts", R"(["localhost:8888"])"}});
+  testclient::TwilioStreamWriter writer(testclient::make_call_identity(random),
+                                        {{"backendHosts", R"(["localhost:8888"])"}});
 
   const auto connected = twilio::parse_twilio_message(writer.connected());
   REQUIRE(connected.ok());

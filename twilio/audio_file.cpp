@@ -129,8 +129,8 @@ Result<bool> write_mulaw_wav(const std::string& path, std::span<const std::uint8
   info.format = SF_FORMAT_WAV | SF_FORMAT_ULAW;
   SndfilePtr file(sf_open(path.c_str(), SFM_WRITE, &info));
   if (!file) return Error{"cannot write '" + path + "': " + sf_strerror(nullptr)};
-  if (!mulaw.empty() &&
-      sf_write_raw(file.get(), mulaw.data(), static_cast<sf_count_t>(mulaw.size())) != static_cast<sf_count_t>(mulaw.size())) {
+  if (!mulaw.empty() && sf_write_raw(file.get(), mulaw.data(), static_cast<sf_count_t>(mulaw.size())) !=
+                            static_cast<sf_count_t>(mulaw.size())) {
     return Error{"cannot write '" + path + "': " + sf_strerror(file.get())};
   }
   return true;

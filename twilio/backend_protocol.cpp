@@ -63,7 +63,8 @@ TwilioMessage simple_message(const json& root, const std::string& event) {
 }
 
 BackendMessage backend_message(const json& root, const std::string& event) {
-  const bool simple_event = event == "start" || event == "media" || event == "dtmf" || event == "mark" || event == "stop";
+  const bool simple_event = event == "start" || event == "media" || event == "dtmf" || event == "mark" ||
+                            event == "stop";
   const auto it = root.find(event);
   if (!simple_event || (it != root.end() && it->is_object())) {
     return {BackendFormat::twilio, twilio_message(root, event)};

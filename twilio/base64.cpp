@@ -23,8 +23,7 @@ std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
   if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
   for (std::size_t i = 0; i < text.size() - padding; ++i) {
     const char c = text[i];
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '+' || c == '/';
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
     if (!ok) return std::nullopt;  // also rejects '=' before the end and whitespace
   }
   std::vector<std::uint8_t> out(text.size() / 4 * 3);

@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "twilio/media_message.h"
 #include "twilio/json_limits.h"
+#include "twilio/media_message.h"
 
 namespace callproxy::twilio::fields {
 

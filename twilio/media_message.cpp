@@ -70,25 +70,24 @@ TwilioMessage twilio_message(const json& root, const std::string& event) {
   if (event == "media") return parse_media(root);
   if (event == "start") return parse_start(root);
   if (event == "connected") {
-    return ConnectedMessage{optional_string(root, "protocol", "protocol"),
-                            optional_string(root, "version", "version")};
+    return ConnectedMessage{optional_string(root, "protocol", "protocol"), optional_string(root, "version", "version")};
   }
   if (event == "dtmf") {
     const json& dtmf = object_member(root, "dtmf", "dtmf");
     return DtmfMessage{counter_field(root, "sequenceNumber", "sequenceNumber"),
-                       optional_string(root, "streamSid", "streamSid"),
-                       optional_string(dtmf, "track", "dtmf.track"),
+                       optional_string(root, "streamSid", "streamSid"), optional_string(dtmf, "track", "dtmf.track"),
                        string_field(dtmf, "digit", "dtmf.digit")};
   }
   if (event == "mark") {
     const json& mark = object_member(root, "mark", "mark");
     return MarkMessage{counter_field(root, "sequenceNumber", "sequenceNumber"),
-                       optional_string(root, "streamSid", "streamSid"),
-                       string_field(mark, "name", "mark.name")};
+                       optional_string(root, "streamSid", "streamSid"), string_field(mark, "name", "mark.name")};
   }
   if (event == "stop") {
     StopMessage m{counter_field(root, "sequenceNumber", "sequenceNumber"),
-                  optional_string(root, "streamSid", "streamSid"), {}, {}};
+                  optional_string(root, "streamSid", "streamSid"),
+                  {},
+                  {}};
     if (root.contains("stop")) {
       const json& stop = object_member(root, "stop", "stop");
       m.account_sid = optional_string(stop, "accountSid", "stop.accountSid");
@@ -104,7 +103,8 @@ ReplyMessage twilio_reply(const json& root, const std::string& event) {
   if (event == "media") {
     return ReplyMedia{stream_sid, string_field(object_member(root, "media", "media"), "payload", "media.payload")};
   }
-  if (event == "mark") return ReplyMark{stream_sid, string_field(object_member(root, "mark", "mark"), "name", "mark.name")};
+  if (event == "mark")
+    return ReplyMark{stream_sid, string_field(object_member(root, "mark", "mark"), "name", "mark.name")};
   if (event == "clear") return ReplyClear{stream_sid};
   return UnknownMessage{event};
 }
@@ -142,8 +142,7 @@ struct TwilioSerializer {
   json operator()(const MediaMessage& m) const {
     return {{"event", "media"},
             {"sequenceNumber", m.sequence_number},
-            {"media",
-             {{"track", m.track}, {"chunk", m.chunk}, {"timestamp", m.timestamp}, {"payload", m.payload}}},
+            {"media", {{"track", m.track}, {"chunk", m.chunk}, {"timestamp", m.timestamp}, {"payload", m.payload}}},
             {"streamSid", m.stream_sid}};
   }
   json operator()(const DtmfMessage& m) const {
@@ -172,9 +171,7 @@ struct TwilioSerializer {
   json operator()(const ReplyMark& m) const {
     return {{"event", "mark"}, {"streamSid", m.stream_sid}, {"mark", {{"name", m.name}}}};
   }
-  json operator()(const ReplyClear& m) const {
-    return {{"event", "clear"}, {"streamSid", m.stream_sid}};
-  }
+  json operator()(const ReplyClear& m) const { return {{"event", "clear"}, {"streamSid", m.stream_sid}}; }
 };
 
 }  // namespace
@@ -187,13 +184,9 @@ Result<ReplyMessage> parse_reply_message(std::string_view text) {
   return fields::parse_event<ReplyMessage>(text, fields::twilio_reply);
 }
 
-std::string serialize(const TwilioMessage& message) {
-  return dump(std::visit(TwilioSerializer{}, message));
-}
+std::string serialize(const TwilioMessage& message) { return dump(std::visit(TwilioSerializer{}, message)); }
 
-std::string serialize(const ReplyMessage& message) {
-  return dump(std::visit(TwilioSerializer{}, message));
-}
+std::string serialize(const ReplyMessage& message) { return dump(std::visit(TwilioSerializer{}, message)); }
 
 std::string_view event_name(const TwilioMessage& message) {
   static constexpr std::string_view names[] = {"connected", "start", "media", "dtmf", "mark", "stop"};

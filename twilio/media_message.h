@@ -71,8 +71,8 @@ struct UnknownMessage {
   std::string event;
 };
 
-using TwilioMessage = std::variant<ConnectedMessage, StartMessage, MediaMessage, DtmfMessage,
-                                   MarkMessage, StopMessage, UnknownMessage>;
+using TwilioMessage =
+    std::variant<ConnectedMessage, StartMessage, MediaMessage, DtmfMessage, MarkMessage, StopMessage, UnknownMessage>;
 
 Result<TwilioMessage> parse_twilio_message(std::string_view text);
 std::string serialize(const TwilioMessage& message);

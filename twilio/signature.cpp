@@ -38,7 +38,10 @@ std::u16string to_utf16(std::string_view s) {
         bool ok = true;
         for (std::size_t k = 1; k < need; ++k) {
           const auto b = static_cast<unsigned char>(s[i + k]);
-          if ((b & 0xC0) != 0x80) { ok = false; break; }
+          if ((b & 0xC0) != 0x80) {
+            ok = false;
+            break;
+          }
           v = (v << 6) | (b & 0x3F);
         }
         const bool overlong = (need == 3 && v < 0x800) || (need == 4 && v < 0x10000);
@@ -215,13 +218,11 @@ std::string legacy_querystring(std::string_view query) {
     if (it == fields.end()) fields.push_back({std::move(key), {std::move(value)}});
     else it->second.push_back(std::move(value));
   }
-  std::stable_partition(fields.begin(), fields.end(),
-                        [](const auto& f) { return is_array_index(f.first); });
+  std::stable_partition(fields.begin(), fields.end(), [](const auto& f) { return is_array_index(f.first); });
   const auto first_named = std::find_if(fields.begin(), fields.end(),
                                         [](const auto& f) { return !is_array_index(f.first); });
-  std::sort(fields.begin(), first_named, [](const auto& a, const auto& b) {
-    return std::stoull(a.first) < std::stoull(b.first);
-  });
+  std::sort(fields.begin(), first_named,
+            [](const auto& a, const auto& b) { return std::stoull(a.first) < std::stoull(b.first); });
   std::string out;
   for (const auto& [key, values] : fields) {
     for (const auto& value : values) {
@@ -238,15 +239,14 @@ std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
   unsigned int length = 0;
   static const unsigned char empty_key = 0;
   const void* key_ptr = key.empty() ? static_cast<const void*>(&empty_key) : key.data();
-  HMAC(EVP_sha1(), key_ptr, static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
+  HMAC(EVP_sha1(), key_ptr, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), digest, &length);
   return base64_encode(std::span<const std::uint8_t>(digest, length));
 }
 
 }  // namespace
 
-std::string compute_signature(std::string_view auth_token, std::string_view url,
-                              const RequestParams& params) {
+std::string compute_signature(std::string_view auth_token, std::string_view url, const RequestParams& params) {
   std::map<std::string, std::vector<std::string>, Utf16Less> grouped;
   for (const auto& [key, value] : params) grouped[key].push_back(value);
   std::string data(url);
@@ -356,16 +356,14 @@ SignatureVerdict SignatureValidator::validate(std::string_view signature, std::s
   return matched ? SignatureVerdict::valid : SignatureVerdict::mismatch;
 }
 
-SignatureVerdict SignatureValidator::validate_with_body(std::string_view signature,
-                                                        std::string_view url,
+SignatureVerdict SignatureValidator::validate_with_body(std::string_view signature, std::string_view url,
                                                         std::string_view body) const {
   const auto verdict = validate(signature, url, {});
   if (verdict != SignatureVerdict::valid) return verdict;
   const auto hash = query_param(url, "bodySHA256");
   if (!hash) return SignatureVerdict::body_hash_missing;
   // Lowercase hex, compared case-sensitively, as Twilio's library does.
-  return constant_time_equal(*hash, sha256_hex(body)) ? SignatureVerdict::valid
-                                                      : SignatureVerdict::body_hash_mismatch;
+  return constant_time_equal(*hash, sha256_hex(body)) ? SignatureVerdict::valid : SignatureVerdict::body_hash_mismatch;
 }
 
 }  // namespace callproxy::twilio

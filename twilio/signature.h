@@ -17,8 +17,7 @@ using RequestParams = std::vector<std::pair<std::string, std::string>>;
 // base64(HMAC-SHA1(auth_token, url + each key and value)), keys sorted by UTF-16 code units
 // (JavaScript's default sort, which Twilio's library uses). A repeated key's values are
 // de-duplicated and sorted the same way, each contributing key+value.
-std::string compute_signature(std::string_view auth_token, std::string_view url,
-                              const RequestParams& params);
+std::string compute_signature(std::string_view auth_token, std::string_view url, const RequestParams& params);
 
 // Lowercase hex SHA-256, the form Twilio puts in the bodySHA256 query parameter.
 std::string sha256_hex(std::string_view data);
@@ -57,12 +56,10 @@ class SignatureValidator {
   explicit SignatureValidator(std::string auth_token) : auth_token_(std::move(auth_token)) {}
 
   // Form requests and WebSocket handshakes: the URL plus its POST parameters.
-  SignatureVerdict validate(std::string_view signature, std::string_view url,
-                            const RequestParams& params) const;
+  SignatureVerdict validate(std::string_view signature, std::string_view url, const RequestParams& params) const;
 
   // JSON-body requests: the URL alone is signed and its bodySHA256 must be the body's hash.
-  SignatureVerdict validate_with_body(std::string_view signature, std::string_view url,
-                                      std::string_view body) const;
+  SignatureVerdict validate_with_body(std::string_view signature, std::string_view url, std::string_view body) const;
 
  private:
   std::string auth_token_;

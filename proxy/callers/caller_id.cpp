@@ -42,8 +42,8 @@ bool is_plus(char32_t c) { return c == '+' || c == 0xFF0B; }
 
 // Punctuation people and address books put in phone numbers.
 bool is_separator(char32_t c) {
-  return is_space(c) || c == '-' || c == '.' || c == '(' || c == ')' || (c >= 0x2010 && c <= 0x2015) ||
-         c == 0x2212 || c == 0xFF08 || c == 0xFF09 || c == 0xFF0D || c == 0xFF0E;
+  return is_space(c) || c == '-' || c == '.' || c == '(' || c == ')' || (c >= 0x2010 && c <= 0x2015) || c == 0x2212 ||
+         c == 0xFF08 || c == 0xFF09 || c == 0xFF0D || c == 0xFF0E;
 }
 
 std::string_view trim(std::string_view text) {

@@ -6,14 +6,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <vector>
 
+#include "core/json_text.h"
 #include "proxy/callers/caller_id.h"
 #include "twilio/json_limits.h"
 #include "twilio/percent_encoding.h"
-#include "core/json_text.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -22,18 +22,14 @@ using nlohmann::json;
 
 constexpr std::size_t twilio_signature_chars = 28;  // base64 of the 20 bytes of an HMAC-SHA1
 
-HttpResponse json_response(int status, const json& body) {
-  return HttpResponse::json(status, dump_json(body));
-}
+HttpResponse json_response(int status, const json& body) { return HttpResponse::json(status, dump_json(body)); }
 
 HttpResponse store_unavailable(const std::string& why) {
   spdlog::error("state store: {}", why);
   return HttpResponse::error(503, "state store unavailable, try again later");
 }
 
-json attempts_json(const CallerState& c) {
-  return {{"id", c.id}, {"attempts", c.attempts}, {"blocked", c.blocked}};
-}
+json attempts_json(const CallerState& c) { return {{"id", c.id}, {"attempts", c.attempts}, {"blocked", c.blocked}}; }
 
 // JSON when the Content-Type says so or the body looks like JSON whatever the Content-Type
 // claims (curl -d sends JSON as a form); anything else non-empty is a form body.
@@ -100,7 +96,8 @@ Result<PinRequest> parse_pin_request(const HttpRequest& request) {
     out.pin = body["pin"];
     out.caller_id = body["callerId"];
   }
-  if (out.pin.size() > max_pin_bytes) return Error{"field 'pin' is longer than " + std::to_string(max_pin_bytes) + " bytes"};
+  if (out.pin.size() > max_pin_bytes)
+    return Error{"field 'pin' is longer than " + std::to_string(max_pin_bytes) + " bytes"};
   if (out.caller_id.size() > max_caller_id_bytes) {
     return Error{"field 'callerId' is longer than " + std::to_string(max_caller_id_bytes) + " bytes"};
   }
@@ -111,7 +108,8 @@ Result<PinRequest> parse_pin_request(const HttpRequest& request) {
 }
 
 // A right PIN: the caller's failures are forgotten and the flow learns where to stream.
-void succeed(CallerApi& api, const std::string& caller_id, const std::string& ids, const std::string& hosts, Respond respond) {
+void succeed(CallerApi& api, const std::string& caller_id, const std::string& ids, const std::string& hosts,
+             Respond respond) {
   api.store.clear_attempts(caller_id, [ids, hosts, respond](StoreResult<Done> cleared) {
     if (!cleared) return respond(store_unavailable(cleared.error()));
     respond(json_response(200, {{"authenticated", true}, {"backendIds", ids}, {"backendHosts", hosts}}));
@@ -122,8 +120,11 @@ void succeed(CallerApi& api, const std::string& caller_id, const std::string& id
 void record_failure(CallerApi& api, const std::string& caller_id, Respond respond) {
   api.store.record_failure(caller_id, api.options.attempts, [caller_id, respond](StoreResult<CallerState> after) {
     if (!after) return respond(store_unavailable(after.error()));
-    if (after.value().blocked) spdlog::warn("caller {} blocked after {} failed PIN attempts", caller_id, after.value().attempts);
-    respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(after.value())}, {"blocked", after.value().blocked}}));
+    if (after.value().blocked)
+      spdlog::warn("caller {} blocked after {} failed PIN attempts", caller_id, after.value().attempts);
+    respond(json_response(
+        200,
+        {{"authenticated", false}, {"attempts", attempts_json(after.value())}, {"blocked", after.value().blocked}}));
   });
 }
 
@@ -139,10 +140,12 @@ void refuse_unchecked(CallerApi& api, const PinFailureBudgets::Admission& admiss
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(policy.window).count();
     if (budget == PinBudget::global) {
       spdlog::warn("PIN failure budget spent: {} failed PIN checks across all callers within {} s; every PIN check is "
-                   "refused until the window ends", policy.global, seconds);
+                   "refused until the window ends",
+                   policy.global, seconds);
     } else {
       spdlog::warn("PIN failure budget spent by {}: {} failed PIN checks within {} s; its PIN checks are refused until "
-                   "the window ends", source, policy.per_source, seconds);
+                   "the window ends",
+                   source, policy.per_source, seconds);
     }
   }
   respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state)}, {"blocked", false}}));
@@ -183,7 +186,8 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
   if (signature.empty()) return HttpResponse::error(400, "missing X-Twilio-Signature header");
   const auto url = signing.signed_url("https", request.header("Host"), request.target);
   const auto refuse = [&](twilio::SignatureVerdict verdict) {
-    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(), twilio::describe(verdict), url);
+    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(),
+                 twilio::describe(verdict), url);
     return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
   };
   // Twilio's signature is always base64 of an HMAC-SHA1 (28 characters): anything else is refused
@@ -200,7 +204,8 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
     } else if (!request.body.empty()) {
       // Nothing Twilio signs nests this deep: refused before any parsing.
       if (!twilio::json_depth_within(request.body)) {
-        return HttpResponse::error(400, "request body: JSON nested deeper than " + std::to_string(twilio::max_json_depth) + " levels");
+        return HttpResponse::error(
+            400, "request body: JSON nested deeper than " + std::to_string(twilio::max_json_depth) + " levels");
       }
       const auto body = twilio::parse_json_bounded(request.body);
       if (body && body.value().is_object()) {
@@ -214,88 +219,99 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
 }
 
 void add_caller_routes(Router& router, CallerApi& api) {
-  router.add("POST", "/validate-pin", signed_route(api, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
-    auto parsed = parse_pin_request(request);
-    if (!parsed) return respond(HttpResponse::error(400, parsed.error()));
-    const auto caller_id = parsed.value().caller_id;
-    const auto pin = parsed.value().pin;
-    // With signatures checked every request comes from Twilio, whose addresses all callers share.
-    const auto source = api.signing.enabled() ? std::string() : budget_source(request.remote_address);
-    // A blocked caller is told so without the PIN being looked at.
-    api.store.caller(caller_id, [&api, caller_id, pin, source, respond](StoreResult<CallerState> state) {
-      if (!state) return respond(store_unavailable(state.error()));
-      if (state.value().blocked) {
-        return respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state.value())}, {"blocked", true}}));
-      }
-      const auto admission = api.budgets.admit(source);
-      if (admission.refused) return refuse_unchecked(api, admission, source, state.value(), respond);
-      const auto ticket = admission.ticket;
-      if (const auto entry = api.pins.find(pin)) {
-        api.budgets.refund(ticket);
-        return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
-      }
-      if (!api.pin_api) return record_failure(api, caller_id, respond);
-      api.pin_api->check(pin, [&api, caller_id, ticket, respond](PinApiAnswer answer) {
-        switch (answer.outcome) {
-          case PinApiAnswer::Outcome::authenticated:
-            api.budgets.refund(ticket);
-            return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, respond);
-          case PinApiAnswer::Outcome::rejected:
-            return record_failure(api, caller_id, respond);
-          case PinApiAnswer::Outcome::unavailable:
-            // Not the caller's fault: no attempt is counted, and Studio can say "try later".
-            api.budgets.refund(ticket);
-            spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
-            return respond(HttpResponse::error(502, "PIN check unavailable: " + answer.error));
-        }
-      });
-    });
-  }));
+  router.add("POST", "/validate-pin",
+             signed_route(api, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
+               auto parsed = parse_pin_request(request);
+               if (!parsed) return respond(HttpResponse::error(400, parsed.error()));
+               const auto caller_id = parsed.value().caller_id;
+               const auto pin = parsed.value().pin;
+               // With signatures checked every request comes from Twilio, whose addresses all callers share.
+               const auto source = api.signing.enabled() ? std::string() : budget_source(request.remote_address);
+               // A blocked caller is told so without the PIN being looked at.
+               api.store.caller(caller_id, [&api, caller_id, pin, source, respond](StoreResult<CallerState> state) {
+                 if (!state) return respond(store_unavailable(state.error()));
+                 if (state.value().blocked) {
+                   return respond(json_response(
+                       200, {{"authenticated", false}, {"attempts", attempts_json(state.value())}, {"blocked", true}}));
+                 }
+                 const auto admission = api.budgets.admit(source);
+                 if (admission.refused) return refuse_unchecked(api, admission, source, state.value(), respond);
+                 const auto ticket = admission.ticket;
+                 if (const auto entry = api.pins.find(pin)) {
+                   api.budgets.refund(ticket);
+                   return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
+                 }
+                 if (!api.pin_api) return record_failure(api, caller_id, respond);
+                 api.pin_api->check(pin, [&api, caller_id, ticket, respond](PinApiAnswer answer) {
+                   switch (answer.outcome) {
+                     case PinApiAnswer::Outcome::authenticated:
+                       api.budgets.refund(ticket);
+                       return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, respond);
+                     case PinApiAnswer::Outcome::rejected: return record_failure(api, caller_id, respond);
+                     case PinApiAnswer::Outcome::unavailable:
+                       // Not the caller's fault: no attempt is counted, and Studio can say "try later".
+                       api.budgets.refund(ticket);
+                       spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
+                       return respond(HttpResponse::error(502, "PIN check unavailable: " + answer.error));
+                   }
+                 });
+               });
+             }));
 
   // Path IDs are normalised as validate-pin's are, so that a block, a lookup and an unblock
   // address one record whatever the spelling (the router has capped their length).
-  router.add("GET", "/blocked-callers/:callerId", signed_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = canonical_caller_id(params.at("callerId"));
-    if (is_withheld_caller(id)) return respond(json_response(200, {{"id", id}, {"withheld", true}, {"blocked", true}}));
-    api.store.caller(id, [id, respond](StoreResult<CallerState> state) {
-      if (!state) return respond(store_unavailable(state.error()));
-      if (!state.value().blocked) return respond(HttpResponse::error(404, "caller " + id + " is not blocked"));
-      respond(json_response(200, {{"id", id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
-    });
-  }));
+  router.add("GET", "/blocked-callers/:callerId",
+             signed_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
+               const auto id = canonical_caller_id(params.at("callerId"));
+               if (is_withheld_caller(id))
+                 return respond(json_response(200, {{"id", id}, {"withheld", true}, {"blocked", true}}));
+               api.store.caller(id, [id, respond](StoreResult<CallerState> state) {
+                 if (!state) return respond(store_unavailable(state.error()));
+                 if (!state.value().blocked)
+                   return respond(HttpResponse::error(404, "caller " + id + " is not blocked"));
+                 respond(json_response(200, {{"id", id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
+               });
+             }));
 
-  router.add("DELETE", "/blocked-callers/:callerId", admin_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    const auto id = canonical_caller_id(params.at("callerId"));
-    api.store.unblock(id, [id, respond](StoreResult<bool> was_blocked) {
-      if (!was_blocked) return respond(store_unavailable(was_blocked.error()));
-      if (!was_blocked.value()) return respond(HttpResponse::error(404, "caller " + id + " is not blocked"));
-      spdlog::info("caller {} unblocked", id);
-      respond(HttpResponse{204, "text/plain", "", {}});
-    });
-  }));
+  router.add("DELETE", "/blocked-callers/:callerId",
+             admin_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
+               const auto id = canonical_caller_id(params.at("callerId"));
+               api.store.unblock(id, [id, respond](StoreResult<bool> was_blocked) {
+                 if (!was_blocked) return respond(store_unavailable(was_blocked.error()));
+                 if (!was_blocked.value()) return respond(HttpResponse::error(404, "caller " + id + " is not blocked"));
+                 spdlog::info("caller {} unblocked", id);
+                 respond(HttpResponse{204, "text/plain", "", {}});
+               });
+             }));
 
-  router.add("GET", "/blocked-callers", admin_route(api, [&api](const HttpRequest&, const RouteParams&, Respond respond) {
-    api.store.blocked_callers([respond](StoreResult<std::vector<CallerState>> list) {
-      if (!list) return respond(store_unavailable(list.error()));
-      json data = json::array();
-      for (const auto& c : list.value()) data.push_back({{"id", c.id}, {"blockedOn", c.blocked_on}, {"blocked", true}});
-      respond(json_response(200, {{"data", data}}));
-    });
-  }));
+  router.add("GET", "/blocked-callers",
+             admin_route(api, [&api](const HttpRequest&, const RouteParams&, Respond respond) {
+               api.store.blocked_callers([respond](StoreResult<std::vector<CallerState>> list) {
+                 if (!list) return respond(store_unavailable(list.error()));
+                 json data = json::array();
+                 for (const auto& c : list.value())
+                   data.push_back({{"id", c.id}, {"blockedOn", c.blocked_on}, {"blocked", true}});
+                 respond(json_response(200, {{"data", data}}));
+               });
+             }));
 
   if (!api.options.debug_routes) return;
-  router.add("POST", "/blocked-callers/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    api.store.block(canonical_caller_id(params.at("callerId")), [respond](StoreResult<CallerState> state) {
-      if (!state) return respond(store_unavailable(state.error()));
-      respond(json_response(201, {{"id", state.value().id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
-    });
-  });
-  router.add("POST", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
-    api.store.record_failure(canonical_caller_id(params.at("callerId")), api.options.attempts, [respond](StoreResult<CallerState> state) {
-      if (!state) return respond(store_unavailable(state.error()));
-      respond(json_response(201, attempts_json(state.value())));
-    });
-  });
+  router.add("POST", "/blocked-callers/:callerId",
+             [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
+               api.store.block(canonical_caller_id(params.at("callerId")), [respond](StoreResult<CallerState> state) {
+                 if (!state) return respond(store_unavailable(state.error()));
+                 respond(json_response(
+                     201, {{"id", state.value().id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
+               });
+             });
+  router.add("POST", "/auth-attempts/:callerId",
+             [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
+               api.store.record_failure(canonical_caller_id(params.at("callerId")), api.options.attempts,
+                                        [respond](StoreResult<CallerState> state) {
+                                          if (!state) return respond(store_unavailable(state.error()));
+                                          respond(json_response(201, attempts_json(state.value())));
+                                        });
+             });
   router.add("GET", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
     const auto id = canonical_caller_id(params.at("callerId"));
     api.store.caller(id, [id, respond](StoreResult<CallerState> state) {

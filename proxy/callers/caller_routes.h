@@ -33,7 +33,7 @@ struct CallerApi {
   const RequestSigning& signing;
   PinFailureBudgets& budgets;  // failures whatever the caller ID
   Metrics& metrics;
-  PinApi* pin_api = nullptr;                                    // set with --pin-api
+  PinApi* pin_api = nullptr;  // set with --pin-api
 };
 
 void add_caller_routes(Router& router, CallerApi& api);

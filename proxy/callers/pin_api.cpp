@@ -157,10 +157,12 @@ void PinApi::check(const std::string& pin, std::function<void(PinApiAnswer)> don
   if (impl_->endpoint.tls) {
     std::make_shared<Exchange<beast::ssl_stream<beast::tcp_stream>>>(
         beast::ssl_stream<beast::tcp_stream>(impl_->loop, *impl_->tls), impl_->endpoint, impl_->timeout,
-        std::move(body), std::move(wrapped))->start();
+        std::move(body), std::move(wrapped))
+        ->start();
   } else {
     std::make_shared<Exchange<beast::tcp_stream>>(beast::tcp_stream(impl_->loop), impl_->endpoint, impl_->timeout,
-                                                  std::move(body), std::move(wrapped))->start();
+                                                  std::move(body), std::move(wrapped))
+        ->start();
   }
 }
 

@@ -36,7 +36,8 @@ PinFailureBudgets::Admission PinFailureBudgets::admit(std::string_view source, C
     if (it == sources_.end()) {
       if (sources_.size() >= policy_.max_sources) prune(now);
       // Still full of live sources: this one is held by the global budget alone until room is made.
-      if (sources_.size() < policy_.max_sources) it = sources_.emplace(std::string(source), Window{now, 0, false}).first;
+      if (sources_.size() < policy_.max_sources)
+        it = sources_.emplace(std::string(source), Window{now, 0, false}).first;
     }
     if (it != sources_.end()) {
       if (expired(it->second, now)) it->second = Window{now, 0, false};

@@ -20,7 +20,7 @@ struct PinBudgetPolicy {
   // sees a few failures a minute at worst; 200 in 10 minutes is far beyond that, yet holds a
   // guesser to 200 guesses per 10 minutes (4-digit PINs: days, not minutes) and trips the log and
   // metric within minutes of the attack starting.
-  unsigned global = 200;     // failed checks per window across all callers; 0 = no limit
+  unsigned global = 200;  // failed checks per window across all callers; 0 = no limit
   // One address (an IPv6 /64) is one caller's phone company or one attacker; a quarter of the
   // global budget lets one source trip its own budget before it spends everyone's.
   unsigned per_source = 50;  // failed checks per window from one source; 0 = no limit

@@ -61,7 +61,8 @@ Result<std::vector<PinEntry>> parse_pins(const std::string& text) {
   return entries;
 }
 
-PinDirectory::PinDirectory(std::string path) : path_(std::move(path)), entries_(std::make_shared<std::vector<PinEntry>>()) {
+PinDirectory::PinDirectory(std::string path)
+    : path_(std::move(path)), entries_(std::make_shared<std::vector<PinEntry>>()) {
   if (path_.empty()) return;
   if (auto loaded = reload(); !loaded) throw std::invalid_argument(loaded.error());
 }
@@ -94,7 +95,8 @@ std::optional<PinEntry> PinDirectory::find(const std::string& pin) const {
   std::optional<PinEntry> match;
   for (const auto& e : *entries) {
     // No early exit: the time taken does not tell how far down the list a PIN is.
-    const bool same = e.pin.empty() ? twilio::constant_time_equal(e.pin_sha256, hash) : twilio::constant_time_equal(e.pin, pin);
+    const bool same = e.pin.empty() ? twilio::constant_time_equal(e.pin_sha256, hash)
+                                    : twilio::constant_time_equal(e.pin, pin);
     if (same && !match) match = e;
   }
   return match;

@@ -15,10 +15,10 @@
 namespace callproxy::proxy {
 
 struct PinEntry {
-  std::string pin;           // either this ...
-  std::string pin_sha256;    // ... or this (lowercase hex)
-  std::string backend_ids;   // JSON text of the array, as the API returns it
-  std::string backend_hosts; // JSON text of the array
+  std::string pin;            // either this ...
+  std::string pin_sha256;     // ... or this (lowercase hex)
+  std::string backend_ids;    // JSON text of the array, as the API returns it
+  std::string backend_hosts;  // JSON text of the array
 };
 
 // Parses a pins file's text; the error names the entry and field (or the JSON line and column).

@@ -51,13 +51,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
   void on_read(error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
       return do_close();
     }
     if (ec == http::error::body_limit) {
@@ -82,7 +81,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       if (!beast::websocket::is_upgrade(message)) {
         return do_write(context_.gate.not_websocket(), false, message.version(), false);
       }
-      if (auto refusal = context_.gate.check(request)) return do_write(std::move(*refusal), false, message.version(), false);
+      if (auto refusal = context_.gate.check(request))
+        return do_write(std::move(*refusal), false, message.version(), false);
       // The connection becomes a call: it keeps its socket and its loop.
       beast::get_lowest_layer(stream_).expires_never();
       return start_call_session(std::move(stream_), parser_->release(), context_.calls);
@@ -101,13 +101,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     });
   }
 
-  void send_error(int status, std::string message) {
-    do_write(HttpResponse::error(status, message), false, 11, false);
-  }
+  void send_error(int status, std::string message) { do_write(HttpResponse::error(status, message), false, 11, false); }
 
   void do_write(HttpResponse response, bool keep_alive, unsigned version, bool head) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(response.status), version);
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status), version);
     res->set(http::field::server, "callproxy");
     res->set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) res->set(name, value);

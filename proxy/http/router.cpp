@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "twilio/percent_encoding.h"
 #include "core/json_text.h"
+#include "twilio/percent_encoding.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -88,13 +88,12 @@ void Router::dispatch(const HttpRequest& request, Respond respond) const {
       }
     }
     if (!match) continue;
-    const bool method_ok = route.method == request.method ||
-                           (request.method == "HEAD" && route.method == "GET");
+    const bool method_ok = route.method == request.method || (request.method == "HEAD" && route.method == "GET");
     if (method_ok) {
       for (const auto& [name, value] : params) {
         if (value.size() > max_path_param_bytes) {
-          respond(HttpResponse::error(400, "path parameter '" + name + "' is longer than " +
-                                               std::to_string(max_path_param_bytes) + " bytes"));
+          respond(HttpResponse::error(
+              400, "path parameter '" + name + "' is longer than " + std::to_string(max_path_param_bytes) + " bytes"));
           return;
         }
       }
@@ -109,8 +108,8 @@ void Router::dispatch(const HttpRequest& request, Respond respond) const {
     respond(HttpResponse::error(404, "no route for " + std::string(path)));
     return;
   }
-  auto response = HttpResponse::error(405, request.method + " is not allowed on " +
-                                               std::string(path) + " (allowed: " + allowed + ")");
+  auto response = HttpResponse::error(
+      405, request.method + " is not allowed on " + std::string(path) + " (allowed: " + allowed + ")");
   response.headers.emplace_back("Allow", allowed);
   respond(std::move(response));
 }

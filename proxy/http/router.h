@@ -23,8 +23,8 @@ struct HttpRequest {
   std::string body;
   std::string remote_address;  // the connection's peer (IPv4 or IPv6), never a header's claim
 
-  std::string_view path() const;   // target up to '?'
-  std::string_view query() const;  // after '?', empty if none
+  std::string_view path() const;                    // target up to '?'
+  std::string_view query() const;                   // after '?', empty if none
   std::string header(std::string_view name) const;  // empty if absent
 };
 

@@ -4,9 +4,8 @@ namespace callproxy::proxy {
 
 void add_status_routes(Router& router, const std::atomic<bool>& draining, const Metrics& metrics, StateStore& store) {
   // The Node service answers GET / with 200 "OK"; load balancers already probe it.
-  router.add("GET", "/", [](const HttpRequest&, const RouteParams&, Respond respond) {
-    respond(HttpResponse::text(200, "OK"));
-  });
+  router.add("GET", "/",
+             [](const HttpRequest&, const RouteParams&, Respond respond) { respond(HttpResponse::text(200, "OK")); });
   router.add("GET", "/healthz", [](const HttpRequest&, const RouteParams&, Respond respond) {
     respond(HttpResponse::json(200, R"({"status":"alive"})"));
   });

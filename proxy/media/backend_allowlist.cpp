@@ -63,10 +63,8 @@ void BackendAllowlist::add(std::string_view text) {
 
 bool BackendAllowlist::host_matches(const Pattern& p, std::string_view host, std::string_view address) {
   switch (p.kind) {
-    case Pattern::Kind::any:
-      return true;
-    case Pattern::Kind::exact:
-      return lower(host) == p.text;
+    case Pattern::Kind::any: return true;
+    case Pattern::Kind::exact: return lower(host) == p.text;
     case Pattern::Kind::suffix: {
       const auto h = lower(host);
       return h.size() > p.text.size() && h.compare(h.size() - p.text.size(), p.text.size(), p.text) == 0;
@@ -87,9 +85,8 @@ bool BackendAllowlist::host_matches(const Pattern& p, std::string_view host, std
 
 bool BackendAllowlist::allows(std::string_view host, std::string_view address, std::uint16_t port) const {
   if (patterns_.empty()) return true;
-  return std::any_of(patterns_.begin(), patterns_.end(), [&](const Pattern& p) {
-    return (!p.port || *p.port == port) && host_matches(p, host, address);
-  });
+  return std::any_of(patterns_.begin(), patterns_.end(),
+                     [&](const Pattern& p) { return (!p.port || *p.port == port) && host_matches(p, host, address); });
 }
 
 bool BackendAllowlist::may_allow(std::string_view host, std::uint16_t port) const {

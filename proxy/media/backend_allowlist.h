@@ -28,10 +28,10 @@ class BackendAllowlist {
  private:
   struct Pattern {
     enum class Kind { any, exact, suffix, cidr } kind;
-    std::string text;                    // exact name or suffix (".internal")
-    std::vector<std::uint8_t> network;   // cidr: 4 or 16 bytes
+    std::string text;                   // exact name or suffix (".internal")
+    std::vector<std::uint8_t> network;  // cidr: 4 or 16 bytes
     int prefix = 0;
-    std::optional<std::uint16_t> port;   // nullopt: any port
+    std::optional<std::uint16_t> port;  // nullopt: any port
   };
   static bool host_matches(const Pattern& p, std::string_view host, std::string_view address);
   std::vector<Pattern> patterns_;

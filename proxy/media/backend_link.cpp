@@ -72,14 +72,12 @@ class WebSocketBackendLink final : public BackendLink,
   void send(const OutboundFrame& frame) override {
     switch (state_) {
       case State::closed:
-      case State::finishing:
-        return;
+      case State::finishing: return;
       case State::reconnecting:
         if (frame.audio.count() > 0) metrics_.frames_dropped[DropReason::backend_down].add();
         return;
       case State::connecting:
-      case State::open:
-        break;
+      case State::open: break;
     }
     if (!queue_.push(frame, frame.text->size())) {
       // Bounded in bytes too, whatever the messages carry: dtmf floods and unknown events count.
@@ -94,7 +92,8 @@ class WebSocketBackendLink final : public BackendLink,
     // is connected), so the queue stays bounded either way.
     const auto waiting = queued_audio_ - (writing_ ? in_flight_audio_ : std::chrono::microseconds{0});
     const auto allowed = state_ == State::connecting
-                             ? options_.max_backend_lag + std::chrono::duration_cast<std::chrono::microseconds>(options_.backend_connect_timeout)
+                             ? options_.max_backend_lag + std::chrono::duration_cast<std::chrono::microseconds>(
+                                                              options_.backend_connect_timeout)
                              : std::chrono::duration_cast<std::chrono::microseconds>(options_.max_backend_lag);
     if (waiting > allowed) {
       metrics_.backend_lag_disconnects.add();
@@ -164,9 +163,8 @@ class WebSocketBackendLink final : public BackendLink,
     auto& ws = ws_->ws;
     beast::get_lowest_layer(ws).expires_never();
     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-      req.set(beast::http::field::user_agent, "callproxy");
-    }));
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "callproxy"); }));
     ws.read_message_max(options_.max_message_bytes);
     ws.async_handshake(config_.target.authority(), config_.target.target,
                        [self = this->shared_from_this(), c = ws_](error_code ec) {
@@ -234,7 +232,8 @@ class WebSocketBackendLink final : public BackendLink,
 
   void schedule_retry() {
     if (Clock::now() - attempt_started_ > options_.backend_reconnect_window) {
-      return fail_for_good("gave up reconnecting after " + std::to_string(options_.backend_reconnect_window.count()) + " ms");
+      return fail_for_good("gave up reconnecting after " + std::to_string(options_.backend_reconnect_window.count()) +
+                           " ms");
     }
     enter(State::reconnecting);
     drop_connection();
@@ -273,10 +272,10 @@ class WebSocketBackendLink final : public BackendLink,
     writing_ = true;
     in_flight_audio_ = queue_.front().audio;
     // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
-    ws_->ws.async_write(asio::buffer(*queue_.front().text),
-                        [self = this->shared_from_this(), c = ws_, text = queue_.front().text](error_code ec, std::size_t n) {
-                          if (c == self->ws_) self->on_write(ec, n);
-                        });
+    ws_->ws.async_write(asio::buffer(*queue_.front().text), [self = this->shared_from_this(), c = ws_,
+                                                             text = queue_.front().text](error_code ec, std::size_t n) {
+      if (c == self->ws_) self->on_write(ec, n);
+    });
   }
 
   void on_write(error_code ec, std::size_t bytes) {
@@ -296,9 +295,8 @@ class WebSocketBackendLink final : public BackendLink,
   }
 
   void do_close() {
-    ws_->ws.async_close(websocket::close_code::normal, [self = this->shared_from_this(), c = ws_](error_code) {
-      self->fail_for_good("call ended");
-    });
+    ws_->ws.async_close(websocket::close_code::normal,
+                        [self = this->shared_from_this(), c = ws_](error_code) { self->fail_for_good("call ended"); });
   }
 
   // ---- bookkeeping --------------------------------------------------------------------

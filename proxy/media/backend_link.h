@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "proxy/media/backend_target.h"
-#include "proxy/media/metrics.h"
 #include "proxy/media/media_options.h"
+#include "proxy/media/metrics.h"
 
 namespace boost::asio {
 class io_context;
@@ -51,8 +51,8 @@ class BackendLink {
 
 struct BackendLinkConfig {
   BackendTarget target;
-  std::string call_label;               // "MZ… (CA…)" for log lines
-  std::vector<SharedText> preamble;     // sent first on every (re)connection: the call's start
+  std::string call_label;            // "MZ… (CA…)" for log lines
+  std::vector<SharedText> preamble;  // sent first on every (re)connection: the call's start
   const MediaOptions* options = nullptr;
   Metrics* metrics = nullptr;
   boost::asio::ssl::context* tls = nullptr;  // for wss://

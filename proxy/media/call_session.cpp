@@ -57,9 +57,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     timeouts.idle_timeout = std::chrono::seconds(15);
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(http::field::server, "callproxy");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "callproxy"); }));
     ws_.read_message_max(options_.max_message_bytes);
     ws_.async_accept(request, beast::bind_front_handler(&CallSession::on_accept, shared_from_this()));
   }
@@ -84,9 +83,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     do_read();
   }
 
-  void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&CallSession::on_read, shared_from_this()));
-  }
+  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&CallSession::on_read, shared_from_this())); }
 
   void on_read(error_code ec, std::size_t bytes) {
     if (ec) {
@@ -134,8 +131,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (auto* mark = std::get_if<twilio::MarkMessage>(&message)) {
       // Marks echo what the primary sent: only it wants them back.
       if (primary_ && !primary_->closed()) {
-        primary_->send(OutboundFrame{share(passthrough() ? std::string(text) : twilio::write_simple_mark(mark->name)),
-                                     {}, received});
+        primary_->send(OutboundFrame{
+            share(passthrough() ? std::string(text) : twilio::write_simple_mark(mark->name)), {}, received});
       }
       return;
     }
@@ -227,13 +224,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     std::weak_ptr<CallSession> weak = shared_from_this();
     for (auto& target : targets) {
       BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, context_.backend_tls};
-      BackendLink::Events events{
-          [weak](BackendLink& link, std::string_view message) {
-            if (auto self = weak.lock()) self->on_backend_message(link, message);
-          },
-          [weak](BackendLink& link, std::string_view reason) {
-            if (auto self = weak.lock()) self->on_backend_closed(link, reason);
-          }};
+      BackendLink::Events events{[weak](BackendLink& link, std::string_view message) {
+                                   if (auto self = weak.lock()) self->on_backend_message(link, message);
+                                 },
+                                 [weak](BackendLink& link, std::string_view reason) {
+                                   if (auto self = weak.lock()) self->on_backend_closed(link, reason);
+                                 }};
       links_.push_back(start_backend_link(loop_, std::move(config), std::move(events)));
     }
     if (options_.replies == ReplyPolicy::first) primary_ = links_.front().get();
@@ -242,7 +238,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       return close_twilio(websocket::close_code::try_again_later, "no backend left");
     }
 
-    if (const auto it = start.custom_parameters.find("executionId"); it != start.custom_parameters.end() && !it->second.empty()) {
+    if (const auto it = start.custom_parameters.find("executionId");
+        it != start.custom_parameters.end() && !it->second.empty()) {
       execution_id_ = it->second;
       refresh_execution();
     }
@@ -285,7 +282,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     auto parsed = twilio::read_backend_reply(text);
     if (!parsed) {
       metrics_.parse_errors[ParseSource::backend].add();
-      spdlog::warn("call {}: ignoring a malformed message from backend {}: {}", label_, link.target().url(), parsed.error());
+      spdlog::warn("call {}: ignoring a malformed message from backend {}: {}", label_, link.target().url(),
+                   parsed.error());
       return;
     }
     auto& reply = parsed.value();
@@ -294,9 +292,11 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       return;
     }
     // Always the call's own streamSid, whatever the backend wrote.
-    std::visit([this](auto& r) {
-      if constexpr (!std::is_same_v<std::decay_t<decltype(r)>, twilio::UnknownMessage>) r.stream_sid = stream_sid_;
-    }, reply);
+    std::visit(
+        [this](auto& r) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(r)>, twilio::UnknownMessage>) r.stream_sid = stream_sid_;
+        },
+        reply);
     auto serialized = share(twilio::serialize(reply));
     if (!replies_.push(serialized, serialized->size())) {
       metrics_.frames_dropped[DropReason::twilio_lag].add();
@@ -305,7 +305,6 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     metrics_.replies_relayed.add();
     do_write_reply();
   }
-
 
   void on_backend_closed(BackendLink& link, std::string_view reason) {
     if (ended_ || stop_sent_ || !links_ready_) return;
@@ -320,10 +319,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (writing_ || replies_.empty() || closing_) return;
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(asio::buffer(*replies_.front()),
-                    [self = shared_from_this(), keep = replies_.front()](error_code ec, std::size_t) {
-                      self->on_write_reply(ec);
-                    });
+    ws_.async_write(asio::buffer(*replies_.front()), [self = shared_from_this(), keep = replies_.front()](
+                                                         error_code ec, std::size_t) { self->on_write_reply(ec); });
   }
 
   void on_write_reply(error_code ec) {
@@ -338,9 +335,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (closing_ || ended_) return;
     closing_ = true;
     spdlog::info("call {}: closing the stream ({})", label_, reason);
-    ws_.async_close(websocket::close_reason(code, reason), [self = shared_from_this(), reason](error_code) {
-      self->end(reason);
-    });
+    ws_.async_close(websocket::close_reason(code, reason),
+                    [self = shared_from_this(), reason](error_code) { self->end(reason); });
   }
 
   void end(const std::string& reason) {
@@ -349,7 +345,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     refresh_timer_.cancel();
     if (!stop_sent_) {
       // Backends hear that the call is over, whatever way it ended.
-      send_stop(share(twilio::write_backend_message(options_.backend_format, twilio::StopMessage{{}, stream_sid_, {}, {}})));
+      send_stop(
+          share(twilio::write_backend_message(options_.backend_format, twilio::StopMessage{{}, stream_sid_, {}, {}})));
     }
     if (!execution_id_.empty()) {
       context_.store.clear_connected(execution_id_, [label = label_](StoreResult<Done> r) {
@@ -398,7 +395,8 @@ void start_call_session(beast::tcp_stream stream, http::request<http::string_bod
 
 void start_call_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> request,
                         CallContext& context) {
-  std::make_shared<CallSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(stream), context)->run(std::move(request));
+  std::make_shared<CallSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(stream), context)
+      ->run(std::move(request));
 }
 
 }  // namespace callproxy::proxy

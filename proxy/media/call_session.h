@@ -5,12 +5,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "proxy/media/call_registry.h"
-#include "proxy/media/metrics.h"
 #include "proxy/media/media_options.h"
+#include "proxy/media/metrics.h"
 #include "proxy/store/state_store.h"
 
 namespace boost::asio::ssl {
@@ -30,10 +30,8 @@ struct CallContext {
 
 // Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
 void start_call_session(boost::beast::tcp_stream stream,
-                        boost::beast::http::request<boost::beast::http::string_body> request,
-                        CallContext& context);
+                        boost::beast::http::request<boost::beast::http::string_body> request, CallContext& context);
 void start_call_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
-                        boost::beast::http::request<boost::beast::http::string_body> request,
-                        CallContext& context);
+                        boost::beast::http::request<boost::beast::http::string_body> request, CallContext& context);
 
 }  // namespace callproxy::proxy

@@ -27,7 +27,7 @@ struct MediaOptions {
   std::chrono::milliseconds backend_connect_timeout{5'000};
   std::string backend_ca;  // extra CA file for wss:// backends
 
-  std::size_t max_message_bytes = 64 * 1024;  // one WebSocket message, either direction
+  std::size_t max_message_bytes = 64 * 1024;        // one WebSocket message, either direction
   std::size_t max_reply_queue = 1024;               // messages waiting to go to Twilio ...
   std::size_t max_reply_queue_bytes = 1024 * 1024;  // ... and their bytes
 

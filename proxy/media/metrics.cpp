@@ -60,8 +60,8 @@ std::string Metrics::render() const {
   counter(out, "callproxy_bytes_in_total", "WebSocket payload bytes received from Twilio", bytes_in.value());
   counter(out, "callproxy_frames_out_total", "Media messages written to backends", frames_out.value());
   counter(out, "callproxy_bytes_out_total", "WebSocket payload bytes written to backends", bytes_out.value());
-  labelled(out, "callproxy_frames_dropped_total", "Media messages not delivered, by reason", "reason",
-           frames_dropped, std::array<const char*, 4>{"backend_lag", "backend_down", "before_start", "twilio_lag"});
+  labelled(out, "callproxy_frames_dropped_total", "Media messages not delivered, by reason", "reason", frames_dropped,
+           std::array<const char*, 4>{"backend_lag", "backend_down", "before_start", "twilio_lag"});
   counter(out, "callproxy_backend_connect_failures_total", "Backend connections that failed",
           backend_connect_failures.value());
   counter(out, "callproxy_backend_reconnects_total", "Backend links re-established after a drop",
@@ -76,8 +76,8 @@ std::string Metrics::render() const {
   labelled(out, "callproxy_handshake_rejections_total", "Refused /media handshakes, by reason", "reason",
            handshake_rejections,
            std::array<const char*, 4>{"missing_signature", "bad_signature", "draining", "not_websocket"});
-  labelled(out, "callproxy_parse_errors_total", "Messages that could not be parsed, by sender", "source",
-           parse_errors, std::array<const char*, 2>{"twilio", "backend"});
+  labelled(out, "callproxy_parse_errors_total", "Messages that could not be parsed, by sender", "source", parse_errors,
+           std::array<const char*, 2>{"twilio", "backend"});
   counter(out, "callproxy_binary_frames_ignored_total", "Binary WebSocket frames from Twilio ignored",
           binary_frames_ignored.value());
   counter(out, "callproxy_oversized_messages_total", "Messages over --max-message-bytes", oversized_messages.value());

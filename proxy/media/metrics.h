@@ -38,8 +38,8 @@ class Gauge {
 // Fixed buckets in microseconds; observing is one relaxed increment per bucket crossed.
 class LatencyHistogram {
  public:
-  static constexpr std::array<std::uint64_t, 12> bounds_us{10, 25, 50, 100, 250, 500, 1000,
-                                                           2500, 5000, 10000, 50000, 250000};
+  static constexpr std::array<std::uint64_t, 12> bounds_us{10,   25,   50,   100,   250,   500,
+                                                           1000, 2500, 5000, 10000, 50000, 250000};
   void observe(std::chrono::nanoseconds latency);
   std::string render(const std::string& name, const std::string& help) const;
 
@@ -63,10 +63,10 @@ struct Metrics {
   Gauge active_calls;
   std::array<Gauge, static_cast<std::size_t>(LinkState::count)> backend_links;
   Counter calls_total;
-  Counter frames_in;      // media messages from Twilio
-  Counter bytes_in;       // WebSocket payload bytes from Twilio
-  Counter frames_out;     // media messages written to backends
-  Counter bytes_out;      // WebSocket payload bytes written to backends
+  Counter frames_in;   // media messages from Twilio
+  Counter bytes_in;    // WebSocket payload bytes from Twilio
+  Counter frames_out;  // media messages written to backends
+  Counter bytes_out;   // WebSocket payload bytes written to backends
   LabelledCounter<DropReason> frames_dropped;
   Counter backend_connect_failures;
   Counter backend_reconnects;

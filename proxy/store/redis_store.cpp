@@ -34,10 +34,22 @@ struct Reply {
   static Reply from(const redisReply* r) {
     Reply out;
     switch (r->type) {
-      case REDIS_REPLY_STRING: out.kind = Kind::string; out.text.assign(r->str, r->len); break;
-      case REDIS_REPLY_STATUS: out.kind = Kind::status; out.text.assign(r->str, r->len); break;
-      case REDIS_REPLY_ERROR: out.kind = Kind::error; out.text.assign(r->str, r->len); break;
-      case REDIS_REPLY_INTEGER: out.kind = Kind::integer; out.integer = r->integer; break;
+      case REDIS_REPLY_STRING:
+        out.kind = Kind::string;
+        out.text.assign(r->str, r->len);
+        break;
+      case REDIS_REPLY_STATUS:
+        out.kind = Kind::status;
+        out.text.assign(r->str, r->len);
+        break;
+      case REDIS_REPLY_ERROR:
+        out.kind = Kind::error;
+        out.text.assign(r->str, r->len);
+        break;
+      case REDIS_REPLY_INTEGER:
+        out.kind = Kind::integer;
+        out.integer = r->integer;
+        break;
       case REDIS_REPLY_ARRAY:
         out.kind = Kind::array;
         for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(from(r->element[i]));
@@ -99,7 +111,8 @@ class RedisStore final : public StateStore {
     return "redis://" + spec_.host + ":" + std::to_string(spec_.port) + "/" + std::to_string(spec_.db);
   }
 
-  void mark_connected(const std::string& id, std::chrono::milliseconds ttl, std::function<void(StoreResult<Done>)> done) override {
+  void mark_connected(const std::string& id, std::chrono::milliseconds ttl,
+                      std::function<void(StoreResult<Done>)> done) override {
     command({"SET", key("execution:", id), "1", "PX", std::to_string(ttl.count())}, as_done(std::move(done)));
   }
   void clear_connected(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
@@ -113,12 +126,13 @@ class RedisStore final : public StateStore {
   }
 
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
-    command({"EVAL", snapshot_script, "2", key("attempts:", id), key("blocked", ""), id}, as_caller(id, std::move(done)));
+    command({"EVAL", snapshot_script, "2", key("attempts:", id), key("blocked", ""), id},
+            as_caller(id, std::move(done)));
   }
   void record_failure(const std::string& id, const AttemptPolicy& policy,
                       std::function<void(StoreResult<CallerState>)> done) override {
-    command({"EVAL", failure_script, "2", key("attempts:", id), key("blocked", ""), id, std::to_string(policy.ttl.count()),
-             std::to_string(policy.allowed), iso8601_now()},
+    command({"EVAL", failure_script, "2", key("attempts:", id), key("blocked", ""), id,
+             std::to_string(policy.ttl.count()), std::to_string(policy.allowed), iso8601_now()},
             as_caller(id, std::move(done)));
   }
   void clear_attempts(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
@@ -229,30 +243,37 @@ class RedisStore final : public StateStore {
     connecting_ = true;
     connect_started_ = std::chrono::steady_clock::now();
     arm_watchdog();
-    resolver_.async_resolve(spec_.host, std::to_string(spec_.port), [this](error_code ec, tcp::resolver::results_type results) {
-      if (stopping_) return;
-      if (ec) return schedule_reconnect("cannot resolve " + spec_.host + ": " + ec.message());
-      asio::async_connect(socket_, results, [this](error_code ec, const tcp::endpoint&) {
-        if (stopping_) return;
-        if (ec) return schedule_reconnect(ec == asio::error::operation_aborted ? "connect timed out" : "cannot connect: " + ec.message());
-        ++generation_;
-        connecting_ = false;
-        connected_ = true;
-        redisReaderFree(reader_);
-        reader_ = redisReaderCreate();
-        if (had_connection_) spdlog::info("state store: Redis at {} is back", describe());
-        had_connection_ = true;
-        backoff_.reset();
-        if (spec_.db != 0) {
-          // Queued first: every later command runs in the chosen database.
-          enqueue({"SELECT", std::to_string(spec_.db)}, [this](StoreResult<Reply> r) {
-            if (!r || r.value().kind == Reply::Kind::error) spdlog::error("state store: SELECT {} failed", spec_.db);
-          }, /*first=*/true);
-        }
-        do_read();
-        do_write();  // what waited for the connection
-      });
-    });
+    resolver_.async_resolve(
+        spec_.host, std::to_string(spec_.port), [this](error_code ec, tcp::resolver::results_type results) {
+          if (stopping_) return;
+          if (ec) return schedule_reconnect("cannot resolve " + spec_.host + ": " + ec.message());
+          asio::async_connect(socket_, results, [this](error_code ec, const tcp::endpoint&) {
+            if (stopping_) return;
+            if (ec)
+              return schedule_reconnect(ec == asio::error::operation_aborted ? "connect timed out"
+                                                                             : "cannot connect: " + ec.message());
+            ++generation_;
+            connecting_ = false;
+            connected_ = true;
+            redisReaderFree(reader_);
+            reader_ = redisReaderCreate();
+            if (had_connection_) spdlog::info("state store: Redis at {} is back", describe());
+            had_connection_ = true;
+            backoff_.reset();
+            if (spec_.db != 0) {
+              // Queued first: every later command runs in the chosen database.
+              enqueue(
+                  {"SELECT", std::to_string(spec_.db)},
+                  [this](StoreResult<Reply> r) {
+                    if (!r || r.value().kind == Reply::Kind::error)
+                      spdlog::error("state store: SELECT {} failed", spec_.db);
+                  },
+                  /*first=*/true);
+            }
+            do_read();
+            do_write();  // what waited for the connection
+          });
+        });
   }
 
   void schedule_reconnect(const std::string& why) {
@@ -286,13 +307,15 @@ class RedisStore final : public StateStore {
   void do_write() {
     if (writing_ || outgoing_.empty() || !connected_) return;
     writing_ = true;
-    asio::async_write(socket_, asio::buffer(outgoing_.front()), [this, generation = generation_](error_code ec, std::size_t) {
-      writing_ = false;
-      if (generation != generation_) return do_write();  // a lost connection's write: its queue is gone
-      if (ec) return on_lost(ec.message());
-      outgoing_.pop_front();
-      do_write();
-    });
+    asio::async_write(socket_, asio::buffer(outgoing_.front()),
+                      [this, generation = generation_](error_code ec, std::size_t) {
+                        writing_ = false;
+                        if (generation != generation_)
+                          return do_write();  // a lost connection's write: its queue is gone
+                        if (ec) return on_lost(ec.message());
+                        outgoing_.pop_front();
+                        do_write();
+                      });
   }
 
   void do_read() {
@@ -345,6 +368,8 @@ class RedisStore final : public StateStore {
 
 }  // namespace
 
-std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis& spec) { return std::make_unique<RedisStore>(spec); }
+std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis& spec) {
+  return std::make_unique<RedisStore>(spec);
+}
 
 }  // namespace callproxy::proxy

@@ -95,7 +95,9 @@ class SqliteStore final : public StateStore {
     run<Done>(std::move(done), [this, id, ttl] {
       Statement(db_, "INSERT INTO connected_executions (id, expires_ms) VALUES (?1, ?2) "
                      "ON CONFLICT(id) DO UPDATE SET expires_ms = excluded.expires_ms")
-          .bind(1, id).bind(2, now_ms() + ttl.count()).step();
+          .bind(1, id)
+          .bind(2, now_ms() + ttl.count())
+          .step();
       return Done{};
     });
   }
@@ -124,14 +126,20 @@ class SqliteStore final : public StateStore {
       Transaction tx(*this);
       const auto now = now_ms();
       // An expired count starts again at one; every failure pushes the expiry out.
-      Statement(db_, "INSERT INTO auth_attempts (id, attempts, expires_ms) VALUES (?1, 1, ?2) "
-                     "ON CONFLICT(id) DO UPDATE SET attempts = CASE WHEN expires_ms <= ?3 THEN 1 ELSE attempts + 1 END, "
-                     "expires_ms = excluded.expires_ms")
-          .bind(1, id).bind(2, now + duration_cast<milliseconds>(policy.ttl).count()).bind(3, now).step();
+      Statement(db_,
+                "INSERT INTO auth_attempts (id, attempts, expires_ms) VALUES (?1, 1, ?2) "
+                "ON CONFLICT(id) DO UPDATE SET attempts = CASE WHEN expires_ms <= ?3 THEN 1 ELSE attempts + 1 END, "
+                "expires_ms = excluded.expires_ms")
+          .bind(1, id)
+          .bind(2, now + duration_cast<milliseconds>(policy.ttl).count())
+          .bind(3, now)
+          .step();
       auto state = snapshot(id);
       if (state.attempts > policy.allowed && !state.blocked) {
         Statement(db_, "INSERT OR IGNORE INTO blocked_callers (id, blocked_on) VALUES (?1, ?2)")
-            .bind(1, id).bind(2, iso8601_now()).step();
+            .bind(1, id)
+            .bind(2, iso8601_now())
+            .step();
         state = snapshot(id);
       }
       tx.commit();
@@ -149,7 +157,9 @@ class SqliteStore final : public StateStore {
   void block(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
     run<CallerState>(std::move(done), [this, id] {
       Statement(db_, "INSERT OR IGNORE INTO blocked_callers (id, blocked_on) VALUES (?1, ?2)")
-          .bind(1, id).bind(2, iso8601_now()).step();
+          .bind(1, id)
+          .bind(2, iso8601_now())
+          .step();
       return snapshot(id);
     });
   }

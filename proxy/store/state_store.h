@@ -24,16 +24,16 @@ struct Done {};
 // One caller as the callers API reports it.
 struct CallerState {
   std::string id;
-  int attempts = 0;                 // failed PIN attempts still counting (not expired)
+  int attempts = 0;  // failed PIN attempts still counting (not expired)
   bool blocked = false;
-  std::string blocked_on;           // ISO-8601 UTC, when blocked
+  std::string blocked_on;  // ISO-8601 UTC, when blocked
 };
 
 // The rule every store applies atomically on a failed attempt: the count grows by one and
 // expires `ttl` after this failure; more than `allowed` failures block the caller.
 struct AttemptPolicy {
-  int allowed = 9;                          // INVALID_AUTH_ATTEMPTS_ALLOWED: the 10th failure blocks
-  std::chrono::seconds ttl{86400};          // INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS
+  int allowed = 9;                  // INVALID_AUTH_ATTEMPTS_ALLOWED: the 10th failure blocks
+  std::chrono::seconds ttl{86400};  // INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS
 };
 
 class StateStore {

@@ -126,8 +126,9 @@ std::string ChildProcess::wait_for_stderr(const std::string& needle, std::chrono
     if (at == std::string::npos) return err_done_;
     const auto begin = err_.rfind('\n', at);
     const auto end = err_.find('\n', at);
-    line = err_.substr(begin == std::string::npos ? 0 : begin + 1,
-                       end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+    line = err_.substr(
+        begin == std::string::npos ? 0 : begin + 1,
+        end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
     return true;
   });
   if (!found || line.empty()) {

@@ -31,8 +31,7 @@ class ChildProcess {
   int wait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Waits until stderr holds a line containing `needle`; returns that line (throws on timeout
   // or if the process exits first).
-  std::string wait_for_stderr(const std::string& needle,
-                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  std::string wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   std::string out() const;
   std::string err() const;
 

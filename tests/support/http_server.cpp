@@ -49,7 +49,8 @@ void CannedHttpServer::serve() {
       const auto head_end = request.find("\r\n\r\n");
       if (head_end != std::string::npos) {
         std::size_t length = 0;
-        if (const auto at = request.find("Content-Length: "); at != std::string::npos) length = std::stoul(request.substr(at + 16));
+        if (const auto at = request.find("Content-Length: "); at != std::string::npos)
+          length = std::stoul(request.substr(at + 16));
         if (request.size() >= head_end + 4 + length) break;
       }
       const auto n = ::recv(fd, buffer, sizeof buffer, 0);
@@ -61,8 +62,10 @@ void CannedHttpServer::serve() {
       requests_.push_back(request);
     }
     const auto deadline = std::chrono::steady_clock::now() + delay_;
-    while (!stopping_ && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const std::string response = "HTTP/1.1 " + std::to_string(status_) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
+    while (!stopping_ && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::string response = "HTTP/1.1 " + std::to_string(status_) +
+                                 " X\r\nContent-Type: application/json\r\nContent-Length: " +
                                  std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
     ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
     ::close(fd);

@@ -103,7 +103,8 @@ CaptureComparison compare_capture(const std::string& capture, const std::string&
   auto ref = read_mono(sent, result.report);
   if (!ref) return result;
   if (cap->rate != ref->rate) {
-    result.report = "rates differ: capture " + std::to_string(cap->rate) + " Hz, sent " + std::to_string(ref->rate) + " Hz";
+    result.report = "rates differ: capture " + std::to_string(cap->rate) + " Hz, sent " + std::to_string(ref->rate) +
+                    " Hz";
     return result;
   }
   const auto tail = static_cast<std::size_t>(static_cast<long>(tail_ms) * ref->rate / 1000);

@@ -31,9 +31,9 @@ RedisServer::RedisServer() : port_(free_port()) { start(); }
 RedisServer::~RedisServer() { stop(); }
 
 void RedisServer::start() {
-  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-      "/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-      "--daemonize", "no", "--loglevel", "warning"});
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"});
   // Ready when it accepts connections.
   for (int i = 0; i < 100; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -15,10 +15,10 @@ class RedisServer {
   ~RedisServer();
   unsigned short port() const { return port_; }
   std::string url(int db = 0) const { return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db); }
-  void stop();     // kill it (SIGKILL: as a crash)
-  void start();    // again, on the same port
-  void pause();    // SIGSTOP: up, but answering nothing (a hung host, a partition)
-  void resume();   // SIGCONT
+  void stop();    // kill it (SIGKILL: as a crash)
+  void start();   // again, on the same port
+  void pause();   // SIGSTOP: up, but answering nothing (a hung host, a partition)
+  void resume();  // SIGCONT
 
  private:
   unsigned short port_ = 0;

@@ -1,8 +1,8 @@
 // The one Beast translation unit of the tests.
 
+#include "support/ws_peer.h"
 #include "net/asio_names.h"
 #include "net/loop_thread.h"
-#include "support/ws_peer.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,8 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
@@ -83,8 +83,9 @@ struct Endpoint : std::enable_shared_from_this<Derived> {
         const auto reason = self->ws.reason();
         // A close frame received counts even if echoing it failed (the peer may have gone).
         const bool got_close = ec == websocket::error::closed || reason.code != websocket::close_code::none;
-        self->inbox.close(got_close ? static_cast<int>(reason.code) : -1,
-                          got_close ? std::string(reason.reason.data(), reason.reason.size()) : "error: " + ec.message());
+        self->inbox.close(
+            got_close ? static_cast<int>(reason.code) : -1,
+            got_close ? std::string(reason.reason.data(), reason.reason.size()) : "error: " + ec.message());
         return;
       }
       self->inbox.push(beast::buffers_to_string(self->buffer.data()));
@@ -191,9 +192,8 @@ std::string WsClient::close_reason() const {
 }
 
 void WsClient::close() {
-  asio::post(impl_->loop.context, [e = impl_->endpoint] {
-    e->ws.async_close(websocket::close_code::normal, [e](error_code) {});
-  });
+  asio::post(impl_->loop.context,
+             [e = impl_->endpoint] { e->ws.async_close(websocket::close_code::normal, [e](error_code) {}); });
   wait_closed(5s);
 }
 

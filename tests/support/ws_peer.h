@@ -17,7 +17,9 @@ using namespace std::chrono_literals;
 
 struct HandshakeRefused : std::runtime_error {
   HandshakeRefused(int s, std::string b)
-      : std::runtime_error("handshake refused with HTTP " + std::to_string(s) + ": " + b), status(s), body(std::move(b)) {}
+      : std::runtime_error("handshake refused with HTTP " + std::to_string(s) + ": " + b),
+        status(s),
+        body(std::move(b)) {}
   int status;
   std::string body;
 };
