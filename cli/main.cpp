@@ -7,7 +7,9 @@
 #include "cli/commands.h"
 #include "cli/logging.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace callproxy::cli;
 
   CLI::App app{"callproxy: put Twilio Media Streams in front of your own backends.", "callproxy"};
@@ -49,4 +51,18 @@ int main(int argc, char** argv) {
   configure_logging(log);
   const auto* chosen = app.get_subcommands().front();
   return commands.at(chosen->get_name())();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Subcommands report their errors themselves; this is for what escaped them (a bug).
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "callproxy: unexpected error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "callproxy: unexpected error\n";
+  }
+  return callproxy::cli::exit_failure;
 }

@@ -22,8 +22,9 @@ struct ServeFlags {
 // The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST, when --store is not given.
 void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app) {
   if (app.count("--store") > 0) return;
-  const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");
-  const char* host = std::getenv("REDIS_HOST");
+  // Read once at start-up, before any thread exists.
+  const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");  // NOLINT(concurrency-mt-unsafe)
+  const char* host = std::getenv("REDIS_HOST");               // NOLINT(concurrency-mt-unsafe)
   if (!enabled || !host || !*host) return;
   const std::string on(enabled);
   if (on != "true" && on != "1" && on != "yes") return;

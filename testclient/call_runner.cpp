@@ -318,7 +318,7 @@ std::string describe(const CallSummary& s) {
   std::string out = "call " + std::to_string(s.index) + " " + s.stream_sid + ": ";
   if (s.ok) {
     out += "ok, " + std::to_string(s.frames_sent) + " frames sent, " + std::to_string(s.replies) + " replies, " +
-           std::to_string(s.duration.count() / 1000.0).substr(0, 5) + " s";
+           std::to_string(static_cast<double>(s.duration.count()) / 1000.0).substr(0, 5) + " s";
   } else {
     out += "FAILED: " + s.error;
   }

@@ -18,7 +18,7 @@ TEST_CASE("base64 decodes what it encodes, every byte value included", "[base64]
   std::vector<std::uint8_t> bytes;
   for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<std::uint8_t>(255 - i));
   for (std::size_t len : {0u, 1u, 2u, 3u, 160u, 256u}) {
-    const std::vector<std::uint8_t> slice(bytes.begin(), bytes.begin() + len);
+    const std::vector<std::uint8_t> slice(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len));
     const auto decoded = base64_decode(base64_encode(slice));
     REQUIRE(decoded);
     CHECK(*decoded == slice);

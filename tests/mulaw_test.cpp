@@ -40,7 +40,8 @@ TEST_CASE("mu-law encoding of every 16-bit sample matches sox bit for bit", "[mu
   REQUIRE(reference.size() == 65536);
   std::size_t mismatches = 0;
   for (int sample = -32768; sample <= 32767; ++sample) {
-    const auto want = static_cast<std::uint8_t>(reference[static_cast<std::size_t>(sample + 32768)]);
+    const int index = sample + 32768;
+    const auto want = static_cast<std::uint8_t>(reference[static_cast<std::size_t>(index)]);
     if (twilio::mulaw_encode(static_cast<std::int16_t>(sample)) != want) {
       if (++mismatches <= 5) FAIL_CHECK("sample " << sample << " encodes differently from sox");
     }

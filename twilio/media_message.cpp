@@ -34,7 +34,7 @@ void read_start_fields(const json& object, const std::string& prefix, StartMessa
   if (object.contains("customParameters")) {
     const json& params = object_member(object, "customParameters", prefix + "customParameters");
     for (const auto& [key, value] : params.items()) {
-      if (!value.is_string()) fail(prefix + "customParameters." + key, "must be a string");
+      if (!value.is_string()) fail(std::string(prefix).append("customParameters.").append(key), "must be a string");
       m.custom_parameters.emplace(key, value.get<std::string>());
     }
   }

@@ -56,7 +56,8 @@ namespace {
 // clipping the one value that would overflow.
 inline std::size_t encode_index(std::int16_t sample) {
   const int s14 = std::min((sample + 2) >> 2, 8191);
-  return static_cast<std::size_t>(s14 + 8192);
+  const int index = s14 + 8192;  // 0..16383
+  return static_cast<std::size_t>(index);
 }
 }  // namespace
 

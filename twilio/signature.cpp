@@ -213,10 +213,11 @@ bool is_array_index(std::string_view key) {
 // The query as Node's querystring.parse then querystring.stringify would rewrite it.
 std::string legacy_querystring(std::string_view query) {
   std::vector<std::pair<std::string, std::vector<std::string>>> fields;
-  for (auto& [key, value] : parse_form(query)) {
-    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
-    if (it == fields.end()) fields.push_back({std::move(key), {std::move(value)}});
-    else it->second.push_back(std::move(value));
+  for (auto& field : parse_form(query)) {
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == field.first; });
+    if (it == fields.end())
+      fields.emplace_back(std::move(field.first), std::vector<std::string>{std::move(field.second)});
+    else it->second.push_back(std::move(field.second));
   }
   std::stable_partition(fields.begin(), fields.end(), [](const auto& f) { return is_array_index(f.first); });
   const auto first_named = std::find_if(fields.begin(), fields.end(),

@@ -65,9 +65,9 @@ PinApiAnswer interpret(unsigned status, const std::string& body) {
 template <class Stream>
 class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
  public:
-  Exchange(Stream stream, const Endpoint& endpoint, std::chrono::milliseconds timeout, std::string body,
+  Exchange(Stream stream, Endpoint endpoint, std::chrono::milliseconds timeout, std::string body,
            std::function<void(PinApiAnswer)> done)
-      : stream_(std::move(stream)), endpoint_(endpoint), timeout_(timeout), done_(std::move(done)) {
+      : stream_(std::move(stream)), endpoint_(std::move(endpoint)), timeout_(timeout), done_(std::move(done)) {
     request_.method(http::verb::post);
     request_.target(endpoint_.target);
     request_.version(11);

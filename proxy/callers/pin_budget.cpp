@@ -7,7 +7,7 @@
 namespace callproxy::proxy {
 
 std::string budget_source(std::string_view address) {
-  const std::string text(address);
+  std::string text(address);
   in6_addr v6{};
   if (text.find(':') == std::string::npos || ::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;
   for (std::size_t i = 8; i < 16; ++i) v6.s6_addr[i] = 0;

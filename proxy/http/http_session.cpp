@@ -101,7 +101,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     });
   }
 
-  void send_error(int status, std::string message) { do_write(HttpResponse::error(status, message), false, 11, false); }
+  void send_error(int status, const std::string& message) {
+    do_write(HttpResponse::error(status, message), false, 11, false);
+  }
 
   void do_write(HttpResponse response, bool keep_alive, unsigned version, bool head) {
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status), version);

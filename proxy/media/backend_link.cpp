@@ -186,6 +186,7 @@ class WebSocketBackendLink final : public BackendLink,
     enter(State::open);
     ws_->ws.text(true);
     // The call's start goes first on every connection, ahead of anything queued meanwhile.
+    // NOLINTNEXTLINE(modernize-loop-convert): backwards on purpose, each goes in front of the last
     for (auto it = config_.preamble.rbegin(); it != config_.preamble.rend(); ++it) {
       queue_.push_front(OutboundFrame{*it, {}, Clock::now()}, (*it)->size());
     }

@@ -94,16 +94,21 @@ class RedisStore final : public StateStore {
   }
 
   ~RedisStore() override {
-    asio::post(loop_, [this] {
-      stopping_ = true;
-      error_code ignored;
-      retry_.cancel();
-      watchdog_.cancel();
-      resolver_.cancel();
-      socket_.close(ignored);
-      fail_pending("store closed");
-    });
-    thread_.finish();
+    try {
+      asio::post(loop_, [this] {
+        stopping_ = true;
+        error_code ignored;
+        retry_.cancel();
+        watchdog_.cancel();
+        resolver_.cancel();
+        socket_.close(ignored);
+        fail_pending("store closed");
+      });
+      thread_.finish();
+    } catch (const std::exception& e) {
+      // Out of memory or threads at shutdown: the loop thread's own destructor stops it.
+      spdlog::error("state store: Redis store did not close cleanly: {}", e.what());
+    }
     redisReaderFree(reader_);
   }
 
@@ -182,14 +187,13 @@ class RedisStore final : public StateStore {
 
   // ---- the connection -----------------------------------------------------------------
   void command(std::vector<std::string> args, ReplyHandler done) {
-    asio::post(loop_, [this, args = std::move(args), done = std::move(done)]() mutable {
-      enqueue(std::move(args), std::move(done));
-    });
+    asio::post(loop_,
+               [this, args = std::move(args), done = std::move(done)]() mutable { enqueue(args, std::move(done)); });
   }
 
   // On the store's loop. While a connection attempt is under way commands wait for it; while
   // Redis is known to be away they fail at once.
-  void enqueue(std::vector<std::string> args, ReplyHandler done, bool first = false) {
+  void enqueue(const std::vector<std::string>& args, ReplyHandler done, bool first = false) {
     {
       if (!connected_ && !connecting_) return done(Error{"Redis at " + describe() + " is not reachable"});
       if (pending_.size() >= max_pending) return done(Error{"Redis at " + describe() + " is too far behind"});

@@ -53,7 +53,8 @@ ChildProcess::ChildProcess(std::vector<std::string> args, EnvChanges env, std::o
     close(in_pipe[1]);
     close(out_pipe[0]);
     close(err_pipe[0]);
-    throw std::runtime_error("cannot start " + args.at(0) + ": " + std::strerror(rc));
+    throw std::runtime_error("cannot start " + args.at(0) + ": " +
+                             std::strerror(rc));  // NOLINT(concurrency-mt-unsafe): a message for a failing test
   }
   if (stdin_text) {
     std::size_t written = 0;
