@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev   # Asio/Beast + Boost.URL (1.81; replaces 1.74)
   libssl-dev openssl                      # HMAC-SHA1, SHA-256, TLS (the CLI makes test certificates)
   libcli11-dev nlohmann-json3-dev
+  libsimdjson-dev                         # the media fast path (on-demand parsing, no DOM)
   libspdlog-dev libfmt-dev
   libsqlite3-dev                          # the default state store
   libhiredis-dev redis-server             # the shared store (RESP over our own Asio socket); tests run a real server
@@ -19,6 +20,7 @@ packages=(
   # The end-to-end audio test: a headless PulseAudio null sink (scripts/null-audio.sh)
   # that ALSA's default device (PortAudio) plays into.
   pulseaudio pulseaudio-utils libasound2-plugins
+  valgrind                                # bench/run --callgrind: instructions and allocations per frame
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
 )
 if [[ "${1:-}" == "--assets" ]]; then
