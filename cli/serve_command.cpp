@@ -122,6 +122,14 @@ RunFunction setup_serve(CLI::App& parent) {
       ->capture_default_str();
   add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout,
               "Seconds to connect to a backend", 600.0);
+  app->add_option("--max-backends-per-call", options.media.max_backends_per_call,
+                  "Backends one call may name; a start naming more is refused (close 1008)")
+      ->envname("CALLPROXY_MAX_BACKENDS_PER_CALL")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))
+      ->capture_default_str();
+  add_seconds(app, "--start-timeout", options.media.start_timeout,
+              "Seconds a stream may stay open without a 'start' message (then close 1008)", 600.0, 0.1)
+      ->envname("CALLPROXY_START_TIMEOUT");
   app->add_option("--backend-ca", options.media.backend_ca, "Extra CA certificate file for wss:// backends")
       ->check(CLI::ExistingFile);
 
@@ -197,6 +205,11 @@ RunFunction setup_serve(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--max-message-bytes", options.media.max_message_bytes, "Largest WebSocket message accepted")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{16} << 20))
+      ->capture_default_str();
+  app->add_option("--max-frame-bytes", options.media.max_frame_bytes,
+                  "Largest media payload accepted, in decoded bytes (Twilio sends 160); larger frames are dropped")
+      ->envname("CALLPROXY_MAX_FRAME_BYTES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{12} << 20))
       ->capture_default_str();
   app->add_option("--max-body-bytes", options.http.max_body_bytes, "Largest HTTP request body accepted")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "support/child_process.h"
 #include "support/http_client.h"
@@ -211,21 +212,105 @@ TEST_CASE("the primary's replies reach the caller with the call's streamSid, a l
   CHECK(primary.messages()[3] == R"({"event":"dtmf","digit":"5"})");
 }
 
-TEST_CASE("a media payload that is not base64 stays inside the media field", "[media][bad-input]") {
+TEST_CASE("media payloads that are not canonical base64 are dropped and counted and the call goes on",
+          "[media][bad-input]") {
+  for (const auto* format : {"simple", "twilio"}) {
+    INFO(format);
+    BackendServer backend;
+    auto serve = test::start_serve({"--backend-format", format});
+    TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+    call.start();
+    const auto sid = call.writer.identity().stream_sid;
+    // Spliced unchecked, the first one used to reach backends as a second "event" key.
+    const std::vector<std::string> hostile{
+        R"(A\",\"event\":\"stop)", R"(QQ\n\u0001)", "=", "==", "", "AB==", "not base64!", "QQ= ", R"(\u00e9\u00e9QQ)"};
+    for (const auto& payload : hostile) {
+      call.ws.send_text(R"({"event":"media","sequenceNumber":"3","media":{"track":"inbound","chunk":"1",)"
+                        R"("timestamp":"0","payload":")" +
+                        payload + R"("},"streamSid":")" + sid + R"("})");
+    }
+    // The same hostile payload in a shape only the full parser takes (an extra field).
+    call.ws.send_text(R"({"event":"media","extra":[1],"media":{"payload":"A\",\"event\":\"stop"}})");
+    call.media(7);
+    REQUIRE(backend.wait_for_messages(2 + (std::string(format) == "twilio")));
+    const auto last = backend.messages().back();
+    CHECK(eventually([&] {
+      return metric(serve.port, R"(callproxy_frames_dropped_total{reason="invalid_payload"})") ==
+             static_cast<double>(hostile.size() + 1);
+    }));
+    CHECK(metric(serve.port, R"(callproxy_parse_errors_total{source="twilio"})") == 0);
+    CHECK(metric(serve.port, "callproxy_frames_out_total") == 1);  // the one valid frame, nothing else
+    const auto read = twilio::read_backend_message(last);
+    REQUIRE(read.ok());
+    const auto* media = std::get_if<twilio::MediaMessage>(&read.value().message);
+    REQUIRE(media);
+    CHECK(twilio::base64_decode(media->payload) == std::vector<std::uint8_t>(160, 7));  // the call goes on
+  }
+}
+
+TEST_CASE("a frame over --max-frame-bytes is dropped but a whole recording in one message is not", "[media][limits]") {
   BackendServer backend;
-  auto serve = test::start_serve();
+  auto serve = test::start_serve({"--max-frame-bytes", "1000"});
   TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
   call.start();
-  const std::string hostile = "A\",\"event\":\"stop\n\x01";
-  twilio::MediaMessage media{"3", call.writer.identity().stream_sid, "inbound", "1", "0", hostile};
-  call.ws.send_text(twilio::serialize(twilio::TwilioMessage{media}));
-  call.media(7);
-  REQUIRE(backend.wait_for_messages(3));
-  CHECK(backend.messages()[1] == R"({"event":"media","media":"A\",\"event\":\"stop\n\u0001"})");
-  const auto read = twilio::read_backend_message(backend.messages()[1]);
-  REQUIRE(read.ok());
-  CHECK(std::get<twilio::MediaMessage>(read.value().message).payload == hostile);
-  CHECK(media_indexes({backend.messages()[2]}) == std::vector<int>{7});  // the call goes on
+  call.ws.send_text(call.writer.media(std::vector<std::uint8_t>(1001, 0x55)));
+  call.ws.send_text(call.writer.media(std::vector<std::uint8_t>(1000, 0x55)));
+  REQUIRE(backend.wait_for_messages(2));
+  CHECK(eventually(
+      [&] { return metric(serve.port, R"(callproxy_frames_dropped_total{reason="frame_too_large"})") == 1; }));
+  CHECK(twilio::base64_decode(json::parse(backend.messages()[1]).at("media").get<std::string>())->size() == 1000);
+
+  // The default takes the Node service's test client, which sends its 24 KB recording at once.
+  BackendServer node_backend;
+  auto node_serve = test::start_serve();
+  TwilioCall node_call(node_serve.port, {{"backendHosts", backend_hosts({&node_backend})}});
+  node_call.start();
+  node_call.ws.send_text(node_call.writer.media(std::vector<std::uint8_t>(24000, 0x55)));
+  REQUIRE(node_backend.wait_for_messages(2));
+  CHECK(twilio::base64_decode(json::parse(node_backend.messages()[1]).at("media").get<std::string>())->size() == 24000);
+}
+
+TEST_CASE("a start naming more than --max-backends-per-call backends is refused with 1008", "[media][limits]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--max-backends-per-call", "3"});
+  std::vector<const BackendServer*> four(4, &backend);
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts(four)}});
+  call.start();
+  REQUIRE(call.ws.wait_closed());
+  CHECK(call.ws.close_code() == 1008);
+  CHECK(call.ws.close_reason() == "too many backends");
+  CHECK(metric(serve.port, R"(callproxy_streams_refused_total{reason="too_many_backends"})") == 1);
+  CHECK(backend.connections() == 0);  // not one socket opened for it
+
+  std::vector<const BackendServer*> three(3, &backend);
+  TwilioCall allowed(serve.port, {{"backendHosts", backend_hosts(three)}});
+  allowed.start();
+  CHECK(backend.wait_for_connections(3));
+}
+
+TEST_CASE("a stream that never sends start is closed with 1008 after --start-timeout", "[media][limits]") {
+  auto serve = test::start_serve({"--start-timeout", "0.3"});
+  TwilioCall silent(serve.port, {});
+  silent.ws.send_text(silent.writer.connected());
+  REQUIRE(silent.ws.wait_closed());
+  CHECK(silent.ws.close_code() == 1008);
+  CHECK(silent.ws.close_reason() == "no start message");
+  CHECK(metric(serve.port, R"(callproxy_streams_refused_total{reason="no_start"})") == 1);
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_active_calls") == 0; }));
+
+  // A call that starts in time is not cut off when the timeout would have passed.
+  BackendServer backend;
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+  const auto after = std::chrono::steady_clock::now() + 600ms;
+  std::size_t i = 0;
+  while (std::chrono::steady_clock::now() < after) {
+    call.media(i++);
+    std::this_thread::sleep_for(20ms);  // pacing a live call, not waiting for a result
+  }
+  CHECK(backend.wait_for_messages(1 + i));
+  CHECK_FALSE(call.ws.wait_closed(0ms));
 }
 
 TEST_CASE("with --replies none nothing goes back to the caller", "[media]") {

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "net/backoff.h"
 #include "net/endpoint.h"
@@ -30,6 +31,28 @@ TEST_CASE("a write queue refuses what passes its message or byte limit, never a 
   CHECK(queue.bytes() == 0);
   CHECK(queue.push("huge", 1000));  // alone: the message size limit bounds it, not the queue
   CHECK_FALSE(queue.push("more", 1));
+}
+
+TEST_CASE("a write queue keeps order across wrap-around, growth and push_front", "[net]") {
+  net::WriteQueue<int> queue({100000, 1u << 30});
+  int next_in = 0, next_out = 0;
+  // Uneven pushes and pops make the ring wrap many times at many sizes.
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < round % 37 + 1; ++i) REQUIRE(queue.push(next_in++, 1));
+    for (int i = 0; i < round % 23 + 1 && !queue.empty(); ++i) {
+      REQUIRE(queue.front() == next_out++);
+      queue.pop();
+    }
+  }
+  CHECK(queue.size() == static_cast<std::size_t>(next_in - next_out));
+  CHECK(queue.bytes() == queue.size());
+  queue.push_front(-1, 5);
+  std::vector<int> seen;
+  queue.for_each([&](int v) { seen.push_back(v); });
+  REQUIRE(seen.size() == queue.size());
+  CHECK(seen.front() == -1);
+  for (std::size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] == next_out + static_cast<int>(i) - 1);
+  CHECK(queue.bytes() == queue.size() + 4);
 }
 
 TEST_CASE("backoff doubles from its first delay up to the cap and starts over after a reset", "[net]") {

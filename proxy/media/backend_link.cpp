@@ -79,7 +79,7 @@ class WebSocketBackendLink final : public BackendLink,
       case State::connecting:
       case State::open: break;
     }
-    if (!queue_.push(frame, frame.text->size())) {
+    if (!queue_.push(frame, frame.text.size())) {
       // Bounded in bytes too, whatever the messages carry: dtmf floods and unknown events count.
       metrics_.backend_lag_disconnects.add();
       spdlog::warn("call {}: backend {} fell behind ({} bytes in {} messages queued, limit {} bytes): disconnecting",
@@ -188,7 +188,7 @@ class WebSocketBackendLink final : public BackendLink,
     // The call's start goes first on every connection, ahead of anything queued meanwhile.
     // NOLINTNEXTLINE(modernize-loop-convert): backwards on purpose, each goes in front of the last
     for (auto it = config_.preamble.rbegin(); it != config_.preamble.rend(); ++it) {
-      queue_.push_front(OutboundFrame{*it, {}, Clock::now()}, (*it)->size());
+      queue_.push_front(OutboundFrame{*it, {}, Clock::now()}, it->size());
     }
     do_read();
     if (finish_requested_) return begin_finishing();
@@ -273,10 +273,11 @@ class WebSocketBackendLink final : public BackendLink,
     writing_ = true;
     in_flight_audio_ = queue_.front().audio;
     // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
-    ws_->ws.async_write(asio::buffer(*queue_.front().text), [self = this->shared_from_this(), c = ws_,
-                                                             text = queue_.front().text](error_code ec, std::size_t n) {
-      if (c == self->ws_) self->on_write(ec, n);
-    });
+    ws_->ws.async_write(
+        asio::buffer(queue_.front().text.text()),
+        [self = this->shared_from_this(), c = ws_, text = queue_.front().text](error_code ec, std::size_t n) {
+          if (c == self->ws_) self->on_write(ec, n);
+        });
   }
 
   void on_write(error_code ec, std::size_t bytes) {

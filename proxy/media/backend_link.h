@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/media/backend_target.h"
+#include "proxy/media/frame_text.h"
 #include "proxy/media/media_options.h"
 #include "proxy/media/metrics.h"
 
@@ -23,11 +24,9 @@ class context;
 
 namespace callproxy::proxy {
 
-using SharedText = std::shared_ptr<const std::string>;
-
 // A message on its way to backends; the text is shared by every backend of the call.
 struct OutboundFrame {
-  SharedText text;
+  FrameText text;
   std::chrono::microseconds audio{0};  // media: the audio it carries; 0 for control messages
   std::chrono::steady_clock::time_point received{};
 };
@@ -51,8 +50,8 @@ class BackendLink {
 
 struct BackendLinkConfig {
   BackendTarget target;
-  std::string call_label;            // "MZ… (CA…)" for log lines
-  std::vector<SharedText> preamble;  // sent first on every (re)connection: the call's start
+  std::string call_label;           // "MZ… (CA…)" for log lines
+  std::vector<FrameText> preamble;  // sent first on every (re)connection: the call's start
   const MediaOptions* options = nullptr;
   Metrics* metrics = nullptr;
   boost::asio::ssl::context* tls = nullptr;  // for wss://

@@ -17,23 +17,45 @@
 #include "net/asio_names.h"
 #include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
+#include "proxy/media/frame_text.h"
+#include "proxy/media/log_limit.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/media_message.h"
+#include "twilio/media_scan.h"
 
 namespace callproxy::proxy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-SharedText share(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+FrameText share(std::string_view text) { return FrameText::copy_of(text); }
 
-// The audio a base64 mu-law payload carries: 8000 bytes per second, 125 us per byte.
-std::chrono::microseconds audio_of(std::string_view base64) {
-  std::size_t bytes = base64.size() / 4 * 3;
-  if (!base64.empty() && base64.back() == '=') --bytes;
-  if (base64.size() > 1 && base64[base64.size() - 2] == '=') --bytes;
-  return std::chrono::microseconds(bytes * 125);
+// The audio in `bytes` of mu-law: 8000 bytes per second, 125 us per byte.
+std::chrono::microseconds audio_of(std::size_t bytes) { return std::chrono::microseconds(bytes * 125); }
+
+// One scanner per event loop thread, sized for the largest message a stream may send (its
+// buffers are a few hundred KiB: per loop, never per call).
+twilio::MediaScanner& loop_scanner(std::size_t max_message_bytes) {
+  thread_local std::unique_ptr<twilio::MediaScanner> scanner;
+  thread_local std::size_t sized_for = 0;
+  if (!scanner || sized_for < max_message_bytes) {
+    scanner = std::make_unique<twilio::MediaScanner>(max_message_bytes);
+    sized_for = max_message_bytes;
+  }
+  return *scanner;
 }
+
+// Log lines a peer can cause, each limited per call (log_limit.h).
+enum class PeerLog : std::size_t {
+  malformed,
+  bad_payload,
+  too_large,
+  binary,
+  before_start,
+  unhandled,
+  backend_malformed,
+  count
+};
 
 // One call over a plain (beast::tcp_stream) or TLS connection from Twilio.
 template <class NextLayer>
@@ -48,7 +70,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
         options_(context.options),
         metrics_(context.metrics),
         loop_(static_cast<asio::io_context&>(asio::query(ws_.get_executor(), asio::execution::context))),
-        refresh_timer_(loop_) {}
+        refresh_timer_(loop_),
+        start_timer_(loop_) {}
 
   void run(http::request<http::string_body> request) {
     // Twilio sends a frame every 20 ms for the whole call: a stream silent for 15 s is gone, and
@@ -80,7 +103,30 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       });
     });
     label_ = "(before start)";
+    // A stream that never starts holds a socket and a registry entry: it gets a deadline.
+    start_timer_.expires_after(options_.start_timeout);
+    start_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->started_ || self->ended_) return;
+      self->metrics_.streams_refused[StreamRefusal::no_start].add();
+      spdlog::warn("call {}: no 'start' within {} ms: closing the stream (1008)", self->label_,
+                   self->options_.start_timeout.count());
+      self->close_twilio(websocket::close_code::policy_error, "no start message");
+    });
     do_read();
+  }
+
+  // A line a peer's behaviour caused: written unless this call wrote one for `reason` lately.
+  template <class... Args>
+  void peer_warn(PeerLog reason, fmt::format_string<Args...> format, Args&&... args) {
+    const auto suppressed = log_limit_.allow(reason);
+    if (!suppressed) return;
+    const auto text = fmt::format(format, std::forward<Args>(args)...);
+    if (*suppressed == 0) {
+      spdlog::warn("call {}: {}", label_, text);
+    } else {
+      spdlog::warn("call {}: {} ({} more like it since the last line)", label_, text, *suppressed);
+    }
   }
 
   void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&CallSession::on_read, shared_from_this())); }
@@ -97,76 +143,106 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     metrics_.bytes_in.add(bytes);
     if (!ws_.got_text()) {
       metrics_.binary_frames_ignored.add();
-      spdlog::warn("call {}: ignoring a binary frame ({} bytes): Twilio sends text", label_, bytes);
+      peer_warn(PeerLog::binary, "ignoring a binary frame ({} bytes): Twilio sends text", bytes);
     } else {
+      // The scanner may read scan_padding bytes past the message: they must be the buffer's. The
+      // buffer is emptied after every message, so its data starts at its storage and the rest of
+      // its capacity follows the message. Grows rarely (to the largest message plus padding).
+      if (buffer_.capacity() - buffer_.size() < twilio::scan_padding) {
+        buffer_.reserve(buffer_.size() + twilio::scan_padding);
+      }
       const auto data = buffer_.cdata();
-      on_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      on_message(static_cast<const char*>(data.data()), data.size(), buffer_.capacity());
     }
     buffer_.consume(buffer_.size());
     if (!ended_) do_read();
   }
 
-  void on_message(std::string_view text) {
+  void on_message(const char* data, std::size_t size, std::size_t capacity) {
     const auto received = Clock::now();
+    const std::string_view text(data, size);
+    // The fast path: media messages, recognised and validated where they were read.
+    const auto scan = loop_scanner(options_.max_message_bytes).scan(data, size, capacity, options_.max_frame_bytes);
+    switch (scan.outcome) {
+      case twilio::MediaScanner::Outcome::media: return on_media(scan.payload, scan.check.bytes, text, received);
+      case twilio::MediaScanner::Outcome::dropped: return drop_media(*scan.check.drop, scan.check.bytes);
+      case twilio::MediaScanner::Outcome::other: break;
+    }
+    // Everything else (and media messages in shapes the scanner does not vouch for): a full parse.
     auto parsed = twilio::parse_twilio_message(text);
     if (!parsed) {
       metrics_.parse_errors[ParseSource::twilio].add();
-      spdlog::warn("call {}: ignoring a malformed message from Twilio: {}", label_, parsed.error());
+      peer_warn(PeerLog::malformed, "ignoring a malformed message from Twilio: {}", parsed.error());
       return;
     }
     auto& message = parsed.value();
-    if (auto* media = std::get_if<twilio::MediaMessage>(&message)) return on_media(*media, text, received);
+    if (auto* media = std::get_if<twilio::MediaMessage>(&message)) {
+      const auto check = twilio::check_media_payload(media->payload, options_.max_frame_bytes);
+      if (check.drop) return drop_media(*check.drop, check.bytes);
+      return on_media(media->payload, check.bytes, text, received);
+    }
     if (auto* start = std::get_if<twilio::StartMessage>(&message)) return on_start(*start, text);
     if (std::holds_alternative<twilio::ConnectedMessage>(message)) {
-      connected_text_ = share(std::string(text));
+      connected_text_ = share(text);
       return;
     }
     if (!started_) {
-      spdlog::warn("call {}: ignoring '{}' before 'start'", label_, twilio::event_name(message));
+      peer_warn(PeerLog::before_start, "ignoring '{}' before 'start'", twilio::event_name(message));
       return;
     }
     if (auto* dtmf = std::get_if<twilio::DtmfMessage>(&message)) {
-      return to_all(share(passthrough() ? std::string(text) : twilio::write_simple_dtmf(dtmf->digit)));
+      return to_all(passthrough() ? share(text) : share(twilio::write_simple_dtmf(dtmf->digit)));
     }
     if (auto* mark = std::get_if<twilio::MarkMessage>(&message)) {
       // Marks echo what the primary sent: only it wants them back.
       if (primary_ && !primary_->closed()) {
-        primary_->send(OutboundFrame{
-            share(passthrough() ? std::string(text) : twilio::write_simple_mark(mark->name)), {}, received});
+        primary_->send(
+            OutboundFrame{passthrough() ? share(text) : share(twilio::write_simple_mark(mark->name)), {}, received});
       }
       return;
     }
     if (std::holds_alternative<twilio::StopMessage>(message)) {
       spdlog::info("call {}: stop received", label_);
-      send_stop(share(passthrough() ? std::string(text) : twilio::write_simple_stop()));
+      send_stop(passthrough() ? share(text) : share(twilio::write_simple_stop()));
       return;
     }
     // An event we do not know: Twilio adds events; a passthrough backend still sees it.
     spdlog::debug("call {}: event '{}' not handled", label_, twilio::event_name(message));
-    if (passthrough()) to_all(share(std::string(text)));
+    if (passthrough()) to_all(share(text));
   }
 
-  void on_media(const twilio::MediaMessage& media, std::string_view text, Clock::time_point received) {
+  // A media message whose payload is valid: `bytes` of mu-law, the message `text` as read.
+  void on_media(std::string_view payload, std::size_t bytes, std::string_view text, Clock::time_point received) {
     metrics_.frames_in.add();
     if (!started_) {
       metrics_.frames_dropped[DropReason::before_start].add();
-      if (!warned_before_start_) {
-        warned_before_start_ = true;
-        spdlog::warn("call {}: media before 'start' ignored", label_);
-      }
+      peer_warn(PeerLog::before_start, "media before 'start' ignored");
       return;
     }
     if (stop_sent_) return;
-    // One shared buffer for every backend: passthrough forwards Twilio's own frame.
-    std::string frame;
+    // Written once into a pooled text that every backend's queue shares: passthrough forwards
+    // Twilio's own bytes (validated above), the simple format splices the validated payload.
+    FrameText frame = FrameText::make();
     if (passthrough()) {
-      frame = text;
+      frame.text().assign(text);
     } else {
-      twilio::write_simple_media(frame, media.payload);
+      twilio::write_simple_media(frame.text(), payload);
     }
-    const OutboundFrame outbound{share(std::move(frame)), audio_of(media.payload), received};
+    const OutboundFrame outbound{std::move(frame), audio_of(bytes), received};
     for (auto& link : links_) {
       if (!link->closed()) link->send(outbound);
+    }
+  }
+
+  void drop_media(twilio::MediaDrop reason, std::size_t bytes) {
+    metrics_.frames_in.add();
+    if (reason == twilio::MediaDrop::too_large) {
+      metrics_.frames_dropped[DropReason::frame_too_large].add();
+      peer_warn(PeerLog::too_large, "media frame of {} bytes dropped: over --max-frame-bytes ({})", bytes,
+                options_.max_frame_bytes);
+    } else {
+      metrics_.frames_dropped[DropReason::invalid_payload].add();
+      peer_warn(PeerLog::bad_payload, "media frame dropped: {}", twilio::describe(reason));
     }
   }
 
@@ -176,6 +252,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       return;
     }
     started_ = true;
+    start_timer_.cancel();
     stream_sid_ = start.stream_sid;
     label_ = start.stream_sid + " (" + (start.call_sid.empty() ? "no callSid" : start.call_sid) + ")";
 
@@ -189,6 +266,13 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       } else if (!hosts.value().empty()) {
         entries = std::move(hosts.value());
       }
+    }
+
+    if (entries.size() > options_.max_backends_per_call) {
+      metrics_.streams_refused[StreamRefusal::too_many_backends].add();
+      spdlog::warn("call {}: start names {} backends, more than --max-backends-per-call ({}): closing the stream",
+                   label_, entries.size(), options_.max_backends_per_call);
+      return close_twilio(websocket::close_code::policy_error, "too many backends");
     }
 
     std::vector<BackendTarget> targets;
@@ -207,15 +291,16 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       targets.push_back(std::move(target.value()));
     }
     if (targets.empty()) {
+      metrics_.streams_refused[StreamRefusal::no_backend].add();
       spdlog::warn("call {}: no usable backend: closing the stream", label_);
       return close_twilio(websocket::close_code::policy_error, "no backend for this call");
     }
 
-    std::vector<SharedText> preamble;
+    std::vector<FrameText> preamble;
     if (passthrough()) {
       preamble.push_back(connected_text_ ? connected_text_
                                          : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
-      preamble.push_back(share(std::string(text)));
+      preamble.push_back(share(text));
     } else {
       preamble.push_back(share(twilio::write_simple_start(start)));
     }
@@ -259,7 +344,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   // ---- backends -----------------------------------------------------------------------
   bool passthrough() const { return options_.backend_format == BackendFormat::twilio; }
 
-  void to_all(const SharedText& text) {
+  void to_all(const FrameText& text) {
     const OutboundFrame frame{text, {}, Clock::now()};
     for (auto& link : links_) {
       if (!link->closed()) link->send(frame);
@@ -267,7 +352,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   }
 
   // `stop`: the stop in the backends' format.
-  void send_stop(const SharedText& stop) {
+  void send_stop(const FrameText& stop) {
     if (stop_sent_) return;
     stop_sent_ = true;
     to_all(stop);
@@ -282,8 +367,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     auto parsed = twilio::read_backend_reply(text);
     if (!parsed) {
       metrics_.parse_errors[ParseSource::backend].add();
-      spdlog::warn("call {}: ignoring a malformed message from backend {}: {}", label_, link.target().url(),
-                   parsed.error());
+      peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}", link.target().url(),
+                parsed.error());
       return;
     }
     auto& reply = parsed.value();
@@ -298,7 +383,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
         },
         reply);
     auto serialized = share(twilio::serialize(reply));
-    if (!replies_.push(serialized, serialized->size())) {
+    const auto size = serialized.size();
+    if (!replies_.push(std::move(serialized), size)) {
       metrics_.frames_dropped[DropReason::twilio_lag].add();
       return;
     }
@@ -319,8 +405,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (writing_ || replies_.empty() || closing_) return;
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(asio::buffer(*replies_.front()), [self = shared_from_this(), keep = replies_.front()](
-                                                         error_code ec, std::size_t) { self->on_write_reply(ec); });
+    ws_.async_write(
+        asio::buffer(replies_.front().text()),
+        [self = shared_from_this(), keep = replies_.front()](error_code ec, std::size_t) { self->on_write_reply(ec); });
   }
 
   void on_write_reply(error_code ec) {
@@ -343,6 +430,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (ended_) return;
     ended_ = true;
     refresh_timer_.cancel();
+    start_timer_.cancel();
     if (!stop_sent_) {
       // Backends hear that the call is over, whatever way it ended.
       send_stop(
@@ -368,20 +456,21 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   Metrics& metrics_;
   asio::io_context& loop_;
   asio::steady_timer refresh_timer_;
+  asio::steady_timer start_timer_;
   beast::flat_buffer buffer_;
+  LogLimit<PeerLog> log_limit_;
   std::string label_;
   std::string stream_sid_;
   std::string execution_id_;
-  SharedText connected_text_;
+  FrameText connected_text_;
   std::vector<std::shared_ptr<BackendLink>> links_;
   BackendLink* primary_ = nullptr;
-  net::WriteQueue<SharedText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};
+  net::WriteQueue<FrameText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};
   CallRegistry::Id registry_id_ = 0;
   bool counted_ = false;
   bool started_ = false;
   bool links_ready_ = false;
   bool stop_sent_ = false;
-  bool warned_before_start_ = false;
   bool writing_ = false;
   bool closing_ = false;
   bool ended_ = false;

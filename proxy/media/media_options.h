@@ -28,6 +28,9 @@ struct MediaOptions {
   std::string backend_ca;  // extra CA file for wss:// backends
 
   std::size_t max_message_bytes = 64 * 1024;        // one WebSocket message, either direction
+  std::size_t max_frame_bytes = 32 * 1024;          // one media payload, decoded (Twilio sends 160)
+  std::size_t max_backends_per_call = 8;            // a start naming more is refused (1008)
+  std::chrono::milliseconds start_timeout{10'000};  // a stream without `start` by then is closed (1008)
   std::size_t max_reply_queue = 1024;               // messages waiting to go to Twilio ...
   std::size_t max_reply_queue_bytes = 1024 * 1024;  // ... and their bytes
 

@@ -61,7 +61,10 @@ std::string Metrics::render() const {
   counter(out, "callproxy_frames_out_total", "Media messages written to backends", frames_out.value());
   counter(out, "callproxy_bytes_out_total", "WebSocket payload bytes written to backends", bytes_out.value());
   labelled(out, "callproxy_frames_dropped_total", "Media messages not delivered, by reason", "reason", frames_dropped,
-           std::array<const char*, 4>{"backend_lag", "backend_down", "before_start", "twilio_lag"});
+           std::array<const char*, 6>{"backend_lag", "backend_down", "before_start", "twilio_lag", "invalid_payload",
+                                      "frame_too_large"});
+  labelled(out, "callproxy_streams_refused_total", "Twilio streams serve closed with 1008, by reason", "reason",
+           streams_refused, std::array<const char*, 3>{"no_start", "too_many_backends", "no_backend"});
   counter(out, "callproxy_backend_connect_failures_total", "Backend connections that failed",
           backend_connect_failures.value());
   counter(out, "callproxy_backend_reconnects_total", "Backend links re-established after a drop",

@@ -10,7 +10,17 @@
 
 namespace callproxy::proxy {
 
-enum class DropReason : std::size_t { backend_lag, backend_down, before_start, twilio_lag, count };
+enum class DropReason : std::size_t {
+  backend_lag,
+  backend_down,
+  before_start,
+  twilio_lag,
+  invalid_payload,  // not canonical base64 of at least one byte
+  frame_too_large,  // over --max-frame-bytes
+  count
+};
+// Streams serve closed itself (1008), by reason.
+enum class StreamRefusal : std::size_t { no_start, too_many_backends, no_backend, count };
 enum class Rejection : std::size_t { missing_signature, bad_signature, draining, not_websocket, count };
 enum class ParseSource : std::size_t { twilio, backend, count };
 enum class LinkState : std::size_t { connecting, open, reconnecting, count };
@@ -68,6 +78,7 @@ struct Metrics {
   Counter frames_out;  // media messages written to backends
   Counter bytes_out;   // WebSocket payload bytes written to backends
   LabelledCounter<DropReason> frames_dropped;
+  LabelledCounter<StreamRefusal> streams_refused;
   Counter backend_connect_failures;
   Counter backend_reconnects;
   Counter backend_lag_disconnects;

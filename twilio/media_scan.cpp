@@ -1,0 +1,89 @@
+// The media fast path on simdjson's on-demand API: one pass over the message where it was read,
+// strings unescaped into the parser's own buffer, no allocation once the parser is sized.
+#include "twilio/media_scan.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <cstdint>
+
+namespace callproxy::twilio {
+namespace {
+
+static_assert(scan_padding >= simdjson::SIMDJSON_PADDING);
+
+// The value of each base64 character, -1 for anything else ('=' included: padding is checked apart).
+constexpr std::array<std::int8_t, 256> base64_values = [] {
+  std::array<std::int8_t, 256> table{};
+  table.fill(-1);
+  constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::size_t i = 0; i < alphabet.size(); ++i) {
+    table[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+  }
+  return table;
+}();
+
+std::int8_t value_of(char c) { return base64_values[static_cast<unsigned char>(c)]; }
+
+}  // namespace
+
+std::string_view describe(MediaDrop reason) {
+  switch (reason) {
+    case MediaDrop::bad_payload: return "payload is not canonical base64 of at least one byte";
+    case MediaDrop::too_large: return "payload is larger than --max-frame-bytes";
+    case MediaDrop::count: break;
+  }
+  return "?";
+}
+
+PayloadCheck check_media_payload(std::string_view base64, std::size_t max_bytes) {
+  const std::size_t n = base64.size();
+  if (n == 0 || n % 4 != 0) return {0, MediaDrop::bad_payload};
+  std::size_t padding = 0;
+  if (base64[n - 1] == '=') ++padding;
+  if (base64[n - 2] == '=') ++padding;
+  if (padding == 1 && base64[n - 2] == '=') return {0, MediaDrop::bad_payload};  // "x=" then not '='
+  const std::size_t bytes = n / 4 * 3 - padding;
+  if (bytes > max_bytes) return {bytes, MediaDrop::too_large};
+  const std::size_t data = n - padding;
+  int invalid = 0;
+  for (std::size_t i = 0; i < data; ++i) invalid |= value_of(base64[i]);  // -1 sets the sign bit
+  if (invalid < 0) return {0, MediaDrop::bad_payload};
+  // Canonical: the bits the padding leaves over in the last character are zero, so that each
+  // byte string has exactly one accepted encoding.
+  if (padding == 1 && (value_of(base64[data - 1]) & 0x3) != 0) return {0, MediaDrop::bad_payload};
+  if (padding == 2 && (value_of(base64[data - 1]) & 0xF) != 0) return {0, MediaDrop::bad_payload};
+  return {bytes, std::nullopt};
+}
+
+}  // namespace callproxy::twilio
+
+// The on-demand kernel simdjson's single header provides is the one the compiler flags allow
+// (SIMDJSON_BUILTIN_IMPLEMENTATION): the portable one for a plain x86-64 build.
+namespace callproxy::twilio::builtin_scan {
+namespace ondemand = simdjson::builtin::ondemand;
+#include "twilio/media_scan_kernel.inc"
+}  // namespace callproxy::twilio::builtin_scan
+
+namespace callproxy::twilio {
+
+struct MediaScanner::Impl {
+  simdjson::builtin::ondemand::parser parser;
+};
+
+MediaScanner::MediaScanner(std::size_t max_message_bytes) : impl_(std::make_unique<Impl>()) {
+  // Sized once for the largest message a stream may send: the scan itself never allocates.
+  // Depth 3 is all a media message has; deeper ones are not media and go to the full parser.
+  if (impl_->parser.allocate(max_message_bytes + 1, 3) != simdjson::SUCCESS) throw std::bad_alloc();
+}
+
+MediaScanner::~MediaScanner() = default;
+
+std::string_view MediaScanner::implementation() { return simdjson::builtin_implementation()->name(); }
+
+MediaScanner::Scan MediaScanner::scan(const char* data, std::size_t size, std::size_t capacity,
+                                      std::size_t max_frame_bytes) {
+  return builtin_scan::scan_media(impl_->parser, data, size, capacity, max_frame_bytes);
+}
+
+}  // namespace callproxy::twilio
