@@ -38,4 +38,19 @@ std::shared_ptr<ssl::context> make_server_tls_context(const std::string& cert_ch
   return context;
 }
 
+LazyClientTlsContext::LazyClientTlsContext(std::string extra_ca_file) : extra_ca_file_(std::move(extra_ca_file)) {
+  if (!extra_ca_file_.empty()) context_ = make_client_tls_context(extra_ca_file_);
+}
+
+boost::asio::ssl::context& LazyClientTlsContext::get() {
+  const std::lock_guard lock(mutex_);
+  if (!context_) context_ = make_client_tls_context(extra_ca_file_);
+  return *context_;
+}
+
+bool LazyClientTlsContext::loaded() const {
+  const std::lock_guard lock(mutex_);
+  return context_ != nullptr;
+}
+
 }  // namespace callproxy::net

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace boost::asio::ssl {
@@ -14,6 +15,22 @@ namespace callproxy::net {
 
 // Throws std::invalid_argument naming `extra_ca_file` when it cannot be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const std::string& extra_ca_file = {});
+
+// A client context made when first needed: loading the system CA store costs start-up time and
+// memory that a deployment without wss:// peers never needs. An extra CA file, when given, is
+// loaded at once (a bad file is a configuration error to report at start, not on a call).
+// get() may be called from any thread.
+class LazyClientTlsContext {
+ public:
+  explicit LazyClientTlsContext(std::string extra_ca_file = {});
+  boost::asio::ssl::context& get();
+  bool loaded() const;
+
+ private:
+  std::string extra_ca_file_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<boost::asio::ssl::context> context_;
+};
 
 // Throws std::invalid_argument naming the file that cannot be used.
 std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const std::string& cert_chain_file,

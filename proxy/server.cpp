@@ -42,9 +42,11 @@ std::shared_ptr<asio::ssl::context> server_tls_context(const HttpOptions& option
   return net::make_server_tls_context(options.tls_cert, options.tls_key);
 }
 
-std::shared_ptr<asio::ssl::context> backend_tls_context(const MediaOptions& options) {
+// wss:// backends: the system CA store is loaded by the first call that needs it; --backend-ca
+// is checked now.
+std::unique_ptr<net::LazyClientTlsContext> backend_tls_context(const MediaOptions& options) {
   try {
-    return net::make_client_tls_context(options.backend_ca);
+    return std::make_unique<net::LazyClientTlsContext>(options.backend_ca);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(std::string("--backend-ca: ") + e.what());
   }
@@ -60,7 +62,7 @@ struct Server::Impl {
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
         gate(signing, draining, metrics),
-        calls{options.media, metrics, *store, registry, backend_tls.get()},
+        calls{options.media, metrics, *store, registry, *backend_tls},
         pins(options.callers.pins_file),
         budgets(options.callers.pin_budget),
         callers{options.callers, *store, pins, signing, budgets, metrics},
@@ -159,7 +161,7 @@ struct Server::Impl {
   Metrics metrics;
   CallRegistry registry;
   std::unique_ptr<StateStore> store;
-  std::shared_ptr<asio::ssl::context> backend_tls;
+  std::unique_ptr<net::LazyClientTlsContext> backend_tls;
   std::shared_ptr<asio::ssl::context> server_tls;
   MediaGate gate;
   CallContext calls;

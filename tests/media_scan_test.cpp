@@ -149,23 +149,26 @@ TEST_CASE("hostile media payloads are dropped with their reason, never forwarded
 }
 
 TEST_CASE("what the scanner does not vouch for goes to the full parser", "[media-scan]") {
-  for (const char* text : {
-           R"({"event":"start","start":{}})",
-           R"({"event":"dtmf","dtmf":{"digit":"5"}})",
-           R"({"event":"media","event":"stop","media":{"payload":"QQ=="}})",       // repeated key
-           R"({"event":"media","media":{"payload":"QQ==","payload":"QUI="}})",     // repeated key
-           R"({"event":"media","media":{"payload":"QQ=="},"extra":1})",            // unknown field
-           R"({"event":"media","media":{"payload":"QQ==","volume":3}})",           // unknown field
-           R"({"event":"media","sequenceNumber":3,"media":{"payload":"QQ=="}})",   // a number
-           R"({"event":"media","media":{"payload":7}})",                           // not a string
-           R"({"event":"media","media":"QQ=="})",                                  // the simple shape
-           R"({"event":"media","media":{"payload":"QQ=="}} x)",                    // trailing text
-           R"({"event":"media","media":{"payload":"QQ=="}}{})",                    // a second document
-           R"({"event":"media","media":{"payload":"QQ=="})",                       // unclosed
-           R"({"event":"media" "media":{"payload":"QQ=="}})",                      // no comma
-           R"({"media":{"payload":"QQ=="}})",                                      // no event
-           R"({"event":"media"})",                                                 // no media
-           R"(["event","media"])", R"("media")", "", "{", "\xff\xfe"}) {
+  for (const char* text : {R"({"event":"start","start":{}})",
+                           R"({"event":"dtmf","dtmf":{"digit":"5"}})",
+                           R"({"event":"media","event":"stop","media":{"payload":"QQ=="}})",      // repeated key
+                           R"({"event":"media","media":{"payload":"QQ==","payload":"QUI="}})",    // repeated key
+                           R"({"event":"media","media":{"payload":"QQ=="},"extra":1})",           // unknown field
+                           R"({"event":"media","media":{"payload":"QQ==","volume":3}})",          // unknown field
+                           R"({"event":"media","sequenceNumber":3,"media":{"payload":"QQ=="}})",  // a number
+                           R"({"event":"media","media":{"payload":7}})",                          // not a string
+                           R"({"event":"media","media":"QQ=="})",                                 // the simple shape
+                           R"({"event":"media","media":{"payload":"QQ=="}} x)",                   // trailing text
+                           R"({"event":"media","media":{"payload":"QQ=="}}{})",                   // a second document
+                           R"({"event":"media","media":{"payload":"QQ=="})",                      // unclosed
+                           R"({"event":"media" "media":{"payload":"QQ=="}})",                     // no comma
+                           R"({"media":{"payload":"QQ=="}})",                                     // no event
+                           R"({"event":"media"})",                                                // no media
+                           R"(["event","media"])",
+                           R"("media")",
+                           "",
+                           "{",
+                           "\xff\xfe"}) {
     INFO(text);
     CHECK(scan(text).outcome == Outcome::other);
   }
@@ -174,8 +177,7 @@ TEST_CASE("what the scanner does not vouch for goes to the full parser", "[media
 TEST_CASE("without padding after the message the scanner declines", "[media-scan][bad-input]") {
   const std::string text = media_message("QQ==");
   CHECK(scanner().scan(text.data(), text.size(), text.size(), max_frame).outcome == Outcome::other);
-  CHECK(scanner().scan(text.data(), text.size(), text.size() + scan_padding - 1, max_frame).outcome ==
-        Outcome::other);
+  CHECK(scanner().scan(text.data(), text.size(), text.size() + scan_padding - 1, max_frame).outcome == Outcome::other);
 }
 
 TEST_CASE("mutated media messages: the scanner never contradicts the full parser", "[media-scan][property]") {

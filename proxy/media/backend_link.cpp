@@ -3,6 +3,7 @@
 
 #include "proxy/media/backend_link.h"
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -19,6 +20,8 @@
 #include "net/asio_names.h"
 #include "net/backoff.h"
 #include "net/client_connect.h"
+#include "net/handler_memory.h"
+#include "net/tls_context.h"
 #include "net/write_queue.h"
 
 namespace callproxy::proxy {
@@ -142,7 +145,7 @@ class WebSocketBackendLink final : public BackendLink,
 
   std::shared_ptr<Connection<Stream>> make_connection() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      return std::make_shared<Connection<Stream>>(loop_, *config_.tls);
+      return std::make_shared<Connection<Stream>>(loop_, config_.tls->get());
     } else {
       return std::make_shared<Connection<Stream>>(loop_);
     }
@@ -248,9 +251,11 @@ class WebSocketBackendLink final : public BackendLink,
 
   // ---- reading ------------------------------------------------------------------------
   void do_read() {
-    ws_->ws.async_read(ws_->buffer, [self = this->shared_from_this(), c = ws_](error_code ec, std::size_t n) {
-      if (c == self->ws_) self->on_read(ec, n);
-    });
+    ws_->ws.async_read(ws_->buffer,
+                       asio::bind_allocator(net::HandlerAllocator<void>{},
+                                            [self = this->shared_from_this(), c = ws_](error_code ec, std::size_t n) {
+                                              if (c == self->ws_) self->on_read(ec, n);
+                                            }));
   }
 
   void on_read(error_code ec, std::size_t) {
@@ -273,11 +278,13 @@ class WebSocketBackendLink final : public BackendLink,
     writing_ = true;
     in_flight_audio_ = queue_.front().audio;
     // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
+    // Per frame: its memory comes from the loop's handler pool (net/handler_memory.h).
     ws_->ws.async_write(
         asio::buffer(queue_.front().text.text()),
-        [self = this->shared_from_this(), c = ws_, text = queue_.front().text](error_code ec, std::size_t n) {
+        asio::bind_allocator(net::HandlerAllocator<void>{}, [self = this->shared_from_this(), c = ws_,
+                                                             text = queue_.front().text](error_code ec, std::size_t n) {
           if (c == self->ws_) self->on_write(ec, n);
-        });
+        }));
   }
 
   void on_write(error_code ec, std::size_t bytes) {

@@ -17,10 +17,10 @@
 
 namespace boost::asio {
 class io_context;
-namespace ssl {
-class context;
-}
 }  // namespace boost::asio
+namespace callproxy::net {
+class LazyClientTlsContext;
+}
 
 namespace callproxy::proxy {
 
@@ -54,7 +54,7 @@ struct BackendLinkConfig {
   std::vector<FrameText> preamble;  // sent first on every (re)connection: the call's start
   const MediaOptions* options = nullptr;
   Metrics* metrics = nullptr;
-  boost::asio::ssl::context* tls = nullptr;  // for wss://
+  net::LazyClientTlsContext* tls = nullptr;  // for wss://
 };
 
 std::shared_ptr<BackendLink> start_backend_link(boost::asio::io_context& loop, BackendLinkConfig config,

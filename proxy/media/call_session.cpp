@@ -3,6 +3,7 @@
 
 #include "proxy/media/call_session.h"
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 #include <deque>
 
 #include "net/asio_names.h"
+#include "net/handler_memory.h"
 #include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
 #include "proxy/media/frame_text.h"
@@ -129,7 +131,11 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     }
   }
 
-  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&CallSession::on_read, shared_from_this())); }
+  // Per frame: its memory comes from the loop's handler pool (net/handler_memory.h).
+  void do_read() {
+    ws_.async_read(buffer_, asio::bind_allocator(net::HandlerAllocator<void>{},
+                                                 beast::bind_front_handler(&CallSession::on_read, shared_from_this())));
+  }
 
   void on_read(error_code ec, std::size_t bytes) {
     if (ec) {
@@ -308,7 +314,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     spdlog::info("call {}: started, {} backend{}", label_, targets.size(), targets.size() == 1 ? "" : "s");
     std::weak_ptr<CallSession> weak = shared_from_this();
     for (auto& target : targets) {
-      BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, context_.backend_tls};
+      BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, &context_.backend_tls};
       BackendLink::Events events{[weak](BackendLink& link, std::string_view message) {
                                    if (auto self = weak.lock()) self->on_backend_message(link, message);
                                  },
@@ -405,9 +411,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (writing_ || replies_.empty() || closing_) return;
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(
-        asio::buffer(replies_.front().text()),
-        [self = shared_from_this(), keep = replies_.front()](error_code ec, std::size_t) { self->on_write_reply(ec); });
+    ws_.async_write(asio::buffer(replies_.front().text()),
+                    asio::bind_allocator(net::HandlerAllocator<void>{},
+                                         [self = shared_from_this(), keep = replies_.front()](
+                                             error_code ec, std::size_t) { self->on_write_reply(ec); }));
   }
 
   void on_write_reply(error_code ec) {

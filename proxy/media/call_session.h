@@ -13,8 +13,8 @@
 #include "proxy/media/metrics.h"
 #include "proxy/store/state_store.h"
 
-namespace boost::asio::ssl {
-class context;
+namespace callproxy::net {
+class LazyClientTlsContext;
 }
 
 namespace callproxy::proxy {
@@ -25,7 +25,7 @@ struct CallContext {
   Metrics& metrics;
   StateStore& store;
   CallRegistry& registry;
-  boost::asio::ssl::context* backend_tls;
+  net::LazyClientTlsContext& backend_tls;  // for wss:// backends, loaded on first use
 };
 
 // Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
