@@ -61,16 +61,17 @@ struct Server::Impl {
         store(open_store_flag(options.store)),
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
-        gate(signing, draining, metrics),
+        gate(signing, draining, metrics.shared()),
         calls{options.media, metrics, *store, registry, *backend_tls},
         pins(options.callers.pins_file),
         budgets(options.callers.pin_budget),
-        callers{options.callers, *store, pins, signing, budgets, metrics},
+        callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
         loops(options.threads),
         http{router, options.http, gate, calls, server_tls.get()},
         listener(loops.loop(0), "serve"),
         signals(loops.loop(0), SIGINT, SIGTERM, SIGHUP),
         drain_timer(loops.loop(0)) {
+    for (std::size_t i = 0; i < loops.size(); ++i) metrics.add_loop(&loops.loop(i));
     const auto& c = options.callers;
     if (!c.pin_api.empty()) {
       pin_api = std::make_unique<PinApi>(loops.loop(0), c.pin_api, c.pin_api_timeout);
@@ -129,8 +130,7 @@ struct Server::Impl {
     const auto live = registry.size();
     const auto now = std::chrono::steady_clock::now();
     // Calls that ended may still be handing their last audio and the stop to their backends.
-    const auto links = metrics.links(LinkState::connecting).value() + metrics.links(LinkState::open).value() +
-                       metrics.links(LinkState::reconnecting).value();
+    const auto links = metrics.backend_links();
     if (live == 0 && (links == 0 || now >= drain_deadline + std::chrono::seconds(2))) return finish();
     if (now >= drain_deadline + std::chrono::seconds(2)) {
       spdlog::warn("drain: {} call{} did not end: stopping anyway", live, live == 1 ? "" : "s");
@@ -158,7 +158,7 @@ struct Server::Impl {
   ServeOptions options;
   RequestSigning signing;
   std::atomic<bool> draining{false};  // readiness reports it; the gate refuses new calls
-  Metrics metrics;
+  ServerMetrics metrics;              // a shard per loop (added once the loops exist)
   CallRegistry registry;
   std::unique_ptr<StateStore> store;
   std::unique_ptr<net::LazyClientTlsContext> backend_tls;

@@ -248,6 +248,31 @@ TEST_CASE("media payloads that are not canonical base64 are dropped and counted 
   }
 }
 
+TEST_CASE("calls on different event loops are counted in their own shards and summed when scraped",
+          "[media][metrics]") {
+  BackendServer backend;
+  auto serve = test::start_serve();  // two event loops
+  // Connections go to the loops in turn: four calls are two on each.
+  std::vector<std::unique_ptr<TwilioCall>> calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(std::make_unique<TwilioCall>(
+        serve.port, std::map<std::string, std::string>{{"backendHosts", backend_hosts({&backend})}}));
+    calls.back()->start();
+  }
+  REQUIRE(backend.wait_for_connections(4));
+  for (auto& call : calls) {
+    for (std::size_t i = 0; i < 5; ++i) call->media(i);
+  }
+  for (std::size_t c = 0; c < 4; ++c) REQUIRE(backend.wait_for_messages(6, c));
+  CHECK(metric(serve.port, "callproxy_active_calls") == 4);
+  CHECK(metric(serve.port, "callproxy_frames_in_total") == 20);
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_frames_out_total") == 20; }));
+  CHECK(metric(serve.port, R"(callproxy_backend_links{state="open"})") == 4);
+  CHECK(metric(serve.port, "callproxy_forward_latency_seconds_count") == 20);
+  calls.clear();
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_active_calls") == 0; }));
+}
+
 TEST_CASE("a frame over --max-frame-bytes is dropped but a whole recording in one message is not", "[media][limits]") {
   BackendServer backend;
   auto serve = test::start_serve({"--max-frame-bytes", "1000"});

@@ -2,7 +2,8 @@
 
 namespace callproxy::proxy {
 
-void add_status_routes(Router& router, const std::atomic<bool>& draining, const Metrics& metrics, StateStore& store) {
+void add_status_routes(Router& router, const std::atomic<bool>& draining, const ServerMetrics& metrics,
+                       StateStore& store) {
   // The Node service answers GET / with 200 "OK"; load balancers already probe it.
   router.add("GET", "/",
              [](const HttpRequest&, const RouteParams&, Respond respond) { respond(HttpResponse::text(200, "OK")); });

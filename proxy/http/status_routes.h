@@ -11,6 +11,7 @@
 
 namespace callproxy::proxy {
 
-void add_status_routes(Router& router, const std::atomic<bool>& draining, const Metrics& metrics, StateStore& store);
+void add_status_routes(Router& router, const std::atomic<bool>& draining, const ServerMetrics& metrics,
+                       StateStore& store);
 
 }  // namespace callproxy::proxy

@@ -70,8 +70,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       : ws_(std::move(stream)),
         context_(context),
         options_(context.options),
-        metrics_(context.metrics),
         loop_(static_cast<asio::io_context&>(asio::query(ws_.get_executor(), asio::execution::context))),
+        metrics_(context.metrics.for_loop(&loop_)),
         refresh_timer_(loop_),
         start_timer_(loop_) {}
 
@@ -460,8 +460,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   websocket::stream<NextLayer> ws_;
   CallContext& context_;
   const MediaOptions& options_;
-  Metrics& metrics_;
   asio::io_context& loop_;
+  Metrics& metrics_;  // this loop's shard
   asio::steady_timer refresh_timer_;
   asio::steady_timer start_timer_;
   beast::flat_buffer buffer_;

@@ -22,7 +22,7 @@ namespace callproxy::proxy {
 // What every call of a server shares; outlives all calls.
 struct CallContext {
   const MediaOptions& options;
-  Metrics& metrics;
+  ServerMetrics& metrics;  // each call counts into its loop's shard
   StateStore& store;
   CallRegistry& registry;
   net::LazyClientTlsContext& backend_tls;  // for wss:// backends, loaded on first use

@@ -1,12 +1,15 @@
 // Counters serve exposes on GET /metrics (Prometheus text format). Lock-free: every counter is a
-// relaxed atomic, so the media path on any loop can count without contention.
+// relaxed atomic. Each event loop's media path counts into its own shard (ServerMetrics), so
+// no two loops write the same cache line per frame; a scrape sums the shards.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace callproxy::proxy {
 
@@ -51,7 +54,15 @@ class LatencyHistogram {
   static constexpr std::array<std::uint64_t, 12> bounds_us{10,   25,   50,   100,   250,   500,
                                                            1000, 2500, 5000, 10000, 50000, 250000};
   void observe(std::chrono::nanoseconds latency);
-  std::string render(const std::string& name, const std::string& help) const;
+
+  struct Snapshot {
+    std::array<std::uint64_t, bounds_us.size() + 1> buckets{};
+    std::uint64_t sum_ns = 0;
+    std::uint64_t count = 0;
+    Snapshot& operator+=(const Snapshot& other);
+    std::string render(const std::string& name, const std::string& help) const;
+  };
+  Snapshot snapshot() const;
 
  private:
   std::array<std::atomic<std::uint64_t>, bounds_us.size() + 1> buckets_{};
@@ -69,7 +80,7 @@ class LabelledCounter {
   std::array<Counter, static_cast<std::size_t>(Enum::count)> counters_;
 };
 
-struct Metrics {
+struct alignas(64) Metrics {
   Gauge active_calls;
   std::array<Gauge, static_cast<std::size_t>(LinkState::count)> backend_links;
   Counter calls_total;
@@ -94,7 +105,29 @@ struct Metrics {
 
   Gauge& links(LinkState state) { return backend_links[static_cast<std::size_t>(state)]; }
 
+  // Prometheus text of the sum of `shards`.
+  static std::string render(const std::vector<const Metrics*>& shards);
+  std::string render() const { return render({this}); }
+};
+
+// A server's metrics: a shard per event loop for its calls, one for everything else (HTTP, the
+// /media gate, PIN budgets). A shard is written by one loop; reading sums them all.
+class ServerMetrics {
+ public:
+  Metrics& shared() { return shared_; }
+  // Gives the loop whose identity is `loop` its own shard.
+  void add_loop(const void* loop);
+  // The shard of `loop` (the shared one for a loop never added). Not for the hot path: look it
+  // up once per call.
+  Metrics& for_loop(const void* loop);
+
   std::string render() const;
+  // Backend links in any state, every loop together.
+  std::int64_t backend_links() const;
+
+ private:
+  Metrics shared_;
+  std::vector<std::pair<const void*, std::unique_ptr<Metrics>>> loops_;
 };
 
 }  // namespace callproxy::proxy
