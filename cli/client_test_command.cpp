@@ -19,6 +19,7 @@ struct ClientTestFlags {
   bool once = false;
   double duration = 0;
   std::string backend_hosts = R"(["localhost:8888"])";
+  std::string backend_ids = "[1]";
   std::vector<std::string> params;
   std::string execution_id;
   std::vector<std::string> dtmf;
@@ -37,6 +38,7 @@ int run(ClientTestFlags& flags, const CLI::App& app) {
   options.audio_name = flags.wav.empty() ? "sample call" : flags.wav;
 
   options.custom_parameters["backendHosts"] = flags.backend_hosts;
+  options.custom_parameters["backendIds"] = flags.backend_ids;
   if (!flags.execution_id.empty()) options.custom_parameters["executionId"] = flags.execution_id;
   for (const auto& p : flags.params) {
     const auto eq = p.find('=');
@@ -92,7 +94,11 @@ RunFunction setup_client_test(CLI::App& parent) {
         return p.find('=') == std::string::npos ? "expected KEY=VALUE, got '" + p + "'" : std::string();
       });
   (void)hosts;
-  app->add_option("--execution-id", flags->execution_id, "customParameters.executionId (Studio's execution)");
+  app->add_option("--backend-ids", flags->backend_ids,
+                  "customParameters.backendIds: a JSON array, as /validate-pin answers it (demo PIN 1234's)")
+      ->capture_default_str();
+  app->add_option("--execution-id", flags->execution_id,
+                  "customParameters.executionId (Studio's execution; default: a new FN... SID per call)");
   app->add_option("--auth-token", options.auth_token, "Sign the handshake with this Twilio auth token")
       ->envname("TWILIO_AUTH_TOKEN");
   app->add_option("--sign-url", options.sign_url, "The URL the signature covers (default: --url as wss://)");

@@ -21,6 +21,45 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
 };
 
+// %F: an access record (a JSON object, see HttpSession) as fields of the JSON line.
+class JsonFieldsFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (payload.size() >= 2 && payload.front() == '{' && payload.back() == '}') {
+      dest.append(payload.data() + 1, payload.data() + payload.size() - 1);
+    } else {
+      const auto text = "\"text\":" + dump_json(nlohmann::json(std::string(payload)));
+      dest.append(text.data(), text.data() + text.size());
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonFieldsFlag>(); }
+};
+
+// %A: an access record as one text line: "http: GET /path 200 1.234 ms request_id=... peer=...".
+class AccessTextFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string payload(msg.payload.data(), msg.payload.size());
+    const auto record = nlohmann::json::parse(payload, nullptr, false);
+    std::string text;
+    if (record.is_object()) {
+      // The path may hold any bytes a client sent: control characters become '?'.
+      auto path = record.value("path", std::string("-"));
+      for (auto& c : path) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+      }
+      text = fmt::format("http: {} {} {} {:.3f} ms request_id={} peer={}", record.value("method", std::string("-")),
+                         path, record.value("status", 0), record.value("durationMs", 0.0),
+                         record.value("requestId", std::string("-")), record.value("peer", std::string("-")));
+    } else {
+      text = payload;
+    }
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<AccessTextFlag>(); }
+};
+
 }  // namespace
 
 void configure_logging(const LogOptions& options) {
@@ -34,6 +73,19 @@ void configure_logging(const LogOptions& options) {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   }
   logger->set_level(spdlog::level::from_str(options.level));
+
+  // serve's access lines: the same sink, their fields as fields.
+  auto access = std::make_shared<spdlog::logger>("access", logger->sinks().begin(), logger->sinks().end());
+  auto access_formatter = std::make_unique<spdlog::pattern_formatter>();
+  if (options.format == "json") {
+    access_formatter->add_flag<JsonFieldsFlag>('F').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"access",%F})");
+  } else {
+    access_formatter->add_flag<AccessTextFlag>('A').set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %A");
+  }
+  access->set_formatter(std::move(access_formatter));
+  access->set_level(logger->level());
+  spdlog::register_logger(access);
   spdlog::set_default_logger(std::move(logger));
 }
 

@@ -17,9 +17,11 @@ struct ServeFlags {
   std::vector<std::string> allow;
   std::string backend_format = "simple";
   std::string replies = "first";
+  std::string redis_keys = "node";
 };
 
-// The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST, when --store is not given.
+// The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST (host, host:port or a redis[s]:// URL),
+// when neither --store nor CALLPROXY_STORE is given.
 void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app) {
   if (app.count("--store") > 0) return;
   // Read once at start-up, before any thread exists.
@@ -29,6 +31,10 @@ void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app
   const std::string on(enabled);
   if (on != "true" && on != "1" && on != "yes") return;
   std::string where(host);
+  if (where.rfind("redis://", 0) == 0 || where.rfind("rediss://", 0) == 0) {
+    options.store = where;
+    return;
+  }
   if (where.find(':') == std::string::npos) where += ":6379";
   options.store = "redis://" + where;
 }
@@ -36,6 +42,7 @@ void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app
 int run_serve(ServeFlags& flags, const CLI::App& app) {
   auto& options = flags.options;
   apply_node_cache_settings(options, app);
+  options.redis_keys = proxy::parse_redis_keys(flags.redis_keys).value();  // checked by the flag
   options.media.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio
                                                                   : proxy::BackendFormat::simple;
   options.media.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
@@ -80,21 +87,29 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--port,-p", options.http.port, "TCP port to listen on (0 picks a free one)")
       ->envname("AUDIO_PROXY_PORT")
       ->capture_default_str();
-  app->add_option("--bind", options.http.bind, "Address to listen on")->capture_default_str();
+  app->add_option("--bind", options.http.bind, "Address to listen on")
+      ->envname("CALLPROXY_BIND")
+      ->capture_default_str();
   app->add_option("--threads", options.threads, "Event loops (0 = one per core)")
+      ->envname("CALLPROXY_THREADS")
       ->check(CLI::Range(0u, 256u))
       ->capture_default_str();
-  add_seconds(app, "--drain-timeout", options.drain_timeout, "Seconds live calls may run on after SIGTERM/SIGINT");
+  add_seconds(app, "--drain-timeout", options.drain_timeout, "Seconds live calls may run on after SIGTERM/SIGINT")
+      ->envname("CALLPROXY_DRAIN_TIMEOUT");
 
   // Backends.
   app->add_option("--backend", options.media.default_backends,
                   "Backend for calls whose start names none: host:port or a ws:// / wss:// URL (repeatable)")
+      ->envname("CALLPROXY_BACKEND")
+      ->delimiter(',')
       ->check([](const std::string& entry) {
         auto parsed = proxy::parse_backend(entry);
         return parsed ? std::string() : parsed.error();
       });
   app->add_option("--backend-allow", flags->allow,
                   "Only allow backends matching HOST:PORT (10.0.0.0/8:8900, *.internal:*, host:443; repeatable)")
+      ->envname("CALLPROXY_BACKEND_ALLOW")
+      ->delimiter(',')
       ->check([](const std::string& pattern) {
         try {
           proxy::BackendAllowlist probe;
@@ -105,23 +120,30 @@ RunFunction setup_serve(CLI::App& parent) {
         }
       });
   app->add_option("--backend-format", flags->backend_format, "What backends receive: simple or twilio (passthrough)")
+      ->envname("CALLPROXY_BACKEND_FORMAT")
       ->check(CLI::IsMember({"simple", "twilio"}))
       ->capture_default_str();
   app->add_option("--replies", flags->replies, "Relay the primary (first) backend's audio to the caller, or none")
+      ->envname("CALLPROXY_REPLIES")
       ->check(CLI::IsMember({"first", "none"}))
       ->capture_default_str();
   app->add_flag("--backend-reconnect,!--no-backend-reconnect", options.media.backend_reconnect,
-                "Reconnect a dropped backend with backoff (default on)");
+                "Reconnect a dropped backend with backoff (default on)")
+      ->envname("CALLPROXY_BACKEND_RECONNECT");
   add_seconds(app, "--backend-reconnect-window", options.media.backend_reconnect_window,
-              "Seconds to keep trying to reconnect a dropped backend");
+              "Seconds to keep trying to reconnect a dropped backend")
+      ->envname("CALLPROXY_BACKEND_RECONNECT_WINDOW");
   add_seconds(app, "--max-backend-lag", options.media.max_backend_lag,
-              "Seconds of audio a backend may fall behind before it is disconnected", 600.0);
+              "Seconds of audio a backend may fall behind before it is disconnected", 600.0)
+      ->envname("CALLPROXY_MAX_BACKEND_LAG");
   app->add_option("--max-backend-queue-bytes", options.media.max_backend_queue_bytes,
                   "Bytes of messages (of any kind) that may wait behind a backend before it is disconnected")
+      ->envname("CALLPROXY_MAX_BACKEND_QUEUE_BYTES")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
   add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout,
-              "Seconds to connect to a backend", 600.0);
+              "Seconds to connect to a backend", 600.0)
+      ->envname("CALLPROXY_BACKEND_CONNECT_TIMEOUT");
   app->add_option("--max-backends-per-call", options.media.max_backends_per_call,
                   "Backends one call may name; a start naming more is refused (close 1008)")
       ->envname("CALLPROXY_MAX_BACKENDS_PER_CALL")
@@ -131,6 +153,7 @@ RunFunction setup_serve(CLI::App& parent) {
               "Seconds a stream may stay open without a 'start' message (then close 1008)", 600.0, 0.1)
       ->envname("CALLPROXY_START_TIMEOUT");
   app->add_option("--backend-ca", options.media.backend_ca, "Extra CA certificate file for wss:// backends")
+      ->envname("CALLPROXY_BACKEND_CA")
       ->check(CLI::ExistingFile);
 
   // Who may stream to us.
@@ -140,13 +163,18 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--auth-token", options.signatures.auth_token, "Twilio auth token (for signatures)")
       ->envname("TWILIO_AUTH_TOKEN");
   app->add_option("--tls-cert", options.http.tls_cert, "Serve https:// and wss:// with this certificate chain (PEM)")
+      ->envname("CALLPROXY_TLS_CERT")
       ->check(CLI::ExistingFile);
-  app->add_option("--tls-key", options.http.tls_key, "The certificate's private key (PEM)")->check(CLI::ExistingFile);
+  app->add_option("--tls-key", options.http.tls_key, "The certificate's private key (PEM)")
+      ->envname("CALLPROXY_TLS_KEY")
+      ->check(CLI::ExistingFile);
   app->add_option("--public-url", options.signatures.public_url,
-                  "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy");
+                  "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy")
+      ->envname("CALLPROXY_PUBLIC_URL");
 
   // Callers.
   app->add_option("--pins-file", options.callers.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")
+      ->envname("CALLPROXY_PINS_FILE")
       ->check(CLI::ExistingFile);
   app->add_option("--pin-api", options.callers.pin_api,
                   "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
@@ -195,15 +223,28 @@ RunFunction setup_serve(CLI::App& parent) {
       ->capture_default_str();
 
   // State and limits.
-  app->add_option(
-         "--store", options.store,
-         "State store: sqlite:PATH (default), redis://HOST:PORT[/DB] (or REMOTE_CACHE_ENABLED + REDIS_HOST), memory")
+  app->add_option("--store", options.store,
+                  "State store: sqlite:PATH (default), redis[s]://[USER:PASSWORD@]HOST[:PORT][/DB] (or "
+                  "REMOTE_CACHE_ENABLED + REDIS_HOST), memory")
+      ->envname("CALLPROXY_STORE")
       ->check([](const std::string& text) {
         auto spec = proxy::parse_store_spec(text);
         return spec ? std::string() : spec.error();
       })
       ->capture_default_str();
+  app->add_option("--redis-keys", flags->redis_keys,
+                  "Redis keys: node (the Node service's, shared with its instances) or callproxy")
+      ->envname("CALLPROXY_REDIS_KEYS")
+      ->check(CLI::IsMember({"node", "callproxy"}))
+      ->capture_default_str();
+  app->add_option("--redis-password", options.redis_password,
+                  "Redis password (AUTH) when the redis URL carries none (never logged)")
+      ->envname("REDIS_PASSWORD");
+  app->add_option("--redis-ca", options.redis_ca, "Extra CA certificate file for a rediss:// store")
+      ->envname("CALLPROXY_REDIS_CA")
+      ->check(CLI::ExistingFile);
   app->add_option("--max-message-bytes", options.media.max_message_bytes, "Largest WebSocket message accepted")
+      ->envname("CALLPROXY_MAX_MESSAGE_BYTES")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{16} << 20))
       ->capture_default_str();
   app->add_option("--max-frame-bytes", options.media.max_frame_bytes,
@@ -212,6 +253,7 @@ RunFunction setup_serve(CLI::App& parent) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{12} << 20))
       ->capture_default_str();
   app->add_option("--max-body-bytes", options.http.max_body_bytes, "Largest HTTP request body accepted")
+      ->envname("CALLPROXY_MAX_BODY_BYTES")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
       ->capture_default_str();
   return [flags, app] { return run_serve(*flags, *app); };

@@ -9,6 +9,7 @@
 #include "proxy/http/http_options.h"
 #include "proxy/http/request_signing.h"
 #include "proxy/media/media_options.h"
+#include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {
 
@@ -16,6 +17,11 @@ struct ServeOptions {
   unsigned threads = 0;  // event loops; 0 = one per hardware thread
   std::chrono::milliseconds drain_timeout{30'000};
   std::string store = "sqlite:./callproxy.db";  // --store, see parse_store_spec
+  // For a redis[s]:// store: the password when the URL carries none (REDIS_PASSWORD), the key
+  // scheme, and a CA for rediss:// besides the system's.
+  std::string redis_password;
+  RedisKeys redis_keys = RedisKeys::node;
+  std::string redis_ca;
 
   HttpOptions http;
   SignatureOptions signatures;  // who may stream to us and call the signed routes

@@ -25,10 +25,20 @@
 namespace callproxy::proxy {
 namespace {
 
-std::unique_ptr<StateStore> open_store_flag(const std::string& text) {
-  auto spec = parse_store_spec(text);
+std::unique_ptr<StateStore> open_store_flag(const ServeOptions& options) {
+  auto spec = parse_store_spec(options.store);
   if (!spec) throw std::invalid_argument(spec.error());
-  auto store = open_store(spec.value());
+  if (auto* redis = std::get_if<StoreSpec::Redis>(&spec.value().kind)) {
+    if (redis->password.empty()) redis->password = options.redis_password;
+    redis->keys = options.redis_keys;
+    redis->ca_file = options.redis_ca;
+  }
+  std::unique_ptr<StateStore> store;
+  try {
+    store = open_store(spec.value());
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("--redis-ca: ") + e.what());  // the one way a Redis spec fails here
+  }
   spdlog::info("state store: {}", store->describe());
   return store;
 }
@@ -58,7 +68,7 @@ struct Server::Impl {
   explicit Impl(ServeOptions o)
       : options(std::move(o)),
         signing(options.signatures),
-        store(open_store_flag(options.store)),
+        store(open_store_flag(options)),
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
         gate(signing, draining, metrics.shared()),

@@ -45,6 +45,7 @@ struct CallSummary {
   std::string error;
   std::string stream_sid;
   std::string call_sid;
+  std::string execution_id;  // customParameters.executionId, when the call has one
   std::uint64_t frames_sent = 0;
   std::uint64_t replies = 0;  // media messages received
   std::uint64_t marks_echoed = 0;
@@ -62,6 +63,13 @@ struct LiveStats {
   unsigned errors = 0;
 };
 
+std::map<std::string, std::string> parameters_for(const ClientTestOptions& options, std::mt19937_64& random) {
+  auto parameters = options.custom_parameters;
+  if (options.execution_id_per_call && parameters.count("executionId") == 0)
+    parameters["executionId"] = make_execution_sid(random);
+  return parameters;
+}
+
 template <class Stream>
 class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
  public:
@@ -72,7 +80,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
       : loop_(loop),
         options_(options),
         endpoint_(std::move(endpoint)),
-        writer_(make_call_identity(random), options.custom_parameters),
+        writer_(make_call_identity(random), parameters_for(options, random)),
         pace_timer_(loop),
         grace_timer_(loop),
         live_(live),
@@ -81,6 +89,8 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     summary_.index = index;
     summary_.stream_sid = writer_.identity().stream_sid;
     summary_.call_sid = writer_.identity().call_sid;
+    if (const auto it = writer_.custom_parameters().find("executionId"); it != writer_.custom_parameters().end())
+      summary_.execution_id = it->second;
     total_frames_ = options.duration.count() > 0
                         ? static_cast<std::uint64_t>(options.duration.count() / TwilioStreamWriter::frame_ms)
                         : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) /
@@ -331,6 +341,7 @@ nlohmann::json to_json(const CallSummary& s) {
           {"error", s.ok ? nlohmann::json(nullptr) : nlohmann::json(s.error)},
           {"streamSid", s.stream_sid},
           {"callSid", s.call_sid},
+          {"executionId", s.execution_id},
           {"framesSent", s.frames_sent},
           {"repliesReceived", s.replies},
           {"replyBytes", s.reply_audio.size()},

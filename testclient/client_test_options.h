@@ -22,6 +22,9 @@ struct ClientTestOptions {
   std::vector<std::uint8_t> audio;  // 8 kHz mono mu-law
   std::string audio_name = "sample call";
   std::map<std::string, std::string> custom_parameters;
+  // Without an executionId among them: give each call its own, shaped like a Studio execution's
+  // SID (FN + 32 hex), so /executions/:id/connected can be polled for it as a flow would.
+  bool execution_id_per_call = true;
   std::string auth_token;  // non-empty: sign the handshake
   std::vector<DtmfAt> dtmf;
   std::string save_replies;  // WAV file for the audio the server sent back

@@ -15,6 +15,8 @@ std::string sid(std::string_view prefix, std::mt19937_64& random) {
 
 }  // namespace
 
+std::string make_execution_sid(std::mt19937_64& random) { return sid("FN", random); }
+
 CallIdentity make_call_identity(std::mt19937_64& random) {
   return CallIdentity{sid("AC", random), sid("CA", random), sid("MZ", random)};
 }

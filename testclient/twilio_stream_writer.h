@@ -18,6 +18,8 @@ struct CallIdentity {
 
 // Fresh ids shaped like Twilio's.
 CallIdentity make_call_identity(std::mt19937_64& random);
+// A Studio execution's SID: FN + 32 hex.
+std::string make_execution_sid(std::mt19937_64& random);
 
 class TwilioStreamWriter {
  public:
@@ -27,6 +29,7 @@ class TwilioStreamWriter {
   TwilioStreamWriter(CallIdentity identity, std::map<std::string, std::string> custom_parameters);
 
   const CallIdentity& identity() const { return identity_; }
+  const std::map<std::string, std::string>& custom_parameters() const { return custom_parameters_; }
 
   std::string connected() const;
   std::string start();

@@ -30,9 +30,26 @@ TEST_CASE("host:port backends mean ws://host:port/media, URLs are used as given"
   CHECK(v6.value().url() == "ws://[::1]:9000/");
 }
 
+TEST_CASE("a backend entry without a port means port 80, as the Node service's ws:// URL had it", "[backends]") {
+  for (const auto& [entry, host] : std::vector<std::pair<std::string, std::string>>{
+           {"Bot.Example.com", "bot.example.com"}, {"10.0.0.5", "10.0.0.5"}, {"[fd00::5]", "fd00::5"}}) {
+    INFO(entry);
+    const auto parsed = parse_backend(entry);
+    REQUIRE(parsed.ok());
+    CHECK_FALSE(parsed.value().tls);
+    CHECK(parsed.value().host == host);
+    CHECK(parsed.value().port == 80);
+    CHECK(parsed.value().target == "/media");
+  }
+  CHECK(parse_backend("bot.example.com").value().url() == "ws://bot.example.com:80/media");
+  // A URL without a port takes its scheme's.
+  CHECK(parse_backend("ws://bot.example.com/x").value().port == 80);
+  CHECK(parse_backend("wss://bot.example.com/x").value().port == 443);
+}
+
 TEST_CASE("bad backend entries are refused with the entry named", "[backends]") {
-  for (const auto* entry : {"localhost", "localhost:0", "localhost:70000", "http://x:80/", "ws://user:pw@x:1/",
-                            "bad host:80", ":80", "::1:80", "ws://x:abc/"}) {
+  for (const auto* entry : {"localhost:", "[::1", "[::1]x", "localhost:0", "localhost:70000", "http://x:80/",
+                            "ws://user:pw@x:1/", "bad host:80", ":80", "::1:80", "ws://x:abc/"}) {
     INFO(entry);
     const auto parsed = parse_backend(entry);
     REQUIRE_FALSE(parsed.ok());
@@ -93,6 +110,68 @@ TEST_CASE("store specs parse and bad ones say what is expected", "[store]") {
   CHECK_FALSE(parse_store_spec("redis://:1").ok());
   CHECK_FALSE(parse_store_spec("redis://h:0").ok());
   CHECK_FALSE(parse_store_spec("sqlite:").ok());
+}
+
+TEST_CASE("redis URLs carry user, password, TLS and database as the Node service's client reads them", "[store]") {
+  const auto redis = [](const char* url) { return std::get<StoreSpec::Redis>(parse_store_spec(url).value().kind); };
+  const auto plain = redis("redis://cache");
+  CHECK(plain.host == "cache");
+  CHECK(plain.port == 6379);
+  CHECK(plain.db == 0);
+  CHECK_FALSE(plain.tls);
+  CHECK(plain.user.empty());
+  CHECK(plain.password.empty());
+  CHECK(plain.keys == RedisKeys::node);
+
+  const auto acl = redis("rediss://alice:s%40cr3t%3A%2F@cache.example.com:6380/4");
+  CHECK(acl.tls);
+  CHECK(acl.user == "alice");
+  CHECK(acl.password == "s@cr3t:/");
+  CHECK(acl.host == "cache.example.com");
+  CHECK(acl.port == 6380);
+  CHECK(acl.db == 4);
+
+  const auto password_only = redis("redis://:pw@10.0.0.9/");
+  CHECK(password_only.user.empty());
+  CHECK(password_only.password == "pw");
+  CHECK(password_only.db == 0);
+  CHECK(redis("rediss://cache").port == 6379);  // Redis's TLS port is the one it is configured with
+  const auto v6 = redis("redis://[::1]:7000/1");
+  CHECK(v6.host == "::1");
+  CHECK(v6.port == 7000);
+  CHECK(v6.db == 1);
+  CHECK(redis("redis://[::1]").port == 6379);
+
+  CHECK(parse_redis_keys("node").value() == RedisKeys::node);
+  CHECK(parse_redis_keys("callproxy").value() == RedisKeys::callproxy);
+}
+
+TEST_CASE("bad redis URLs are refused with what is wrong, never with the password", "[store]") {
+  const std::pair<const char*, const char*> cases[] = {
+      {"redis://", "needs a host"},
+      {"redis://:topsecret@", "needs a host"},
+      {"redis://alice@cache", "without a password"},
+      {"redis://:topsecret@cache:99999", "port must be 1-65535"},
+      {"redis://:topsecret@cache/x", "database must be a number"},
+      {"redis://:top%zzsecret@cache", "bad %-escape"},
+      {"redis://cache?db=1", "no query"},
+      {"redis://[::1:6379", "unclosed '['"},
+      {"rediss://cache:", "port must be 1-65535"},
+      {"redis://user:topsecret@cache", nullptr},  // fine
+      {"ftp://user:topsecret@cache", "--store must be"},
+  };
+  for (const auto& [url, message] : cases) {
+    INFO(url);
+    const auto parsed = parse_store_spec(url);
+    if (!message) {
+      CHECK(parsed.ok());
+      continue;
+    }
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::Contains(message));
+    CHECK_THAT(parsed.error(), !Catch::Contains("topsecret"));
+  }
+  CHECK_THAT(parse_redis_keys("hash").error(), Catch::Contains("node or callproxy"));
 }
 
 TEST_CASE("the memory store's execution marks expire by themselves", "[store]") {

@@ -43,6 +43,12 @@ struct StoreUnderTest {
       redis.emplace();
       store = proxy::make_redis_store({"127.0.0.1", redis->port(), 3});
     }
+    if (kind == "redis-callproxy") {
+      redis.emplace();
+      proxy::StoreSpec::Redis spec{"127.0.0.1", redis->port(), 3};
+      spec.keys = proxy::RedisKeys::callproxy;
+      store = proxy::make_redis_store(spec);
+    }
   }
   ~StoreUnderTest() {
     store.reset();
@@ -53,7 +59,8 @@ struct StoreUnderTest {
   std::unique_ptr<proxy::StateStore> store;
 };
 
-const char* const store_kinds[] = {"memory", "sqlite", "redis"};
+// "redis" with the Node service's keys (the default), "redis-callproxy" with callproxy's own.
+const char* const store_kinds[] = {"memory", "sqlite", "redis", "redis-callproxy"};
 
 std::string write_file(const std::string& name, const std::string& text) {
   const auto path = test::temp_path(name);
@@ -93,7 +100,7 @@ TEST_CASE("a bad pins file is refused with the entry and field named", "[callers
       {R"([{"pin":12}])", "entry 1: 'pin' must be a non-empty string"},
       {R"([{"pin_sha256":"ABC"}])", "entry 1: 'pin_sha256' must be 64 lowercase hex digits"},
       {R"([{"pin":"1","backendHosts":"x:1"}])", "entry 1: 'backendHosts' must be a list"},
-      {R"([{"pin":"1","backendHosts":["nohost"]}])", "entry 1: backend 'nohost'"},
+      {R"([{"pin":"1","backendHosts":["no host"]}])", "entry 1: backend 'no host'"},
       {"[{\"pin\":\n\"1\",,}]", "line 2"},
   };
   for (const auto& [text, message] : cases) {
@@ -565,7 +572,7 @@ TEST_CASE("the pins file reloads on SIGHUP, and a bad reload keeps the old PINs"
 }
 
 TEST_CASE("a bad pins file stops serve at start with the entry named", "[callers][pins]") {
-  const auto path = write_file("bad-pins.json", R"([{"pin":"1"},{"pin":"2","backendHosts":["nope"]}])");
+  const auto path = write_file("bad-pins.json", R"([{"pin":"1"},{"pin":"2","backendHosts":["nope:"]}])");
   const auto r = test::run_command(
       test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--pins-file", path}));
   CHECK(r.exit_code == 2);

@@ -8,10 +8,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <optional>
 
+#include "core/json_text.h"
 #include "net/asio_names.h"
 #include "proxy/media/call_session.h"
 
@@ -19,6 +21,15 @@ namespace callproxy::proxy {
 namespace {
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// Access lines go to the logger named "access" when the program set one up (it formats them for
+// the chosen log format), else to the default logger, as a JSON object.
+std::shared_ptr<spdlog::logger> access_logger() {
+  auto logger = spdlog::get("access");
+  return logger ? logger : spdlog::default_logger();
+}
+
+constexpr std::size_t max_logged_path_bytes = 256;
 
 // One HTTP connection, plain (beast::tcp_stream) or TLS (TlsStream, --tls-cert).
 template <class Stream>
@@ -55,6 +66,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   }
 
   void on_read(error_code ec, std::size_t) {
+    started_ = std::chrono::steady_clock::now();
+    note_request();
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset) {
       return do_close();
@@ -77,13 +90,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     for (const auto& field : message) {
       request.headers.emplace(std::string(field.name_string()), std::string(field.value()));
     }
+    request.request_id = request_id_;
     if (request.path() == "/media") {
       if (!beast::websocket::is_upgrade(message)) {
         return do_write(context_.gate.not_websocket(), false, message.version(), false);
       }
       if (auto refusal = context_.gate.check(request))
         return do_write(std::move(*refusal), false, message.version(), false);
-      // The connection becomes a call: it keeps its socket and its loop.
+      // The connection becomes a call: it keeps its socket and its loop. The call session
+      // writes the 101 itself.
+      log_access(101);
       beast::get_lowest_layer(stream_).expires_never();
       return start_call_session(std::move(stream_), parser_->release(), context_.calls);
     }
@@ -105,11 +121,45 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     do_write(HttpResponse::error(status, message), false, 11, false);
   }
 
+  // The request's method, path (without its query: it may carry secrets) and id, for the access
+  // line and the X-Request-Id header; from what the parser has, which may be nothing yet.
+  void note_request() {
+    method_ = "-";
+    path_ = "-";
+    std::string incoming;
+    // Also when the header was refused after it was read (a body over the limit is refused as
+    // soon as its Content-Length is seen): what was parsed is there.
+    if (parser_) {
+      const auto& message = parser_->get();
+      if (!message.method_string().empty()) method_ = std::string(message.method_string());
+      const auto target = std::string_view(message.target());
+      if (!target.empty()) path_ = std::string(target.substr(0, std::min(target.find('?'), max_logged_path_bytes)));
+      if (const auto it = message.find("X-Request-Id"); it != message.end()) incoming = std::string(it->value());
+    }
+    request_id_ = request_id_for(incoming);
+  }
+
+  // One line per request, when its answer is written: method, path, status, duration, id, peer.
+  void log_access(int status) {
+    const auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+    nlohmann::ordered_json line;
+    line["method"] = method_;
+    line["path"] = path_;
+    line["status"] = status;
+    line["durationMs"] = static_cast<double>(micros) / 1000.0;
+    line["requestId"] = request_id_;
+    line["peer"] = remote();
+    access_logger()->log(status >= 500 ? spdlog::level::warn : spdlog::level::info, "{}", dump_json(line));
+  }
+
   void do_write(HttpResponse response, bool keep_alive, unsigned version, bool head) {
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status), version);
     res->set(http::field::server, "callproxy");
     res->set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) res->set(name, value);
+    res->set("X-Request-Id", request_id_);
+    log_access(response.status);
     res->keep_alive(keep_alive);
     res->body() = std::move(response.body);
     res->prepare_payload();
@@ -151,6 +201,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   }
 
   Stream stream_;
+  std::chrono::steady_clock::time_point started_{};
+  std::string method_, path_, request_id_;  // the request being answered
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpContext& context_;

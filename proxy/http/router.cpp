@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <random>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "core/json_text.h"
 #include "twilio/percent_encoding.h"
@@ -24,6 +26,24 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 }  // namespace
+
+std::string request_id_for(std::string_view incoming) {
+  const bool sane = !incoming.empty() && incoming.size() <= max_request_id_bytes &&
+                    std::all_of(incoming.begin(), incoming.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) ||
+                             std::string_view("-_.:+/=").find(c) != std::string_view::npos;
+                    });
+  if (sane) return std::string(incoming);
+  // Per thread: each event loop makes its own, no lock.
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  for (int half = 0; half < 2; ++half) {
+    auto bits = random();
+    for (int i = 0; i < 16; ++i, bits >>= 4) id += hex[bits & 0xf];
+  }
+  return id;
+}
 
 bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
   return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -97,7 +117,15 @@ void Router::dispatch(const HttpRequest& request, Respond respond) const {
           return;
         }
       }
-      route.handler(request, params, std::move(respond));
+      try {
+        route.handler(request, params, respond);
+      } catch (const std::exception& e) {
+        // A bug, not the client's doing: one line with what is needed to find the request.
+        spdlog::error("http: {} {} (request {}, peer {}) failed: {}", request.method, std::string(path),
+                      request.request_id, request.remote_address, e.what());
+        respond(HttpResponse::json(
+            500, dump_json(nlohmann::json{{"message", "internal error"}, {"requestId", request.request_id}})));
+      }
       return;
     }
     if (allowed.find(route.method) == std::string::npos) {

@@ -22,6 +22,7 @@ struct HttpRequest {
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::string body;
   std::string remote_address;  // the connection's peer (IPv4 or IPv6), never a header's claim
+  std::string request_id;      // X-Request-Id: the client's when sane, else made here (request_id_for)
 
   std::string_view path() const;                    // target up to '?'
   std::string_view query() const;                   // after '?', empty if none
@@ -40,6 +41,12 @@ struct HttpResponse {
   static HttpResponse error(int status, std::string_view message);
 };
 
+// The X-Request-Id a response carries: the request's own when it is sane (1 to 128 characters of
+// A-Z a-z 0-9 - _ . : + / =, what UUIDs, hex ids and load balancers' trace ids use), else a new
+// random one (32 hex digits). Whatever a client sent otherwise never reaches a log line.
+inline constexpr std::size_t max_request_id_bytes = 128;
+std::string request_id_for(std::string_view incoming);
+
 // Longest value a ":name" segment may capture (URL-decoded); longer is answered 400 before any
 // handler runs. Identifiers in paths (caller IDs, execution SIDs) are far shorter, and they become
 // store keys and log text.
@@ -56,7 +63,8 @@ class Router {
   void add(std::string method, std::string_view pattern, Handler handler);
 
   // Finds the route and calls its handler; 404 when no pattern matches the path, 405 (with an
-  // Allow header) when patterns match but not for this method.
+  // Allow header) when patterns match but not for this method. A handler that throws (a bug) is
+  // logged once with the request's method, path, id and peer, and answered 500.
   void dispatch(const HttpRequest& request, Respond respond) const;
 
  private:

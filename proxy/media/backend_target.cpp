@@ -16,9 +16,13 @@ Result<BackendTarget> parse_backend(std::string_view entry) {
     if (url.value().target.find_first_of(" \r\n\t") != std::string::npos) return fail("invalid path");
     return url;
   }
-  // The Node service's convention: host:port means ws://host:port/media.
-  const auto hp = net::split_host_port(entry);
-  if (!hp) return fail("expected host:port or a ws:// or wss:// URL");
+  // The Node service's convention: host:port means ws://host:port/media, and a host without a
+  // port (a name, an IPv4 address or a bracketed IPv6 one) port 80, as its ws:// URL had it.
+  auto hp = net::split_host_port(entry);
+  if (!hp && entry.find(':') == std::string_view::npos) hp.emplace(std::string(entry), "80");
+  if (!hp && entry.size() > 2 && entry.front() == '[' && entry.back() == ']')
+    hp.emplace(std::string(entry.substr(1, entry.size() - 2)), "80");
+  if (!hp) return fail("expected host, host:port or a ws:// or wss:// URL");
   const auto port = net::parse_port(hp->second);
   if (!port) return fail("port must be 1-65535");
   if (!net::valid_host(hp->first)) return fail("invalid host");

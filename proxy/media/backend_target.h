@@ -16,8 +16,9 @@ namespace callproxy::proxy {
 // A backend's WebSocket endpoint; url() is ws[s]://host:port/target, for logs and metrics.
 using BackendTarget = net::Endpoint;
 
-// "host:port" means ws://host:port/media (the Node service's convention); a ws:// or wss:// URL
-// is used as given. Anything else is an error naming the entry.
+// "host:port" means ws://host:port/media and "host" ws://host:80/media (the Node service's
+// convention); a ws:// or wss:// URL is used as given (without a port, 80 or 443). Anything else
+// is an error naming the entry.
 Result<BackendTarget> parse_backend(std::string_view entry);
 
 // customParameters.backendHosts: a JSON array of entries, encoded as a string.

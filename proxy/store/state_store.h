@@ -58,7 +58,19 @@ class StateStore {
   virtual void blocked_callers(std::function<void(StoreResult<std::vector<CallerState>>)> done) = 0;
 };
 
-// --store: "memory", "sqlite:PATH" or "redis://HOST:PORT[/DB]".
+// Which keys the Redis store reads and writes.
+enum class RedisKeys {
+  // The Node twilio-call-proxy's keys and values, so old and new instances share one Redis:
+  // blocked-callers-<id> = {"id","blockedOn"} (no expiry), auth-attempts-<id> = the count as
+  // decimal text (EX the attempts TTL, restarted by each failure), executions-<id> = the id (EX 5).
+  // Listing the blocked callers scans the keyspace (KEYS blocked-callers*), as the Node service did.
+  node,
+  // callproxy's own: callproxy:attempts:<id>, one hash callproxy:blocked (listing reads one key),
+  // callproxy:execution:<id>.
+  callproxy,
+};
+
+// --store: "memory", "sqlite:PATH" or "redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB]".
 struct StoreSpec {
   struct Memory {};
   struct Sqlite {
@@ -68,10 +80,17 @@ struct StoreSpec {
     std::string host;
     std::uint16_t port = 6379;
     int db = 0;
+    bool tls = false;      // rediss://: TLS, the server's certificate verified against its name
+    std::string user;      // AUTH user password (a Redis 6 ACL user) when set, else AUTH password
+    std::string password;  // never logged; empty: no AUTH
+    RedisKeys keys = RedisKeys::node;
+    std::string ca_file;  // rediss://: a CA trusted besides the system's
   };
   std::variant<Memory, Sqlite, Redis> kind;
 };
+// User and password in the URL are percent-decoded; an IPv6 host is written in brackets.
 Result<StoreSpec> parse_store_spec(std::string_view text);
+Result<RedisKeys> parse_redis_keys(std::string_view text);  // "node" or "callproxy"
 
 // In-process store for tests and throwaway runs; state dies with the process.
 std::unique_ptr<StateStore> make_memory_store();
@@ -80,8 +99,9 @@ std::unique_ptr<StateStore> make_memory_store();
 // restarts and kill -9. Throws std::runtime_error naming the file when it cannot be opened.
 std::unique_ptr<StateStore> make_sqlite_store(const std::string& path);
 
-// Redis (RESP2, hiredis's reader and formatter over an Asio socket on the store's own thread);
-// connects in the background and reconnects by itself.
+// Redis (RESP2, hiredis's reader and formatter over an Asio socket, TLS for rediss://, on the
+// store's own thread); connects in the background (AUTH, SELECT) and reconnects by itself.
+// Throws std::invalid_argument when the spec cannot work (a CA file that cannot be loaded).
 std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis& spec);
 
 // Opens what --store names.
