@@ -290,6 +290,8 @@ TEST_CASE("a frame over --max-frame-bytes is dropped but a whole recording in on
   auto node_serve = test::start_serve();
   TwilioCall node_call(node_serve.port, {{"backendHosts", backend_hosts({&node_backend})}});
   node_call.start();
+  // Once the backend is connected: 3 s of audio in one message is not a backend 3 s behind.
+  REQUIRE(node_backend.wait_for_messages(1));
   node_call.ws.send_text(node_call.writer.media(std::vector<std::uint8_t>(24000, 0x55)));
   REQUIRE(node_backend.wait_for_messages(2));
   CHECK(twilio::base64_decode(json::parse(node_backend.messages()[1]).at("media").get<std::string>())->size() == 24000);

@@ -90,10 +90,11 @@ class WebSocketBackendLink final : public BackendLink,
       return fail_for_good("fell behind", DropReason::backend_lag);
     }
     queued_audio_ += frame.audio;
-    // Audio waiting behind the write in flight; one large message alone never counts as lag.
+    // Audio waiting behind the head of the queue (in flight, or the next to go): one large
+    // message alone never counts as lag.
     // While connecting, the connect timeout is allowed on top (a backend cannot read before it
     // is connected), so the queue stays bounded either way.
-    const auto waiting = queued_audio_ - (writing_ ? in_flight_audio_ : std::chrono::microseconds{0});
+    const auto waiting = queued_audio_ - queue_.front().audio;
     const auto allowed = state_ == State::connecting
                              ? options_.max_backend_lag + std::chrono::duration_cast<std::chrono::microseconds>(
                                                               options_.backend_connect_timeout)
@@ -276,7 +277,6 @@ class WebSocketBackendLink final : public BackendLink,
   void do_write() {
     if (writing_ || queue_.empty() || !ws_ || (state_ != State::open && state_ != State::finishing)) return;
     writing_ = true;
-    in_flight_audio_ = queue_.front().audio;
     // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
     // Per frame: its memory comes from the loop's handler pool (net/handler_memory.h).
     ws_->ws.async_write(
@@ -380,7 +380,6 @@ class WebSocketBackendLink final : public BackendLink,
   std::shared_ptr<Connection<Stream>> ws_;
   net::WriteQueue<OutboundFrame> queue_{{max_queued_messages, options_.max_backend_queue_bytes}};
   std::chrono::microseconds queued_audio_{0};
-  std::chrono::microseconds in_flight_audio_{0};
   bool writing_ = false;
   bool reconnecting_ = false;
   bool finish_requested_ = false;
