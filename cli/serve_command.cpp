@@ -17,6 +17,7 @@ struct ServeFlags {
   std::vector<std::string> allow;
   std::string backend_format = "simple";
   std::string replies = "first";
+  std::string stream_mode = "connect";
   std::string redis_keys = "node";
 };
 
@@ -46,6 +47,7 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
   options.media.backend_format = flags.backend_format == "twilio" ? proxy::BackendFormat::twilio
                                                                   : proxy::BackendFormat::simple;
   options.media.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
+  options.media.stream_mode = flags.stream_mode == "fork" ? proxy::StreamMode::fork : proxy::StreamMode::connect;
   try {
     for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
     proxy::Server server(options);
@@ -126,6 +128,12 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--replies", flags->replies, "Relay the primary (first) backend's audio to the caller, or none")
       ->envname("CALLPROXY_REPLIES")
       ->check(CLI::IsMember({"first", "none"}))
+      ->capture_default_str();
+  app->add_option("--stream-mode", flags->stream_mode,
+                  "Streams whose start does not say (customParameters.streamMode): connect (<Connect><Stream>, "
+                  "replies go to the caller) or fork (<Start><Stream>, one-way: replies are dropped and counted)")
+      ->envname("CALLPROXY_STREAM_MODE")
+      ->check(CLI::IsMember({"connect", "fork"}))
       ->capture_default_str();
   app->add_flag("--backend-reconnect,!--no-backend-reconnect", options.media.backend_reconnect,
                 "Reconnect a dropped backend with backoff (default on)")

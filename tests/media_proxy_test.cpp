@@ -340,6 +340,61 @@ TEST_CASE("a stream that never sends start is closed with 1008 after --start-tim
   CHECK_FALSE(call.ws.wait_closed(0ms));
 }
 
+TEST_CASE("replies on a fork stream are dropped and counted", "[media][stream-mode]") {
+  SECTION("the flow says fork") {
+    BackendServer backend;
+    auto serve = test::start_serve();
+    TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}, {"streamMode", "fork"}});
+    call.start();
+    REQUIRE(backend.wait_for_messages(1));
+    backend.send_text(twilio::write_simple_media("AAAA"));
+    CHECK(eventually([&] { return metric(serve.port, "callproxy_replies_on_fork_stream_total") == 1; }));
+    CHECK_FALSE(call.ws.receive(200ms));
+    CHECK(metric(serve.port, "callproxy_replies_relayed_total") == 0);
+  }
+  SECTION("--stream-mode fork, and a flow that says connect overrides it") {
+    BackendServer backend;
+    auto serve = test::start_serve({"--stream-mode", "fork"});
+    TwilioCall fork(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+    fork.start();
+    REQUIRE(backend.wait_for_messages(1, 0));
+    backend.send_text(twilio::write_simple_media("AAAA"), 0);
+    CHECK(eventually([&] { return metric(serve.port, "callproxy_replies_on_fork_stream_total") == 1; }));
+    CHECK_FALSE(fork.ws.receive(200ms));
+
+    TwilioCall connect(serve.port, {{"backendHosts", backend_hosts({&backend})}, {"streamMode", "connect"}});
+    connect.start();
+    REQUIRE(backend.wait_for_messages(1, 1));
+    backend.send_text(twilio::write_simple_media("AAAA"), 1);
+    const auto relayed = connect.ws.receive();
+    REQUIRE(relayed);
+    CHECK(json::parse(*relayed).at("media").at("payload") == "AAAA");
+  }
+}
+
+TEST_CASE("replies that Twilio should not get are dropped and counted", "[media][bad-input]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--max-frame-bytes", "1000"});
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+  const std::vector<std::string> bad{
+      twilio::write_simple_media("not base64"),
+      twilio::write_simple_media(""),
+      twilio::write_simple_media("=="),
+      twilio::write_simple_media(std::string(1336, 'A')),  // 1002 bytes
+      twilio::write_simple_mark(std::string(60000, 'x')),
+      twilio::write_simple_mark(""),
+  };
+  for (const auto& text : bad) backend.send_text(text);
+  backend.send_text(twilio::write_simple_mark("done"));
+  const auto relayed = call.ws.receive();
+  REQUIRE(relayed);  // only the valid one, after all the others
+  CHECK(json::parse(*relayed).at("mark").at("name") == "done");
+  CHECK(metric(serve.port, "callproxy_replies_invalid_total") == bad.size());
+  CHECK(metric(serve.port, "callproxy_replies_relayed_total") == 1);
+}
+
 TEST_CASE("with --replies none nothing goes back to the caller", "[media]") {
   BackendServer backend;
   auto serve = test::start_serve({"--replies", "none"});

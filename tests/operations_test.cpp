@@ -117,8 +117,8 @@ TEST_CASE("every response carries an X-Request-Id: the client's when sane, else 
   CHECK(a.headers.at("x-request-id") != b.headers.at("x-request-id"));
 
   // Not sane: too long, or characters a log line should not carry: replaced, not echoed.
-  for (const auto& incoming : {std::string(129, 'a'), std::string("has space"), std::string("quote\"d"),
-                               std::string("semi;colon")}) {
+  for (const auto& incoming :
+       {std::string(129, 'a'), std::string("has space"), std::string("quote\"d"), std::string("semi;colon")}) {
     INFO(incoming);
     const auto replaced = test::http_request(serve.port, "GET", "/healthz", {{"X-Request-Id", incoming}});
     CHECK(is_hex32(replaced.headers.at("x-request-id")));
@@ -143,8 +143,8 @@ TEST_CASE("every response carries an X-Request-Id: the client's when sane, else 
 
 TEST_CASE("each request gets one access line in text logs, without the query string", "[serve][ops]") {
   auto serve = test::start_serve();
-  const auto reply =
-      test::http_request(serve.port, "GET", "/no/such/route?token=s3cret-value", {{"X-Request-Id", "req-42"}});
+  const auto reply = test::http_request(serve.port, "GET", "/no/such/route?token=s3cret-value",
+                                        {{"X-Request-Id", "req-42"}});
   CHECK(reply.status == 404);
   const auto line = serve.process->wait_for_stderr("request_id=req-42", 10s);
   CHECK(line.find("http: GET /no/such/route 404 ") != std::string::npos);
@@ -245,9 +245,9 @@ TEST_CASE("client-test sends backendIds [1] and a new Studio-like execution id p
   CHECK(start.at("customParameters").at("backendHosts") == hosts);
 
   // Given ones are sent as given.
-  const auto given = test::run_command(test::callproxy_args({"client-test", "--once", "--no-pace", "--json", "--url", url,
-                                                             "--backend-hosts", hosts, "--execution-id", "FN1",
-                                                             "--backend-ids", "[7,8]"}));
+  const auto given = test::run_command(
+      test::callproxy_args({"client-test", "--once", "--no-pace", "--json", "--url", url, "--backend-hosts", hosts,
+                            "--execution-id", "FN1", "--backend-ids", "[7,8]"}));
   REQUIRE(given.exit_code == 0);
   CHECK(json::parse(given.out.substr(0, given.out.find('\n'))).at("executionId") == "FN1");
 }

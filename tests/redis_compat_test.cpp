@@ -63,7 +63,8 @@ int count_attempt(unsigned short port, const std::string& caller = "+1") {
 TEST_CASE("keys the Node service wrote are honoured: blocks, attempts and execution marks", "[redis][node]") {
   test::RedisServer redis;
   // Exactly what the Node service leaves in Redis.
-  redis.command({"SET", "blocked-callers-+15550001111", R"({"id":"+15550001111","blockedOn":"2026-01-02T03:04:05.678Z"})"});
+  redis.command(
+      {"SET", "blocked-callers-+15550001111", R"({"id":"+15550001111","blockedOn":"2026-01-02T03:04:05.678Z"})"});
   redis.command({"SET", "auth-attempts-+15550002222", "4", "EX", "3600"});
   redis.command({"SET", "executions-FN123", "FN123", "EX", "5"});
   auto serve = test::start_serve({"--store", redis.url(), "--pins-file", demo_pins, "--api-key", "k"});

@@ -56,6 +56,8 @@ enum class PeerLog : std::size_t {
   before_start,
   unhandled,
   backend_malformed,
+  reply_on_fork,
+  reply_invalid,
   count
 };
 
@@ -324,6 +326,15 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       links_.push_back(start_backend_link(loop_, std::move(config), std::move(events)));
     }
     if (options_.replies == ReplyPolicy::first) primary_ = links_.front().get();
+    fork_ = options_.stream_mode == StreamMode::fork;
+    if (const auto it = start.custom_parameters.find("streamMode"); it != start.custom_parameters.end()) {
+      if (it->second == "fork" || it->second == "connect") {
+        fork_ = it->second == "fork";
+      } else {
+        spdlog::warn("call {}: streamMode '{}' is neither connect nor fork: using {}", label_, it->second.substr(0, 32),
+                     fork_ ? "fork" : "connect");
+      }
+    }
     links_ready_ = true;
     if (std::all_of(links_.begin(), links_.end(), [](const auto& l) { return l->closed(); })) {
       return close_twilio(websocket::close_code::try_again_later, "no backend left");
@@ -380,6 +391,29 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     auto& reply = parsed.value();
     if (std::holds_alternative<twilio::UnknownMessage>(reply)) {
       metrics_.replies_ignored.add();
+      return;
+    }
+    if (fork_) {
+      // A one-way stream: Twilio plays nothing sent back on it.
+      metrics_.replies_on_fork.add();
+      peer_warn(PeerLog::reply_on_fork, "backend {} sends replies on a one-way (fork) stream: dropped",
+                link.target().url());
+      return;
+    }
+    // What goes to Twilio is checked as what comes from it is.
+    if (const auto* media = std::get_if<twilio::ReplyMedia>(&reply)) {
+      const auto check = twilio::check_media_payload(media->payload, options_.max_frame_bytes);
+      if (check.drop) {
+        metrics_.replies_invalid.add();
+        peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {}", link.target().url(),
+                  twilio::describe(*check.drop));
+        return;
+      }
+    } else if (const auto* mark = std::get_if<twilio::ReplyMark>(&reply);
+               mark && (mark->name.empty() || mark->name.size() > options_.max_mark_name_bytes)) {
+      metrics_.replies_invalid.add();
+      peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: a mark name of {} bytes (1..{} allowed)",
+                link.target().url(), mark->name.size(), options_.max_mark_name_bytes);
       return;
     }
     // Always the call's own streamSid, whatever the backend wrote.
@@ -477,6 +511,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   bool counted_ = false;
   bool started_ = false;
   bool links_ready_ = false;
+  bool fork_ = false;  // a one-way stream: replies are not relayed
   bool stop_sent_ = false;
   bool writing_ = false;
   bool closing_ = false;

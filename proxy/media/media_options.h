@@ -14,12 +14,18 @@ namespace callproxy::proxy {
 
 using BackendFormat = twilio::BackendFormat;  // what backends receive: simple JSON or Twilio's own
 enum class ReplyPolicy { first, none };
+// A <Connect><Stream> is bidirectional; a <Start><Stream> (a fork) only carries the call's audio
+// out, and Twilio does not take audio back on it. Twilio's messages do not say which it is: the
+// flow says so in a custom parameter (streamMode), else this default applies.
+enum class StreamMode { connect, fork };
 
 struct MediaOptions {
   std::vector<std::string> default_backends;  // for calls whose start names none
   BackendAllowlist backend_allowlist;         // empty: any backend
   BackendFormat backend_format = BackendFormat::simple;
   ReplyPolicy replies = ReplyPolicy::first;
+  StreamMode stream_mode = StreamMode::connect;
+  std::size_t max_mark_name_bytes = 256;  // a mark name a backend may send back to Twilio
   bool backend_reconnect = true;
   std::chrono::milliseconds backend_reconnect_window{10'000};  // give up after this long
   std::chrono::milliseconds max_backend_lag{2'000};            // audio queued behind a backend

@@ -113,6 +113,12 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
           sum([](const Metrics& m) { return m.replies_relayed.value(); }));
   counter(out, "callproxy_replies_ignored_total", "Backend messages not relayed (listeners, --replies none)",
           sum([](const Metrics& m) { return m.replies_ignored.value(); }));
+  counter(out, "callproxy_replies_on_fork_stream_total",
+          "Backend replies dropped because the stream is one-way (<Start><Stream>)",
+          sum([](const Metrics& m) { return m.replies_on_fork.value(); }));
+  counter(out, "callproxy_replies_invalid_total",
+          "Backend replies not relayed: media not canonical base64 of 1..--max-frame-bytes, over-long mark names",
+          sum([](const Metrics& m) { return m.replies_invalid.value(); }));
   labelled(out, "callproxy_handshake_rejections_total", "Refused /media handshakes, by reason", "reason",
            sum_labelled(&Metrics::handshake_rejections),
            std::array<const char*, 4>{"missing_signature", "bad_signature", "draining", "not_websocket"});

@@ -96,6 +96,8 @@ struct alignas(64) Metrics {
   LabelledCounter<RefusedBackend> backends_refused;
   Counter replies_relayed;
   Counter replies_ignored;  // from listeners, or with --replies none
+  Counter replies_on_fork;  // from the primary on a one-way (fork) stream: Twilio would not play them
+  Counter replies_invalid;  // media not canonical base64, marks too long: never sent to Twilio
   LabelledCounter<Rejection> handshake_rejections;
   LabelledCounter<ParseSource> parse_errors;
   Counter binary_frames_ignored;
