@@ -1341,7 +1341,9 @@ int sink_only(const Options& o) {
       linger_end = now + static_cast<std::int64_t>(o.linger_s * 1e9);
     }
     if (closed && (sink.open_connections() == 0 || now > linger_end)) break;
-    const std::int64_t until = std::min({window_start, window_end, now + 50'000'000});
+    std::int64_t until = now + 50'000'000;
+    if (!opened) until = std::min(until, window_start);
+    else if (!closed) until = std::min(until, window_end);
     const int n = loop.wait(until, events, 1024);
     for (int i = 0; i < n; ++i) {
       const std::uint64_t d = events[i].data.u64;
