@@ -270,6 +270,25 @@ ProcCpu self_cpu() {
   return cpu;
 }
 
+std::vector<double> cpu_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string line;
+  std::vector<double> busy;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  while (std::getline(in, line)) {
+    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    const auto cpu = static_cast<std::size_t>(std::stoul(name.substr(3)));
+    unsigned long long v[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // user nice system idle iowait irq softirq steal
+    for (auto& x : v) fields >> x;
+    if (busy.size() <= cpu) busy.resize(cpu + 1, 0);
+    busy[cpu] = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / ticks;
+  }
+  return busy;
+}
+
 long raise_fd_limit() {
   rlimit r{};
   getrlimit(RLIMIT_NOFILE, &r);

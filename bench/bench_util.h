@@ -84,6 +84,8 @@ std::optional<ProcCpu> read_proc_cpu(pid_t pid);
 std::optional<long> read_rss_kib(pid_t pid);
 // This process's user and system CPU (getrusage).
 ProcCpu self_cpu();
+// Busy seconds (not idle or iowait) of every CPU since boot, from /proc/stat; index = CPU number.
+std::vector<double> cpu_busy_seconds();
 
 // ---- small things -----------------------------------------------------------------------------
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.

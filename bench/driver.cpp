@@ -739,9 +739,10 @@ class Driver {
 
   std::int64_t next_deadline() const { return heap_.empty() ? INT64_MAX : heap_.top().first; }
 
-  // Runs every action due by now.
-  void run_due(std::int64_t now) {
-    while (!heap_.empty() && heap_.top().first <= now) {
+  // Runs the actions due by now, at most `limit` of them: a driver that has fallen behind still
+  // returns to its loop often enough to read the sink and to open and close the window on time.
+  void run_due(std::int64_t now, int limit = 256) {
+    while (!heap_.empty() && heap_.top().first <= now && limit-- > 0) {
       const auto [deadline, index] = heap_.top();
       heap_.pop();
       Call& c = calls_[index];
@@ -1096,6 +1097,7 @@ struct Sample {
   std::optional<ProcCpu> target;
   std::optional<long> rss_kib;
   ProcCpu self;
+  std::vector<double> cpus;  // busy seconds per CPU
   std::uint64_t received = 0;
 };
 
@@ -1107,6 +1109,7 @@ Sample take_sample(pid_t pid, const Sink& sink) {
     s.rss_kib = read_rss_kib(pid);
   }
   s.self = self_cpu();
+  s.cpus = cpu_busy_seconds();
   s.received = sink.window_frames;
   return s;
 }
@@ -1126,6 +1129,26 @@ void add_target_cpu(Json& j, const Sample& a, const Sample& b, std::uint64_t fra
   j.raw("target_us_per_frame", us.str());
   j.field("target_us_per_frame_in", frames_in ? total * 1e6 / static_cast<double>(frames_in) : NAN);
   j.field("target_cpu_pct", 100 * total / wall, 1);
+}
+
+// How busy each CPU was over the window, and what the target and the driver do not account for:
+// other processes (a compiler on the shared machine) and interrupts. Noise made visible.
+void add_machine_load(Json& j, const Sample& a, const Sample& b) {
+  const double wall = static_cast<double>(b.at_ns - a.at_ns) / 1e9;
+  if (wall <= 0 || a.cpus.size() != b.cpus.size()) return;
+  std::string list = "[";
+  double busy = 0;
+  for (std::size_t i = 0; i < a.cpus.size(); ++i) {
+    const double d = b.cpus[i] - a.cpus[i];
+    busy += d;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%.1f", i ? "," : "", 100 * d / wall);
+    list += buf;
+  }
+  j.raw("cpu_busy_pct", list + "]");
+  double ours = b.self.total_s - a.self.total_s;
+  if (a.target && b.target) ours += b.target->total_s - a.target->total_s;
+  j.field("others_cpu_pct", 100 * std::max(0.0, busy - ours) / wall, 1);
 }
 
 volatile sig_atomic_t interrupted = 0;
@@ -1290,6 +1313,7 @@ int drive(const Options& o) {
   if (!std::isnan(startup_ms)) j.field("target_startup_ms", startup_ms, 1);
   const double self = b.self.total_s - a.self.total_s;
   j.field("driver_cpu_pct", window_s > 0 ? 100 * self / window_s : NAN, 1);
+  add_machine_load(j, a, b);
   if (!f.first_error.empty()) j.field("first_error", f.first_error);
   std::printf("%s\n", j.str().c_str());
   std::fflush(stdout);
@@ -1366,6 +1390,7 @@ int sink_only(const Options& o) {
   if (b.rss_kib) j.field("target_rss_kib", *b.rss_kib);
   const double self = b.self.total_s - a.self.total_s;
   j.field("driver_cpu_pct", window_s > 0 ? 100 * self / window_s : NAN, 1);
+  add_machine_load(j, a, b);
   std::printf("%s\n", j.str().c_str());
   std::fflush(stdout);
   sink.close_all();
