@@ -110,7 +110,8 @@ void usage() {
              "  --calls N (100)       concurrent calls, started evenly over --ramp\n"
              "  --backends K (1)      backends per call: the sink named K times (paths /b0../bK-1)\n"
              "  --format F (simple)   the target's backend format (recorded; the sink reads both)\n"
-             "  --ramp S (0.02)       seconds over which calls start (their 20 ms phases stay even)\n"
+             "  --ramp S (0.02)       seconds over which calls connect (their frames stay spread evenly\n"
+             "                        over each 20 ms whatever the ramp)\n"
              "  --warmup S (3)        seconds after the ramp before the window opens\n"
              "  --window S (10)       seconds of the steady window (CPU, RSS, latency are measured in it)\n"
              "  --tail S (1)          seconds calls go on after the window\n"
@@ -686,7 +687,7 @@ enum class CallState { waiting, connecting, handshaking, streaming, closing, don
 struct Call {
   int fd = -1;
   CallState state = CallState::waiting;
-  std::int64_t base_ns = 0;  // its phase: media deadlines are base + k * 20 ms
+  std::int64_t base_ns = 0;  // its phase: media deadlines are base + k * 20 ms (the first after its start)
   std::int64_t next_ns = 0;
   std::uint32_t frames_sent = 0;
   std::uint32_t twilio_sequence = 0;
@@ -725,15 +726,19 @@ class Driver {
     buffer_.resize(64 * 1024);
   }
 
+  // Call i connects at t0 + i/N of the ramp; its frames are due on its own grid, offset i/N of
+  // 20 ms, so the N calls' frames are spread evenly over every 20 ms however long the ramp is.
   void schedule(std::int64_t t0) {
     const std::int64_t ramp = static_cast<std::int64_t>(o_.ramp_s * 1e9);
+    const auto n = static_cast<std::int64_t>(calls_.size());
     for (std::size_t i = 0; i < calls_.size(); ++i) {
       Call& c = calls_[i];
-      c.base_ns = t0 + ramp * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(calls_.size());
+      const auto k = static_cast<std::int64_t>(i);
+      c.base_ns = t0 + frame_ns * k / n;
       c.account_sid = sid("AC", i);
       c.call_sid = sid("CA", i);
       c.stream_sid = sid("MZ", i);
-      push(c.base_ns, static_cast<std::uint32_t>(i));
+      push(t0 + ramp * k / n, static_cast<std::uint32_t>(i));
     }
   }
 
