@@ -46,8 +46,9 @@ def main(results_path, readme_path):
                f"({os.path.relpath(results_path, os.path.dirname(readme_path))}).")
     out.append("")
     out.append("| load | serve µs/frame (user + sys) | TCP floor | Beast floor | serve ÷ TCP | serve ÷ Beast "
-               "| serve p50 / p99 µs | TCP floor p50 / p99 | lost (serve / floors) | serve KiB/call | driver CPU % |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+               "| serve p50 / p99 µs | TCP floor p50 / p99 | lost (serve / floors) | serve KiB/call | driver CPU % (serve / TCP run) "
+               "| others' CPU % (serve run) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     serve_keys = sorted({(c, b, f) for (label, c, b, f) in by if label == "serve"},
                         key=lambda k: (k[2] != "simple", k[1], k[0]))
     for calls, backends, format_ in serve_keys:
@@ -61,6 +62,8 @@ def main(results_path, readme_path):
         lost = f"{s['lost']}" + (f" / {t['lost'] if t else '–'}, {b['lost'] if b else '–'}" if backends == 1 else "")
         if s.get("calls_failed"):
             lost += f" ({s['calls_failed']} calls failed)"
+        if s.get("calls_streaming_at_window", calls) < calls:
+            lost += f" (only {s['calls_streaming_at_window']} calls streaming when the window opened)"
         out.append("| " + " | ".join([
             load_name,
             split,
@@ -73,6 +76,7 @@ def main(results_path, readme_path):
             lost,
             fmt(s.get("target_kib_per_call")),
             f"{fmt(s['driver_cpu_pct'], 0)}" + (f" / {fmt(t['driver_cpu_pct'], 0)}" if t else ""),
+            fmt(s.get("others_cpu_pct"), 0),
         ]) + " |")
     out.append("")
     serve_runs = [r for r in runs if r["label"] == "serve"]
