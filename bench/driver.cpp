@@ -89,6 +89,7 @@ struct Options {
   int backends = 1;
   std::string format = "simple";
   double ramp_s = 0.02;
+  double spread_s = 0.02;
   double warmup_s = 3;
   double window_s = 10;
   double tail_s = 1;
@@ -112,6 +113,8 @@ void usage() {
              "  --format F (simple)   the target's backend format (recorded; the sink reads both)\n"
              "  --ramp S (0.02)       seconds over which calls connect (their frames stay spread evenly\n"
              "                        over each 20 ms whatever the ramp)\n"
+             "  --spread S (0.02)     the calls' frames are spread evenly over S of each 20 ms (0: all\n"
+             "                        calls send at the same instant, as client-test's calls nearly do)\n"
              "  --warmup S (3)        seconds after the ramp before the window opens\n"
              "  --window S (10)       seconds of the steady window (CPU, RSS, latency are measured in it)\n"
              "  --tail S (1)          seconds calls go on after the window\n"
@@ -182,6 +185,7 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--backends") o.backends = static_cast<int>(parse_long(v, "--backends"));
     else if (a == "--format") o.format = v;
     else if (a == "--ramp") o.ramp_s = parse_double(v, "--ramp");
+    else if (a == "--spread") o.spread_s = std::min(0.02, parse_double(v, "--spread"));
     else if (a == "--warmup") o.warmup_s = parse_double(v, "--warmup");
     else if (a == "--window") o.window_s = parse_double(v, "--window");
     else if (a == "--tail") o.tail_s = parse_double(v, "--tail");
@@ -727,14 +731,15 @@ class Driver {
   }
 
   // Call i connects at t0 + i/N of the ramp; its frames are due on its own grid, offset i/N of
-  // 20 ms, so the N calls' frames are spread evenly over every 20 ms however long the ramp is.
+  // the spread (20 ms), so the N calls' frames are spread evenly over every 20 ms however long
+  // the ramp is.
   void schedule(std::int64_t t0) {
     const std::int64_t ramp = static_cast<std::int64_t>(o_.ramp_s * 1e9);
     const auto n = static_cast<std::int64_t>(calls_.size());
     for (std::size_t i = 0; i < calls_.size(); ++i) {
       Call& c = calls_[i];
       const auto k = static_cast<std::int64_t>(i);
-      c.base_ns = t0 + frame_ns * k / n;
+      c.base_ns = t0 + static_cast<std::int64_t>(o_.spread_s * 1e9) * k / n;
       c.account_sid = sid("AC", i);
       c.call_sid = sid("CA", i);
       c.stream_sid = sid("MZ", i);
@@ -1297,7 +1302,10 @@ int drive(const Options& o) {
   const std::uint64_t window_frames = b.received - a.received;
   Json j;
   j.field("tool", "callproxy-bench").field("label", o.label).field("calls", o.calls).field("backends", o.backends);
-  j.field("format", o.format).field("window_s", window_s, 3).field("frames_per_call", std::uint64_t{frames_per_call});
+  j.field("format", o.format)
+      .field("spread_ms", o.spread_s * 1e3, 1)
+      .field("window_s", window_s, 3)
+      .field("frames_per_call", std::uint64_t{frames_per_call});
   j.field("calls_failed", f.calls_failed).field("calls_streaming_at_window", f.calls_streaming_at_window);
   j.field("frames_sent", f.frames_sent)
       .field("frames_expected", f.frames_sent * static_cast<std::uint64_t>(o.backends));

@@ -95,9 +95,11 @@ def main(results_path, readme_path):
     for r in rows:
         if r.get("crosscheck"):
             out.append(f"Cross-check at {r['calls']} calls: client-test → serve → sink gives "
-                       f"{r['client_test_us_per_frame']} µs/frame, callproxy-bench "
-                       f"{r['driver_us_per_frame']} µs/frame: {r['difference_pct']}% apart "
-                       f"({'within' if r['agree_within_15pct'] else 'NOT within'} 15%).")
+                       f"{r['client_test_us_per_frame']} µs/frame, callproxy-bench {r['driver_us_per_frame']} "
+                       f"µs/frame: {r['difference_pct']}% apart ({'within' if r['agree_within_15pct'] else 'NOT within'} "
+                       f"15%). With every call's frames at the same instant instead of spread over the 20 ms "
+                       f"(`--spread 0`), the driver measures {r.get('driver_aligned_us_per_frame', '–')} µs/frame: "
+                       f"the traffic's shape matters as much as the code.")
         if r.get("callgrind"):
             out.append(f"Instruction counts (callgrind, {r['calls']} calls, {r['frames_long']} − {r['frames_short']} "
                        f"frames): {r['instructions_per_frame']} instructions and {r['allocations_per_frame']} "
