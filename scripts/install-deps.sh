@@ -21,6 +21,7 @@ packages=(
   # that ALSA's default device (PortAudio) plays into.
   pulseaudio pulseaudio-utils libasound2-plugins
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
+  python3                                 # bench/run: the cross-check, the callgrind sums, the README table
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
 )
 if [[ "${1:-}" == "--assets" ]]; then
