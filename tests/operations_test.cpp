@@ -126,6 +126,14 @@ TEST_CASE("every response carries an X-Request-Id: the client's when sane, else 
   CHECK(test::http_request(serve.port, "GET", "/", {{"X-Request-Id", std::string(128, 'a')}})
             .headers.at("x-request-id") == std::string(128, 'a'));
 
+  // The WebSocket upgrade's 101 too (the call session writes it).
+  test::WsClient with_id(serve.port, "/media", {{"X-Request-Id", "call-77"}});
+  CHECK(with_id.response_header("X-Request-Id") == "call-77");
+  test::WsClient without(serve.port, "/media");
+  CHECK(is_hex32(without.response_header("X-Request-Id")));
+  test::WsClient insane(serve.port, "/media", {{"X-Request-Id", "has space"}});
+  CHECK(is_hex32(insane.response_header("X-Request-Id")));
+
   // Errors too: unknown route, wrong method, body too big, malformed request, /media without upgrade.
   CHECK(is_hex32(test::http_request(serve.port, "GET", "/nowhere").headers.at("x-request-id")));
   CHECK(is_hex32(test::http_request(serve.port, "DELETE", "/healthz").headers.at("x-request-id")));

@@ -101,7 +101,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       // writes the 101 itself.
       log_access(101);
       beast::get_lowest_layer(stream_).expires_never();
-      return start_call_session(std::move(stream_), parser_->release(), context_.calls);
+      auto upgrade = parser_->release();
+      upgrade.set("X-Request-Id", request_id_);  // the 101 carries it, as every other answer does
+      return start_call_session(std::move(stream_), std::move(upgrade), context_.calls);
     }
     request.body = std::move(message.body());
     request.remote_address = remote_address();

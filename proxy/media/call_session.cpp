@@ -85,7 +85,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "callproxy"); }));
+        [request_id = std::string(request["X-Request-Id"])](websocket::response_type& res) {
+          res.set(http::field::server, "callproxy");
+          if (!request_id.empty()) res.set("X-Request-Id", request_id);
+        }));
     ws_.read_message_max(options_.max_message_bytes);
     ws_.async_accept(request, beast::bind_front_handler(&CallSession::on_accept, shared_from_this()));
   }

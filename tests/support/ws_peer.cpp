@@ -132,7 +132,13 @@ struct ServerEndpoint : Endpoint<ServerEndpoint> {
 struct WsClient::Impl {
   LoopThread loop;
   std::shared_ptr<ClientEndpoint> endpoint = std::make_shared<ClientEndpoint>(loop.context);
+  std::map<std::string, std::string> response_headers;  // of the 101
 };
+
+std::string WsClient::response_header(const std::string& name) const {
+  const auto it = impl_->response_headers.find(name);
+  return it == impl_->response_headers.end() ? std::string() : it->second;
+}
 
 WsClient::WsClient(unsigned short port, const std::string& target, const std::map<std::string, std::string>& headers)
     : impl_(std::make_shared<Impl>()) {
@@ -150,6 +156,7 @@ WsClient::WsClient(unsigned short port, const std::string& target, const std::ma
     throw HandshakeRefused(static_cast<int>(response.result_int()), response.body());
   }
   if (ec) throw std::runtime_error("WebSocket handshake: " + ec.message());
+  for (const auto& field : response) impl_->response_headers[std::string(field.name_string())] = field.value();
   asio::post(impl_->loop.context, [e = impl_->endpoint] { e->do_read(); });
 }
 

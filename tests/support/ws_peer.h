@@ -34,6 +34,8 @@ class WsClient {
 
   void send_text(const std::string& text);
   void send_binary(const std::string& bytes);
+  // A header of the server's 101 answer ("" when absent), as the server spelled its name.
+  std::string response_header(const std::string& name) const;
   // The next message received, or nullopt after `timeout` or once the stream is closed.
   std::optional<std::string> receive(std::chrono::milliseconds timeout = 5s);
   // Waits until the server closes the stream; true if it did within `timeout`.
