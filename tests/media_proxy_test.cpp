@@ -725,21 +725,8 @@ TEST_CASE("/metrics speaks Prometheus text and its counters move", "[media][metr
   CHECK(metric(serve.port, "callproxy_bytes_in_total") > 10 * 160);
 }
 
-// A throwaway certificate for localhost, made by the openssl CLI; returns its directory
-// (cert.pem, key.pem).
-std::string make_test_certificate(const std::string& name) {
-  const std::string dir = "/tmp/callproxy-tls-" + name + "-" + std::to_string(::getpid());
-  const auto made = test::run_command({"/bin/sh", "-c",
-                                       "mkdir -p " + dir +
-                                           " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-                                           "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
-                                           dir + "/key.pem -out " + dir + "/cert.pem 2>&1"});
-  REQUIRE(made.exit_code == 0);
-  return dir;
-}
-
 TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused otherwise", "[media][tls]") {
-  const auto dir = make_test_certificate("backend");
+  const auto dir = test::make_test_certificate("backend");
 
   test::TlsBackendServer secure(dir + "/cert.pem", dir + "/key.pem");
   const std::string url = "wss://localhost:" + std::to_string(secure.port()) + "/media";
@@ -769,7 +756,7 @@ TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused o
 }
 
 TEST_CASE("serve speaks wss:// and https:// itself with --tls-cert and --tls-key", "[media][tls]") {
-  const auto dir = make_test_certificate("serve");
+  const auto dir = test::make_test_certificate("serve");
   BackendServer backend;
   auto serve = test::start_serve(
       {"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem", "--max-backend-lag", "60"});

@@ -41,18 +41,6 @@ test::RedisValue get(const test::RedisServer& redis, const std::string& key, int
   return redis.command({"GET", key}, db);
 }
 
-// A throwaway CA-less certificate for localhost (the openssl CLI); returns its directory.
-std::string make_test_certificate(const std::string& name) {
-  const std::string dir = "/tmp/callproxy-redis-tls-" + name + "-" + std::to_string(::getpid());
-  const auto made = test::run_command({"/bin/sh", "-c",
-                                       "mkdir -p " + dir +
-                                           " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
-                                           "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
-                                           dir + "/key.pem -out " + dir + "/cert.pem 2>&1"});
-  REQUIRE(made.exit_code == 0);
-  return dir;
-}
-
 // A debug route that writes: 201 once the store answered.
 int count_attempt(unsigned short port, const std::string& caller = "+1") {
   return test::http_request(port, "POST", "/auth-attempts/" + caller).status;
@@ -218,7 +206,7 @@ TEST_CASE("Redis with a password: in the URL, from REDIS_PASSWORD, or an ACL use
 }
 
 TEST_CASE("rediss:// verifies Redis's certificate: trusted through --redis-ca, refused otherwise", "[redis][tls]") {
-  const auto dir = make_test_certificate("server");
+  const auto dir = test::make_test_certificate("server");
   test::RedisServer redis({{}, {}, dir + "/cert.pem", dir + "/key.pem"});
   const auto tls_port = std::to_string(redis.tls_port());
   {

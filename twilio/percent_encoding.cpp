@@ -28,6 +28,13 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
+std::optional<std::string> percent_decode_strict(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)) return std::nullopt;
+  }
+  return percent_decode(s, false);
+}
+
 std::string percent_encode(std::string_view text, std::string_view unreserved) {
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;

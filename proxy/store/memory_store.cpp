@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "proxy/store/state_store.h"
+#include "twilio/percent_encoding.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -160,30 +161,6 @@ std::string iso8601_now() {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A URL's user or password: %XX decoded (a password may hold '@', ':' or '/' that way).
-std::optional<std::string> percent_decoded(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    const int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 Result<StoreSpec> parse_redis_url(std::string_view text) {
   const auto fail = [](const std::string& why) { return Error{"--store: " + why}; };
   StoreSpec::Redis redis;
@@ -208,9 +185,9 @@ Result<StoreSpec> parse_redis_url(std::string_view text) {
     const auto userinfo = authority.substr(0, at);
     authority = authority.substr(at + 1);
     const auto colon = userinfo.find(':');
-    const auto user = percent_decoded(userinfo.substr(0, colon));
+    const auto user = twilio::percent_decode_strict(userinfo.substr(0, colon));
     const auto password = colon == std::string_view::npos ? std::optional<std::string>("")
-                                                          : percent_decoded(userinfo.substr(colon + 1));
+                                                          : twilio::percent_decode_strict(userinfo.substr(colon + 1));
     if (!user || !password) return fail("bad %-escape in the redis URL's user or password");
     redis.user = *user;
     redis.password = *password;

@@ -174,4 +174,15 @@ ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
   return serve;
 }
 
+std::string make_test_certificate(const std::string& name) {
+  const std::string dir = "/tmp/callproxy-tls-" + name + "-" + std::to_string(::getpid());
+  const auto made = run_command({"/bin/sh", "-c",
+                                 "mkdir -p " + dir +
+                                     " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
+                                     "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+                                     dir + "/key.pem -out " + dir + "/cert.pem 2>&1"});
+  if (made.exit_code != 0) throw std::runtime_error("openssl could not make a test certificate: " + made.out);
+  return dir;
+}
+
 }  // namespace callproxy::test

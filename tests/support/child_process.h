@@ -57,6 +57,10 @@ struct CommandResult {
 CommandResult run_command(std::vector<std::string> args, EnvChanges env = {},
                           std::optional<std::string> stdin_text = {});
 
+// A throwaway self-signed certificate for localhost made by the openssl CLI; returns the
+// directory holding cert.pem and key.pem (throws if openssl fails).
+std::string make_test_certificate(const std::string& name);
+
 // The callproxy binary under test with `args` after it.
 std::vector<std::string> callproxy_args(std::vector<std::string> args);
 
