@@ -160,6 +160,9 @@ RunFunction setup_serve(CLI::App& parent) {
   add_seconds(app, "--start-timeout", options.media.start_timeout,
               "Seconds a stream may stay open without a 'start' message (then close 1008)", 600.0, 0.1)
       ->envname("CALLPROXY_START_TIMEOUT");
+  add_seconds(app, "--stream-idle-timeout", options.media.stream_idle_timeout,
+              "Seconds a stream from Twilio may send nothing (pinged at half of it) before it is dropped", 3600.0, 0.2)
+      ->envname("CALLPROXY_STREAM_IDLE_TIMEOUT");
   app->add_option("--backend-ca", options.media.backend_ca, "Extra CA certificate file for wss:// backends")
       ->envname("CALLPROXY_BACKEND_CA")
       ->check(CLI::ExistingFile);

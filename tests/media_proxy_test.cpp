@@ -34,10 +34,10 @@ std::string backend_hosts(const std::vector<const BackendServer*>& backends) {
 // One call as Twilio makes it: connected, start, 20 ms frames, stop.
 struct TwilioCall {
   TwilioCall(unsigned short port, std::map<std::string, std::string> params,
-             const std::map<std::string, std::string>& headers = {})
+             const std::map<std::string, std::string>& headers = {}, WsClient::Reading reading = WsClient::Reading::on)
       : random(std::random_device{}()),
         writer(testclient::make_call_identity(random), std::move(params)),
-        ws(port, "/media", headers) {}
+        ws(port, "/media", headers, reading) {}
 
   void start() {
     ws.send_text(writer.connected());
@@ -338,6 +338,32 @@ TEST_CASE("a stream that never sends start is closed with 1008 after --start-tim
   }
   CHECK(backend.wait_for_messages(1 + i));
   CHECK_FALSE(call.ws.wait_closed(0ms));
+}
+
+TEST_CASE("a silent stream that answers pings stays, one that does not is dropped", "[media][limits]") {
+  auto serve = test::start_serve({"--stream-idle-timeout", "1"});
+  BackendServer backend;
+
+  // Silent but alive: pinged at each half period without a word, and the call goes on.
+  TwilioCall quiet(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  quiet.start();
+  REQUIRE(backend.wait_for_messages(1, 0));
+  REQUIRE(eventually([&] { return quiet.ws.pings_received() >= 3; }));
+  CHECK_FALSE(quiet.ws.wait_closed(0ms));
+  CHECK_FALSE(backend.wait_closed(0, 0ms));
+  quiet.media(1);
+  CHECK(backend.wait_for_messages(2, 0));
+
+  // Gone: a stream that neither sends nor reads (so never answers the ping) is dropped after the
+  // idle timeout; its backend gets the stop and the call leaves the gauge.
+  TwilioCall gone(serve.port, {{"backendHosts", backend_hosts({&backend})}}, {}, WsClient::Reading::off);
+  gone.start();
+  REQUIRE(backend.wait_for_messages(1, 1));
+  REQUIRE(backend.wait_closed(1));
+  const auto last = json::parse(backend.messages(1).back());
+  CHECK(last["event"] == "stop");
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_active_calls") == 1; }));
+  CHECK_FALSE(backend.wait_closed(0, 0ms));
 }
 
 TEST_CASE("replies on a fork stream are dropped and counted", "[media][stream-mode]") {

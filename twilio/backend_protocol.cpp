@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "core/byte_class.h"
 #include "core/json_text.h"
 #include "twilio/json_fields.h"
 
@@ -18,11 +19,7 @@ using namespace fields;
 // Appends `text` as a JSON string: as is when no byte needs escaping (base64, sids, digits),
 // else through dump_json, which escapes and replaces invalid UTF-8 as the rest of the program.
 void append_json_string(std::string& out, std::string_view text) {
-  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte >= 0x20 && byte < 0x7F && byte != '"' && byte != '\\';
-  });
-  if (plain) {
+  if (is_json_plain(text)) {
     out += '"';
     out += text;
     out += '"';

@@ -6,6 +6,9 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+
+#include "core/byte_class.h"
 
 namespace callproxy::twilio {
 namespace {
@@ -46,9 +49,7 @@ PayloadCheck check_media_payload(std::string_view base64, std::size_t max_bytes)
   const std::size_t bytes = n / 4 * 3 - padding;
   if (bytes > max_bytes) return {bytes, MediaDrop::too_large};
   const std::size_t data = n - padding;
-  int invalid = 0;
-  for (std::size_t i = 0; i < data; ++i) invalid |= value_of(base64[i]);  // -1 sets the sign bit
-  if (invalid < 0) return {0, MediaDrop::bad_payload};
+  if (!is_base64_alphabet(base64.substr(0, data))) return {0, MediaDrop::bad_payload};
   // Canonical: the bits the padding leaves over in the last character are zero, so that each
   // byte string has exactly one accepted encoding.
   if (padding == 1 && (value_of(base64[data - 1]) & 0x3) != 0) return {0, MediaDrop::bad_payload};

@@ -75,15 +75,16 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
         loop_(static_cast<asio::io_context&>(asio::query(ws_.get_executor(), asio::execution::context))),
         metrics_(context.metrics.for_loop(&loop_)),
         refresh_timer_(loop_),
-        start_timer_(loop_) {}
+        start_timer_(loop_),
+        idle_timer_(loop_) {}
 
   void run(http::request<http::string_body> request) {
-    // Twilio sends a frame every 20 ms for the whole call: a stream silent for 15 s is gone, and
-    // must not keep its execution "connected" or its backends open for Beast's default 5 minutes.
+    // The handshake and the close keep Beast's timeouts; idleness is watched by watch_idle().
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
-    timeouts.idle_timeout = std::chrono::seconds(15);
-    timeouts.keep_alive_pings = true;
+    timeouts.idle_timeout = websocket::stream_base::none();
     ws_.set_option(timeouts);
+    // A pong (or a ping) is a sign of life too; control frames are read inside async_read.
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { ++heard_; });
     ws_.set_option(websocket::stream_base::decorator(
         [request_id = std::string(request["X-Request-Id"])](websocket::response_type& res) {
           res.set(http::field::server, "callproxy");
@@ -110,6 +111,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       });
     });
     label_ = "(before start)";
+    watch_idle();
     // A stream that never starts holds a socket and a registry entry: it gets a deadline.
     start_timer_.expires_after(options_.start_timeout);
     start_timer_.async_wait([weak = weak_from_this()](error_code ec) {
@@ -121,6 +123,34 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       self->close_twilio(websocket::close_code::policy_error, "no start message");
     });
     do_read();
+  }
+
+  // A stream that went silent is gone and must not keep its execution "connected" or its backends
+  // open. Each half period: if nothing was heard since the last tick, ping; if nothing was heard
+  // after the ping either, drop the connection (the pending read then ends the call).
+  void watch_idle() {
+    idle_timer_.expires_after(options_.stream_idle_timeout / 2);
+    idle_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->ended_) return;
+      if (self->heard_ != self->heard_at_tick_) {
+        self->heard_at_tick_ = self->heard_;
+        self->pinged_ = false;
+      } else if (!self->pinged_ && !self->closing_) {
+        self->pinged_ = true;
+        // One ping at a time (Beast's rule): one still waiting behind a write counts as sent.
+        if (!self->ping_in_flight_) {
+          self->ping_in_flight_ = true;
+          self->ws_.async_ping({}, [self](error_code) { self->ping_in_flight_ = false; });
+        }
+      } else {
+        self->idle_out_ = true;
+        error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+        return;
+      }
+      self->watch_idle();
+    });
   }
 
   // A line a peer's behaviour caused: written unless this call wrote one for `reason` lately.
@@ -149,8 +179,13 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
         spdlog::warn("call {}: message over {} bytes: stream closed (1009)", label_, options_.max_message_bytes);
         return end("message too big");
       }
+      if (idle_out_) {
+        return end("stream lost: nothing from Twilio for " + std::to_string(options_.stream_idle_timeout.count()) +
+                   " ms");
+      }
       return end(ec == websocket::error::closed ? "Twilio closed the stream" : "stream lost: " + ec.message());
     }
+    ++heard_;
     metrics_.bytes_in.add(bytes);
     if (!ws_.got_text()) {
       metrics_.binary_frames_ignored.add();
@@ -475,6 +510,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     ended_ = true;
     refresh_timer_.cancel();
     start_timer_.cancel();
+    idle_timer_.cancel();
     if (!stop_sent_) {
       // Backends hear that the call is over, whatever way it ended.
       send_stop(
@@ -501,6 +537,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   Metrics& metrics_;  // this loop's shard
   asio::steady_timer refresh_timer_;
   asio::steady_timer start_timer_;
+  asio::steady_timer idle_timer_;
+  std::uint64_t heard_ = 0;          // messages and control frames read
+  std::uint64_t heard_at_tick_ = 0;  // heard_ at the idle watch's last tick
+  bool pinged_ = false;              // the idle watch has pinged since it last heard anything
+  bool ping_in_flight_ = false;
+  bool idle_out_ = false;  // the idle watch dropped the connection
   beast::flat_buffer buffer_;
   LogLimit<PeerLog> log_limit_;
   std::string label_;

@@ -30,7 +30,9 @@ class FrameText {
     swap(moved);
     return *this;
   }
-  ~FrameText() { release(); }
+  ~FrameText() {
+    if (block_) release();  // handlers move frames many times: a moved-from one costs a test
+  }
 
   explicit operator bool() const { return block_ != nullptr; }
   // Only the one who made it writes, before sharing it.

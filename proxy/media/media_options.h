@@ -37,6 +37,10 @@ struct MediaOptions {
   std::size_t max_frame_bytes = 32 * 1024;          // one media payload, decoded (Twilio sends 160)
   std::size_t max_backends_per_call = 8;            // a start naming more is refused (1008)
   std::chrono::milliseconds start_timeout{10'000};  // a stream without `start` by then is closed (1008)
+  // Twilio sends a frame every 20 ms for the whole call: a stream from which nothing has come for
+  // half of this is pinged, and one silent (no pong either) for all of it is gone. Not Beast's idle
+  // timer, which is re-armed on every read: a silent stream costs a tick per half period instead.
+  std::chrono::milliseconds stream_idle_timeout{15'000};
   std::size_t max_reply_queue = 1024;               // messages waiting to go to Twilio ...
   std::size_t max_reply_queue_bytes = 1024 * 1024;  // ... and their bytes
 

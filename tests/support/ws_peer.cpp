@@ -15,6 +15,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -76,6 +77,13 @@ struct Endpoint : std::enable_shared_from_this<Derived> {
   Inbox inbox;
   std::deque<std::pair<std::string, bool>> outgoing;
   bool writing = false;
+  std::atomic<std::size_t> pings{0};  // ping frames read (each answered with a pong by Beast)
+
+  void count_pings() {
+    ws.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::ping) ++pings;
+    });
+  }
 
   void do_read() {
     ws.async_read(buffer, [self = this->shared_from_this()](error_code ec, std::size_t) {
@@ -140,7 +148,8 @@ std::string WsClient::response_header(const std::string& name) const {
   return it == impl_->response_headers.end() ? std::string() : it->second;
 }
 
-WsClient::WsClient(unsigned short port, const std::string& target, const std::map<std::string, std::string>& headers)
+WsClient::WsClient(unsigned short port, const std::string& target, const std::map<std::string, std::string>& headers,
+                   Reading reading)
     : impl_(std::make_shared<Impl>()) {
   auto& ws = impl_->endpoint->ws;
   error_code ec;
@@ -157,8 +166,12 @@ WsClient::WsClient(unsigned short port, const std::string& target, const std::ma
   }
   if (ec) throw std::runtime_error("WebSocket handshake: " + ec.message());
   for (const auto& field : response) impl_->response_headers[std::string(field.name_string())] = field.value();
-  asio::post(impl_->loop.context, [e = impl_->endpoint] { e->do_read(); });
+  impl_->endpoint->count_pings();
+  // Not reading: nothing is received, and pings go unanswered (Beast answers them in a read).
+  if (reading == Reading::on) asio::post(impl_->loop.context, [e = impl_->endpoint] { e->do_read(); });
 }
+
+std::size_t WsClient::pings_received() const { return impl_->endpoint->pings.load(); }
 
 WsClient::~WsClient() {
   impl_->loop.run_and_wait([e = impl_->endpoint] { e->kill(); });

@@ -28,8 +28,9 @@ class WsClient {
  public:
   // Connects to 127.0.0.1:port and upgrades; throws HandshakeRefused when the server answers
   // the upgrade with an HTTP error, std::runtime_error for anything else.
+  enum class Reading { on, off };  // off: never reads, so never answers a ping
   WsClient(unsigned short port, const std::string& target = "/media",
-           const std::map<std::string, std::string>& headers = {});
+           const std::map<std::string, std::string>& headers = {}, Reading reading = Reading::on);
   ~WsClient();
 
   void send_text(const std::string& text);
@@ -41,6 +42,7 @@ class WsClient {
   // Waits until the server closes the stream; true if it did within `timeout`.
   bool wait_closed(std::chrono::milliseconds timeout = 10s);
   int close_code() const;  // 0 until closed with a code
+  std::size_t pings_received() const;
   std::string close_reason() const;
   void close();
 
