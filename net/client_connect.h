@@ -49,7 +49,7 @@ struct ConnectState {
 
 }  // namespace detail
 
-// `stream` is a beast::tcp_stream or a beast::ssl_stream<beast::tcp_stream>; it must outlive the
+// `stream` is a Beast TCP stream or an ssl_stream over one; it must outlive the
 // operation (the caller's `done` usually holds its owner). `done` runs once, on the stream's
 // executor. On success the stream's own timer is left running: the caller sets what follows.
 template <class Stream>
@@ -59,9 +59,8 @@ void async_connect_client(Stream& stream, const Endpoint& endpoint, std::chrono:
   namespace beast = boost::beast;
   using boost::system::error_code;
   using tcp = asio::ip::tcp;
-  constexpr bool tls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
-
   auto& lowest = beast::get_lowest_layer(stream);
+  constexpr bool tls = !std::is_same_v<std::remove_reference_t<decltype(lowest)>, Stream>;  // a layer above TCP
   auto state = std::make_shared<detail::ConnectState>(lowest.get_executor(), std::move(done));
   const auto until = std::chrono::steady_clock::now() + timeout;
   state->deadline.expires_at(until);

@@ -39,7 +39,7 @@ void Listener::close() {
 }
 
 void Listener::do_accept() {
-  acceptor_.async_accept(pick_(), [this](error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(pick_(), [this](error_code ec, LoopSocket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Out of descriptors or the like: try again shortly rather than spin.

@@ -11,12 +11,14 @@
 #include <functional>
 #include <string>
 
+#include "net/loop_stream.h"
+
 namespace callproxy::net {
 
 class Listener {
  public:
   using PickLoop = std::function<boost::asio::io_context&()>;
-  using OnAccept = std::function<void(boost::asio::ip::tcp::socket)>;
+  using OnAccept = std::function<void(LoopSocket)>;  // bound to the loop it was placed on
 
   // `name` prefixes log lines ("serve", "local-speaker").
   Listener(boost::asio::io_context& loop, std::string name);

@@ -210,7 +210,7 @@ void Server::run() {
   // Each new connection goes to the next loop and stays there.
   impl_->listener.start(
       [impl = impl_.get()]() -> asio::io_context& { return impl->loops.next(); },
-      [impl = impl_.get()](asio::ip::tcp::socket socket) { start_http_session(std::move(socket), impl->http); });
+      [impl = impl_.get()](net::LoopSocket socket) { start_http_session(std::move(socket), impl->http); });
   impl_->do_wait_signal();
   impl_->loops.run();
   spdlog::info("stopped");

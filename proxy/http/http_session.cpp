@@ -20,7 +20,7 @@
 namespace callproxy::proxy {
 namespace {
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<net::LoopTcpStream>;
 
 // Access lines go to the logger named "access" when the program set one up (it formats them for
 // the chosen log format), else to the default logger, as a JSON object.
@@ -31,14 +31,14 @@ std::shared_ptr<spdlog::logger> access_logger() {
 
 constexpr std::size_t max_logged_path_bytes = 256;
 
-// One HTTP connection, plain (beast::tcp_stream) or TLS (TlsStream, --tls-cert).
+// One HTTP connection, plain (net::LoopTcpStream) or TLS (TlsStream, --tls-cert).
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
 
  public:
   template <class... TlsContext>
-  HttpSession(tcp::socket&& socket, const HttpContext& context, TlsContext&... tls)
+  HttpSession(net::LoopSocket&& socket, const HttpContext& context, TlsContext&... tls)
       : stream_(std::move(socket), tls...), context_(context), router_(context.router), options_(context.options) {}
 
   void run() {
@@ -214,11 +214,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
 }  // namespace
 
-void start_http_session(tcp::socket socket, const HttpContext& context) {
+void start_http_session(net::LoopSocket socket, const HttpContext& context) {
   if (context.tls) {
     std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, *context.tls)->run();
   } else {
-    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), context)->run();
+    std::make_shared<HttpSession<net::LoopTcpStream>>(std::move(socket), context)->run();
   }
 }
 

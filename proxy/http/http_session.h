@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "net/loop_stream.h"
 #include "proxy/http/http_options.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/router.h"
@@ -26,6 +27,6 @@ struct HttpContext {
 };
 
 // Runs the connection on the socket's own loop.
-void start_http_session(boost::asio::ip::tcp::socket socket, const HttpContext& context);
+void start_http_session(net::LoopSocket socket, const HttpContext& context);
 
 }  // namespace callproxy::proxy

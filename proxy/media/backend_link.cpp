@@ -21,6 +21,7 @@
 #include "net/backoff.h"
 #include "net/client_connect.h"
 #include "net/handler_memory.h"
+#include "net/loop_stream.h"
 #include "net/tls_context.h"
 #include "net/write_queue.h"
 
@@ -29,8 +30,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-using PlainStream = websocket::stream<beast::tcp_stream>;
-using TlsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using PlainStream = websocket::stream<net::LoopTcpStream>;
+using TlsStream = websocket::stream<beast::ssl_stream<net::LoopTcpStream>>;
 
 enum class State { connecting, open, reconnecting, finishing, closed };
 

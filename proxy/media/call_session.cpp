@@ -61,7 +61,7 @@ enum class PeerLog : std::size_t {
   count
 };
 
-// One call over a plain (beast::tcp_stream) or TLS connection from Twilio.
+// One call over a plain (net::LoopTcpStream) or TLS connection from Twilio.
 template <class NextLayer>
 class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> {
   using std::enable_shared_from_this<CallSession<NextLayer>>::shared_from_this;
@@ -565,13 +565,13 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
 
 }  // namespace
 
-void start_call_session(beast::tcp_stream stream, http::request<http::string_body> request, CallContext& context) {
-  std::make_shared<CallSession<beast::tcp_stream>>(std::move(stream), context)->run(std::move(request));
+void start_call_session(net::LoopTcpStream stream, http::request<http::string_body> request, CallContext& context) {
+  std::make_shared<CallSession<net::LoopTcpStream>>(std::move(stream), context)->run(std::move(request));
 }
 
-void start_call_session(beast::ssl_stream<beast::tcp_stream> stream, http::request<http::string_body> request,
+void start_call_session(beast::ssl_stream<net::LoopTcpStream> stream, http::request<http::string_body> request,
                         CallContext& context) {
-  std::make_shared<CallSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(stream), context)
+  std::make_shared<CallSession<beast::ssl_stream<net::LoopTcpStream>>>(std::move(stream), context)
       ->run(std::move(request));
 }
 

@@ -3,11 +3,11 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "net/loop_stream.h"
 #include "proxy/media/call_registry.h"
 #include "proxy/media/media_options.h"
 #include "proxy/media/metrics.h"
@@ -29,9 +29,9 @@ struct CallContext {
 };
 
 // Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
-void start_call_session(boost::beast::tcp_stream stream,
-                        boost::beast::http::request<boost::beast::http::string_body> request, CallContext& context);
-void start_call_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
+void start_call_session(net::LoopTcpStream stream, boost::beast::http::request<boost::beast::http::string_body> request,
+                        CallContext& context);
+void start_call_session(boost::beast::ssl_stream<net::LoopTcpStream> stream,
                         boost::beast::http::request<boost::beast::http::string_body> request, CallContext& context);
 
 }  // namespace callproxy::proxy
