@@ -231,3 +231,24 @@ TEST_CASE("every setting of assets/callproxy.toml, uncommented, is a config file
   auto serve = test::start_serve({"--config", file.path});
   CHECK(body_limit(serve.port) == 65536);
 }
+
+TEST_CASE("the package's config file keeps state in the state directory, listens on loopback, checks signatures",
+          "[cli][config][package]") {
+  const auto text = test::read_file(CALLPROXY_PACKAGE_CONFIG);
+  CHECK(text.find("\nstore = \"sqlite:/var/lib/callproxy/callproxy.db\"") != std::string::npos);
+  CHECK(text.find("\nbind = \"127.0.0.1\"") != std::string::npos);
+  CHECK(text.find("\nvalidate-signatures = true") != std::string::npos);
+  // serve takes it as it is (the store and port overridden by flags here: nothing written to /var).
+  const auto no_token = serve_refusing({"--config", CALLPROXY_PACKAGE_CONFIG}, {{"TWILIO_AUTH_TOKEN", std::nullopt}});
+  CHECK(no_token.exit_code == 2);
+  CHECK(no_token.err.find("token") != std::string::npos);
+  test::ChildProcess serve(
+      test::callproxy_args({"serve", "--config", CALLPROXY_PACKAGE_CONFIG, "--port", "0", "--store", "memory"}),
+      {{"TWILIO_AUTH_TOKEN", "package-test-token"}, {"CALLPROXY_BIND", std::nullopt}});
+  const auto line = serve.wait_for_stderr("listening on 127.0.0.1:");
+  const auto port = static_cast<unsigned short>(std::stoi(line.substr(line.find("127.0.0.1:") + 10)));
+  // Signatures are checked: an unsigned PIN check is refused.
+  const auto unsigned_check = test::http_request(port, "POST", "/validate-pin", {{"Content-Type", "application/json"}},
+                                                 R"({"pin":"1234","callerId":"+15551234567"})");
+  CHECK(unsigned_check.status == 400);
+}
