@@ -138,6 +138,7 @@ ConfigFile::ConfigFile(const CLI::App& root, std::string command, std::function<
 std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& input) const {
   const auto* file = root_.get_config_ptr();
   const auto where = file && !file->results().empty() ? file->results().back() : std::string("config file");
+  const auto refuse = [&where](const std::string& what) { return CLI::ConfigError(where + ": " + what); };
   std::istringstream text(without_comments(input));
   auto items = CLI::ConfigTOML::from_config(text);
 
@@ -147,17 +148,15 @@ std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& input) const 
     if (!item.parents.empty()) {
       const auto name = item.name == "++" || item.name == "--" ? "[" + CLI::detail::join(item.parents, ".") + "]"
                                                                : "'" + item.fullname() + "'";
-      throw CLI::ConfigError(where + ": " + name +
-                             ": tables and dotted keys are not used; write each key at the top level");
+      throw refuse(name + ": tables and dotted keys are not used; write each key at the top level");
     }
     bool on_command = false;
     const auto* option = find_setting(item.name, on_command);
     if (option == nullptr) {
-      throw CLI::ConfigError(where + ": unknown key '" + item.name + "'" +
-                             suggestion(item.name, settings(root_, command_)) +
-                             "; `callproxy serve --print-config` lists every key");
+      throw refuse("unknown key '" + item.name + "'" + suggestion(item.name, settings(root_, command_)) +
+                   "; `callproxy " + command_ + " --print-config` lists every key");
     }
-    if (!seen.insert(option).second) throw CLI::ConfigError(where + ": key '" + item.name + "' is set twice");
+    if (!seen.insert(option).second) throw refuse("key '" + item.name + "' is set twice");
     if (item.inputs.empty()) continue;  // `backend = []`: no entries, as when the key is absent
     if (on_command) item.parents = {command_};
     check_alone(item, where);
