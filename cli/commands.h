@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -16,6 +18,10 @@ RunFunction setup_serve(CLI::App& parent);
 RunFunction setup_sign(CLI::App& parent);
 RunFunction setup_client_test(CLI::App& parent);
 RunFunction setup_local_speaker(CLI::App& parent);
+
+// The store the Node service's REMOTE_CACHE_ENABLED + REDIS_HOST ask for, if they do: serve uses
+// it when neither --store nor CALLPROXY_STORE is given (and it wins over a config file's store).
+std::optional<std::string> node_cache_store();
 
 // Exit codes every subcommand shares.
 inline constexpr int exit_ok = 0;

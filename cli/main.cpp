@@ -2,38 +2,16 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
-#include <map>
 
-#include "cli/commands.h"
-#include "cli/logging.h"
+#include "cli/command_line.h"
 
 namespace {
 
 int run(int argc, char** argv) {
   using namespace callproxy::cli;
 
-  CLI::App app{"callproxy: put Twilio Media Streams in front of your own backends.", "callproxy"};
-  app.set_version_flag("--version", std::string("callproxy ") + CALLPROXY_VERSION);
-  app.require_subcommand(1);
-  app.fallthrough();  // the logging flags are accepted after the subcommand too
-
-  LogOptions log;
-  app.add_option("--log-level", log.level, "Log level")
-      ->envname("LOG_LEVEL")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-      ->capture_default_str();
-  app.add_option("--log-format", log.format, "Log line format")
-      ->envname("LOG_FORMAT")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
-
-  const std::map<std::string, RunFunction> commands{
-      {"serve", setup_serve(app)},
-      {"client-test", setup_client_test(app)},
-      {"local-speaker", setup_local_speaker(app)},
-      {"sign", setup_sign(app)},
-  };
-
+  auto line = make_command_line();
+  auto& app = line->app;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -42,15 +20,26 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::FileError& e) {
+    std::cerr << "callproxy: config file " << e.what() << "\n";
+    return exit_usage;
+  } catch (const CLI::ConfigError& e) {
+    // One line naming the file and the key.
+    std::cerr << "callproxy: " << e.what() << "\n";
+    return exit_usage;
   } catch (const CLI::ParseError& e) {
     // One line naming the flag, then the usage exit code.
     std::cerr << "callproxy: " << e.what() << " (see callproxy --help)\n";
     return exit_usage;
   }
 
-  configure_logging(log);
   const auto* chosen = app.get_subcommands().front();
-  return commands.at(chosen->get_name())();
+  if (app.get_config_ptr()->count() > 0 && chosen->get_name() != "serve") {
+    std::cerr << "callproxy: --config holds serve's settings; " << chosen->get_name() << " takes none\n";
+    return exit_usage;
+  }
+  configure_logging(line->log);
+  return line->commands.at(chosen->get_name())();
 }
 
 }  // namespace

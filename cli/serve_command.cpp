@@ -1,11 +1,14 @@
-// callproxy serve: flags and environment (the Node service's names keep working) -> ServeOptions.
+// callproxy serve: flags, environment (the Node service's names keep working) and a config file
+// -> ServeOptions.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "proxy/media/backend_target.h"
 #include "proxy/server.h"
 
@@ -19,28 +22,21 @@ struct ServeFlags {
   std::string replies = "first";
   std::string stream_mode = "connect";
   std::string redis_keys = "node";
+  bool print_config = false;
 };
 
-// The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST (host, host:port or a redis[s]:// URL),
-// when neither --store nor CALLPROXY_STORE is given.
+// The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST, when neither --store nor CALLPROXY_STORE
+// is given (a config file's store is left out when they are set: the environment wins).
 void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app) {
   if (app.count("--store") > 0) return;
-  // Read once at start-up, before any thread exists.
-  const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");  // NOLINT(concurrency-mt-unsafe)
-  const char* host = std::getenv("REDIS_HOST");               // NOLINT(concurrency-mt-unsafe)
-  if (!enabled || !host || !*host) return;
-  const std::string on(enabled);
-  if (on != "true" && on != "1" && on != "yes") return;
-  std::string where(host);
-  if (where.rfind("redis://", 0) == 0 || where.rfind("rediss://", 0) == 0) {
-    options.store = where;
-    return;
-  }
-  if (where.find(':') == std::string::npos) where += ":6379";
-  options.store = "redis://" + where;
+  if (auto store = node_cache_store()) options.store = *store;
 }
 
 int run_serve(ServeFlags& flags, const CLI::App& app) {
+  if (flags.print_config) {
+    std::cout << config_template(*app.get_parent(), app.get_name());
+    return exit_ok;
+  }
   auto& options = flags.options;
   apply_node_cache_settings(options, app);
   options.redis_keys = proxy::parse_redis_keys(flags.redis_keys).value();  // checked by the flag
@@ -68,23 +64,56 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
   }
 }
 
-// Seconds on the command line, milliseconds inside.
+// "30", "0.5": a duration in seconds as a user writes it.
+std::string seconds_text(std::chrono::milliseconds duration) {
+  const auto ms = duration.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000);
+  auto text = std::to_string(ms / 1000) + "." + std::to_string(1000 + ms % 1000).substr(1);
+  while (text.back() == '0') text.pop_back();
+  return text;
+}
+
+std::string bool_text(bool value) { return value ? "true" : "false"; }
+
+// Seconds on the command line, milliseconds inside; the default is what `target` holds.
 CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
                          const std::string& help, double max = 86400.0, double min = 0.0) {
   return app
       ->add_option_function<double>(
           name,
           [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
-          help + " (default " + std::to_string(static_cast<double>(target.count()) / 1000).substr(0, 5) + ")")
+          help)
+      ->default_str(seconds_text(target))
       ->check(CLI::Range(min, max));
 }
 
 }  // namespace
 
+std::optional<std::string> node_cache_store() {
+  // Read once at start-up, before any thread exists.
+  const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");  // NOLINT(concurrency-mt-unsafe)
+  const char* host = std::getenv("REDIS_HOST");               // NOLINT(concurrency-mt-unsafe)
+  if (!enabled || !host || !*host) return std::nullopt;
+  const std::string on(enabled);
+  if (on != "true" && on != "1" && on != "yes") return std::nullopt;
+  // A host, host:port or a redis[s]:// URL.
+  std::string where(host);
+  if (where.rfind("redis://", 0) == 0 || where.rfind("rediss://", 0) == 0) return where;
+  if (where.find(':') == std::string::npos) where += ":6379";
+  return "redis://" + where;
+}
+
 RunFunction setup_serve(CLI::App& parent) {
   auto flags = std::make_shared<ServeFlags>();
   auto& options = flags->options;
   auto* app = parent.add_subcommand("serve", "Run the proxy: Twilio streams on /media, the HTTP API");
+  app->footer(
+      "Every flag can also be set in a TOML file: callproxy serve --config FILE, the flag's name without its -- as "
+      "the key (callproxy serve --print-config writes one with every setting). A flag wins over its environment "
+      "variable, which wins over the file.");
+  app->add_flag("--print-config", flags->print_config,
+                "Print a TOML config file documenting every setting with its default, and exit")
+      ->configurable(false);  // an action, not a setting
 
   app->add_option("--port,-p", options.http.port, "TCP port to listen on (0 picks a free one)")
       ->envname("AUDIO_PROXY_PORT")
@@ -136,7 +165,8 @@ RunFunction setup_serve(CLI::App& parent) {
       ->check(CLI::IsMember({"connect", "fork"}))
       ->capture_default_str();
   app->add_flag("--backend-reconnect,!--no-backend-reconnect", options.media.backend_reconnect,
-                "Reconnect a dropped backend with backoff (default on)")
+                "Reconnect a dropped backend with backoff")
+      ->default_str(bool_text(options.media.backend_reconnect))
       ->envname("CALLPROXY_BACKEND_RECONNECT");
   add_seconds(app, "--backend-reconnect-window", options.media.backend_reconnect_window,
               "Seconds to keep trying to reconnect a dropped backend")
@@ -170,6 +200,7 @@ RunFunction setup_serve(CLI::App& parent) {
   // Who may stream to us.
   app->add_flag("--validate-signatures", options.signatures.validate,
                 "Refuse /media handshakes without a valid X-Twilio-Signature")
+      ->default_str(bool_text(options.signatures.validate))
       ->envname("VALIDATE_EXTERNAL_CALLS");
   app->add_option("--auth-token", options.signatures.auth_token, "Twilio auth token (for signatures)")
       ->envname("TWILIO_AUTH_TOKEN");
@@ -193,13 +224,15 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option_function<long long>(
          "--pin-api-timeout-ms",
          [&options](long long ms) { options.callers.pin_api_timeout = std::chrono::milliseconds(ms); },
-         "Milliseconds the identity API has to answer (default 10000)")
+         "Milliseconds the identity API has to answer")
+      ->default_str(std::to_string(options.callers.pin_api_timeout.count()))
       ->envname("SERVER_API_TIMEOUT_MS")
       ->check(CLI::Range(1LL, 600000LL));
   app->add_option("--api-key", options.callers.api_key, "Key the admin routes require in the apiKey header")
       ->envname("SERVER_API_KEY");
   app->add_flag("--debug-routes", options.callers.debug_routes,
                 "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id)")
+      ->default_str(bool_text(options.callers.debug_routes))
       ->envname("ENABLE_DEBUG_ROUTES");
   app->add_option("--attempts-allowed", options.callers.attempts.allowed,
                   "Failed PINs allowed; one more blocks the caller")
@@ -208,7 +241,8 @@ RunFunction setup_serve(CLI::App& parent) {
       ->capture_default_str();
   app->add_option_function<long long>(
          "--attempts-ttl", [&options](long long s) { options.callers.attempts.ttl = std::chrono::seconds(s); },
-         "Seconds failed attempts are remembered after the last one (default 86400)")
+         "Seconds failed attempts are remembered after the last one")
+      ->default_str(std::to_string(options.callers.attempts.ttl.count()))
       ->envname("INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS")
       ->check(CLI::Range(1LL, 10LL * 365 * 86400));
 

@@ -23,6 +23,8 @@ packages=(
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
   python3                                 # bench/run: the cross-check, the callgrind sums, the README table
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
+  dpkg-dev file systemd                   # scripts/package.sh (cpack -G DEB computes the dependencies), and
+                                          # scripts/check-package.sh (systemd-analyze checks the unit)
 )
 if [[ "${1:-}" == "--assets" ]]; then
   packages+=(espeak-ng sox)

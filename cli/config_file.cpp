@@ -1,0 +1,230 @@
+#include "cli/config_file.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+#include <utility>
+
+namespace callproxy::cli {
+namespace {
+
+// Hands one item to a probe app, as if a file held that key alone.
+class OneItem : public CLI::ConfigTOML {
+ public:
+  explicit OneItem(CLI::ConfigItem item) : item_(std::move(item)) {}
+  std::vector<CLI::ConfigItem> from_config(std::istream& /*input*/) const override { return {item_}; }
+
+ private:
+  CLI::ConfigItem item_;
+};
+
+// The text with each line's comment removed: a '#' outside a quoted string starts one. (CLI11
+// 2.1 cuts a value at any '#', inside quotes too: a password or URL holding one would be cut.)
+std::string without_comments(std::istream& input) {
+  std::string out;
+  for (std::string line; std::getline(input, line);) {
+    char quote = 0;
+    std::size_t end = line.size();
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quote == '"' && c == '\\') {
+        ++i;  // an escaped character, a quote included
+      } else if (quote != 0) {
+        if (c == quote) quote = 0;
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '#') {
+        end = i;
+        break;
+      }
+    }
+    out.append(line, 0, end).push_back('\n');
+  }
+  return out;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const auto above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+struct Setting {
+  const CLI::Option* option;
+  bool on_command;  // the command's own, or the root's
+};
+
+// Settings in the order a reader meets them: the command's, then the root's (the logging flags).
+std::vector<Setting> settings(const CLI::App& root, const std::string& command) {
+  const auto is_setting = [](const CLI::Option* option) {
+    return option->get_configurable() && !option->get_lnames().empty();
+  };
+  std::vector<Setting> out;
+  const CLI::App& sub = *root.get_subcommand(command);
+  for (const auto* option : sub.get_options(is_setting)) out.push_back({option, true});
+  for (const auto* option : root.get_options(is_setting)) out.push_back({option, false});
+  return out;
+}
+
+std::string key_of(const CLI::Option& option) { return option.get_lnames().front(); }
+
+// " (did you mean 'max-body-bytes'?)" for a key one or two typing slips away from a setting.
+std::string suggestion(const std::string& key, const std::vector<Setting>& all) {
+  std::string dashed = key;
+  std::replace(dashed.begin(), dashed.end(), '_', '-');
+  std::string best;
+  std::size_t best_distance = 3;
+  for (const auto& setting : all) {
+    const auto distance = edit_distance(dashed, key_of(*setting.option));
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = key_of(*setting.option);
+    }
+  }
+  return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
+}
+
+// A default as TOML writes it: numbers and true/false bare, text quoted, lists in brackets.
+std::string toml_value(const CLI::Option& option) {
+  const auto text = option.get_default_str();
+  if (option.get_expected_min() == 0) return text.empty() ? "false" : text;  // a flag
+  if (option.get_expected_max() > 1) {
+    if (text.size() < 2 || text.front() != '[') return "[]";
+    std::vector<std::string> items;
+    std::stringstream inner(text.substr(1, text.size() - 2));
+    for (std::string item; std::getline(inner, item, ',');) items.push_back(item);
+    return "[" + CLI::detail::ini_join(items, ',', '\0', '\0') + "]";
+  }
+  return CLI::detail::convert_arg_for_ini(text);
+}
+
+// Prose as comment lines of at most 100 columns.
+void write_comment(std::ostream& out, const std::string& text) {
+  std::istringstream words(text);
+  std::string line;
+  for (std::string word; words >> word;) {
+    if (!line.empty() && line.size() + 1 + word.size() > 98) {
+      out << "# " << line << '\n';
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty()) out << "# " << line << '\n';
+}
+
+}  // namespace
+
+ConfigFile::ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe,
+                       std::function<bool(const CLI::Option&)> also_from_environment)
+    : root_(root),
+      command_(std::move(command)),
+      make_probe_(std::move(make_probe)),
+      also_from_environment_(std::move(also_from_environment)) {
+  // Comments are removed before CLI11 reads the text (see without_comments); a line never
+  // holds '\n', so CLI11 finds none left to cut.
+  comment('\n');
+}
+
+std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& input) const {
+  const auto* file = root_.get_config_ptr();
+  const auto where = file && !file->results().empty() ? file->results().back() : std::string("config file");
+  const auto refuse = [&where](const std::string& what) { return CLI::ConfigError(where + ": " + what); };
+  std::istringstream text(without_comments(input));
+  auto items = CLI::ConfigTOML::from_config(text);
+
+  std::set<const CLI::Option*> seen;
+  std::vector<CLI::ConfigItem> applied;
+  for (auto& item : items) {
+    if (!item.parents.empty()) {
+      const auto name = item.name == "++" || item.name == "--" ? "[" + CLI::detail::join(item.parents, ".") + "]"
+                                                               : "'" + item.fullname() + "'";
+      throw refuse(name + ": tables and dotted keys are not used; write each key at the top level");
+    }
+    bool on_command = false;
+    const auto* option = find_setting(item.name, on_command);
+    if (option == nullptr) {
+      throw refuse("unknown key '" + item.name + "'" + suggestion(item.name, settings(root_, command_)) +
+                   "; `callproxy " + command_ + " --print-config` lists every key");
+    }
+    if (!seen.insert(option).second) throw refuse("key '" + item.name + "' is set twice");
+    if (item.inputs.empty()) continue;  // `backend = []`: no entries, as when the key is absent
+    if (on_command) item.parents = {command_};
+    check_alone(item, where);
+    if (from_environment(*option)) continue;  // the environment wins over the file
+    applied.push_back(std::move(item));
+  }
+  return applied;
+}
+
+const CLI::Option* ConfigFile::find_setting(const std::string& key, bool& on_command) const {
+  for (const auto& setting : settings(root_, command_)) {
+    const auto& names = setting.option->get_lnames();
+    if (std::find(names.begin(), names.end(), key) == names.end()) continue;
+    on_command = setting.on_command;
+    return setting.option;
+  }
+  return nullptr;
+}
+
+// The key parsed alone on a fresh app with no environment, so its value is checked whatever
+// the command line or the environment would put in its place, and the error names the key.
+void ConfigFile::check_alone(const CLI::ConfigItem& item, const std::string& where) const {
+  auto probe = make_probe_();
+  for (auto* option : probe->get_options()) option->envname("");
+  for (auto* sub : probe->get_subcommands([](CLI::App*) { return true; })) {
+    for (auto* option : sub->get_options()) option->envname("");
+  }
+  probe->config_formatter(std::make_shared<OneItem>(item));
+  std::istringstream nothing;
+  try {
+    probe->parse_from_stream(nothing);
+  } catch (const CLI::ParseError& e) {
+    throw CLI::ConfigError(where + ": key '" + item.name + "': " + e.what());
+  }
+}
+
+bool ConfigFile::from_environment(const CLI::Option& option) const {
+  const auto name = option.get_envname();
+  if (!name.empty()) {
+    // Read at start-up, before any thread exists; an empty variable counts as unset, as CLI11 has it.
+    const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
+    if (value != nullptr && *value != '\0') return true;
+  }
+  return also_from_environment_ && also_from_environment_(option);
+}
+
+std::string config_template(const CLI::App& root, const std::string& command) {
+  std::ostringstream out;
+  out << "# callproxy " << command << ": every setting, commented out, with its default.\n"
+      << "#\n"
+      << "# Use: callproxy " << command << " --config FILE. A key is a flag's name without its leading \"--\";\n"
+      << "# uncomment a line to set it. A flag on the command line wins over its environment variable,\n"
+      << "# which wins over this file, which wins over the default. Values: numbers and true/false as\n"
+      << "# they are, text in double quotes (taken as written: no escapes), lists as [\"a\", \"b\"]. An\n"
+      << "# unknown key, a bad value or a key set twice stops " << command << " with the key named.\n"
+      << "#\n"
+      << "# Generated from the flags by `callproxy " << command << " --print-config`.\n";
+  bool first_root = true;
+  for (const auto& [option, on_command] : settings(root, command)) {
+    if (!on_command && std::exchange(first_root, false)) out << "\n# Logging (every subcommand's flags)\n";
+    out << '\n';
+    write_comment(out, option->get_description());
+    std::string flags;
+    for (const auto& name : option->get_lnames()) flags += (flags.empty() ? "--" : " / --") + name;
+    write_comment(out, flags + (option->get_envname().empty() ? "" : ", environment " + option->get_envname()));
+    out << '#' << key_of(*option) << " = " << toml_value(*option) << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace callproxy::cli
