@@ -63,8 +63,7 @@ bool is_base64_alphabet(std::string_view text) noexcept {
 
 bool is_json_plain(std::string_view text) noexcept {
   return every_byte(
-      text,
-      [](Bytes v) { return ((v - splat(0x20)) < splat(0x5F)) & (v != splat('"')) & (v != splat('\\')); },
+      text, [](Bytes v) { return ((v - splat(0x20)) < splat(0x5F)) & (v != splat('"')) & (v != splat('\\')); },
       plain_byte);
 }
 
