@@ -20,8 +20,7 @@
 
 namespace callproxy::net {
 
-using LookupDone =
-    std::function<void(boost::system::error_code, std::vector<boost::asio::ip::tcp::endpoint>)>;
+using LookupDone = std::function<void(boost::system::error_code, std::vector<boost::asio::ip::tcp::endpoint>)>;
 
 inline constexpr int max_name_lookups = 64;
 

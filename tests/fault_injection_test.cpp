@@ -55,14 +55,14 @@ TEST_CASE("a call whose handler throws leaves the registry and the gauge, clears
   const ThrowAt<testing::FaultPoint::call_started> fault;
 
   test::WsClient call(serve.port());
-  call.send_text(json{{"event", "start"},
-                      {"sequenceNumber", "1"},
-                      {"start",
-                       {{"streamSid", "MZX"},
-                        {"callSid", "CAX"},
-                        {"tracks", {"inbound"}},
-                        {"customParameters",
-                         {{"executionId", "FNX"}, {"backendHosts", json::array({backend.host_port()}).dump()}}}}}}
+  call.send_text(json{
+      {"event", "start"},
+      {"sequenceNumber", "1"},
+      {"start",
+       {{"streamSid", "MZX"},
+        {"callSid", "CAX"},
+        {"tracks", {"inbound"}},
+        {"customParameters", {{"executionId", "FNX"}, {"backendHosts", json::array({backend.host_port()}).dump()}}}}}}
                      .dump());
   // The call's start handler threw once it had started its backend and claimed its mark: the
   // backend hears the start and then the stop, the Twilio side is closed, nothing stays counted.
@@ -75,8 +75,7 @@ TEST_CASE("a call whose handler throws leaves the registry and the gauge, clears
                    2s));
 }
 
-TEST_CASE("local-speaker stops its player and reports the error when a stream's handler throws",
-          "[speaker][faults]") {
+TEST_CASE("local-speaker stops its player and reports the error when a stream's handler throws", "[speaker][faults]") {
   speaker::LocalSpeakerOptions options;
   options.bind = "127.0.0.1";
   options.port = test::free_port();

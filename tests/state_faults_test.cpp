@@ -176,9 +176,10 @@ TEST_CASE("a stream that ends leaves alone the mark of a live stream naming the 
           "[media][executions][store]") {
   test::RedisServer redis;
   TempDatabase db;
-  for (const std::vector<std::string>& store :
-       {std::vector<std::string>{"--store", "memory"}, {"--store", "sqlite:" + db.path}, {"--store", redis.url(1)},
-        {"--store", redis.url(2), "--redis-keys", "callproxy"}}) {
+  for (const std::vector<std::string>& store : {std::vector<std::string>{"--store", "memory"},
+                                                {"--store", "sqlite:" + db.path},
+                                                {"--store", redis.url(1)},
+                                                {"--store", redis.url(2), "--redis-keys", "callproxy"}}) {
     INFO(store.at(1));
     test::BackendServer backend;
     auto serve = test::start_serve(store);
@@ -309,8 +310,8 @@ TEST_CASE("a read-only SQLite file: reads answer, writes answer 503 with a clear
   std::vector<std::string> launcher;
   if (test::can_use_mount_namespaces()) {
     // Root writes through file modes: the directory is mounted read-only instead.
-    launcher = test::in_private_mount_namespace("mount --bind " + dir.path + " " + dir.path + " && mount -o remount,bind,ro " +
-                                                dir.path);
+    launcher = test::in_private_mount_namespace("mount --bind " + dir.path + " " + dir.path +
+                                                " && mount -o remount,bind,ro " + dir.path);
   } else {
     ::chmod(db.c_str(), 0400);
   }
@@ -365,9 +366,9 @@ TEST_CASE("a full disk under SQLite: 503 with a clear error, no crash, and back 
 TEST_CASE("kill -9 during a burst of failed PINs: every acknowledged attempt and block survives a restart",
           "[store][sqlite][faults]") {
   TempDatabase db;
-  const auto args = with({"--store", "sqlite:" + db.path, "--pins-file", demo_pins, "--attempts-allowed", "3",
-                          "--debug-routes"},
-                         no_budgets);
+  const auto args = with(
+      {"--store", "sqlite:" + db.path, "--pins-file", demo_pins, "--attempts-allowed", "3", "--debug-routes"},
+      no_budgets);
   auto serve = test::start_serve(args);
   std::mutex mutex;
   std::map<std::string, int> acknowledged;  // caller -> attempts the last answer counted

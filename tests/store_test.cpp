@@ -107,14 +107,14 @@ TEST_CASE("the memory store answers later on a thread of its own, in the order i
   for (const auto& id : threads) CHECK(id != caller);
 }
 
-TEST_CASE("a new SQLite file and its WAL and shared-memory files are readable by their owner alone", "[store][sqlite]") {
+TEST_CASE("a new SQLite file and its WAL and shared-memory files are readable by their owner alone",
+          "[store][sqlite]") {
   TempDatabase db;
   const auto saved = ::umask(0);  // the most permissive umask: the modes must not come from it
   auto store = proxy::make_sqlite_store(db.path);
   ::umask(saved);
-  REQUIRE(wait_for<proxy::CallerState>([&](auto done) {
-            store->record_failure("+1", proxy::AttemptPolicy{}, done);
-          }).ok());
+  REQUIRE(
+      wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", proxy::AttemptPolicy{}, done); }).ok());
   CHECK(mode_of(db.path) == 0600);
   CHECK(mode_of(db.path + "-wal") == 0600);
   CHECK(mode_of(db.path + "-shm") == 0600);
@@ -238,7 +238,7 @@ TEST_CASE("a SQLite file locked by another process: a full queue answers busy at
   CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().blocked);
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
-  CHECK(wait_for<proxy::CallerState>([&](auto done) {
-          store->record_failure("+2", proxy::AttemptPolicy{}, done);
-        }).value().attempts == 1);
+  CHECK(wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+2", proxy::AttemptPolicy{}, done); })
+            .value()
+            .attempts == 1);
 }
