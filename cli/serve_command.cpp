@@ -277,6 +277,12 @@ RunFunction setup_serve(CLI::App& parent) {
         return spec ? std::string() : spec.error();
       })
       ->capture_default_str();
+  app->add_option("--store-max-queue", options.store_limits.max_queued,
+                  "Store operations that may wait at once (SQLite: queued for the file; Redis: awaiting replies); "
+                  "beyond it the routes that need the store answer 503 at once")
+      ->envname("CALLPROXY_STORE_MAX_QUEUE")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
+      ->capture_default_str();
   app->add_option("--redis-keys", flags->redis_keys,
                   "Redis keys: node (the Node service's, shared with its instances) or callproxy")
       ->envname("CALLPROXY_REDIS_KEYS")

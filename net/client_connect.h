@@ -1,7 +1,8 @@
 // A client's way to its peer, one way for every client of the program (backend links,
-// client-test's calls, the identity API): resolve with a deadline, connect to the first address
-// the caller allows, and for TLS streams the handshake with SNI and host-name verification; the
-// whole sequence bounded by one timeout. For the networking sources only (Beast types).
+// client-test's calls, the identity API, Redis): look the name up (off the loop, never behind
+// another lookup: name_lookup.h), connect to the first address the caller allows, and for TLS
+// streams the handshake with SNI and host-name verification; the whole sequence bounded by one
+// timeout, the lookup included. For the networking sources only (Beast types).
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "net/endpoint.h"
+#include "net/name_lookup.h"
 
 namespace callproxy::net {
 
@@ -37,13 +39,19 @@ namespace detail {
 
 struct ConnectState {
   ConnectState(const boost::asio::any_io_executor& executor, ConnectDone on_done)
-      : resolver(executor), deadline(executor), done(std::move(on_done)) {}
+      : deadline(executor), done(std::move(on_done)) {}
+  ConnectState(const ConnectState&) = delete;
+  ConnectState& operator=(const ConnectState&) = delete;
+  // Gone with its loop's handlers at the latest: the lookup's thread then touches the loop no more.
+  ~ConnectState() {
+    if (lookup) lookup->cancel();
+  }
   void finish(std::optional<ConnectFailure> failure) {
     deadline.cancel();
     if (auto callback = std::exchange(done, nullptr)) callback(std::move(failure));
   }
-  boost::asio::ip::tcp::resolver resolver;
-  boost::asio::steady_timer deadline;  // the resolver has no timeout of its own
+  std::shared_ptr<NameLookup> lookup;
+  boost::asio::steady_timer deadline;  // a lookup has no timeout of its own; this one covers it
   ConnectDone done;
 };
 
@@ -64,23 +72,26 @@ void async_connect_client(Stream& stream, const Endpoint& endpoint, std::chrono:
   auto state = std::make_shared<detail::ConnectState>(lowest.get_executor(), std::move(done));
   const auto until = std::chrono::steady_clock::now() + timeout;
   state->deadline.expires_at(until);
+  // The deadline's wait keeps the state alive while the lookup runs; the lookup's answer holds it
+  // weakly, so that a loop destroyed mid-lookup takes the state, and so the lookup, with it.
   state->deadline.async_wait([state, host = endpoint.host](error_code ec) {
     if (ec) return;
-    state->resolver.cancel();
+    if (state->lookup) state->lookup->cancel();
     state->finish(ConnectFailure{ConnectFailure::Step::resolve, "cannot resolve " + host + ": timed out"});
   });
-  state->resolver.async_resolve(
-      endpoint.host, std::to_string(endpoint.port),
-      [state, &stream, &lowest, until, endpoint, allow = std::move(allow)](error_code ec,
-                                                                           tcp::resolver::results_type results) {
-        if (!state->done) return;  // the deadline answered already
+  state->lookup = lookup_name(
+      lowest.get_executor(), endpoint.host, endpoint.port,
+      [weak = std::weak_ptr<detail::ConnectState>(state), &stream, &lowest, until, endpoint, allow = std::move(allow)](
+          error_code ec, std::vector<tcp::endpoint> results) {
+        const auto state = weak.lock();
+        if (!state || !state->done) return;  // the deadline answered already
         state->deadline.cancel();
         if (ec)
           return state->finish(
               ConnectFailure{ConnectFailure::Step::resolve, "cannot resolve " + endpoint.host + ": " + ec.message()});
         std::vector<tcp::endpoint> addresses;
         for (const auto& entry : results) {
-          if (!allow || allow(entry.endpoint().address())) addresses.push_back(entry.endpoint());
+          if (!allow || allow(entry.address())) addresses.push_back(entry);
         }
         if (addresses.empty()) {
           return state->finish(

@@ -17,6 +17,7 @@ struct ServeOptions {
   unsigned threads = 0;  // event loops; 0 = one per hardware thread
   std::chrono::milliseconds drain_timeout{30'000};
   std::string store = "sqlite:./callproxy.db";  // --store, see parse_store_spec
+  StoreLimits store_limits;                     // --store-max-queue
   // For a redis[s]:// store: the password when the URL carries none (REDIS_PASSWORD), the key
   // scheme, and a CA for rediss:// besides the system's.
   std::string redis_password;

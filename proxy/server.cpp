@@ -35,7 +35,7 @@ std::unique_ptr<StateStore> open_store_flag(const ServeOptions& options) {
   }
   std::unique_ptr<StateStore> store;
   try {
-    store = open_store(spec.value());
+    store = open_store(spec.value(), options.store_limits);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(std::string("--redis-ca: ") + e.what());  // the one way a Redis spec fails here
   }
@@ -99,8 +99,10 @@ struct Server::Impl {
 
   ~Impl() {
     // The store goes first, while the (stopped) loops and everything its pending callbacks use
-    // still exist; what they post to the stopped loops is simply discarded.
+    // still exist; what they post to the stopped loops is simply discarded. Calls destroyed with
+    // the loops after it touch neither it nor their backends.
     loops.stop();
+    calls.closing = true;
     store.reset();
   }
 

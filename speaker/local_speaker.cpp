@@ -17,6 +17,7 @@
 #include <iostream>
 #include <thread>
 
+#include "core/fault_injection.h"
 #include "net/asio_names.h"
 #include "net/listener.h"
 #include "net/write_queue.h"
@@ -38,6 +39,12 @@ class Player {
   Player(Mixer& mixer, std::unique_ptr<AudioSink> device, std::vector<std::unique_ptr<AudioSink>> recorders)
       : mixer_(mixer), device_(std::move(device)), recorders_(std::move(recorders)) {}
 
+  // On every way out of the speaker, an exception included: the playing thread is stopped and
+  // joined (a joinable std::thread destroyed would end the process), the sinks then closed.
+  ~Player() { halt(); }
+  Player(const Player&) = delete;
+  Player& operator=(const Player&) = delete;
+
   void start() {
     thread_ = std::thread([this] { loop(); });
   }
@@ -48,12 +55,16 @@ class Player {
     while (mixer_.active() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    running_ = false;
-    if (thread_.joinable()) thread_.join();
+    halt();
     if (device_) device_->finish();
   }
 
  private:
+  void halt() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+  }
+
   void loop() {
     std::vector<std::int16_t> samples(chunk);
     auto next = std::chrono::steady_clock::now();
@@ -151,6 +162,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
 
   void on_event(BackendEvent& event) {
     using Kind = BackendEvent::Kind;
+    testing::fault_point(testing::FaultPoint::speaker_message);
     switch (event.kind) {
       case Kind::start:
         if (!event.stream_sid.empty()) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "proxy/server.h"
+#include "support/in_process_serve.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
 
@@ -91,34 +92,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// serve on 127.0.0.1, a free port and one event loop, running on a thread of this process.
-class InProcessServe {
- public:
-  explicit InProcessServe(proxy::BackendFormat format) {
-    proxy::ServeOptions options;
-    options.threads = 1;
-    options.store = "memory";
-    options.http.bind = "127.0.0.1";
-    options.http.port = 0;
-    options.media.backend_format = format;
-    server_ = std::make_unique<proxy::Server>(std::move(options));
-    port_ = server_->listen();
-    thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), loop_thread_name);
-      server_->run();
-    });
-  }
-  ~InProcessServe() {
-    server_->stop();
-    thread_.join();
-  }
-  unsigned short port() const { return port_; }
+// serve on one event loop, on a thread of this process named for the counter.
+proxy::ServeOptions one_loop(proxy::BackendFormat format) {
+  proxy::ServeOptions options;
+  options.threads = 1;
+  options.store = "memory";
+  options.media.backend_format = format;
+  return options;
+}
 
- private:
-  std::unique_ptr<proxy::Server> server_;
-  unsigned short port_ = 0;
-  std::thread thread_;
-};
+void name_loop_thread() { pthread_setname_np(pthread_self(), loop_thread_name); }
 
 }  // namespace
 
@@ -130,7 +113,7 @@ TEST_CASE("a live call forwards 1000 frames without one allocation on the loop",
   for (const auto format : {proxy::BackendFormat::simple, proxy::BackendFormat::twilio}) {
     INFO((format == proxy::BackendFormat::simple ? "simple" : "twilio"));
     test::BackendServer backend;
-    InProcessServe serve(format);
+    test::InProcessServe serve(one_loop(format), name_loop_thread);
     std::mt19937_64 random(std::random_device{}());
     testclient::TwilioStreamWriter writer(testclient::make_call_identity(random),
                                           {{"backendHosts", "[\"" + backend.host_port() + "\"]"}});

@@ -173,18 +173,3 @@ TEST_CASE("bad redis URLs are refused with what is wrong, never with the passwor
   }
   CHECK_THAT(parse_redis_keys("hash").error(), Catch::Contains("node or callproxy"));
 }
-
-TEST_CASE("the memory store's execution marks expire by themselves", "[store]") {
-  auto store = make_memory_store();
-  bool connected = false;
-  store->mark_connected("FN1", std::chrono::milliseconds(50), [](StoreResult<Done> r) { REQUIRE(r.ok()); });
-  store->is_connected("FN1", [&](StoreResult<bool> r) { connected = r.value(); });
-  CHECK(connected);
-  std::this_thread::sleep_for(std::chrono::milliseconds(80));
-  store->is_connected("FN1", [&](StoreResult<bool> r) { connected = r.value(); });
-  CHECK_FALSE(connected);
-  store->mark_connected("FN2", std::chrono::seconds(5), [](StoreResult<Done>) {});
-  store->clear_connected("FN2", [](StoreResult<Done>) {});
-  store->is_connected("FN2", [&](StoreResult<bool> r) { connected = r.value(); });
-  CHECK_FALSE(connected);
-}

@@ -157,7 +157,8 @@ TEST_CASE("every store counts attempts, blocks on the one too many, and forgets 
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+2", done); }).value().attempts == 0);
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->block("+3", done); }).value().blocked);
     // Execution marks, with their TTL.
-    wait_for<proxy::Done>([&](auto done) { store->mark_connected("FN1", 300ms, done); });
+    wait_for<proxy::Done>(
+        [&](auto done) { store->mark_connected("FN1", "stream-1", proxy::MarkUpdate::claim, 300ms, done); });
     CHECK(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
     std::this_thread::sleep_for(400ms);
     CHECK_FALSE(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());

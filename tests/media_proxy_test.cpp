@@ -11,6 +11,7 @@
 
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/wait.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
 #include "twilio/backend_protocol.h"
@@ -96,14 +97,7 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
+using test::eventually;
 
 }  // namespace
 

@@ -142,8 +142,12 @@ TEST_CASE("what serve writes to Redis is byte for byte what the Node service wri
     const auto pttl = redis.command({"PTTL", "executions-FN9"}, 2).integer;
     CHECK(pttl > 0);
     CHECK(pttl <= 5000);
+    // Beside it, with the same expiry, the stream that owns the mark (a key the Node service
+    // never reads): only that stream's end clears the mark.
+    CHECK(get(redis, "callproxy:execution-owner:FN9", 2).text.size() == 32);
   }
-  // Nothing under callproxy's own scheme.
+  // Once the call is over its mark is gone, and nothing is left under callproxy's own scheme.
+  CHECK(eventually([&] { return redis.command({"EXISTS", "executions-FN9"}, 2).integer == 0; }));
   CHECK(redis.command({"KEYS", "callproxy:*"}, 2).elements.empty());
 }
 

@@ -6,12 +6,43 @@
 #include <functional>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 
 namespace callproxy::proxy {
 
 class CallRegistry {
  public:
   using Id = std::uint64_t;
+
+  // A call's place in the registry: left when the call ends, and in any case when it is
+  // destroyed, so that no error path can leave a dead call counted.
+  class Membership {
+   public:
+    Membership() = default;
+    Membership(CallRegistry& registry, Id id) : registry_(&registry), id_(id) {}
+    Membership(Membership&& other) noexcept : registry_(std::exchange(other.registry_, nullptr)), id_(other.id_) {}
+    Membership& operator=(Membership&& other) noexcept {
+      if (this != &other) {
+        leave();
+        registry_ = std::exchange(other.registry_, nullptr);
+        id_ = other.id_;
+      }
+      return *this;
+    }
+    Membership(const Membership&) = delete;
+    Membership& operator=(const Membership&) = delete;
+    ~Membership() { leave(); }
+    void leave() {
+      if (auto* registry = std::exchange(registry_, nullptr)) registry->remove(id_);
+    }
+
+   private:
+    CallRegistry* registry_ = nullptr;
+    Id id_ = 0;
+  };
+
+  // Adds a call for as long as the membership is held.
+  [[nodiscard]] Membership join(std::function<void()> shut_down) { return {*this, add(std::move(shut_down))}; }
 
   // `shut_down` ends the call; it must be safe to call from any thread (it posts to the
   // call's own loop).

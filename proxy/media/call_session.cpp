@@ -15,6 +15,8 @@
 
 #include <deque>
 
+#include "core/fault_injection.h"
+#include "core/random_hex.h"
 #include "net/asio_names.h"
 #include "net/handler_memory.h"
 #include "net/write_queue.h"
@@ -78,6 +80,26 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
         start_timer_(loop_),
         idle_timer_(loop_) {}
 
+  // Whatever way the session goes, an exception out of one of its handlers included, a call that
+  // was counted leaves the registry and the gauge, clears its mark and tells its backends it is
+  // over. (When the server itself is going away with its loops, there is nobody left to tell.)
+  ~CallSession() {
+    if (ended_ || !counted_) return;
+    if (context_.closing.load()) {
+      metrics_.active_calls.add(-1);
+      return;  // membership_ leaves the registry by itself
+    }
+    try {
+      end("ended by an unexpected error");
+    } catch (const std::exception& e) {
+      spdlog::error("call {}: cleanup after an unexpected error failed: {}", label_, e.what());
+    } catch (...) {
+      spdlog::error("call {}: cleanup after an unexpected error failed", label_);
+    }
+  }
+  CallSession(const CallSession&) = delete;
+  CallSession& operator=(const CallSession&) = delete;
+
   void run(http::request<http::string_body> request) {
     // The handshake and the close keep Beast's timeouts; idleness is watched by watch_idle().
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
@@ -105,7 +127,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     metrics_.calls_total.add();
     counted_ = true;
     std::weak_ptr<CallSession> weak = shared_from_this();
-    registry_id_ = context_.registry.add([weak, &loop = loop_] {
+    membership_ = context_.registry.join([weak, &loop = loop_] {
       asio::post(loop, [weak] {
         if (auto self = weak.lock()) self->close_twilio(websocket::close_code::going_away, "server shutting down");
       });
@@ -381,18 +403,23 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (const auto it = start.custom_parameters.find("executionId");
         it != start.custom_parameters.end() && !it->second.empty()) {
       execution_id_ = it->second;
-      refresh_execution();
+      mark_owner_ = random_hex(32);  // unique to this stream, across instances too
+      refresh_execution(MarkUpdate::claim);
     }
+    testing::fault_point(testing::FaultPoint::call_started);
   }
 
   // ---- the executions "connected" mark ------------------------------------------------
-  void refresh_execution() {
-    context_.store.mark_connected(execution_id_, options_.execution_ttl, [label = label_](StoreResult<Done> r) {
-      if (!r) spdlog::warn("call {}: cannot mark the execution connected: {}", label, r.error());
-    });
+  // The stream claims the mark when it starts and refreshes it while it lives; it clears it
+  // when it ends, unless another stream has claimed it since (StateStore::mark_connected).
+  void refresh_execution(MarkUpdate update) {
+    context_.store.mark_connected(
+        execution_id_, mark_owner_, update, options_.execution_ttl, [label = label_](StoreResult<Done> r) {
+          if (!r) spdlog::warn("call {}: cannot mark the execution connected: {}", label, r.error());
+        });
     refresh_timer_.expires_after(options_.execution_refresh);
     refresh_timer_.async_wait([weak = weak_from_this()](error_code ec) {
-      if (auto self = weak.lock(); self && !ec && !self->ended_) self->refresh_execution();
+      if (auto self = weak.lock(); self && !ec && !self->ended_) self->refresh_execution(MarkUpdate::refresh);
     });
   }
 
@@ -508,6 +535,11 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   void end(const std::string& reason) {
     if (ended_) return;
     ended_ = true;
+    if (counted_) {
+      counted_ = false;
+      metrics_.active_calls.add(-1);
+      membership_.leave();
+    }
     refresh_timer_.cancel();
     start_timer_.cancel();
     idle_timer_.cancel();
@@ -517,13 +549,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
           share(twilio::write_backend_message(options_.backend_format, twilio::StopMessage{{}, stream_sid_, {}, {}})));
     }
     if (!execution_id_.empty()) {
-      context_.store.clear_connected(execution_id_, [label = label_](StoreResult<Done> r) {
+      context_.store.clear_connected(execution_id_, mark_owner_, [label = label_](StoreResult<Done> r) {
         if (!r) spdlog::warn("call {}: cannot clear the execution mark: {}", label, r.error());
       });
-    }
-    if (counted_) {
-      metrics_.active_calls.add(-1);
-      context_.registry.remove(registry_id_);
     }
     spdlog::info("call {}: ended: {}", label_, reason);
     error_code ignored;
@@ -548,12 +576,13 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   std::string label_;
   std::string stream_sid_;
   std::string execution_id_;
+  std::string mark_owner_;  // this stream's token on the execution's mark
   FrameText connected_text_;
   std::vector<std::shared_ptr<BackendLink>> links_;
   BackendLink* primary_ = nullptr;
   net::WriteQueue<FrameText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};
-  CallRegistry::Id registry_id_ = 0;
-  bool counted_ = false;
+  CallRegistry::Membership membership_;
+  bool counted_ = false;  // in the registry and the active-calls gauge
   bool started_ = false;
   bool links_ready_ = false;
   bool fork_ = false;  // a one-way stream: replies are not relayed

@@ -7,6 +7,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <atomic>
+
 #include "net/loop_stream.h"
 #include "proxy/media/call_registry.h"
 #include "proxy/media/media_options.h"
@@ -26,6 +28,9 @@ struct CallContext {
   StateStore& store;
   CallRegistry& registry;
   net::LazyClientTlsContext& backend_tls;  // for wss:// backends, loaded on first use
+  // Set once the server is going away with its (stopped) loops: a call destroyed then tells its
+  // store and backends nothing (the store may be gone already).
+  std::atomic<bool> closing{false};
 };
 
 // Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.

@@ -1,5 +1,6 @@
 // The in-memory store: a mutex-guarded map touched at call start/refresh/end and by the HTTP
-// routes, never per media frame.
+// routes, never per media frame. An operation takes effect at once, under the lock; its callback
+// runs later on the store's own thread, in the order the operations were made.
 #include <charconv>
 #include <ctime>
 #include <map>
@@ -8,7 +9,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "proxy/store/execution_marks.h"
 #include "proxy/store/state_store.h"
+#include "proxy/store/store_thread.h"
 #include "twilio/percent_encoding.h"
 
 namespace callproxy::proxy {
@@ -18,23 +21,24 @@ using Clock = std::chrono::steady_clock;
 
 class MemoryStore final : public StateStore {
  public:
+  explicit MemoryStore(const StoreLimits& limits) : limits_(limits), marks_(limits.prune_interval) {}
+
   std::string describe() const override { return "memory"; }
 
-  void mark_connected(const std::string& id, std::chrono::milliseconds ttl,
+  void mark_connected(const std::string& id, const std::string& owner, MarkUpdate update, std::chrono::milliseconds ttl,
                       std::function<void(StoreResult<Done>)> done) override {
-    {
-      std::lock_guard lock(mutex_);
-      connected_[id] = Clock::now() + ttl;
-    }
-    done(Done{});
+    marks_.mark(id, owner, update, ttl);
+    answer(std::move(done), Done{});
   }
 
-  void clear_connected(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
-    {
-      std::lock_guard lock(mutex_);
-      connected_.erase(id);
-    }
-    done(Done{});
+  void clear_connected(const std::string& id, const std::string& owner,
+                       std::function<void(StoreResult<Done>)> done) override {
+    marks_.clear(id, owner);
+    answer(std::move(done), Done{});
+  }
+
+  void is_connected(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
+    answer(std::move(done), marks_.is_connected(id));
   }
 
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
@@ -43,7 +47,7 @@ class MemoryStore final : public StateStore {
       std::lock_guard lock(mutex_);
       state = snapshot(id);
     }
-    done(state);
+    answer(std::move(done), std::move(state));
   }
 
   void record_failure(const std::string& id, const AttemptPolicy& policy,
@@ -51,14 +55,16 @@ class MemoryStore final : public StateStore {
     CallerState state;
     {
       std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      prune_if_due(now);
       auto& a = attempts_[id];
-      if (a.expires <= Clock::now()) a.count = 0;
+      if (a.expires <= now) a.count = 0;
       ++a.count;
-      a.expires = Clock::now() + policy.ttl;
+      a.expires = now + policy.ttl;
       if (a.count > policy.allowed && !blocked_.count(id)) blocked_[id] = iso8601_now();
       state = snapshot(id);
     }
-    done(state);
+    answer(std::move(done), std::move(state));
   }
 
   void clear_attempts(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
@@ -66,7 +72,7 @@ class MemoryStore final : public StateStore {
       std::lock_guard lock(mutex_);
       attempts_.erase(id);
     }
-    done(Done{});
+    answer(std::move(done), Done{});
   }
 
   void block(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
@@ -76,7 +82,7 @@ class MemoryStore final : public StateStore {
       blocked_.try_emplace(id, iso8601_now());
       state = snapshot(id);
     }
-    done(state);
+    answer(std::move(done), std::move(state));
   }
 
   void unblock(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
@@ -86,7 +92,7 @@ class MemoryStore final : public StateStore {
       was_blocked = blocked_.erase(id) > 0;
       attempts_.erase(id);
     }
-    done(was_blocked);
+    answer(std::move(done), was_blocked);
   }
 
   void blocked_callers(std::function<void(StoreResult<std::vector<CallerState>>)> done) override {
@@ -95,20 +101,17 @@ class MemoryStore final : public StateStore {
       std::lock_guard lock(mutex_);
       for (const auto& [id, on] : blocked_) out.push_back(snapshot(id));
     }
-    done(std::move(out));
+    answer(std::move(done), std::move(out));
   }
 
-  void is_connected(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
-    bool live = false;
+  void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
+    RecordCounts counts;
     {
       std::lock_guard lock(mutex_);
-      const auto it = connected_.find(id);
-      if (it != connected_.end()) {
-        live = it->second > Clock::now();
-        if (!live) connected_.erase(it);
-      }
+      counts.attempts = attempts_.size();
     }
-    done(live);
+    counts.executions = marks_.size();
+    answer(std::move(done), counts);
   }
 
  private:
@@ -116,6 +119,12 @@ class MemoryStore final : public StateStore {
     int count = 0;
     Clock::time_point expires{};
   };
+
+  // The callback, later, on the store's thread (unbounded: each answer is ready and quick).
+  template <class T>
+  void answer(std::function<void(StoreResult<T>)> done, T value) {
+    completions_.post([done = std::move(done), value = std::move(value)]() mutable { done(std::move(value)); });
+  }
 
   // Under the lock.
   CallerState snapshot(const std::string& id) const {
@@ -130,20 +139,33 @@ class MemoryStore final : public StateStore {
     return state;
   }
 
+  // Under the lock: callers whose attempts expired are forgotten, so that rotating caller IDs
+  // cannot grow the map without bound.
+  void prune_if_due(Clock::time_point now) {
+    if (now - last_prune_ < limits_.prune_interval) return;
+    last_prune_ = now;
+    std::erase_if(attempts_, [now](const auto& entry) { return entry.second.expires <= now; });
+  }
+
+  StoreLimits limits_;
   std::mutex mutex_;
-  std::unordered_map<std::string, Clock::time_point> connected_;
   std::unordered_map<std::string, Attempts> attempts_;
   std::map<std::string, std::string> blocked_;
+  Clock::time_point last_prune_{};
+  ExecutionMarks marks_;
+  StoreThread completions_{"memory store"};  // last: gone first, once its queue has run
 };
 
 }  // namespace
 
-std::unique_ptr<StateStore> make_memory_store() { return std::make_unique<MemoryStore>(); }
+std::unique_ptr<StateStore> make_memory_store(const StoreLimits& limits) {
+  return std::make_unique<MemoryStore>(limits);
+}
 
-std::unique_ptr<StateStore> open_store(const StoreSpec& spec) {
-  if (std::holds_alternative<StoreSpec::Memory>(spec.kind)) return make_memory_store();
-  if (const auto* sqlite = std::get_if<StoreSpec::Sqlite>(&spec.kind)) return make_sqlite_store(sqlite->path);
-  return make_redis_store(std::get<StoreSpec::Redis>(spec.kind));
+std::unique_ptr<StateStore> open_store(const StoreSpec& spec, const StoreLimits& limits) {
+  if (std::holds_alternative<StoreSpec::Memory>(spec.kind)) return make_memory_store(limits);
+  if (const auto* sqlite = std::get_if<StoreSpec::Sqlite>(&spec.kind)) return make_sqlite_store(sqlite->path, limits);
+  return make_redis_store(std::get<StoreSpec::Redis>(spec.kind), limits);
 }
 
 std::string iso8601_now() {

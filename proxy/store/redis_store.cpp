@@ -132,6 +132,43 @@ for _, key in ipairs(redis.call('KEYS', ARGV[1])) do
 end
 return out)";
 
+// Execution marks with their owner (the stream that claimed the mark; StateStore says why).
+// callproxy keys: KEYS[1] callproxy:execution:<id> holds the owner. ARGV: owner, TTL in ms, '1'
+// for a claim. A claim, or a refresh by the owner or of a mark without one, sets the owner; a
+// refresh by another stream only extends the mark.
+constexpr const char* mark_script = R"(
+local owner = redis.call('GET', KEYS[1])
+if ARGV[3] == '1' or not owner or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1)";
+// Compare and delete: only the owner clears the mark.
+constexpr const char* clear_script = R"(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0)";
+// Node keys: KEYS[1] executions-<id>, whose value must stay the execution id (the Node service's
+// format), and KEYS[2] callproxy:execution-owner:<id> beside it, with the same TTL, holding the
+// owner. ARGV: the execution id, owner, TTL in ms, '1' for a claim.
+constexpr const char* node_mark_script = R"(
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+local owner = redis.call('GET', KEYS[2])
+if ARGV[4] == '1' or not owner or owner == ARGV[2] then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return 1)";
+// A mark without an owner key was written by a Node instance (or an older callproxy): it is
+// theirs to clear, or to let expire.
+constexpr const char* node_clear_script = R"(
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+return 0)";
+
 constexpr std::string_view node_blocked_prefix = "blocked-callers-";
 constexpr std::string_view node_attempts_prefix = "auth-attempts-";
 constexpr std::string_view node_execution_prefix = "executions-";
@@ -180,7 +217,8 @@ struct Connection {
 
 class RedisStore final : public StateStore {
  public:
-  explicit RedisStore(StoreSpec::Redis spec) : spec_(std::move(spec)), retry_(loop_) {
+  RedisStore(StoreSpec::Redis spec, const StoreLimits& limits)
+      : spec_(std::move(spec)), max_pending_(limits.max_queued), retry_(loop_) {
     if (spec_.tls) tls_ = net::make_client_tls_context(spec_.ca_file);
     reader_ = redisReaderCreate();
     asio::post(loop_, [this] { do_connect(); });
@@ -211,17 +249,26 @@ class RedisStore final : public StateStore {
            (node_keys() ? " (the Node service's keys)" : " (callproxy keys)");
   }
 
-  void mark_connected(const std::string& id, std::chrono::milliseconds ttl,
+  void mark_connected(const std::string& id, const std::string& owner, MarkUpdate update, std::chrono::milliseconds ttl,
                       std::function<void(StoreResult<Done>)> done) override {
+    const std::string claim = update == MarkUpdate::claim ? "1" : "0";
     if (node_keys()) {
       // As the Node service: the id as the value (its EX 5 and our PX 5000 leave the same key).
-      return command({"SET", node_key(node_execution_prefix, id), id, "PX", std::to_string(ttl.count())},
+      return command({"EVAL", node_mark_script, "2", node_key(node_execution_prefix, id), key("execution-owner:", id),
+                      id, owner, std::to_string(ttl.count()), claim},
                      as_done(std::move(done)));
     }
-    command({"SET", key("execution:", id), "1", "PX", std::to_string(ttl.count())}, as_done(std::move(done)));
+    command({"EVAL", mark_script, "1", key("execution:", id), owner, std::to_string(ttl.count()), claim},
+            as_done(std::move(done)));
   }
-  void clear_connected(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
-    command({"DEL", execution_key(id)}, as_done(std::move(done)));
+  void clear_connected(const std::string& id, const std::string& owner,
+                       std::function<void(StoreResult<Done>)> done) override {
+    if (node_keys()) {
+      return command(
+          {"EVAL", node_clear_script, "2", node_key(node_execution_prefix, id), key("execution-owner:", id), owner},
+          as_done(std::move(done)));
+    }
+    command({"EVAL", clear_script, "1", key("execution:", id), owner}, as_done(std::move(done)));
   }
   void is_connected(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
     command({"EXISTS", execution_key(id)}, [done = std::move(done)](StoreResult<Reply> r) {
@@ -274,6 +321,11 @@ class RedisStore final : public StateStore {
           std::move(answer));
     }
     command({"EVAL", unblock_script, "2", key("attempts:", id), key("blocked", ""), id}, std::move(answer));
+  }
+  void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
+    asio::post(loop_, [done = std::move(done)] {
+      done(Error{"Redis does not count its records: its keys expire by themselves"});
+    });
   }
   void blocked_callers(std::function<void(StoreResult<std::vector<CallerState>>)> done) override {
     const bool node = node_keys();
@@ -347,7 +399,10 @@ class RedisStore final : public StateStore {
   // Redis is known to be away they fail at once.
   void enqueue(const std::vector<std::string>& args, ReplyHandler done, bool first = false) {
     if (!connected_ && !connecting_) return done(Error{"Redis at " + describe() + " is not reachable"});
-    if (pending_.size() >= max_pending) return done(Error{"Redis at " + describe() + " is too far behind"});
+    if (pending_.size() >= max_pending_) {
+      return done(Error{"Redis at " + describe() + " is busy: " + std::to_string(max_pending_) +
+                        " commands already wait (--store-max-queue)"});
+    }
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
     for (const auto& a : args) {
@@ -477,10 +532,20 @@ class RedisStore final : public StateStore {
     schedule_reconnect(why);
   }
 
+  // A callback's own failure (a bug where it was written) must not cut the read loop short, which
+  // would leave every later reply unread.
+  static void answer(const ReplyHandler& done, StoreResult<Reply> reply) {
+    try {
+      done(std::move(reply));
+    } catch (const std::exception& e) {
+      spdlog::error("state store: a Redis callback failed: {}", e.what());
+    }
+  }
+
   void fail_pending(const std::string& why) {
     auto pending = std::move(pending_);
     pending_.clear();
-    for (auto& done : pending) done(Error{why});
+    for (auto& done : pending) answer(done, Error{why});
   }
 
   void do_write() {
@@ -517,8 +582,8 @@ class RedisStore final : public StateStore {
                                  auto done = std::move(pending_.front());
                                  pending_.pop_front();
                                  if (!sent_at_.empty()) sent_at_.pop_front();
-                                 if (copy.kind == Reply::Kind::error) done(Error{"Redis: " + copy.text});
-                                 else done(std::move(copy));
+                                 if (copy.kind == Reply::Kind::error) answer(done, Error{"Redis: " + copy.text});
+                                 else answer(done, std::move(copy));
                                  if (generation != generation_)
                                    return;  // that answer gave the connection up (AUTH refused)
                                }
@@ -528,13 +593,13 @@ class RedisStore final : public StateStore {
   }
 
   StoreSpec::Redis spec_;
+  std::size_t max_pending_;                  // commands awaiting replies (StoreLimits::max_queued)
   std::shared_ptr<asio::ssl::context> tls_;  // rediss://
   net::LoopThread thread_;                   // the store's own loop: Redis round trips never touch a call's loop
   asio::io_context& loop_ = thread_.loop();
   std::shared_ptr<Connection> connection_;
   asio::steady_timer retry_;
   asio::steady_timer watchdog_{loop_};
-  static constexpr std::size_t max_pending = 10000;
   static constexpr std::chrono::milliseconds command_timeout{2000};
   std::deque<std::chrono::steady_clock::time_point> sent_at_;  // per pending command
   std::chrono::steady_clock::time_point connect_started_{};
@@ -554,8 +619,8 @@ class RedisStore final : public StateStore {
 
 }  // namespace
 
-std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis& spec) {
-  return std::make_unique<RedisStore>(spec);
+std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis& spec, const StoreLimits& limits) {
+  return std::make_unique<RedisStore>(spec, limits);
 }
 
 }  // namespace callproxy::proxy

@@ -1,26 +1,64 @@
 // The SQLite store: one connection owned by one worker thread, operations queued to it, each in
 // its own transaction. WAL journal and synchronous=NORMAL: a committed block survives kill -9
 // (and, with WAL, a power loss costs at most the last transactions, never consistency).
+//
+// Every operation is bounded: the queue holds at most StoreLimits::max_queued operations (one
+// more is answered "busy" at once), and an operation waits at most operation_timeout in all, in
+// the queue and for a file another process has locked, before it is answered with an error. So a
+// locked or slow file costs callers a prompt 503, never a pile of waiting requests.
+//
+// Executions' "connected" marks are not written to the file: they live in this process's memory
+// (ExecutionMarks), answered at once by a thread that never waits for the file. A mark is a few
+// seconds of state that only matters while this process's call lives: on the file it waited
+// behind PIN checks when the file was locked (Studio then saw 410 for a live call), and a
+// restart must not bring back marks of calls that died with the process. Instances that share
+// marks (behind one load balancer) share them through Redis, as the README says.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <condition_variable>
-#include <deque>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 
+#include "proxy/store/execution_marks.h"
 #include "proxy/store/state_store.h"
+#include "proxy/store/store_thread.h"
 
 namespace callproxy::proxy {
 namespace {
 
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
 
 std::int64_t now_ms() {
   return duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Creates the file readable and writable by its owner alone when it does not exist yet: SQLite
+// gives its WAL and shared-memory files the database file's mode. An existing file keeps the
+// mode its operator gave it (a warning says when others may read it).
+void create_private(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::fchmod(fd, 0600);  // whatever the umask took away, nothing more is given
+    ::close(fd);
+    return;
+  }
+  struct stat st {};
+  if (errno == EEXIST && ::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    spdlog::warn("state store: sqlite:{} may be read by other users (mode {:o}): chmod 600 it", path,
+                 st.st_mode & 0777);
+  }
+  // Any other failure is reported by sqlite3_open_v2, which names it.
 }
 
 class Statement {
@@ -57,63 +95,60 @@ class Statement {
 
 class SqliteStore final : public StateStore {
  public:
-  explicit SqliteStore(std::string path) : path_(std::move(path)) {
+  SqliteStore(std::string path, const StoreLimits& limits)
+      : path_(std::move(path)), limits_(limits), marks_(limits.prune_interval) {
+    create_private(path_);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       throw std::runtime_error("--store sqlite:" + path_ + ": cannot open: " + why);
     }
-    sqlite3_busy_timeout(db_, 5000);  // another serve on the same file waits, not fails
+    // Another process holding the file waits at most until the operation's deadline.
+    sqlite3_busy_handler(db_, &SqliteStore::on_busy, this);
+    deadline_ = Clock::now() + limits_.operation_timeout;
     try {
-      exec("PRAGMA journal_mode=WAL");
-      exec("PRAGMA synchronous=NORMAL");
-      exec("CREATE TABLE IF NOT EXISTS blocked_callers (id TEXT PRIMARY KEY, blocked_on TEXT NOT NULL)");
-      exec("CREATE TABLE IF NOT EXISTS auth_attempts (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, "
-           "expires_ms INTEGER NOT NULL)");
-      exec("CREATE TABLE IF NOT EXISTS connected_executions (id TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL)");
+      if (sqlite3_db_readonly(db_, "main") == 1) {
+        // Calls go on (their marks are in memory) and so do reads; every write answers an error.
+        spdlog::error("state store: sqlite:{} is read-only: blocks and failed PIN attempts cannot be recorded, "
+                      "and the routes that record them answer 503 until it is writable and serve restarts",
+                      path_);
+      } else {
+        exec("PRAGMA journal_mode=WAL");
+        exec("PRAGMA synchronous=NORMAL");
+        exec("CREATE TABLE IF NOT EXISTS blocked_callers (id TEXT PRIMARY KEY, blocked_on TEXT NOT NULL)");
+        exec("CREATE TABLE IF NOT EXISTS auth_attempts (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, "
+             "expires_ms INTEGER NOT NULL)");
+        exec("CREATE INDEX IF NOT EXISTS auth_attempts_expiry ON auth_attempts (expires_ms)");
+      }
     } catch (const std::exception& e) {
       sqlite3_close(db_);
       throw std::runtime_error("--store sqlite:" + path_ + ": " + e.what());
     }
-    worker_ = std::thread([this] { work(); });
+    worker_ = std::make_unique<StoreThread>("SQLite store", limits_.max_queued);
   }
 
   ~SqliteStore() override {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    worker_.join();
+    worker_.reset();  // what is queued runs (each within its deadline) before the file closes
     sqlite3_close(db_);
   }
 
   std::string describe() const override { return "sqlite:" + path_; }
 
-  void mark_connected(const std::string& id, milliseconds ttl, std::function<void(StoreResult<Done>)> done) override {
-    run<Done>(std::move(done), [this, id, ttl] {
-      Statement(db_, "INSERT INTO connected_executions (id, expires_ms) VALUES (?1, ?2) "
-                     "ON CONFLICT(id) DO UPDATE SET expires_ms = excluded.expires_ms")
-          .bind(1, id)
-          .bind(2, now_ms() + ttl.count())
-          .step();
-      return Done{};
-    });
+  void mark_connected(const std::string& id, const std::string& owner, MarkUpdate update, milliseconds ttl,
+                      std::function<void(StoreResult<Done>)> done) override {
+    marks_.mark(id, owner, update, ttl);
+    completions_.post([done = std::move(done)] { done(Done{}); });
   }
 
-  void clear_connected(const std::string& id, std::function<void(StoreResult<Done>)> done) override {
-    run<Done>(std::move(done), [this, id] {
-      Statement(db_, "DELETE FROM connected_executions WHERE id = ?1").bind(1, id).step();
-      return Done{};
-    });
+  void clear_connected(const std::string& id, const std::string& owner,
+                       std::function<void(StoreResult<Done>)> done) override {
+    marks_.clear(id, owner);
+    completions_.post([done = std::move(done)] { done(Done{}); });
   }
 
   void is_connected(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
-    run<bool>(std::move(done), [this, id] {
-      Statement q(db_, "SELECT 1 FROM connected_executions WHERE id = ?1 AND expires_ms > ?2");
-      return q.bind(1, id).bind(2, now_ms()).step();
-    });
+    completions_.post([done = std::move(done), connected = marks_.is_connected(id)] { done(connected); });
   }
 
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
@@ -143,6 +178,7 @@ class SqliteStore final : public StateStore {
         state = snapshot(id);
       }
       tx.commit();
+      prune_if_due();
       return state;
     });
   }
@@ -184,6 +220,14 @@ class SqliteStore final : public StateStore {
     });
   }
 
+  void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
+    run<RecordCounts>(std::move(done), [this] {
+      Statement q(db_, "SELECT COUNT(*) FROM auth_attempts");
+      q.step();
+      return RecordCounts{static_cast<std::size_t>(q.integer(0)), marks_.size()};
+    });
+  }
+
  private:
   class Transaction {
    public:
@@ -213,6 +257,20 @@ class SqliteStore final : public StateStore {
     return state;
   }
 
+  // On the worker, after a write: callers whose attempts expired are deleted (by the expiry
+  // index), so that rotating caller IDs cannot grow the file without bound. Its failure is not
+  // the operation's: the next one tries again.
+  void prune_if_due() {
+    const auto now = Clock::now();
+    if (now - last_prune_ < limits_.prune_interval) return;
+    try {
+      Statement(db_, "DELETE FROM auth_attempts WHERE expires_ms <= ?1").bind(1, now_ms()).step();
+      last_prune_ = now;
+    } catch (const std::exception& e) {
+      spdlog::warn("state store: cannot remove expired attempts from {}: {}", describe(), e.what());
+    }
+  }
+
   void exec(const char* sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -222,49 +280,58 @@ class SqliteStore final : public StateStore {
     }
   }
 
-  // Queues `operation` for the worker; its result (or its error) goes to `done` there.
+  // SQLite's busy handler: while another connection holds the file, wait in short steps until
+  // the operation's deadline (0: give up, and the statement fails with SQLITE_BUSY).
+  static int on_busy(void* self, int /*count*/) {
+    const auto left = static_cast<SqliteStore*>(self)->deadline_ - Clock::now();
+    if (left <= Clock::duration::zero()) return 0;
+    std::this_thread::sleep_for(std::min<Clock::duration>(left, milliseconds(10)));
+    return 1;
+  }
+
+  // Queues `operation` for the worker; its result (or its error) goes to `done` there. A full
+  // queue answers "busy" at once (on the completion thread), and an operation that has waited
+  // past its deadline is answered so without being run.
   template <class T, class Operation>
   void run(std::function<void(StoreResult<T>)> done, Operation operation) {
-    {
-      std::lock_guard lock(mutex_);
-      tasks_.push_back([this, done = std::move(done), operation = std::move(operation)]() mutable {
-        std::optional<StoreResult<T>> result;
+    auto shared_done = std::make_shared<std::function<void(StoreResult<T>)>>(std::move(done));
+    const auto deadline = Clock::now() + limits_.operation_timeout;
+    const bool queued = worker_->post([this, shared_done, deadline, operation = std::move(operation)]() mutable {
+      std::optional<StoreResult<T>> result;
+      if (Clock::now() >= deadline) {
+        result.emplace(Error{describe() + " is busy: an operation waited over " +
+                             std::to_string(limits_.operation_timeout.count()) + " ms"});
+      } else {
+        deadline_ = deadline;
         try {
           result.emplace(operation());
         } catch (const std::exception& e) {
           result.emplace(Error{std::string(e.what()) + " (" + describe() + ")"});
         }
-        done(std::move(*result));  // once, outside the try: a callback's own failure is not the store's
-      });
-    }
-    wake_.notify_one();
-  }
-
-  void work() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-        if (tasks_.empty()) return;  // stopping, and everything queued has run
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
       }
-      task();
+      (*shared_done)(std::move(*result));  // outside the try: a callback's own failure is not the store's
+    });
+    if (!queued) {
+      completions_.post(
+          [shared_done, why = describe() + " is busy: " + std::to_string(limits_.max_queued) +
+                              " operations already wait (--store-max-queue)"] { (*shared_done)(Error{why}); });
     }
   }
 
   std::string path_;
+  StoreLimits limits_;
   sqlite3* db_ = nullptr;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;
-  std::thread worker_;
+  Clock::time_point deadline_{};  // the running operation's (worker thread only)
+  Clock::time_point last_prune_{};
+  ExecutionMarks marks_;
+  StoreThread completions_{"SQLite store answers"};  // marks, and answers that need no file
+  std::unique_ptr<StoreThread> worker_;              // the file's operations, bounded
 };
 
 }  // namespace
 
-std::unique_ptr<StateStore> make_sqlite_store(const std::string& path) { return std::make_unique<SqliteStore>(path); }
+std::unique_ptr<StateStore> make_sqlite_store(const std::string& path, const StoreLimits& limits) {
+  return std::make_unique<SqliteStore>(path, limits);
+}
 
 }  // namespace callproxy::proxy

@@ -6,8 +6,11 @@
 #include <memory>
 #include <stdexcept>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,7 +162,7 @@ std::vector<std::string> callproxy_args(std::vector<std::string> args) {
   return args;
 }
 
-ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
+ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env, std::vector<std::string> launcher) {
   std::vector<std::string> args{"serve", "--bind", "127.0.0.1", "--port", "0", "--threads", "2"};
   // Tests share no state file unless they ask for one.
   if (std::find(extra_args.begin(), extra_args.end(), "--store") == extra_args.end()) {
@@ -167,11 +170,39 @@ ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ServeProcess serve;
-  serve.process = std::make_unique<ChildProcess>(callproxy_args(args), std::move(env));
+  auto command = callproxy_args(args);
+  command.insert(command.begin(), launcher.begin(), launcher.end());
+  serve.process = std::make_unique<ChildProcess>(std::move(command), std::move(env));
   const auto line = serve.process->wait_for_stderr("listening on 127.0.0.1:");
   const auto colon = line.find("127.0.0.1:") + std::strlen("127.0.0.1:");
   serve.port = static_cast<unsigned short>(std::stoi(line.substr(colon)));
   return serve;
+}
+
+unsigned short free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool can_use_mount_namespaces() {
+  if (::geteuid() != 0) return false;
+  static const bool works =
+      run_command({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/true"}).exit_code == 0;
+  return works;
+}
+
+std::vector<std::string> in_private_mount_namespace(const std::string& setup) {
+  return {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", setup + " && exec \"$@\"", "sh"};
 }
 
 std::string make_test_certificate(const std::string& name) {

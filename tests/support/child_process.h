@@ -65,10 +65,25 @@ std::string make_test_certificate(const std::string& name);
 std::vector<std::string> callproxy_args(std::vector<std::string> args);
 
 // Starts `callproxy serve` on 127.0.0.1 and a free port; returns the port once it listens.
+// `launcher`, when given, runs first with serve's command line after it (a wrapper that execs
+// it, such as in_private_mount_namespace's).
 struct ServeProcess {
   std::unique_ptr<ChildProcess> process;
   unsigned short port = 0;
 };
-ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {});
+ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {},
+                         std::vector<std::string> launcher = {});
+
+// A free TCP port on 127.0.0.1 (bound once and released: free a moment ago).
+unsigned short free_port();
+
+// Whether this test may make mount namespaces (root, and unshare works here); the tests that need
+// one skip with a warning otherwise.
+bool can_use_mount_namespaces();
+
+// A launcher that runs `setup` (shell commands: mounts) as root in a private mount namespace of
+// its own and then execs the command after it there: what it mounts is seen by that command alone.
+// Paths inside it are reachable from the test as /proc/<pid>/root/<path>.
+std::vector<std::string> in_private_mount_namespace(const std::string& setup);
 
 }  // namespace callproxy::test

@@ -12,22 +12,6 @@
 #include <unistd.h>
 
 namespace callproxy::test {
-namespace {
-
-unsigned short free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error("cannot bind a loopback port");
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-}  // namespace
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)), port_(free_port()) {
   if (!options_.tls_cert.empty()) tls_port_ = free_port();

@@ -1,0 +1,244 @@
+// The state stores' own guarantees, beyond the callers contract: asynchronous completion, file
+// modes, callbacks that throw, pruning of expired records, execution marks owned by their stream.
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "proxy/store/state_store.h"
+#include "support/redis_server.h"
+#include "test_data.h"
+
+using namespace callproxy;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Blocks on a store callback, at most 10 s.
+template <class T, class Call>
+proxy::StoreResult<T> wait_for(Call call) {
+  auto promise = std::make_shared<std::promise<proxy::StoreResult<T>>>();
+  auto future = promise->get_future();
+  call([promise](proxy::StoreResult<T> r) { promise->set_value(std::move(r)); });
+  if (future.wait_for(10s) != std::future_status::ready) throw std::runtime_error("the store never answered");
+  return future.get();
+}
+
+// A SQLite file for one test, removed with its WAL and shared-memory files.
+struct TempDatabase {
+  std::string path = test::temp_path("store.db");
+  ~TempDatabase() {
+    for (const auto* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  }
+};
+
+// A store of `kind` ("memory", "sqlite", "redis" with the Node service's keys, "redis-callproxy").
+struct StoreUnderTest {
+  StoreUnderTest(const std::string& kind, const proxy::StoreLimits& limits = {}) {
+    if (kind == "memory") store = proxy::make_memory_store(limits);
+    if (kind == "sqlite") store = proxy::make_sqlite_store(db.path, limits);
+    if (kind.rfind("redis", 0) == 0) {
+      redis.emplace();
+      proxy::StoreSpec::Redis spec;
+      spec.host = "127.0.0.1";
+      spec.port = redis->port();
+      if (kind == "redis-callproxy") spec.keys = proxy::RedisKeys::callproxy;
+      store = proxy::make_redis_store(spec, limits);
+    }
+  }
+  ~StoreUnderTest() { store.reset(); }
+  TempDatabase db;
+  std::optional<test::RedisServer> redis;
+  std::unique_ptr<proxy::StateStore> store;
+};
+
+bool connected(proxy::StateStore& store, const std::string& id) {
+  return wait_for<bool>([&](auto done) { store.is_connected(id, done); }).value();
+}
+
+void mark(proxy::StateStore& store, const std::string& id, const std::string& owner, proxy::MarkUpdate update,
+          std::chrono::milliseconds ttl = 5s) {
+  REQUIRE(wait_for<proxy::Done>([&](auto done) { store.mark_connected(id, owner, update, ttl, done); }).ok());
+}
+
+void clear(proxy::StateStore& store, const std::string& id, const std::string& owner) {
+  REQUIRE(wait_for<proxy::Done>([&](auto done) { store.clear_connected(id, owner, done); }).ok());
+}
+
+proxy::RecordCounts counts(proxy::StateStore& store) {
+  const auto r = wait_for<proxy::RecordCounts>([&](auto done) { store.count_records(done); });
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("no file " + path);
+  return st.st_mode & 0777;
+}
+
+}  // namespace
+
+TEST_CASE("the memory store answers later on a thread of its own, in the order it was asked", "[store]") {
+  auto store = proxy::make_memory_store();
+  const auto caller = std::this_thread::get_id();
+  std::mutex mutex;
+  std::vector<int> order;
+  std::vector<std::thread::id> threads;
+  std::promise<void> all;
+  const int n = 20;
+  for (int i = 0; i < n; ++i) {
+    store->caller("+1", [&, i](proxy::StoreResult<proxy::CallerState> r) {
+      REQUIRE(r.ok());
+      std::lock_guard lock(mutex);
+      order.push_back(i);
+      threads.push_back(std::this_thread::get_id());
+      if (static_cast<int>(order.size()) == n) all.set_value();
+    });
+  }
+  REQUIRE(all.get_future().wait_for(10s) == std::future_status::ready);
+  std::lock_guard lock(mutex);
+  for (int i = 0; i < n; ++i) CHECK(order[i] == i);
+  for (const auto& id : threads) CHECK(id != caller);
+}
+
+TEST_CASE("a new SQLite file and its WAL and shared-memory files are readable by their owner alone",
+          "[store][sqlite]") {
+  TempDatabase db;
+  const auto saved = ::umask(0);  // the most permissive umask: the modes must not come from it
+  auto store = proxy::make_sqlite_store(db.path);
+  ::umask(saved);
+  REQUIRE(
+      wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", proxy::AttemptPolicy{}, done); }).ok());
+  CHECK(mode_of(db.path) == 0600);
+  CHECK(mode_of(db.path + "-wal") == 0600);
+  CHECK(mode_of(db.path + "-shm") == 0600);
+}
+
+TEST_CASE("a store callback that throws does not take the store down", "[store]") {
+  for (const std::string kind : {"memory", "sqlite", "redis"}) {
+    INFO(kind);
+    StoreUnderTest under_test(kind);
+    auto& store = under_test.store;
+    store->caller("+1", [](proxy::StoreResult<proxy::CallerState>) { throw std::runtime_error("a buggy callback"); });
+    // The store still answers (a throw that escaped its thread would have ended the process).
+    const auto after = wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); });
+    CHECK(after.ok());
+  }
+}
+
+TEST_CASE("only the stream that owns an execution mark clears it, in every store", "[store][executions]") {
+  using proxy::MarkUpdate;
+  for (const std::string kind : {"memory", "sqlite", "redis", "redis-callproxy"}) {
+    INFO(kind);
+    StoreUnderTest under_test(kind);
+    auto& store = *under_test.store;
+    // A claims, B claims after it (a restarted stream): B owns the mark.
+    mark(store, "FN1", "A", MarkUpdate::claim);
+    mark(store, "FN1", "B", MarkUpdate::claim);
+    // A lives on for a while and refreshes: the mark lives, B keeps it.
+    mark(store, "FN1", "A", MarkUpdate::refresh);
+    clear(store, "FN1", "A");  // A ends
+    CHECK(connected(store, "FN1"));
+    clear(store, "FN1", "B");  // B ends
+    CHECK_FALSE(connected(store, "FN1"));
+
+    // A refresh of a mark nobody holds any more (expired) takes it over.
+    mark(store, "FN2", "A", MarkUpdate::claim, 100ms);
+    std::this_thread::sleep_for(150ms);
+    mark(store, "FN2", "B", MarkUpdate::refresh);
+    clear(store, "FN2", "A");
+    CHECK(connected(store, "FN2"));
+    clear(store, "FN2", "B");
+    CHECK_FALSE(connected(store, "FN2"));
+
+    // Marks expire by themselves.
+    mark(store, "FN3", "A", MarkUpdate::claim, 100ms);
+    CHECK(connected(store, "FN3"));
+    std::this_thread::sleep_for(150ms);
+    CHECK_FALSE(connected(store, "FN3"));
+  }
+}
+
+TEST_CASE("expired attempts and marks are pruned, so rotating IDs do not grow a store", "[store]") {
+  for (const std::string kind : {"memory", "sqlite"}) {
+    INFO(kind);
+    proxy::StoreLimits limits;
+    limits.prune_interval = 0ms;  // on every write
+    StoreUnderTest under_test(kind, limits);
+    auto& store = *under_test.store;
+    const proxy::AttemptPolicy short_lived{9, 1s};
+    for (int i = 0; i < 50; ++i) {
+      REQUIRE(wait_for<proxy::CallerState>([&](auto done) {
+                store.record_failure("+1555" + std::to_string(i), short_lived, done);
+              }).ok());
+      mark(store, "FN" + std::to_string(i), "A", proxy::MarkUpdate::claim, 100ms);
+    }
+    CHECK(counts(store).attempts == 50);
+    CHECK(counts(store).executions == 50);
+    std::this_thread::sleep_for(1100ms);
+    // The next writes remove what expired.
+    REQUIRE(wait_for<proxy::CallerState>([&](auto done) {
+              store.record_failure("+1666", proxy::AttemptPolicy{}, done);
+            }).ok());
+    mark(store, "FN-live", "A", proxy::MarkUpdate::claim);
+    CHECK(counts(store).attempts == 1);
+    CHECK(counts(store).executions == 1);
+  }
+}
+
+TEST_CASE("a SQLite file locked by another process: a full queue answers busy at once, the rest by the deadline",
+          "[store][sqlite]") {
+  TempDatabase db;
+  proxy::StoreLimits limits;
+  limits.max_queued = 2;
+  limits.operation_timeout = 500ms;
+  auto store = proxy::make_sqlite_store(db.path, limits);
+  REQUIRE(wait_for<proxy::CallerState>([&](auto done) { store->block("+1", done); }).ok());
+
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(db.path.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  using Clock = std::chrono::steady_clock;
+  struct Outcome {
+    bool ok = false;
+    std::string error;
+    Clock::duration took{};
+  };
+  std::mutex mutex;
+  std::vector<Outcome> outcomes;
+  std::promise<void> all;
+  const int n = 10;
+  const auto asked = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    store->record_failure("+2", proxy::AttemptPolicy{}, [&](proxy::StoreResult<proxy::CallerState> r) {
+      std::lock_guard lock(mutex);
+      outcomes.push_back({r.ok(), r.ok() ? "" : r.error(), Clock::now() - asked});
+      if (static_cast<int>(outcomes.size()) == n) all.set_value();
+    });
+  }
+  REQUIRE(all.get_future().wait_for(10s) == std::future_status::ready);
+  int busy_at_once = 0;
+  for (const auto& o : outcomes) {
+    CHECK_FALSE(o.ok);
+    CHECK(o.took < 2s);  // none waits past its deadline (500 ms) by much
+    if (o.error.find("operations already wait") != std::string::npos && o.took < 200ms) ++busy_at_once;
+  }
+  // Two queued wait for the lock, and one under way if the worker took the first before the
+  // last were asked; the others are refused at once.
+  CHECK(busy_at_once >= n - 3);
+  CHECK(busy_at_once <= n - 2);
+
+  // Reads do not need the write lock (WAL).
+  CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().blocked);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  CHECK(wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+2", proxy::AttemptPolicy{}, done); })
+            .value()
+            .attempts == 1);
+}
