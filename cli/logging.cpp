@@ -74,8 +74,10 @@ void configure_logging(const LogOptions& options) {
   }
   logger->set_level(spdlog::level::from_str(options.level));
 
-  // serve's access lines: the same sink, their fields as fields.
-  auto access = std::make_shared<spdlog::logger>("access", logger->sinks().begin(), logger->sinks().end());
+  // serve's access lines: their fields as fields. Their own sink: a formatter set on a logger is
+  // set on its sinks, so a shared sink would format every line as an access line. Console sinks
+  // share one lock, so lines of the two never interleave.
+  auto access = spdlog::stderr_color_mt("access");
   auto access_formatter = std::make_unique<spdlog::pattern_formatter>();
   if (options.format == "json") {
     access_formatter->add_flag<JsonFieldsFlag>('F').set_pattern(
@@ -85,7 +87,6 @@ void configure_logging(const LogOptions& options) {
   }
   access->set_formatter(std::move(access_formatter));
   access->set_level(logger->level());
-  spdlog::register_logger(access);
   spdlog::set_default_logger(std::move(logger));
 }
 
