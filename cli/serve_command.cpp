@@ -45,6 +45,11 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
   options.media.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
   options.media.stream_mode = flags.stream_mode == "fork" ? proxy::StreamMode::fork : proxy::StreamMode::connect;
   try {
+    // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice.
+    if (app.get_option("--api-key")->count() > 0 && options.callers.api_key.empty()) {
+      throw std::invalid_argument("--api-key (SERVER_API_KEY) is empty: give a key of at least " +
+                                  std::to_string(proxy::min_api_key_chars) + " characters, or none");
+    }
     for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
     proxy::Server server(options);
     server.listen();

@@ -62,11 +62,21 @@ std::unique_ptr<net::LazyClientTlsContext> backend_tls_context(const MediaOption
   }
 }
 
+// What no other part checks for itself, before anything is opened.
+ServeOptions checked(ServeOptions options) {
+  const auto& key = options.callers.api_key;
+  if (!key.empty() && key.size() < min_api_key_chars) {
+    throw std::invalid_argument("--api-key (SERVER_API_KEY) must be at least " + std::to_string(min_api_key_chars) +
+                                " characters; the one given has " + std::to_string(key.size()));
+  }
+  return options;
+}
+
 }  // namespace
 
 struct Server::Impl {
   explicit Impl(ServeOptions o)
-      : options(std::move(o)),
+      : options(checked(std::move(o))),
         signing(options.signatures),
         store(open_store_flag(options)),
         backend_tls(backend_tls_context(options.media)),

@@ -11,6 +11,7 @@
 
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/test_secrets.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
 #include "twilio/backend_protocol.h"
@@ -570,7 +571,7 @@ TEST_CASE("the --backend flag serves calls whose start names no backend", "[medi
 
 TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[media][signature]") {
   BackendServer backend;
-  const std::string token = "test-token-123";
+  const std::string& token = test::secrets::auth_token;
   auto serve = test::start_serve({"--validate-signatures"}, {{"TWILIO_AUTH_TOKEN", token}});
   const std::string host = "127.0.0.1:" + std::to_string(serve.port);
   const auto good = twilio::compute_signature(token, "wss://" + host + "/media", {});
@@ -588,7 +589,7 @@ TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[med
     CHECK(e.body.find("X-Twilio-Signature") != std::string::npos);
   }
   try {
-    const auto wrong = twilio::compute_signature("other-token", "wss://" + host + "/media", {});
+    const auto wrong = twilio::compute_signature(test::secrets::other_auth_token, "wss://" + host + "/media", {});
     WsClient forged(serve.port, "/media", {{"X-Twilio-Signature", wrong}});
     FAIL("a wrongly signed handshake was accepted");
   } catch (const test::HandshakeRefused& e) {
@@ -601,8 +602,8 @@ TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[med
 TEST_CASE("behind a proxy the handshake is checked against --public-url", "[media][signature]") {
   BackendServer backend;
   auto serve = test::start_serve({"--validate-signatures", "--public-url", "wss://calls.example.com/"},
-                                 {{"TWILIO_AUTH_TOKEN", "tok"}});
-  const auto sig = twilio::compute_signature("tok", "wss://calls.example.com/media", {});
+                                 {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
+  const auto sig = twilio::compute_signature(test::secrets::auth_token, "wss://calls.example.com/media", {});
   TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}}, {{"X-Twilio-Signature", sig}});
   call.start();
   REQUIRE(backend.wait_for_messages(1));

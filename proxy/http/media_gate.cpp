@@ -19,7 +19,8 @@ std::optional<HttpResponse> MediaGate::check(const HttpRequest& upgrade) const {
   const auto url = signing_.signed_url("wss", upgrade.header("Host"), upgrade.target);
   if (signing_.validator().validate(signature, url, {}) != twilio::SignatureVerdict::valid) {
     metrics_.handshake_rejections[Rejection::bad_signature].add();
-    spdlog::warn("media: handshake with an invalid signature refused (signed URL checked: {})", url);
+    spdlog::warn("media: handshake with an invalid signature refused (signed URL checked: {}, query not shown)",
+                 without_query(url));
     return HttpResponse::error(403, "invalid X-Twilio-Signature");
   }
   return std::nullopt;

@@ -1,5 +1,7 @@
 #include "support/http_client.h"
 
+#include "support/test_secrets.h"
+
 #include <cctype>
 #include <stdexcept>
 
@@ -84,6 +86,7 @@ HttpReply http_request(unsigned short port, const std::string& method, const std
 HttpReply http_request_from(const std::string& source_ip, unsigned short port, const std::string& method,
                             const std::string& target, const std::map<std::string, std::string>& headers,
                             const std::string& body) {
+  secrets::remember_headers(headers);
   std::string raw = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
                     "\r\nConnection: close\r\n";
   for (const auto& [name, value] : headers) raw += name + ": " + value + "\r\n";
