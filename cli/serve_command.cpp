@@ -215,6 +215,9 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--tls-key", options.http.tls_key, "The certificate's private key (PEM)")
       ->envname("CALLPROXY_TLS_KEY")
       ->check(CLI::ExistingFile);
+  app->add_flag("--insecure-open-relay", options.insecure_open_relay,
+                "Listen beyond loopback without signatures and without --backend-allow, without the warning")
+      ->envname("CALLPROXY_INSECURE_OPEN_RELAY");
   app->add_option("--public-url", options.signatures.public_url,
                   "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy")
       ->envname("CALLPROXY_PUBLIC_URL");
@@ -306,6 +309,22 @@ RunFunction setup_serve(CLI::App& parent) {
       ->envname("CALLPROXY_MAX_BODY_BYTES")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
       ->capture_default_str();
+  add_seconds(app, "--header-timeout", options.http.header_timeout,
+              "Seconds a request's header may take from its first byte (a new connection: from accept)", 600.0, 0.1)
+      ->envname("CALLPROXY_HEADER_TIMEOUT");
+  add_seconds(app, "--request-timeout", options.http.request_timeout,
+              "Seconds a request's body and handler may take together; then it is answered 503", 600.0, 0.1)
+      ->envname("CALLPROXY_REQUEST_TIMEOUT");
+  app->add_option("--max-connections", options.http.max_connections,
+                  "Connections at once, calls included; past it 503 (a few more are kept for /healthz and /readyz). "
+                  "Default: what the file descriptor limit allows")
+      ->envname("CALLPROXY_MAX_CONNECTIONS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
+  app->add_option("--max-calls", options.http.max_calls,
+                  "Media streams at once; past it a new one is refused 503 before the upgrade. Default: what the "
+                  "file descriptor limit allows")
+      ->envname("CALLPROXY_MAX_CALLS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
   return [flags, app] { return run_serve(*flags, *app); };
 }
 

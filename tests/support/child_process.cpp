@@ -177,7 +177,7 @@ std::vector<std::string> callproxy_args(std::vector<std::string> args) {
   return args;
 }
 
-ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
+ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env, std::vector<std::string> launcher) {
   std::vector<std::string> args{"serve", "--bind", "127.0.0.1", "--port", "0", "--threads", "2"};
   // Tests share no state file unless they ask for one.
   if (std::find(extra_args.begin(), extra_args.end(), "--store") == extra_args.end()) {
@@ -185,7 +185,9 @@ ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env) {
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ServeProcess serve;
-  serve.process = std::make_unique<ChildProcess>(callproxy_args(args), std::move(env));
+  auto argv = callproxy_args(args);
+  argv.insert(argv.begin(), launcher.begin(), launcher.end());
+  serve.process = std::make_unique<ChildProcess>(std::move(argv), std::move(env));
   const auto line = serve.process->wait_for_stderr("listening on 127.0.0.1:");
   const auto colon = line.find("127.0.0.1:") + std::strlen("127.0.0.1:");
   serve.port = static_cast<unsigned short>(std::stoi(line.substr(colon)));

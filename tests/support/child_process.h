@@ -69,10 +69,12 @@ std::string make_test_certificate(const std::string& name);
 std::vector<std::string> callproxy_args(std::vector<std::string> args);
 
 // Starts `callproxy serve` on 127.0.0.1 and a free port; returns the port once it listens.
+// `launcher` runs it (e.g. {"/usr/bin/prlimit", "--nofile=128:128", "--"}).
 struct ServeProcess {
   std::unique_ptr<ChildProcess> process;
   unsigned short port = 0;
 };
-ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {});
+ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {},
+                         std::vector<std::string> launcher = {});
 
 }  // namespace callproxy::test

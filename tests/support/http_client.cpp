@@ -4,9 +4,11 @@
 
 #include <cctype>
 #include <stdexcept>
+#include <thread>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -95,6 +97,78 @@ HttpReply http_request_from(const std::string& source_ip, unsigned short port, c
   }
   raw += "\r\n" + body;
   return parse_reply(raw_exchange(port, raw, source_ip));
+}
+
+TcpConnection::TcpConnection(unsigned short port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + " failed");
+  }
+}
+
+TcpConnection::~TcpConnection() { ::close(fd_); }
+
+bool TcpConnection::send(const std::string& bytes) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool TcpConnection::read_some(std::chrono::milliseconds timeout) {
+  if (ended_) return false;
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return true;
+  char buffer[8192];
+  const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
+  if (n <= 0) {
+    ended_ = true;
+    return false;
+  }
+  pending_.append(buffer, static_cast<std::size_t>(n));
+  return true;
+}
+
+HttpReply TcpConnection::read_reply(std::chrono::milliseconds timeout, bool head_request) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto head_end = pending_.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      auto reply = parse_reply(pending_.substr(0, head_end + 4));
+      std::size_t length = 0;
+      if (const auto it = reply.headers.find("content-length"); it != reply.headers.end() && !head_request) {
+        length = std::stoul(it->second);
+      }
+      if (pending_.size() >= head_end + 4 + length) {
+        reply.body = pending_.substr(head_end + 4, length);
+        pending_.erase(0, head_end + 4 + length);
+        return reply;
+      }
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("no complete HTTP response in time; received: '" + pending_ + "'");
+    if (!read_some(left)) throw std::runtime_error("connection closed before a complete response: '" + pending_ + "'");
+  }
+}
+
+bool TcpConnection::wait_closed(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
+    if (left.count() <= 0) return ended_;
+    if (!read_some(left)) return true;
+  }
 }
 
 }  // namespace callproxy::test

@@ -31,8 +31,7 @@ void remember_headers(const std::map<std::string, std::string>& headers) {
 }
 
 std::vector<std::string> all() {
-  std::vector<std::string> out{api_key, auth_token, other_auth_token, pin, hashed_pin, wrong_pin,
-                               stream_token_secret};
+  std::vector<std::string> out{api_key, auth_token, other_auth_token, pin, hashed_pin, wrong_pin, stream_token_secret};
   std::lock_guard lock(remembered_mutex);
   out.insert(out.end(), remembered.begin(), remembered.end());
   return out;
@@ -46,7 +45,8 @@ std::vector<std::string> leaked_in(const std::string& log) {
     const auto begin = log.rfind('\n', at);
     const auto from = begin == std::string::npos ? 0 : begin + 1;
     const auto end = log.find('\n', at);
-    out.push_back("'" + secret + "' in: " + log.substr(from, end == std::string::npos ? std::string::npos : end - from));
+    out.push_back("'" + secret +
+                  "' in: " + log.substr(from, end == std::string::npos ? std::string::npos : end - from));
   }
   return out;
 }
