@@ -19,8 +19,6 @@ inline const std::string other_auth_token = "test-other-token-9a4c7e15";
 inline const std::string pin = "58203917";
 inline const std::string hashed_pin = "61749053";
 inline const std::string wrong_pin = "90316842";
-// The secret per-call stream tokens are made with (--stream-token-secret).
-inline const std::string stream_token_secret = "test-stream-secret-2b9f40c6";
 
 // tests/data/test-pins.json.
 std::string pins_file();
