@@ -12,6 +12,7 @@
 #include "support/http_client.h"
 #include "support/http_server.h"
 #include "support/test_secrets.h"
+#include "support/wait.h"
 
 using namespace callproxy;
 using namespace std::chrono_literals;
@@ -19,14 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
+using test::eventually;
 
 double metric(unsigned short port, const std::string& series) {
   const auto text = test::http_request(port, "GET", "/metrics").body;

@@ -15,11 +15,12 @@
 
 namespace callproxy::test {
 
-std::string raw_exchange(unsigned short port, const std::string& raw, const std::string& source_ip) {
+namespace {
+
+// A TCP connection to 127.0.0.1:port, from `source_ip` when one is given (a loopback address).
+int connect_loopback(unsigned short port, const std::string& source_ip = {}) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
-  timeval timeout{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   if (!source_ip.empty()) {
     sockaddr_in local{};
     local.sin_family = AF_INET;
@@ -37,6 +38,15 @@ std::string raw_exchange(unsigned short port, const std::string& raw, const std:
     ::close(fd);
     throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + " failed");
   }
+  return fd;
+}
+
+}  // namespace
+
+std::string raw_exchange(unsigned short port, const std::string& raw, const std::string& source_ip) {
+  const int fd = connect_loopback(port, source_ip);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::size_t sent = 0;
   while (sent < raw.size()) {
     const auto n = ::send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
@@ -99,18 +109,7 @@ HttpReply http_request_from(const std::string& source_ip, unsigned short port, c
   return parse_reply(raw_exchange(port, raw, source_ip));
 }
 
-TcpConnection::TcpConnection(unsigned short port) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd_ < 0) throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd_);
-    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + " failed");
-  }
-}
+TcpConnection::TcpConnection(unsigned short port) : fd_(connect_loopback(port)) {}
 
 TcpConnection::~TcpConnection() { ::close(fd_); }
 
