@@ -77,7 +77,7 @@ TEST_CASE("HEAD answers carry no body and 405 answers list HEAD wherever GET is 
   CHECK(ready.body == R"({"status":"ready"})");
 
   const auto refused_head = test::parse_reply(
-      test::raw_exchange(serve.port, "HEAD /validate-pin HTTP/1.1\r\nHost: x\r\n\r\n"));
+      test::raw_exchange(serve.port, "HEAD /validate-pin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   CHECK(refused_head.status == 405);
   CHECK(refused_head.headers.at("allow") == "POST");
   CHECK(refused_head.body.empty());
