@@ -76,7 +76,7 @@ ServeOptions checked(ServeOptions options) {
 
 // Every connection and backend link is a descriptor: the soft limit goes up to the hard one.
 net::FdLimit raise_fd_limit() {
-  const auto limit = net::raise_fd_limit();
+  auto limit = net::raise_fd_limit();
   if (!limit.error.empty()) {
     spdlog::warn("file descriptors: cannot raise the soft limit {} to the hard limit {}: {}", limit.soft, limit.hard,
                  limit.error);
