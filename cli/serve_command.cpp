@@ -45,6 +45,11 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
   options.media.replies = flags.replies == "none" ? proxy::ReplyPolicy::none : proxy::ReplyPolicy::first;
   options.media.stream_mode = flags.stream_mode == "fork" ? proxy::StreamMode::fork : proxy::StreamMode::connect;
   try {
+    // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice.
+    if (app.get_option("--api-key")->count() > 0 && options.callers.api_key.empty()) {
+      throw std::invalid_argument("--api-key (SERVER_API_KEY) is empty: give a key of at least " +
+                                  std::to_string(proxy::min_api_key_chars) + " characters, or none");
+    }
     for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
     proxy::Server server(options);
     server.listen();
@@ -210,6 +215,9 @@ RunFunction setup_serve(CLI::App& parent) {
   app->add_option("--tls-key", options.http.tls_key, "The certificate's private key (PEM)")
       ->envname("CALLPROXY_TLS_KEY")
       ->check(CLI::ExistingFile);
+  app->add_flag("--insecure-open-relay", options.insecure_open_relay,
+                "Listen beyond loopback without signatures and without --backend-allow, without the warning")
+      ->envname("CALLPROXY_INSECURE_OPEN_RELAY");
   app->add_option("--public-url", options.signatures.public_url,
                   "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy")
       ->envname("CALLPROXY_PUBLIC_URL");
@@ -307,6 +315,22 @@ RunFunction setup_serve(CLI::App& parent) {
       ->envname("CALLPROXY_MAX_BODY_BYTES")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20))
       ->capture_default_str();
+  add_seconds(app, "--header-timeout", options.http.header_timeout,
+              "Seconds a request's header may take from its first byte (a new connection: from accept)", 600.0, 0.1)
+      ->envname("CALLPROXY_HEADER_TIMEOUT");
+  add_seconds(app, "--request-timeout", options.http.request_timeout,
+              "Seconds a request's body and handler may take together; then it is answered 503", 600.0, 0.1)
+      ->envname("CALLPROXY_REQUEST_TIMEOUT");
+  app->add_option("--max-connections", options.http.max_connections,
+                  "Connections at once, calls included; past it 503 (a few more are kept for /healthz and /readyz). "
+                  "Default: what the file descriptor limit allows")
+      ->envname("CALLPROXY_MAX_CONNECTIONS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
+  app->add_option("--max-calls", options.http.max_calls,
+                  "Media streams at once; past it a new one is refused 503 before the upgrade. Default: what the "
+                  "file descriptor limit allows")
+      ->envname("CALLPROXY_MAX_CALLS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
   return [flags, app] { return run_serve(*flags, *app); };
 }
 

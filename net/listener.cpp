@@ -42,12 +42,22 @@ void Listener::do_accept() {
   acceptor_.async_accept(pick_(), [this](error_code ec, LoopSocket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      // Out of descriptors or the like: try again shortly rather than spin.
-      spdlog::warn("{}: accept failed: {}", name_, ec.message());
+      // Out of descriptors (EMFILE, ENFILE) or the like: the connection waits in the backlog;
+      // try again shortly rather than spin on an error that has not gone away.
+      const auto now = std::chrono::steady_clock::now();
+      if (++failures_ == 1 || now - reported_ >= std::chrono::seconds(10)) {
+        spdlog::warn("{}: accept failed: {} ({} time{} in a row; retrying every 100 ms)", name_, ec.message(),
+                     failures_, failures_ == 1 ? "" : "s");
+        reported_ = now;
+      }
       retry_.expires_after(std::chrono::milliseconds(100));
       return retry_.async_wait([this](error_code ec) {
         if (!ec && acceptor_.is_open()) do_accept();
       });
+    }
+    if (failures_ > 0) {
+      spdlog::info("{}: accepting again after {} failed accept{}", name_, failures_, failures_ == 1 ? "" : "s");
+      failures_ = 0;
     }
     on_accept_(std::move(socket));
     do_accept();

@@ -1,5 +1,6 @@
 // A TCP listener that keeps accepting: a failed accept (out of descriptors, a connection reset
-// before it was taken) is logged and retried shortly instead of spinning or going deaf. For the
+// before it was taken) is retried after a short pause instead of spinning or going deaf, and
+// logged once per 10 s while it lasts. For the
 // networking sources only (it hands out Asio sockets).
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -36,6 +38,9 @@ class Listener {
 
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_;
+  // Failed accepts since the last one that worked, and when the last line about them was written.
+  std::uint64_t failures_ = 0;
+  std::chrono::steady_clock::time_point reported_{};
   std::string name_;
   PickLoop pick_;
   OnAccept on_accept_;

@@ -23,6 +23,9 @@ struct ServeOptions {
   std::string redis_password;
   RedisKeys redis_keys = RedisKeys::node;
   std::string redis_ca;
+  // Listening beyond loopback with neither signatures nor a backend allowlist is warned about at
+  // start; this says it is meant (a lab, a trusted network).
+  bool insecure_open_relay = false;
 
   HttpOptions http;
   SignatureOptions signatures;  // who may stream to us and call the signed routes

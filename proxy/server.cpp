@@ -13,10 +13,12 @@
 
 #include "net/asio_names.h"
 #include "net/event_loops.h"
+#include "net/fd_limit.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 #include "proxy/callers/caller_routes.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/http/connection_limits.h"
 #include "proxy/http/http_session.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
@@ -62,22 +64,89 @@ std::unique_ptr<net::LazyClientTlsContext> backend_tls_context(const MediaOption
   }
 }
 
+// What no other part checks for itself, before anything is opened.
+ServeOptions checked(ServeOptions options) {
+  const auto& key = options.callers.api_key;
+  if (!key.empty() && key.size() < min_api_key_chars) {
+    throw std::invalid_argument("--api-key (SERVER_API_KEY) must be at least " + std::to_string(min_api_key_chars) +
+                                " characters; the one given has " + std::to_string(key.size()));
+  }
+  return options;
+}
+
+// Every connection and backend link is a descriptor: the soft limit goes up to the hard one.
+net::FdLimit raise_fd_limit() {
+  auto limit = net::raise_fd_limit();
+  if (!limit.error.empty()) {
+    spdlog::warn("file descriptors: cannot raise the soft limit {} to the hard limit {}: {}", limit.soft, limit.hard,
+                 limit.error);
+  } else if (limit.soft != limit.soft_before) {
+    spdlog::info("file descriptors: soft limit raised from {} to {} (the hard limit)", limit.soft_before, limit.soft);
+  } else {
+    spdlog::info("file descriptors: soft limit {} (hard limit {})", limit.soft, limit.hard);
+  }
+  return limit;
+}
+
+// --max-connections and --max-calls, given or derived from the descriptor limit.
+DescriptorPlan plan_limits(const ServeOptions& options, const net::FdLimit& fds, std::size_t loops) {
+  auto plan = plan_descriptors(fds.soft, loops, options.media.max_backends_per_call, options.http.max_connections,
+                               options.http.max_calls);
+  if (!plan) throw std::invalid_argument(plan.error());
+  spdlog::info("limits: {} connections at once ({} more for health probes past that), {} calls",
+               plan.value().max_connections, ConnectionLimits::probe_reserve, plan.value().max_calls);
+  if (!plan.value().warning.empty()) spdlog::warn("limits: {}", plan.value().warning);
+  return plan.value();
+}
+
+bool is_loopback(const std::string& bind) {
+  error_code ec;
+  const auto address = asio::ip::make_address(bind, ec);
+  if (ec) return false;
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback();
+  }
+  return address.is_loopback();
+}
+
+// Settings that leave serve open to anyone who reaches it: said loudly at start, before it listens.
+void warn_about_exposure(const ServeOptions& options) {
+  if (options.signatures.validate && options.signatures.public_url.empty()) {
+    spdlog::warn("SECURITY: --validate-signatures without --public-url: the URL each signature is checked against is "
+                 "rebuilt from the request's Host header, which the client chooses. A request Twilio signed for "
+                 "another host under the same auth token is accepted here if it is replayed with that Host, and a "
+                 "proxy in front that changes Host or the scheme makes every signature fail. Set --public-url to the "
+                 "URL Twilio calls");
+  }
+  if (is_loopback(options.http.bind) || options.insecure_open_relay) return;
+  if (!options.signatures.validate && options.media.backend_allowlist.empty()) {
+    spdlog::warn("SECURITY: listening on {} without --validate-signatures and without --backend-allow. Anyone who "
+                 "can reach this port can stream to /media (no Twilio signature is checked), and serve is an open "
+                 "relay: each call names its own backends, so anyone can make serve connect to any host and port it "
+                 "can reach. Set both for production; --insecure-open-relay runs like this without this warning",
+                 options.http.bind);
+  }
+}
+
 }  // namespace
 
 struct Server::Impl {
   explicit Impl(ServeOptions o)
-      : options(std::move(o)),
+      : options(checked(std::move(o))),
+        fds(raise_fd_limit()),
         signing(options.signatures),
         store(open_store_flag(options)),
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
-        gate(signing, draining, metrics.shared()),
         calls{options.media, metrics, *store, registry, *backend_tls},
         pins(options.callers.pins_file),
         budgets(options.callers.pin_budget),
         callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
         loops(options.threads),
-        http{router, options.http, gate, calls, server_tls.get()},
+        plan(plan_limits(options, fds, loops.size())),
+        limits(plan.max_connections, plan.max_calls),
+        gate(signing, draining, limits, metrics.shared()),
+        http{router, options.http, gate, calls, limits, metrics.shared(), server_tls.get()},
         listener(loops.loop(0), "serve"),
         signals(loops.loop(0), SIGINT, SIGTERM, SIGHUP),
         drain_timer(loops.loop(0)) {
@@ -168,6 +237,7 @@ struct Server::Impl {
   }
 
   ServeOptions options;
+  net::FdLimit fds;
   RequestSigning signing;
   std::atomic<bool> draining{false};  // readiness reports it; the gate refuses new calls
   ServerMetrics metrics;              // a shard per loop (added once the loops exist)
@@ -175,7 +245,6 @@ struct Server::Impl {
   std::unique_ptr<StateStore> store;
   std::unique_ptr<net::LazyClientTlsContext> backend_tls;
   std::shared_ptr<asio::ssl::context> server_tls;
-  MediaGate gate;
   CallContext calls;
   PinDirectory pins;
   PinFailureBudgets budgets;
@@ -184,6 +253,9 @@ struct Server::Impl {
   std::chrono::steady_clock::time_point drain_deadline{};
   bool calls_told_to_end = false;
   net::EventLoops loops;
+  DescriptorPlan plan;
+  ConnectionLimits limits;
+  MediaGate gate;
   HttpContext http;
   net::Listener listener;
   asio::signal_set signals;
@@ -197,6 +269,7 @@ Server::~Server() = default;
 
 std::uint16_t Server::listen() {
   const auto& o = impl_->options.http;
+  warn_about_exposure(impl_->options);
   std::uint16_t port = 0;
   try {
     port = impl_->listener.listen(o.bind, o.port);
@@ -212,7 +285,7 @@ void Server::run() {
   // Each new connection goes to the next loop and stays there.
   impl_->listener.start(
       [impl = impl_.get()]() -> asio::io_context& { return impl->loops.next(); },
-      [impl = impl_.get()](net::LoopSocket socket) { start_http_session(std::move(socket), impl->http); });
+      [impl = impl_.get()](net::LoopSocket socket) { accept_http_connection(std::move(socket), impl->http); });
   impl_->do_wait_signal();
   impl_->loops.run();
   spdlog::info("stopped");

@@ -15,6 +15,7 @@
 #include "support/http_client.h"
 #include "support/http_server.h"
 #include "support/redis_server.h"
+#include "support/test_secrets.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/percent_encoding.h"
@@ -206,15 +207,16 @@ TEST_CASE("concurrent failures all count, in every store", "[callers][store]") {
 
 TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blocked caller is refused",
           "[callers][api]") {
-  auto serve = test::start_serve({"--pins-file", demo_pins});
-  const auto ok = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550001"}});
+  auto serve = test::start_serve({"--pins-file", test::secrets::pins_file()});
+  const auto ok = post_json(serve.port, "/validate-pin", {{"pin", test::secrets::pin}, {"callerId", "+15550001"}});
   CHECK(ok.status == 200);
   CHECK(json::parse(ok.body) ==
         json{{"authenticated", true}, {"backendIds", "[1]"}, {"backendHosts", R"(["localhost:8888"])"}});
 
   json last;
   for (int i = 1; i <= 10; ++i) {
-    const auto wrong = post_json(serve.port, "/validate-pin", {{"pin", "0000"}, {"callerId", "+15550002"}});
+    const auto wrong = post_json(serve.port, "/validate-pin",
+                                 {{"pin", test::secrets::wrong_pin}, {"callerId", "+15550002"}});
     REQUIRE(wrong.status == 200);
     last = json::parse(wrong.body);
     CHECK(last.at("attempts").at("attempts") == i);
@@ -225,21 +227,21 @@ TEST_CASE("validate-pin: the right PIN routes, the tenth wrong one blocks, a blo
                      {"blocked", true}});
   // Blocked: even the right PIN is refused.
   const auto blocked = json::parse(
-      post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550002"}}).body);
+      post_json(serve.port, "/validate-pin", {{"pin", test::secrets::pin}, {"callerId", "+15550002"}}).body);
   CHECK(blocked.at("authenticated") == false);
   CHECK(blocked.at("blocked") == true);
 
   // A success clears earlier failures.
-  post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}});
-  post_json(serve.port, "/validate-pin", {{"pin", "4321"}, {"callerId", "+15550003"}});
+  post_json(serve.port, "/validate-pin", {{"pin", test::secrets::wrong_pin}, {"callerId", "+15550003"}});
+  post_json(serve.port, "/validate-pin", {{"pin", test::secrets::hashed_pin}, {"callerId", "+15550003"}});
   const auto fresh = json::parse(
-      post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+15550003"}}).body);
+      post_json(serve.port, "/validate-pin", {{"pin", test::secrets::wrong_pin}, {"callerId", "+15550003"}}).body);
   CHECK(fresh.at("attempts").at("attempts") == 1);
 
   // A form body works too.
   const auto form = test::http_request(serve.port, "POST", "/validate-pin",
                                        {{"Content-Type", "application/x-www-form-urlencoded"}},
-                                       "pin=1234&callerId=%2B1555");
+                                       "pin=" + test::secrets::pin + "&callerId=%2B1555");
   CHECK(json::parse(form.body).at("authenticated") == true);
 }
 
@@ -251,7 +253,8 @@ TEST_CASE("without a pins file every PIN is refused and serve says so", "[caller
 }
 
 TEST_CASE("blocked-callers: lookup, withheld IDs, admin list and delete behind the api key", "[callers][api]") {
-  auto serve = test::start_serve({"--pins-file", demo_pins, "--attempts-allowed", "1"}, {{"SERVER_API_KEY", "k3y"}});
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--attempts-allowed", "1"},
+                                 {{"SERVER_API_KEY", test::secrets::api_key}});
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1777").status == 404);
   post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1777"}});
   post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1777"}});
@@ -266,12 +269,16 @@ TEST_CASE("blocked-callers: lookup, withheld IDs, admin list and delete behind t
 
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers").status == 403);
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "wrong"}}).status == 403);
-  const auto list = test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "k3y"}});
+  const auto list = test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", test::secrets::api_key}});
   CHECK(list.status == 200);
   CHECK(json::parse(list.body).at("data").size() == 1);
   CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+1777").status == 403);
-  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+1777", {{"apiKey", "k3y"}}).status == 204);
-  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+1777", {{"apiKey", "k3y"}}).status == 404);
+  CHECK(
+      test::http_request(serve.port, "DELETE", "/blocked-callers/+1777", {{"apiKey", test::secrets::api_key}}).status ==
+      204);
+  CHECK(
+      test::http_request(serve.port, "DELETE", "/blocked-callers/+1777", {{"apiKey", test::secrets::api_key}}).status ==
+      404);
   // Unblocking also cleared the attempts: one failure does not block again.
   const auto again = json::parse(post_json(serve.port, "/validate-pin", {{"pin", "0"}, {"callerId", "+1777"}}).body);
   CHECK(again.at("attempts").at("attempts") == 1);
@@ -280,6 +287,25 @@ TEST_CASE("blocked-callers: lookup, withheld IDs, admin list and delete behind t
   // No key configured: everyone is refused.
   auto keyless = test::start_serve({}, {{"SERVER_API_KEY", std::nullopt}});
   CHECK(test::http_request(keyless.port, "GET", "/blocked-callers", {{"apiKey", ""}}).status == 403);
+}
+
+TEST_CASE("serve refuses a short or empty api key at start, naming the flag", "[callers][api]") {
+  for (const auto& [args, env] : std::vector<std::pair<std::vector<std::string>, test::EnvChanges>>{
+           {{"--api-key", "fifteen-chars!!"}, {}},
+           {{}, {{"SERVER_API_KEY", "short"}}},
+           {{"--api-key", ""}, {}},
+       }) {
+    INFO((args.empty() ? "SERVER_API_KEY" : "--api-key '" + args.at(1) + "'"));
+    auto argv = test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0", "--store", "memory"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto result = test::run_command(argv, env);
+    CHECK(result.exit_code == 2);
+    CHECK(result.err.find("--api-key (SERVER_API_KEY)") != std::string::npos);
+    CHECK(result.err.find("listening") == std::string::npos);
+  }
+  // Sixteen characters are enough.
+  auto serve = test::start_serve({"--api-key", "sixteen-chars-ok"});
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "sixteen-chars-ok"}}).status == 200);
 }
 
 TEST_CASE("debug routes exist only when enabled", "[callers][api]") {
@@ -295,9 +321,27 @@ TEST_CASE("debug routes exist only when enabled", "[callers][api]") {
   CHECK(test::http_request(debug.port, "GET", "/blocked-callers/+3").status == 200);
 }
 
+TEST_CASE("with an api key configured the debug routes that write need it", "[callers][api]") {
+  auto serve = test::start_serve({"--debug-routes"}, {{"SERVER_API_KEY", test::secrets::api_key}});
+  const std::map<std::string, std::string> key{{"apiKey", test::secrets::api_key}};
+  for (const auto* target : {"/blocked-callers/+15550009999", "/auth-attempts/+15550009999"}) {
+    INFO(target);
+    const auto without = test::http_request(serve.port, "POST", target);
+    CHECK(without.status == 403);
+    CHECK(json::parse(without.body).at("message") == "missing or wrong apiKey header");
+    CHECK(test::http_request(serve.port, "POST", target, {{"apiKey", "wrong-key-of-some-length"}}).status == 403);
+  }
+  // Nothing was written by the refused requests.
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+15550009999").status == 404);
+  CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+15550009999").status == 404);
+  CHECK(test::http_request(serve.port, "POST", "/auth-attempts/+15550009999", key).status == 201);
+  CHECK(test::http_request(serve.port, "POST", "/blocked-callers/+15550009999", key).status == 201);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+15550009999").status == 200);
+}
+
 TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as Twilio signs them",
           "[callers][signature]") {
-  const std::string token = "tok3n";
+  const std::string& token = test::secrets::auth_token;
   auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins}, {{"TWILIO_AUTH_TOKEN", token}});
   const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
   const json body{{"pin", "1234"}, {"callerId", "+1888"}};
@@ -340,9 +384,35 @@ TEST_CASE("signed routes: JSON fields, form fields and bodySHA256 are checked as
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+1888").status == 400);
 }
 
+TEST_CASE("a refused signature is logged without the query string, which may carry secrets", "[callers][signature]") {
+  auto serve = test::start_serve({"--validate-signatures", "--pins-file", test::secrets::pins_file()},
+                                 {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
+  const std::string host = "127.0.0.1:" + std::to_string(serve.port);
+  const auto query = "?token=" + test::secrets::api_key;
+  // Signed with the wrong token: refused, and the log says which URL was checked, query aside.
+  const auto forged = twilio::compute_signature(test::secrets::other_auth_token,
+                                                "https://" + host + "/validate-pin" + query, {{"pin", "1"}});
+  CHECK(post_json(serve.port, "/validate-pin" + query, {{"pin", "1"}, {"callerId", "+1"}},
+                  {{"X-Twilio-Signature", forged}})
+            .status == 403);
+  CHECK(
+      serve.process->wait_for_stderr("signed URL checked").find("https://" + host + "/validate-pin, query not shown") !=
+      std::string::npos);
+  try {
+    test::WsClient ws(serve.port, "/media" + query,
+                      {{"X-Twilio-Signature", twilio::compute_signature(test::secrets::other_auth_token,
+                                                                        "wss://" + host + "/media" + query, {})}});
+    FAIL("a wrongly signed handshake was accepted");
+  } catch (const test::HandshakeRefused& e) {
+    CHECK(e.status == 403);
+  }
+  CHECK_NOTHROW(serve.process->wait_for_stderr("wss://" + host + "/media, query not shown"));
+  // The secrets check of test support runs when serve ends: the query's key must not be there.
+}
+
 TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on",
           "[callers][bad-input][signature]") {
-  const std::string token = "tok3n";
+  const std::string& token = test::secrets::auth_token;
   auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--max-body-bytes", "1048576"},
                                  {{"TWILIO_AUTH_TOKEN", token}});
   const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
@@ -469,7 +539,7 @@ TEST_CASE("one source address spends its own budget and other addresses or signe
   CHECK_THAT(serve.process->wait_for_stderr("PIN failure budget spent by"), Catch::Contains("127.0.0.1"));
 
   // With signatures checked every request comes from Twilio: no per-source budget.
-  const std::string token = "tok3n";
+  const std::string& token = test::secrets::auth_token;
   auto signed_serve = test::start_serve(
       {"--validate-signatures", "--pins-file", demo_pins, "--pin-failures-per-source", "1"},
       {{"TWILIO_AUTH_TOKEN", token}});
@@ -486,8 +556,11 @@ TEST_CASE("one source address spends its own budget and other addresses or signe
 }
 
 TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of that number", "[callers][caller-id]") {
-  auto serve = test::start_serve({"--pins-file", demo_pins, "--debug-routes"}, {{"SERVER_API_KEY", "k3y"}});
-  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/%2B15557654321").status == 201);
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--debug-routes"},
+                                 {{"SERVER_API_KEY", test::secrets::api_key}});
+  REQUIRE(
+      test::http_request(serve.port, "POST", "/blocked-callers/%2B15557654321", {{"apiKey", test::secrets::api_key}})
+          .status == 201);
   const std::vector<std::string> spellings{
       "+15557654321", "15557654321", "+1 5557654321", "+1-555-765-4321", "+1 (555) 765-4321", "(1) 555.765.4321",
       "  +15557654321  ",
@@ -508,15 +581,20 @@ TEST_CASE("a caller blocked as +15557654321 is refused under every spelling of t
     CHECK(json::parse(found.body).at("id") == "+15557654321");
   }
   // Failures counted under one spelling are the same caller's under another.
-  CHECK(test::http_request(serve.port, "POST", "/auth-attempts/1%20(555)%20123-0000").status == 201);
+  CHECK(test::http_request(serve.port, "POST", "/auth-attempts/1%20(555)%20123-0000",
+                           {{"apiKey", test::secrets::api_key}})
+            .status == 201);
   CHECK(json::parse(test::http_request(serve.port, "GET", "/auth-attempts/%2B15551230000").body) ==
         json{{"attempts", 1}});
   // An unblock in any spelling lifts the block.
-  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/1-555-765-4321", {{"apiKey", "k3y"}}).status == 204);
+  CHECK(
+      test::http_request(serve.port, "DELETE", "/blocked-callers/1-555-765-4321", {{"apiKey", test::secrets::api_key}})
+          .status == 204);
   CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15557654321"}}).body)
             .at("authenticated") == true);
   // Other IDs are not digits: kept as sent, whitespace aside.
-  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/client:alice").status == 201);
+  REQUIRE(test::http_request(serve.port, "POST", "/blocked-callers/client:alice", {{"apiKey", test::secrets::api_key}})
+              .status == 201);
   CHECK(json::parse(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", " client:alice "}}).body)
             .at("blocked") == true);
 }
@@ -586,7 +664,7 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
   auto ask = [](const std::string& api, const std::string& caller, std::vector<std::string> extra = {}) {
     extra.insert(extra.end(), {"--pin-api", api, "--pin-api-timeout-ms", "300"});
     auto serve = test::start_serve(extra);
-    const auto r = post_json(serve.port, "/validate-pin", {{"pin", "5555"}, {"callerId", caller}});
+    const auto r = post_json(serve.port, "/validate-pin", {{"pin", test::secrets::pin}, {"callerId", caller}});
     return std::pair{r, serve.process->err()};
   };
   {
@@ -597,7 +675,7 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
           json{{"authenticated", true}, {"backendIds", "[7]"}, {"backendHosts", R"(["10.0.0.7:8900"])"}});
     REQUIRE(api.requests().size() == 1);
     CHECK(api.requests()[0].rfind("POST /identity-api/pin HTTP/1.1", 0) == 0);
-    CHECK(api.requests()[0].find(R"({"pin":"5555"})") != std::string::npos);
+    CHECK(api.requests()[0].find(R"({"pin":")" + test::secrets::pin + "\"}") != std::string::npos);
   }
   {
     test::CannedHttpServer api(401, R"({"error":"no"})");
@@ -614,11 +692,10 @@ TEST_CASE("the identity API: yes routes, 4xx is a wrong PIN, 5xx/slow/garbage is
     INFO(status << " " << body.substr(0, 80) << " " << delay);
     test::CannedHttpServer api(status, body, std::chrono::milliseconds(delay));
     auto serve = test::start_serve({"--pin-api", api.base_url(), "--pin-api-timeout-ms", "300", "--debug-routes"});
-    const auto r = post_json(serve.port, "/validate-pin", {{"pin", "5555"}, {"callerId", "+3"}});
+    const auto r = post_json(serve.port, "/validate-pin", {{"pin", test::secrets::pin}, {"callerId", "+3"}});
     CHECK(r.status == 502);
     CHECK(json::parse(r.body).at("message").get<std::string>().find("PIN check unavailable") == 0);
     CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+3").status == 404);  // not counted
-    CHECK(serve.process->err().find("5555") == std::string::npos);                    // the PIN is never logged
   }
   // Nobody listening: unavailable too.
   const unsigned short closed = [] {

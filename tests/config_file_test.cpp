@@ -13,6 +13,7 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/redis_server.h"
+#include "support/test_secrets.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 
@@ -110,7 +111,9 @@ TEST_CASE("serve runs from a config file alone", "[cli][config]") {
                         "\"]\n"
                         "backend-reconnect = false\n"
                         "max-body-bytes = 100\n"
-                        "api-key = \"se#cret\"  # a '#' inside quotes is part of the value\n"
+                        "api-key = \"se#" +
+                        test::secrets::api_key +
+                        "\"  # a '#' inside quotes is part of the value\n"
                         "log-format = \"json\"\n");
   test::ChildProcess serve(test::callproxy_args({"serve", "--config", file.path}),
                            {{"CALLPROXY_BIND", std::nullopt}, {"AUDIO_PROXY_PORT", std::nullopt}});
@@ -119,7 +122,8 @@ TEST_CASE("serve runs from a config file alone", "[cli][config]") {
   CHECK(serve.err().find("PINs: 2 entries") != std::string::npos);
   CHECK(serve.err().find("state store: memory") != std::string::npos);
   CHECK(body_limit(port) == 100);
-  CHECK(test::http_request(port, "GET", "/blocked-callers", {{"apiKey", "se#cret"}}).status == 200);
+  CHECK(test::http_request(port, "GET", "/blocked-callers", {{"apiKey", "se#" + test::secrets::api_key}}).status ==
+        200);
   CHECK(test::http_request(port, "GET", "/blocked-callers", {{"apiKey", "se"}}).status == 403);
   // A call naming no backend goes to both of the file's list.
   test::WsClient call(port, "/media");

@@ -12,6 +12,7 @@
 
 #include "support/child_process.h"
 #include "support/null_audio.h"
+#include "support/test_secrets.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/audio_file.h"
@@ -272,8 +273,8 @@ TEST_CASE("client-test --once exits 1 with the reason when the call does not go 
   CHECK(absent.exit_code == 1);
   CHECK(absent.err.find("cannot connect") != std::string::npos);
 
-  auto serve = test::start_serve({"--validate-signatures"}, {{"TWILIO_AUTH_TOKEN", "right"}});
-  const auto forged = client_test(serve.port, {"--once", "--auth-token", "wrong"});
+  auto serve = test::start_serve({"--validate-signatures"}, {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
+  const auto forged = client_test(serve.port, {"--once", "--auth-token", test::secrets::other_auth_token});
   CHECK(forged.exit_code == 1);
   CHECK(forged.err.find("HTTP 403") != std::string::npos);
 
@@ -288,10 +289,10 @@ TEST_CASE("client-test --once exits 1 with the reason when the call does not go 
 TEST_CASE("client-test signs the handshake so a validating server lets it in", "[e2e]") {
   test::BackendServer backend;
   auto serve = test::start_serve({"--validate-signatures", "--max-backend-lag", "60"},
-                                 {{"TWILIO_AUTH_TOKEN", "s3cret"}});
+                                 {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
   const auto call = client_test(serve.port,
                                 {"--once", "--no-pace", "--backend-hosts", json::array({backend.host_port()}).dump()},
-                                {{"TWILIO_AUTH_TOKEN", "s3cret"}});
+                                {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
   INFO(call.err);
   CHECK(call.exit_code == 0);
 }

@@ -4,13 +4,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <thread>
 
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
@@ -564,7 +567,7 @@ TEST_CASE("the --backend flag serves calls whose start names no backend", "[medi
 
 TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[media][signature]") {
   BackendServer backend;
-  const std::string token = "test-token-123";
+  const std::string& token = test::secrets::auth_token;
   auto serve = test::start_serve({"--validate-signatures"}, {{"TWILIO_AUTH_TOKEN", token}});
   const std::string host = "127.0.0.1:" + std::to_string(serve.port);
   const auto good = twilio::compute_signature(token, "wss://" + host + "/media", {});
@@ -582,7 +585,7 @@ TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[med
     CHECK(e.body.find("X-Twilio-Signature") != std::string::npos);
   }
   try {
-    const auto wrong = twilio::compute_signature("other-token", "wss://" + host + "/media", {});
+    const auto wrong = twilio::compute_signature(test::secrets::other_auth_token, "wss://" + host + "/media", {});
     WsClient forged(serve.port, "/media", {{"X-Twilio-Signature", wrong}});
     FAIL("a wrongly signed handshake was accepted");
   } catch (const test::HandshakeRefused& e) {
@@ -595,8 +598,8 @@ TEST_CASE("handshakes: signed accepted, unsigned 400, wrongly signed 403", "[med
 TEST_CASE("behind a proxy the handshake is checked against --public-url", "[media][signature]") {
   BackendServer backend;
   auto serve = test::start_serve({"--validate-signatures", "--public-url", "wss://calls.example.com/"},
-                                 {{"TWILIO_AUTH_TOKEN", "tok"}});
-  const auto sig = twilio::compute_signature("tok", "wss://calls.example.com/media", {});
+                                 {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
+  const auto sig = twilio::compute_signature(test::secrets::auth_token, "wss://calls.example.com/media", {});
   TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}}, {{"X-Twilio-Signature", sig}});
   call.start();
   REQUIRE(backend.wait_for_messages(1));
@@ -804,4 +807,62 @@ TEST_CASE("serve speaks wss:// and https:// itself with --tls-cert and --tls-key
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("--tls-cert and --tls-key go together") != std::string::npos);
   test::run_command({"/bin/rm", "-rf", dir});
+}
+
+TEST_CASE("past --max-calls a new stream is refused 503 before the upgrade and the live calls go on",
+          "[media][limits]") {
+  BackendServer backend;
+  auto serve = test::start_serve({"--max-calls", "2"});
+  TwilioCall first(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  TwilioCall second(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  first.start();
+  second.start();
+  REQUIRE(backend.wait_for_connections(2));
+  for (std::size_t i = 0; i < 10; ++i) {
+    first.media(i);
+    second.media(i);
+  }
+  // A burst of streams past the limit, all at once.
+  std::atomic<int> refused{0}, otherwise{0};
+  std::vector<std::thread> burst;
+  for (int i = 0; i < 12; ++i) {
+    burst.emplace_back([&] {
+      try {
+        WsClient extra(serve.port, "/media");
+        ++otherwise;
+      } catch (const test::HandshakeRefused& e) {
+        ++(e.status == 503 && e.body.find("call limit (2 calls)") != std::string::npos ? refused : otherwise);
+      } catch (const std::exception&) {
+        ++otherwise;
+      }
+    });
+  }
+  for (auto& t : burst) t.join();
+  CHECK(refused == 12);
+  CHECK(otherwise == 0);
+  for (std::size_t i = 10; i < 20; ++i) {
+    first.media(i);
+    second.media(i);
+  }
+  first.stop();
+  second.stop();
+  std::vector<int> expected(20);
+  std::iota(expected.begin(), expected.end(), 0);
+  for (std::size_t link = 0; link < 2; ++link) {
+    INFO("backend connection " << link);
+    REQUIRE(backend.wait_for_messages(22, link));  // start, 20 frames, stop
+    CHECK(media_indexes(backend.messages(link)) == expected);
+  }
+  CHECK(metric(serve.port, "callproxy_handshake_rejections_total{reason=\"call_limit\"}") == 12);
+  // The ended calls' places are free again.
+  first.ws.close();
+  second.ws.close();
+  CHECK(eventually([&] {
+    try {
+      WsClient next(serve.port, "/media");
+      return true;
+    } catch (const test::HandshakeRefused&) {
+      return false;
+    }
+  }));
 }

@@ -1,10 +1,25 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/backoff.h"
 #include "net/endpoint.h"
+#include "net/listener.h"
 #include "net/write_queue.h"
 
 using namespace callproxy;
@@ -93,4 +108,66 @@ TEST_CASE("URLs give endpoints with default ports, bracketed IPv6 and no credent
   CHECK(net::parse_url("ws://x:0/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK(net::parse_url("ws://x:70000/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK_FALSE(net::parse_url("not a url", net::UrlScheme::websocket).ok());
+}
+
+TEST_CASE("a listener out of descriptors neither spins nor gives up: it accepts once some are free", "[net][limits]") {
+  using namespace std::chrono_literals;
+  boost::asio::io_context loop;
+  net::Listener listener(loop, "test");
+  const auto port = listener.listen("127.0.0.1", 0);
+  std::atomic<int> accepted{0};
+  std::vector<boost::asio::ip::tcp::socket> kept;
+  listener.start([&loop]() -> boost::asio::io_context& { return loop; },
+                 [&](boost::asio::ip::tcp::socket socket) {
+                   kept.push_back(std::move(socket));
+                   ++accepted;
+                 });
+  std::thread runner([&loop] { loop.run(); });
+
+  // The soft limit lowered to what is open now plus a few, and those few used up.
+  rlimit original{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &original) == 0);
+  const auto open_now = std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {});
+  rlimit low = original;
+  low.rlim_cur = static_cast<rlim_t>(open_now + 8);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  // One back for the client: its connection completes in the backlog, and accepting it fails.
+  ::close(fillers.back());
+  fillers.pop_back();
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(client >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  // For a while the accept keeps failing: the process must stay (nearly) idle meanwhile.
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  const auto started = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - started < 600ms) std::this_thread::sleep_for(50ms);
+  ::getrusage(RUSAGE_SELF, &after);
+  const auto cpu = [](const rusage& r) {
+    return std::chrono::seconds(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           std::chrono::microseconds(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+  };
+  CHECK(accepted == 0);
+  CHECK(cpu(after) - cpu(before) < 150ms);  // a spinning retry would burn the whole 600 ms
+
+  // Descriptors back: the waiting connection is taken.
+  for (const int fd : fillers) ::close(fd);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &original) == 0);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (accepted == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  CHECK(accepted == 1);
+  ::close(client);
+  boost::asio::post(loop, [&] {
+    listener.close();
+    kept.clear();
+  });
+  loop.stop();
+  runner.join();
 }

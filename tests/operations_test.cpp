@@ -17,6 +17,7 @@
 #include "proxy/http/router.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/test_secrets.h"
 #include "support/ws_peer.h"
 
 using namespace callproxy;
@@ -170,7 +171,8 @@ TEST_CASE("each request gets one access line in text logs, without the query str
 
 TEST_CASE("access lines in JSON logs carry their fields as JSON fields", "[serve][ops]") {
   auto serve = test::start_serve({"--log-format", "json"});
-  const auto reply = test::http_request(serve.port, "GET", "/readyz?apiKey=s3cret", {{"X-Request-Id", "req-j1"}});
+  const auto reply = test::http_request(serve.port, "GET", "/readyz?apiKey=" + test::secrets::api_key,
+                                        {{"X-Request-Id", "req-j1"}});
   CHECK(reply.status == 200);
   const auto line = serve.process->wait_for_stderr(R"("requestId":"req-j1")", 10s);
   const auto record = json::parse(line);
@@ -183,7 +185,7 @@ TEST_CASE("access lines in JSON logs carry their fields as JSON fields", "[serve
   CHECK(record.at("durationMs").get<double>() >= 0);
   CHECK(record.at("peer").get<std::string>().rfind("127.0.0.1:", 0) == 0);
   CHECK(record.contains("time"));
-  CHECK(serve.process->err().find("s3cret") == std::string::npos);
+  CHECK(serve.process->err().find(test::secrets::api_key) == std::string::npos);
   // Every line of the log is JSON, access lines and the rest alike, and only access lines say so.
   std::istringstream lines(serve.process->err());
   std::size_t others = 0;
@@ -265,4 +267,17 @@ TEST_CASE("client-test sends backendIds [1] and a new Studio-like execution id p
                             "--execution-id", "FN1", "--backend-ids", "[7,8]"}));
   REQUIRE(given.exit_code == 0);
   CHECK(json::parse(given.out.substr(0, given.out.find('\n'))).at("executionId") == "FN1");
+}
+
+TEST_CASE("test support finds a test secret in a log and remembers the signatures tests send", "[support]") {
+  const std::string log = "first line\nserve: --bind '" + test::secrets::api_key + "' is not an IP address\nlast\n";
+  const auto leaks = test::secrets::leaked_in(log);
+  REQUIRE(leaks.size() == 1);
+  CHECK(leaks[0] ==
+        "'" + test::secrets::api_key + "' in: serve: --bind '" + test::secrets::api_key + "' is not an IP address");
+  CHECK(test::secrets::leaked_in("nothing secret here: 1234, tok, 127.0.0.1:58203").empty());
+  // Signatures and keys sent in headers join the list; short values would match by chance.
+  test::secrets::remember_headers({{"x-twilio-signature", "Zm9yZ2VkLXNpZ25hdHVyZS12YWx1ZT0="}, {"APIKEY", "short"}});
+  CHECK(test::secrets::leaked_in("refused Zm9yZ2VkLXNpZ25hdHVyZS12YWx1ZT0= here").size() == 1);
+  CHECK(test::secrets::leaked_in("key short").empty());
 }

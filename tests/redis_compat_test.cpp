@@ -13,6 +13,7 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/redis_server.h"
+#include "support/test_secrets.h"
 #include "support/ws_peer.h"
 
 using namespace callproxy;
@@ -55,7 +56,8 @@ TEST_CASE("keys the Node service wrote are honoured: blocks, attempts and execut
       {"SET", "blocked-callers-+15550001111", R"({"id":"+15550001111","blockedOn":"2026-01-02T03:04:05.678Z"})"});
   redis.command({"SET", "auth-attempts-+15550002222", "4", "EX", "3600"});
   redis.command({"SET", "executions-FN123", "FN123", "EX", "5"});
-  auto serve = test::start_serve({"--store", redis.url(), "--pins-file", demo_pins, "--api-key", "k"});
+  auto serve = test::start_serve(
+      {"--store", redis.url(), "--pins-file", demo_pins, "--api-key", test::secrets::api_key});
 
   // A blocked caller is refused without its PIN being checked, even the right one.
   const auto refused = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+15550001111"}});
@@ -66,7 +68,7 @@ TEST_CASE("keys the Node service wrote are honoured: blocks, attempts and execut
   CHECK(blocked.status == 200);
   CHECK(json::parse(blocked.body) ==
         json{{"id", "+15550001111"}, {"blockedOn", "2026-01-02T03:04:05.678Z"}, {"blocked", true}});
-  const auto list = test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "k"}});
+  const auto list = test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", test::secrets::api_key}});
   REQUIRE(list.status == 200);
   CHECK(json::parse(list.body).at("data") ==
         json::array({{{"id", "+15550001111"}, {"blockedOn", "2026-01-02T03:04:05.678Z"}, {"blocked", true}}}));
@@ -84,15 +86,17 @@ TEST_CASE("keys the Node service wrote are honoured: blocks, attempts and execut
   CHECK(test::http_request(serve.port, "GET", "/executions/FN123/connected").status == 410);
 
   // Unblocking through us frees the caller for the Node service too.
-  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+15550001111", {{"apiKey", "k"}}).status == 204);
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/+15550001111", {{"apiKey", test::secrets::api_key}})
+            .status == 204);
   CHECK(redis.command({"EXISTS", "blocked-callers-+15550001111"}).integer == 0);
 }
 
 TEST_CASE("what serve writes to Redis is byte for byte what the Node service writes", "[redis][node]") {
   test::RedisServer redis;
   test::BackendServer backend;
-  auto serve = test::start_serve({"--store", redis.url(2), "--pins-file", demo_pins, "--api-key", "k",
-                                  "--attempts-allowed", "2", "--attempts-ttl", "1234", "--debug-routes"});
+  auto serve = test::start_serve({"--store", redis.url(2), "--pins-file", demo_pins, "--api-key",
+                                  test::secrets::api_key, "--attempts-allowed", "2", "--attempts-ttl", "1234",
+                                  "--debug-routes"});
   const std::string caller = "+15553334444";
 
   // A failure: the count as decimal text, EX the attempts TTL.
@@ -117,7 +121,8 @@ TEST_CASE("what serve writes to Redis is byte for byte what the Node service wri
   CHECK(record.text == R"({"id":"+15553334444","blockedOn":")" + shown.at("blockedOn").get<std::string>() + "\"}");
 
   // Unblocking deletes both keys.
-  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/" + caller, {{"apiKey", "k"}}).status == 204);
+  CHECK(test::http_request(serve.port, "DELETE", "/blocked-callers/" + caller, {{"apiKey", test::secrets::api_key}})
+            .status == 204);
   CHECK(redis.command({"EXISTS", "blocked-callers-" + caller, "auth-attempts-" + caller}, 2).integer == 0);
 
   // A success deletes the count.
@@ -127,7 +132,9 @@ TEST_CASE("what serve writes to Redis is byte for byte what the Node service wri
   CHECK(redis.command({"EXISTS", "auth-attempts-+15556667777"}, 2).integer == 0);
 
   // An ID that is not a number is JSON-escaped as JSON.stringify escapes it.
-  CHECK(test::http_request(serve.port, "POST", "/blocked-callers/client%3Aal%22i%5Cce").status == 201);
+  CHECK(test::http_request(serve.port, "POST", "/blocked-callers/client%3Aal%22i%5Cce",
+                           {{"apiKey", test::secrets::api_key}})
+            .status == 201);
   const auto escaped = get(redis, R"(blocked-callers-client:al"i\ce)", 2).text;
   CHECK(escaped.rfind(R"({"id":"client:al\"i\\ce","blockedOn":")", 0) == 0);
 

@@ -54,7 +54,7 @@ TEST_CASE("unknown paths get 404 and known paths with the wrong method 405 with 
   CHECK(wrong.status == 405);
   REQUIRE(wrong.headers.size() == 1);
   CHECK(wrong.headers[0].first == "Allow");
-  CHECK(wrong.headers[0].second == "DELETE, GET");
+  CHECK(wrong.headers[0].second == "DELETE, GET, HEAD");
 }
 
 TEST_CASE("HEAD is answered by the GET route, and a target that is not a path is a bad request", "[router]") {

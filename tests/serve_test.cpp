@@ -29,7 +29,7 @@ TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps 
 
   const auto wrong_method = test::http_request(serve.port, "DELETE", "/healthz");
   CHECK(wrong_method.status == 405);
-  CHECK(wrong_method.headers.at("allow") == "GET");
+  CHECK(wrong_method.headers.at("allow") == "GET, HEAD");
 
   const auto too_big = test::http_request(serve.port, "POST", "/", {}, std::string(4096, 'x'));
   CHECK(too_big.status == 413);

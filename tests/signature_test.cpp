@@ -131,6 +131,16 @@ TEST_CASE("constant-time comparison compares", "[signature]") {
   CHECK(constant_time_equal("", ""));
 }
 
+TEST_CASE("secrets are compared by fixed-size digests: equal only when equal, whatever the lengths", "[signature]") {
+  CHECK(equal_secrets("a-key-of-twenty-chars", "a-key-of-twenty-chars"));
+  CHECK_FALSE(equal_secrets("a-key-of-twenty-chars", "a-key-of-twenty-charz"));
+  CHECK_FALSE(equal_secrets("a-key-of-twenty-chars", "a-key-of-twenty-chars-and-more"));
+  CHECK_FALSE(equal_secrets("a-key", "a-key-of-twenty-chars"));
+  CHECK_FALSE(equal_secrets("", "a-key-of-twenty-chars"));
+  CHECK(equal_secrets(std::string("with\0nul", 8), std::string("with\0nul", 8)));
+  CHECK_FALSE(equal_secrets(std::string("with\0nul", 8), "with"));
+}
+
 TEST_CASE("URL variants: default port added or removed, never another port", "[signature]") {
   const auto variants = signature_url_variants("https://Example.com/p");
   CHECK(std::find(variants.begin(), variants.end(), "https://example.com:443/p") != variants.end());

@@ -2,8 +2,10 @@
 // shared vectors pin every rule below: sort order, de-duplication, URL variants).
 #include "twilio/signature.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <cctype>
 #include <charconv>
 #include <map>
+#include <stdexcept>
 
 #include "twilio/base64.h"
 #include "twilio/percent_encoding.h"
@@ -327,11 +330,27 @@ std::vector<std::string> signature_url_variants(std::string_view url) {
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
+  // OpenSSL's comparison is written so that no compiler turns it into an early exit.
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool equal_secrets(std::string_view presented, std::string_view expected) {
+  // Both sides are hashed under a key drawn once per process, so what is compared has a fixed
+  // size (the time does not depend on either length) and cannot be chosen by the presenter.
+  static const auto key = [] {
+    std::array<unsigned char, 32> k{};
+    if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+    return k;
+  }();
+  const auto mac = [](std::string_view text, unsigned char* out) {
+    unsigned int size = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(text.data()),
+         text.size(), out, &size);
+  };
+  std::array<unsigned char, 32> a{}, b{};
+  mac(presented, a.data());
+  mac(expected, b.data());
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string_view describe(SignatureVerdict verdict) {

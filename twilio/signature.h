@@ -38,8 +38,14 @@ bool has_body_hash(std::string_view url);
 // any port removed. Empty if `url` is not an absolute URL.
 std::vector<std::string> signature_url_variants(std::string_view url);
 
-// Equality that takes the same time whatever the contents (only the lengths leak).
+// Equality that takes the same time whatever the contents (only the lengths leak): for values of
+// a fixed, public length (signatures, hex digests).
 bool constant_time_equal(std::string_view a, std::string_view b);
+
+// Equality of a presented secret with the expected one (API keys) that leaks neither contents
+// nor lengths: both are hashed (HMAC-SHA256 under a per-process random key) and the digests
+// compared in constant time.
+bool equal_secrets(std::string_view presented, std::string_view expected);
 
 enum class SignatureVerdict {
   valid,

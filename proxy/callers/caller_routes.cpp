@@ -63,10 +63,11 @@ void add_signed_field(twilio::RequestParams& params, const std::string& key, con
   }
 }
 
-// The admin routes' key, compared in constant time; an empty configured key refuses everyone.
+// The admin routes' key, compared in constant time without its length showing; an empty
+// configured key refuses everyone.
 std::optional<HttpResponse> check_api_key(const HttpRequest& request, const CallersOptions& options) {
   const auto presented = request.header("apiKey");
-  if (options.api_key.empty() || presented.empty() || !twilio::constant_time_equal(presented, options.api_key)) {
+  if (options.api_key.empty() || presented.empty() || !twilio::equal_secrets(presented, options.api_key)) {
     return HttpResponse::error(403, "missing or wrong apiKey header");
   }
   return std::nullopt;
@@ -166,6 +167,14 @@ Handler admin_route(const CallerApi& api, Handler handler) {
   };
 }
 
+// The debug routes that change state (block a caller, count a failure): open as the Node
+// service had them when no key is configured, behind the key as soon as one is (they would
+// otherwise let anyone block any caller).
+Handler debug_write_route(const CallerApi& api, Handler handler) {
+  if (api.options.api_key.empty()) return handler;
+  return admin_route(api, std::move(handler));
+}
+
 }  // namespace
 
 bool is_withheld_caller(std::string_view id) {
@@ -186,8 +195,8 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
   if (signature.empty()) return HttpResponse::error(400, "missing X-Twilio-Signature header");
   const auto url = signing.signed_url("https", request.header("Host"), request.target);
   const auto refuse = [&](twilio::SignatureVerdict verdict) {
-    spdlog::warn("{} {}: refused: {} (signed URL checked: {})", request.method, request.path(),
-                 twilio::describe(verdict), url);
+    spdlog::warn("{} {}: refused: {} (signed URL checked: {}, query not shown)", request.method, request.path(),
+                 twilio::describe(verdict), without_query(url));
     return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
   };
   // Twilio's signature is always base64 of an HMAC-SHA1 (28 characters): anything else is refused
@@ -297,21 +306,21 @@ void add_caller_routes(Router& router, CallerApi& api) {
 
   if (!api.options.debug_routes) return;
   router.add("POST", "/blocked-callers/:callerId",
-             [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
+             debug_write_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
                api.store.block(canonical_caller_id(params.at("callerId")), [respond](StoreResult<CallerState> state) {
                  if (!state) return respond(store_unavailable(state.error()));
                  respond(json_response(
                      201, {{"id", state.value().id}, {"blockedOn", state.value().blocked_on}, {"blocked", true}}));
                });
-             });
+             }));
   router.add("POST", "/auth-attempts/:callerId",
-             [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
+             debug_write_route(api, [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
                api.store.record_failure(canonical_caller_id(params.at("callerId")), api.options.attempts,
                                         [respond](StoreResult<CallerState> state) {
                                           if (!state) return respond(store_unavailable(state.error()));
                                           respond(json_response(201, attempts_json(state.value())));
                                         });
-             });
+             }));
   router.add("GET", "/auth-attempts/:callerId", [&api](const HttpRequest&, const RouteParams& params, Respond respond) {
     const auto id = canonical_caller_id(params.at("callerId"));
     api.store.caller(id, [id, respond](StoreResult<CallerState> state) {

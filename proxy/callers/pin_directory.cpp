@@ -94,9 +94,9 @@ std::optional<PinEntry> PinDirectory::find(const std::string& pin) const {
   const auto hash = twilio::sha256_hex(pin);
   std::optional<PinEntry> match;
   for (const auto& e : *entries) {
-    // No early exit: the time taken does not tell how far down the list a PIN is.
-    const bool same = e.pin.empty() ? twilio::constant_time_equal(e.pin_sha256, hash)
-                                    : twilio::constant_time_equal(e.pin, pin);
+    // No early exit: the time taken does not tell how far down the list a PIN is. Digests of a
+    // fixed length are compared, so neither does it tell a PIN's length.
+    const bool same = twilio::constant_time_equal(e.pin.empty() ? e.pin_sha256 : twilio::sha256_hex(e.pin), hash);
     if (same && !match) match = e;
   }
   return match;

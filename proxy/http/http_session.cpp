@@ -4,6 +4,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -11,7 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <memory>
 #include <optional>
+#include <utility>
 
 #include "core/json_text.h"
 #include "net/asio_names.h"
@@ -21,6 +25,7 @@ namespace callproxy::proxy {
 namespace {
 
 using TlsStream = beast::ssl_stream<net::LoopTcpStream>;
+using Clock = std::chrono::steady_clock;
 
 // Access lines go to the logger named "access" when the program set one up (it formats them for
 // the chosen log format), else to the default logger, as a JSON object.
@@ -30,6 +35,61 @@ std::shared_ptr<spdlog::logger> access_logger() {
 }
 
 constexpr std::size_t max_logged_path_bytes = 256;
+// A connection past the connection limit gets this long (at most) to say it is a health probe.
+constexpr std::chrono::milliseconds probe_header_timeout{2000};
+// What a kept-alive connection reads while it waits for the next request.
+constexpr std::size_t first_read_bytes = 4096;
+
+const char* const at_limit_message = "server is at its connection limit: try again later";
+
+// What a load balancer or an orchestrator asks: answered even at the connection limit.
+bool is_health_probe(const http::request_header<>& message) {
+  const auto method = message.method();
+  if (method != http::verb::get && method != http::verb::head) return false;
+  const auto target = std::string_view(message.target());
+  const auto path = target.substr(0, target.find('?'));
+  return path == "/healthz" || path == "/readyz" || path == "/";
+}
+
+// RFC 9112 3.2: an HTTP/1.1 request has exactly one Host header; any request at most one. The
+// signed URL is built from it, so an ambiguous one is refused rather than guessed at.
+std::optional<std::string> host_problem(const http::request_header<>& message) {
+  const auto hosts = message.count(http::field::host);
+  if (hosts > 1) return "more than one Host header";
+  if (hosts == 0 && message.version() >= 11) return "an HTTP/1.1 request needs a Host header";
+  return std::nullopt;
+}
+
+void log_refusals(const HttpContext& context) {
+  context.metrics.connections_refused.add();
+  if (const auto refused = context.limits.note_refusal(Clock::now())) {
+    spdlog::warn("http: at the connection limit ({} connections, {} more for health probes): {} connection{} "
+                 "answered 503 since the last such line",
+                 context.limits.max_connections(), ConnectionLimits::probe_reserve, refused, refused == 1 ? "" : "s");
+  }
+}
+
+// Past the limit and its probe reserve: 503 without reading the request, and closed, so that
+// the descriptor is back at once. A new socket's send buffer takes the whole answer; what the
+// client already sent is read off first so that closing does not reset the connection before the
+// client has read the answer. TLS connections are closed without an answer (it would take a
+// handshake).
+void refuse_at_once(net::LoopSocket socket, const HttpContext& context) {
+  log_refusals(context);
+  error_code ignored;
+  if (!context.tls) {
+    const auto body = dump_json(nlohmann::json{{"message", at_limit_message}});
+    const auto answer = "HTTP/1.1 503 Service Unavailable\r\nServer: callproxy\r\nContent-Type: application/json; "
+                        "charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nX-Request-Id: " +
+                        request_id_for({}) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    socket.non_blocking(true, ignored);
+    std::array<char, 4096> discard{};
+    socket.read_some(asio::buffer(discard), ignored);
+    socket.write_some(asio::buffer(answer), ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  socket.close(ignored);
+}
 
 // One HTTP connection, plain (net::LoopTcpStream) or TLS (TlsStream, --tls-cert).
 template <class Stream>
@@ -37,37 +97,89 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
 
  public:
+  // `connection` is this connection's place among --max-connections (or the probe reserve, when
+  // `probe`); it goes with the connection when it becomes a call.
   template <class... TlsContext>
-  HttpSession(net::LoopSocket&& socket, const HttpContext& context, TlsContext&... tls)
-      : stream_(std::move(socket), tls...), context_(context), router_(context.router), options_(context.options) {}
+  HttpSession(net::LoopSocket&& socket, const HttpContext& context, Lease connection, bool probe, TlsContext&... tls)
+      : stream_(std::move(socket), tls...),
+        request_timer_(stream_.get_executor()),
+        context_(context),
+        router_(context.router),
+        options_(context.options),
+        connection_(std::move(connection)),
+        probe_(probe) {}
 
   void run() {
     // Start on the socket's own loop: everything of this connection happens there.
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      // A new connection's first request header (and the TLS handshake before it) is due
+      // header_timeout after it was accepted: a client that connects and says nothing is gone.
+      beast::get_lowest_layer(self->stream_).expires_after(self->header_timeout());
       if constexpr (std::is_same_v<Stream, TlsStream>) {
-        beast::get_lowest_layer(self->stream_).expires_after(self->options_.idle_timeout);
         self->stream_.async_handshake(asio::ssl::stream_base::server, [self](error_code ec) {
           if (ec) return spdlog::debug("https: TLS handshake with {} failed: {}", self->remote(), ec.message());
-          self->do_read();
+          self->read_header();
         });
       } else {
-        self->do_read();
+        self->read_header();
       }
     });
   }
 
  private:
+  std::chrono::milliseconds header_timeout() const {
+    return probe_ ? std::min(options_.header_timeout, probe_header_timeout) : options_.header_timeout;
+  }
+
+  // A kept-alive connection: the next request's first byte may take idle_timeout, its header
+  // then header_timeout.
   void do_read() {
+    if (buffer_.size() > 0) {  // pipelined: the next request has begun
+      beast::get_lowest_layer(stream_).expires_after(header_timeout());
+      return read_header();
+    }
+    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(first_read_bytes),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->do_close();  // closed, reset, or idle too long
+                              beast::get_lowest_layer(self->stream_).expires_after(self->header_timeout());
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
   }
 
-  void on_read(error_code ec, std::size_t) {
-    started_ = std::chrono::steady_clock::now();
+  void on_header(error_code ec, std::size_t) {
+    started_ = Clock::now();
     note_request();
+    if (ec) return on_read_error(ec);
+    const auto& message = parser_->get();
+    if (auto problem = host_problem(message)) return send_error(400, "malformed HTTP request: " + *problem);
+    if (probe_ && !is_health_probe(message)) {
+      log_refusals(context_);
+      auto refusal = HttpResponse::error(503, at_limit_message);
+      refusal.headers.emplace_back("Retry-After", "1");
+      return do_write(std::move(refusal), false);
+    }
+    // The body and the handler share one deadline.
+    request_deadline_ = started_ + options_.request_timeout;
+    if (parser_->is_done()) return on_request();
+    beast::get_lowest_layer(stream_).expires_at(request_deadline_);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec) return self->on_read_error(ec);
+      self->on_request();
+    });
+  }
+
+  void on_read_error(error_code ec) {
+    // A timeout has closed the socket already (slowloris: a header or body that does not come).
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset) {
       return do_close();
@@ -78,11 +190,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (ec == http::error::header_limit) {
       return send_error(431, "request headers exceed " + std::to_string(options_.max_header_bytes) + " bytes");
     }
-    if (ec) {
-      spdlog::debug("http: bad request from {}: {}", remote(), ec.message());
-      return send_error(400, "malformed HTTP request: " + ec.message());
-    }
+    spdlog::debug("http: bad request from {}: {}", remote(), ec.message());
+    send_error(400, "malformed HTTP request: " + ec.message());
+  }
 
+  void on_request() {
+    beast::get_lowest_layer(stream_).expires_never();  // the request deadline is request_timer_'s now
     auto& message = parser_->get();
     HttpRequest request;
     request.method = std::string(message.method_string());
@@ -92,42 +205,61 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     request.request_id = request_id_;
     if (request.path() == "/media") {
-      if (!beast::websocket::is_upgrade(message)) {
-        return do_write(context_.gate.not_websocket(), false, message.version(), false);
-      }
-      if (auto refusal = context_.gate.check(request))
-        return do_write(std::move(*refusal), false, message.version(), false);
-      // The connection becomes a call: it keeps its socket and its loop. The call session
-      // writes the 101 itself.
+      if (!beast::websocket::is_upgrade(message)) return do_write(context_.gate.not_websocket(), false);
+      Lease call;
+      if (auto refusal = context_.gate.check(request, call)) return do_write(std::move(*refusal), false);
+      // The connection becomes a call: it keeps its socket, its loop, and its places among the
+      // connections and the calls. The call session writes the 101 itself.
       log_access(101);
-      beast::get_lowest_layer(stream_).expires_never();
       auto upgrade = parser_->release();
       upgrade.set("X-Request-Id", request_id_);  // the 101 carries it, as every other answer does
-      return start_call_session(std::move(stream_), std::move(upgrade), context_.calls);
+      auto places = std::make_shared<std::pair<Lease, Lease>>(std::move(connection_), std::move(call));
+      return start_call_session(std::move(stream_), std::move(upgrade), context_.calls, std::move(places));
     }
     request.body = std::move(message.body());
     request.remote_address = remote_address();
-    const bool keep_alive = message.keep_alive();
-    const unsigned version = message.version();
-    const bool head = message.method() == http::verb::head;
+    const bool keep_alive = message.keep_alive() && !probe_;
 
-    router_.dispatch(request, [self = shared_from_this(), keep_alive, version, head](HttpResponse r) {
-      // Handlers may answer from another loop (a store, a remote API): come back to ours.
-      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r), keep_alive, version, head]() mutable {
-        self->do_write(std::move(r), keep_alive, version, head);
+    // The handler's answer, or 503 at the request's deadline, whichever comes first; the other
+    // is ignored. A handler may answer from another loop (a store, a remote API): back to ours.
+    const auto request_number = ++requests_;
+    awaiting_answer_ = true;
+    request_timer_.expires_at(request_deadline_);
+    request_timer_.async_wait([self = shared_from_this(), request_number](error_code ec) {
+      if (!ec) self->on_request_timeout(request_number);
+    });
+    router_.dispatch(request, [self = shared_from_this(), request_number, keep_alive](HttpResponse r) {
+      asio::dispatch(self->stream_.get_executor(), [self, request_number, r = std::move(r), keep_alive]() mutable {
+        if (request_number != self->requests_ || !self->awaiting_answer_) return;  // answered 503 already
+        self->awaiting_answer_ = false;
+        self->request_timer_.cancel();
+        self->do_write(std::move(r), keep_alive);
       });
     });
   }
 
-  void send_error(int status, const std::string& message) {
-    do_write(HttpResponse::error(status, message), false, 11, false);
+  void on_request_timeout(std::uint64_t request_number) {
+    if (request_number != requests_ || !awaiting_answer_) return;
+    awaiting_answer_ = false;
+    context_.metrics.http_request_timeouts.add();
+    const auto ms = options_.request_timeout.count();
+    spdlog::warn("http: {} {} (request {}, peer {}) not answered within {} ms: answered 503", method_, path_,
+                 request_id_, remote(), ms);
+    do_write(
+        HttpResponse::error(503, "the request was not answered within " + std::to_string(ms) + " ms: try again later"),
+        false);
   }
 
-  // The request's method, path (without its query: it may carry secrets) and id, for the access
-  // line and the X-Request-Id header; from what the parser has, which may be nothing yet.
+  void send_error(int status, const std::string& message) { do_write(HttpResponse::error(status, message), false); }
+
+  // The request's method, path (without its query: it may carry secrets), id, version and
+  // whether it is a HEAD, for the answer and its access line; from what the parser has, which
+  // may be nothing yet.
   void note_request() {
     method_ = "-";
     path_ = "-";
+    version_ = 11;
+    head_ = false;
     std::string incoming;
     // Also when the header was refused after it was read (a body over the limit is refused as
     // soon as its Content-Length is seen): what was parsed is there.
@@ -137,14 +269,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       const auto target = std::string_view(message.target());
       if (!target.empty()) path_ = std::string(target.substr(0, std::min(target.find('?'), max_logged_path_bytes)));
       if (const auto it = message.find("X-Request-Id"); it != message.end()) incoming = std::string(it->value());
+      if (message.version() == 10) version_ = 10;
+      head_ = message.method() == http::verb::head;
     }
     request_id_ = request_id_for(incoming);
   }
 
   // One line per request, when its answer is written: method, path, status, duration, id, peer.
   void log_access(int status) {
-    const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
     nlohmann::ordered_json line;
     line["method"] = method_;
     line["path"] = path_;
@@ -155,8 +288,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     access_logger()->log(status >= 500 ? spdlog::level::warn : spdlog::level::info, "{}", dump_json(line));
   }
 
-  void do_write(HttpResponse response, bool keep_alive, unsigned version, bool head) {
-    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status), version);
+  void do_write(HttpResponse response, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
+                                                                   version_);
     res->set(http::field::server, "callproxy");
     res->set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) res->set(name, value);
@@ -165,7 +299,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     res->keep_alive(keep_alive);
     res->body() = std::move(response.body);
     res->prepare_payload();
-    if (head) res->body().clear();  // Content-Length stays that of the GET answer
+    if (head_) res->body().clear();  // Content-Length stays that of the GET answer
     beast::get_lowest_layer(stream_).expires_after(options_.idle_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, std::size_t) {
       self->on_write(ec, res->keep_alive());
@@ -180,6 +314,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   void do_close() {
     error_code ignored;
+    request_timer_.cancel();
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
@@ -203,22 +338,36 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   }
 
   Stream stream_;
-  std::chrono::steady_clock::time_point started_{};
+  asio::steady_timer request_timer_;  // the request's deadline while its handler runs
+  Clock::time_point started_{};
+  Clock::time_point request_deadline_{};
+  std::uint64_t requests_ = 0;              // requests read on this connection; the last one is being answered
+  bool awaiting_answer_ = false;            // its handler has not answered and its deadline has not passed
   std::string method_, path_, request_id_;  // the request being answered
+  unsigned version_ = 11;
+  bool head_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpContext& context_;
   const Router& router_;
   const HttpOptions& options_;
+  Lease connection_;
+  const bool probe_;  // past the connection limit: health probes only
 };
 
 }  // namespace
 
-void start_http_session(net::LoopSocket socket, const HttpContext& context) {
+void accept_http_connection(net::LoopSocket socket, const HttpContext& context) {
+  auto admission = context.limits.admit_connection();
+  if (admission.place == ConnectionLimits::Place::none) return refuse_at_once(std::move(socket), context);
+  const bool probe = admission.place == ConnectionLimits::Place::probe;
   if (context.tls) {
-    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, *context.tls)->run();
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, std::move(admission.lease), probe,
+                                             *context.tls)
+        ->run();
   } else {
-    std::make_shared<HttpSession<net::LoopTcpStream>>(std::move(socket), context)->run();
+    std::make_shared<HttpSession<net::LoopTcpStream>>(std::move(socket), context, std::move(admission.lease), probe)
+        ->run();
   }
 }
 

@@ -5,9 +5,11 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "net/loop_stream.h"
+#include "proxy/http/connection_limits.h"
 #include "proxy/http/http_options.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/router.h"
+#include "proxy/media/metrics.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -23,10 +25,13 @@ struct HttpContext {
   const HttpOptions& options;
   const MediaGate& gate;
   CallContext& calls;
+  ConnectionLimits& limits;
+  Metrics& metrics;                          // the shared shard: refused connections
   boost::asio::ssl::context* tls = nullptr;  // set with --tls-cert: the connection speaks TLS
 };
 
-// Runs the connection on the socket's own loop.
-void start_http_session(net::LoopSocket socket, const HttpContext& context);
+// Takes a new connection within the limits: runs it on the socket's own loop, or, past the
+// connection limit and its probe reserve, answers 503 at once and closes it.
+void accept_http_connection(net::LoopSocket socket, const HttpContext& context);
 
 }  // namespace callproxy::proxy

@@ -13,6 +13,8 @@ RequestSigning::RequestSigning(const SignatureOptions& options) : public_base_(o
   validator_.emplace(options.auth_token);
 }
 
+std::string_view without_query(std::string_view url) { return url.substr(0, url.find('?')); }
+
 std::string RequestSigning::signed_url(std::string_view scheme, std::string_view host, std::string_view target) const {
   if (!public_base_.empty()) return public_base_ + std::string(target);
   return std::string(scheme) + "://" + std::string(host) + std::string(target);

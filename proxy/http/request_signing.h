@@ -16,6 +16,10 @@ struct SignatureOptions {
   std::string public_url;  // base URL Twilio uses, when behind a proxy
 };
 
+// A URL for a log line: without its query, which may carry what a caller meant to keep secret
+// (as the access lines leave it out).
+std::string_view without_query(std::string_view url);
+
 class RequestSigning {
  public:
   // Throws std::invalid_argument when validation is on without an auth token.

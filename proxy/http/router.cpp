@@ -25,6 +25,18 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return out;
 }
 
+// Whether an Allow list ("GET, HEAD, POST") names `method`.
+bool allows(std::string_view list, std::string_view method) {
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    auto end = list.find(", ", start);
+    if (end == std::string_view::npos) end = list.size();
+    if (list.substr(start, end - start) == method) return true;
+    start = end + 2;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string request_id_for(std::string_view incoming) {
@@ -128,8 +140,10 @@ void Router::dispatch(const HttpRequest& request, Respond respond) const {
       }
       return;
     }
-    if (allowed.find(route.method) == std::string::npos) {
-      allowed += (allowed.empty() ? "" : ", ") + route.method;
+    // A GET route answers HEAD too, and says so.
+    for (const auto& method :
+         route.method == "GET" ? std::vector<std::string>{"GET", "HEAD"} : std::vector<std::string>{route.method}) {
+      if (!allows(allowed, method)) allowed += (allowed.empty() ? "" : ", ") + method;
     }
   }
   if (allowed.empty()) {

@@ -70,8 +70,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   using std::enable_shared_from_this<CallSession<NextLayer>>::weak_from_this;
 
  public:
-  CallSession(NextLayer&& stream, CallContext& context)
-      : ws_(std::move(stream)),
+  CallSession(NextLayer&& stream, CallContext& context, std::shared_ptr<void> held)
+      : held_(std::move(held)),
+        ws_(std::move(stream)),
         context_(context),
         options_(context.options),
         loop_(static_cast<asio::io_context&>(asio::query(ws_.get_executor(), asio::execution::context))),
@@ -558,6 +559,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
+  std::shared_ptr<void> held_;  // given by whoever started the call (its places among the limits)
   websocket::stream<NextLayer> ws_;
   CallContext& context_;
   const MediaOptions& options_;
@@ -594,13 +596,15 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
 
 }  // namespace
 
-void start_call_session(net::LoopTcpStream stream, http::request<http::string_body> request, CallContext& context) {
-  std::make_shared<CallSession<net::LoopTcpStream>>(std::move(stream), context)->run(std::move(request));
+void start_call_session(net::LoopTcpStream stream, http::request<http::string_body> request, CallContext& context,
+                        std::shared_ptr<void> held) {
+  std::make_shared<CallSession<net::LoopTcpStream>>(std::move(stream), context, std::move(held))
+      ->run(std::move(request));
 }
 
 void start_call_session(beast::ssl_stream<net::LoopTcpStream> stream, http::request<http::string_body> request,
-                        CallContext& context) {
-  std::make_shared<CallSession<beast::ssl_stream<net::LoopTcpStream>>>(std::move(stream), context)
+                        CallContext& context, std::shared_ptr<void> held) {
+  std::make_shared<CallSession<beast::ssl_stream<net::LoopTcpStream>>>(std::move(stream), context, std::move(held))
       ->run(std::move(request));
 }
 

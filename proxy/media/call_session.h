@@ -2,6 +2,8 @@
 // Internal to serve's networking sources (it names Asio and Beast types).
 #pragma once
 
+#include <memory>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -34,9 +36,11 @@ struct CallContext {
 };
 
 // Completes the WebSocket handshake of an (already validated) upgrade request and runs the call.
+// `held` is kept until the call is gone (the places the call takes among the server's limits).
 void start_call_session(net::LoopTcpStream stream, boost::beast::http::request<boost::beast::http::string_body> request,
-                        CallContext& context);
+                        CallContext& context, std::shared_ptr<void> held = nullptr);
 void start_call_session(boost::beast::ssl_stream<net::LoopTcpStream> stream,
-                        boost::beast::http::request<boost::beast::http::string_body> request, CallContext& context);
+                        boost::beast::http::request<boost::beast::http::string_body> request, CallContext& context,
+                        std::shared_ptr<void> held = nullptr);
 
 }  // namespace callproxy::proxy

@@ -121,7 +121,7 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
           sum([](const Metrics& m) { return m.replies_invalid.value(); }));
   labelled(out, "callproxy_handshake_rejections_total", "Refused /media handshakes, by reason", "reason",
            sum_labelled(&Metrics::handshake_rejections),
-           std::array<const char*, 4>{"missing_signature", "bad_signature", "draining", "not_websocket"});
+           std::array<const char*, 5>{"missing_signature", "bad_signature", "draining", "not_websocket", "call_limit"});
   labelled(out, "callproxy_parse_errors_total", "Messages that could not be parsed, by sender", "source",
            sum_labelled(&Metrics::parse_errors), std::array<const char*, 2>{"twilio", "backend"});
   counter(out, "callproxy_binary_frames_ignored_total", "Binary WebSocket frames from Twilio ignored",
@@ -131,6 +131,11 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
   labelled(out, "callproxy_pin_checks_refused_total",
            "PIN checks refused without looking at the PIN, by the failure budget that was spent", "budget",
            sum_labelled(&Metrics::pin_checks_refused), std::array<const char*, 2>{"global", "source"});
+  counter(out, "callproxy_connections_refused_total",
+          "Connections answered 503 at --max-connections (beyond the health-probe reserve, or not a probe)",
+          sum([](const Metrics& m) { return m.connections_refused.value(); }));
+  counter(out, "callproxy_http_request_timeouts_total", "HTTP requests answered 503 at --request-timeout",
+          sum([](const Metrics& m) { return m.http_request_timeouts.value(); }));
   LatencyHistogram::Snapshot latency;
   for (const auto* m : shards) latency += m->forward_latency.snapshot();
   out += latency.render("callproxy_forward_latency_seconds",

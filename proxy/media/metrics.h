@@ -24,7 +24,7 @@ enum class DropReason : std::size_t {
 };
 // Streams serve closed itself (1008), by reason.
 enum class StreamRefusal : std::size_t { no_start, too_many_backends, no_backend, count };
-enum class Rejection : std::size_t { missing_signature, bad_signature, draining, not_websocket, count };
+enum class Rejection : std::size_t { missing_signature, bad_signature, draining, not_websocket, call_limit, count };
 enum class ParseSource : std::size_t { twilio, backend, count };
 enum class LinkState : std::size_t { connecting, open, reconnecting, count };
 enum class RefusedBackend : std::size_t { not_allowed, invalid, count };
@@ -103,6 +103,8 @@ struct alignas(64) Metrics {
   Counter binary_frames_ignored;
   Counter oversized_messages;
   LabelledCounter<PinBudget> pin_checks_refused;  // PIN checks refused, unchecked, by a spent budget
+  Counter connections_refused;    // answered 503 for --max-connections (past the health-probe reserve, or not a probe)
+  Counter http_request_timeouts;  // requests answered 503 at --request-timeout
   LatencyHistogram forward_latency;
 
   Gauge& links(LinkState state) { return backend_links[static_cast<std::size_t>(state)]; }

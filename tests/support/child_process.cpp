@@ -14,11 +14,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
+#include "support/test_secrets.h"
+
 extern char** environ;
 
 namespace callproxy::test {
 
 ChildProcess::ChildProcess(std::vector<std::string> args, EnvChanges env, std::optional<std::string> stdin_text) {
+  // Directly or through a wrapper (prlimit ... callproxy serve).
+  const auto binary = std::find(args.begin(), args.end(), std::string(CALLPROXY_BIN));
+  serve_ = binary != args.end() && binary + 1 != args.end() && *(binary + 1) == "serve";
   std::map<std::string, std::string> environment;
   for (char** e = environ; *e; ++e) {
     const std::string entry(*e);
@@ -95,6 +102,14 @@ ChildProcess::~ChildProcess() {
   }
   if (out_thread_.joinable()) out_thread_.join();
   if (err_thread_.joinable()) err_thread_.join();
+  check_log_for_secrets();
+}
+
+// A non-throwing Catch check: it also runs from the destructor, at the end of the test's scope.
+void ChildProcess::check_log_for_secrets() {
+  if (!serve_ || log_checked_) return;
+  log_checked_ = true;
+  for (const auto& leak : secrets::leaked_in(err())) FAIL_CHECK("serve logged a test secret: " << leak);
 }
 
 void ChildProcess::signal(int sig) {
@@ -117,8 +132,11 @@ int ChildProcess::wait(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   // Output is complete once both pipes closed.
-  std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, std::chrono::seconds(5), [this] { return out_done_ && err_done_; });
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, std::chrono::seconds(5), [this] { return out_done_ && err_done_; });
+  }
+  check_log_for_secrets();
   return *exit_code_;
 }
 

@@ -1,5 +1,6 @@
 // Runs the real callproxy binary (or any program) from a test: arguments, environment,
-// captured stdout/stderr, signals and bounded waits.
+// captured stdout/stderr, signals and bounded waits. When a `callproxy serve` child ends, its
+// stderr is searched for the test secrets (test_secrets.h): a leaked one fails the test.
 #pragma once
 
 #include <chrono>
@@ -37,8 +38,11 @@ class ChildProcess {
 
  private:
   void reader(int fd, std::string& sink);
+  void check_log_for_secrets();
 
   pid_t pid_ = -1;
+  bool serve_ = false;  // a callproxy serve child: its log is checked for secrets when it ends
+  bool log_checked_ = false;
   std::optional<int> exit_code_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

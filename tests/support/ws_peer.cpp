@@ -1,8 +1,10 @@
 // The one Beast translation unit of the tests.
 
 #include "support/ws_peer.h"
+
 #include "net/asio_names.h"
 #include "net/loop_thread.h"
+#include "support/test_secrets.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -155,6 +157,7 @@ WsClient::WsClient(unsigned short port, const std::string& target, const std::ma
   error_code ec;
   beast::get_lowest_layer(ws).socket().connect({asio::ip::make_address("127.0.0.1"), port}, ec);
   if (ec) throw std::runtime_error("connect to port " + std::to_string(port) + ": " + ec.message());
+  secrets::remember_headers(headers);
   ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     for (const auto& [name, value] : headers) req.set(name, value);
   }));
