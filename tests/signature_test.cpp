@@ -142,3 +142,28 @@ TEST_CASE("URL variants: default port added or removed, never another port", "[s
   CHECK(signature_url_variants("/media").empty());
   CHECK(signature_url_variants("https://:80/x").empty());
 }
+
+// Found by fuzzing (tests/fuzz/fuzz_signature.cpp): "mmmm://mmmm://" lost its empty port when it
+// was split and joined again, so a request signed over the URL it arrived at was refused.
+TEST_CASE("a request signed over the URL exactly as it arrived is valid, an empty port too", "[signature][fuzz]") {
+  const SignatureValidator validator("12345");
+  for (const auto* url : {"https://example.com:/validate-pin", "mmmm://mmmm://", "https://example.com/p?a=1&&b"}) {
+    INFO(url);
+    const auto variants = signature_url_variants(url);
+    REQUIRE_FALSE(variants.empty());
+    CHECK(variants.front() == url);
+    CHECK(validator.validate(compute_signature("12345", url, {{"pin", "1234"}}), url, {{"pin", "1234"}}) ==
+          SignatureVerdict::valid);
+  }
+}
+
+// Found by fuzzing: "O://\x1d\x1d:o:" split into the host "\x1d\x1d:o", whose variants were no URLs.
+TEST_CASE("a host with a ':' outside IPv6 brackets is no URL to sign", "[signature][fuzz][bad-input]") {
+  const SignatureValidator validator("12345");
+  for (const auto* url : {"O://\x1d\x1d:o:", "https://a:b:443/x", "https://a:b/x"}) {
+    INFO(url);
+    CHECK(signature_url_variants(url).empty());
+    CHECK(validator.validate(compute_signature("12345", url, {}), url, {}) == SignatureVerdict::invalid_url);
+  }
+  CHECK_FALSE(signature_url_variants("https://[::1]:443/x").empty());
+}

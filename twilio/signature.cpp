@@ -128,7 +128,10 @@ std::optional<UrlParts> split_url(std::string_view url) {
     if (!port.empty()) p.port = std::string(port);
     authority = authority.substr(0, colon);
   }
-  if (authority.empty()) return std::nullopt;
+  // A ':' left in the host outside an IPv6 literal's brackets ("h:o:" or "a:b:80") is no URL.
+  if (authority.empty() || (authority.front() != '[' && authority.find(':') != std::string_view::npos)) {
+    return std::nullopt;
+  }
   p.host = std::string(authority);
 
   const auto hash = rest.find('#');
@@ -305,7 +308,9 @@ std::vector<std::string> signature_url_variants(std::string_view url) {
   auto legacy = normalised;
   if (legacy.query) legacy.query = legacy_querystring(*legacy.query);
 
-  std::vector<std::string> out;
+  // The URL exactly as the request arrived comes first: splitting and joining it again may not
+  // give it back byte for byte ("https://host:/x" loses its empty port).
+  std::vector<std::string> out{std::string(url)};
   auto add = [&out](std::string candidate) {
     if (std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(std::move(candidate));
   };
