@@ -23,6 +23,7 @@ packages=(
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
   python3                                 # bench/run: the cross-check, the callgrind sums, the README table
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
+  clang libfuzzer-14-dev                  # the fuzz preset: clang++-14 and libFuzzer (bench/fuzz)
 )
 if [[ "${1:-}" == "--assets" ]]; then
   packages+=(espeak-ng sox)
