@@ -158,12 +158,20 @@ TEST_CASE("a request signed over the URL exactly as it arrived is valid, an empt
 }
 
 // Found by fuzzing: "O://\x1d\x1d:o:" split into the host "\x1d\x1d:o", whose variants were no URLs.
-TEST_CASE("a host with a ':' outside IPv6 brackets is no URL to sign", "[signature][fuzz][bad-input]") {
+TEST_CASE("a host with a ':' outside IPv6 brackets or an unclosed bracket is no URL to sign",
+          "[signature][fuzz][bad-input]") {
   const SignatureValidator validator("12345");
-  for (const auto* url : {"O://\x1d\x1d:o:", "https://a:b:443/x", "https://a:b/x"}) {
+  // And "https://[9033…" (as found, with control bytes and a NUL) opened an IPv6 literal it never closed.
+  constexpr char found[] = "https://[9033\x1f\x1f\x31\0\x1fhttps:http://le.ngRok.io:443/twilio/status(W=b?bodySHA256";
+  const std::string unclosed(found, sizeof found - 1);
+  for (const std::string url :
+       {std::string("O://\x1d\x1d:o:"), std::string("https://a:b:443/x"), std::string("https://a:b/x"), unclosed,
+        std::string("https://[::1/x"), std::string("https://[::1]x/"), std::string("https://a]b/"),
+        std::string("https://a[b:443/")}) {
     INFO(url);
     CHECK(signature_url_variants(url).empty());
     CHECK(validator.validate(compute_signature("12345", url, {}), url, {}) == SignatureVerdict::invalid_url);
   }
   CHECK_FALSE(signature_url_variants("https://[::1]:443/x").empty());
+  CHECK_FALSE(signature_url_variants("https://[::1]/x").empty());
 }
