@@ -11,11 +11,6 @@
 
 using namespace callproxy;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 1024 * 1024) return -1;
   const auto audio = twilio::read_call_audio(std::span(data, size), "fuzz.wav");

@@ -85,11 +85,6 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 16 * 1024) return -1;
   std::string_view rest(reinterpret_cast<const char*>(data), size);

@@ -53,11 +53,6 @@ void check_replies(std::string_view text) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 64 * 1024) return -1;  // --max-message-bytes
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -1,8 +1,6 @@
 // What the fuzz targets share: a broken invariant aborts with what was expected (libFuzzer then
-// saves the input), and the project's logging is silenced so a run prints only libFuzzer's lines.
+// saves the input), and inputs made of lines.
 #pragma once
-
-#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,8 +16,6 @@ inline void require(bool holds, std::string_view invariant, std::string_view det
   if (!detail.empty()) std::fprintf(stderr, "  %.*s\n", static_cast<int>(detail.size()), detail.data());
   std::abort();
 }
-
-inline void quiet_logs() { spdlog::set_level(spdlog::level::off); }
 
 // The input's text up to the first '\n' (taken off `rest`), for inputs made of lines.
 inline std::string_view take_line(std::string_view& rest) {

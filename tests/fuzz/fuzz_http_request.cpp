@@ -49,16 +49,20 @@ constexpr const char* api_key = "fuzz-api-key";
 constexpr std::size_t max_requests = 8;
 constexpr std::size_t max_body_bytes = 64 * 1024;  // serve's --max-body-bytes: Beast refuses more
 
-// A pins file with one PIN in each form (the same as assets/demo-pins.json), written once.
+// A pins file with one PIN in each form (the same as assets/demo-pins.json), written once and
+// removed when the run ends.
 const std::string& pins_file() {
-  static const std::string path = [] {
-    const auto p = "/tmp/callproxy-fuzz-pins-" + std::to_string(getpid()) + ".json";
-    std::ofstream(p) << R"([{"pin":"1234","backendIds":[1],"backendHosts":["localhost:8888"]},)"
-                     << R"({"pin_sha256":"fe2592b42a727e977f055947385b709cc82b16b9a87f88c6abf3900d65d0cdc3",)"
-                     << R"("backendIds":[2],"backendHosts":["localhost:8888"]}])";
-    return p;
-  }();
-  return path;
+  struct TempFile {
+    std::string path = "/tmp/callproxy-fuzz-pins-" + std::to_string(getpid()) + ".json";
+    TempFile() {
+      std::ofstream(path) << R"([{"pin":"1234","backendIds":[1],"backendHosts":["localhost:8888"]},)"
+                          << R"({"pin_sha256":"fe2592b42a727e977f055947385b709cc82b16b9a87f88c6abf3900d65d0cdc3",)"
+                          << R"("backendIds":[2],"backendHosts":["localhost:8888"]}])";
+    }
+    ~TempFile() { std::remove(path.c_str()); }
+  };
+  static const TempFile file;
+  return file.path;
 }
 
 // One serve's HTTP side, as proxy/server.cpp wires it.
@@ -199,12 +203,6 @@ void check_request_id(const std::string& id) {
 }
 
 }  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  pins_file();
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view rest(reinterpret_cast<const char*>(data), size);

@@ -70,11 +70,6 @@ void check_round_trip(std::string_view text) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > max_message) return -1;  // serve closes the stream before reading such a message
   static MediaScanner scanner(max_message);

@@ -14,11 +14,6 @@
 
 using namespace callproxy;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 256 * 1024) return -1;
   const std::string text(reinterpret_cast<const char*>(data), size);
