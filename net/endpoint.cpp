@@ -35,6 +35,15 @@ Result<Endpoint> parse_url(std::string_view text, UrlScheme kind) {
     return Error{std::string("scheme must be ") + plain + ":// or " + secure + "://"};
   }
   if (parsed->has_userinfo()) return Error{"credentials in the URL are not supported"};
+  // After an authority the path is empty or starts with '/' (RFC 3986). Boost.URL 1.81 reads
+  // "ws://host:80x/" as the port 80 and the path "x/", and "ws://10.0.0.5.nip.io/" as the host
+  // 10.0.0.5 and the path ".nip.io/", instead of refusing the one and reading the other's name.
+  if (const auto path = parsed->encoded_path(); !path.empty() && path.front() != '/') {
+    if (parsed->host_type() == boost::urls::host_type::ipv4 && !parsed->has_port()) {
+      return Error{"a host name that starts with an IPv4 address is not read in a URL: write it as HOST:PORT"};
+    }
+    return Error{"port must be 1-65535, and what follows it a path starting with '/'"};
+  }
   e.host = lower_ascii(parsed->host_address());
   if (!valid_host(e.host)) return Error{"invalid host"};
   if (parsed->has_port()) {
@@ -57,6 +66,8 @@ std::optional<std::uint16_t> parse_port(std::string_view s) {
 }
 
 std::vector<std::uint8_t> ip_bytes(std::string_view text) {
+  // inet_pton reads up to a NUL: "127.0.0.1\0x" is not the address 127.0.0.1.
+  if (text.find('\0') != std::string_view::npos) return {};
   const std::string s(text);
   std::uint8_t buffer[16];
   if (inet_pton(AF_INET, s.c_str(), buffer) == 1) return {buffer, buffer + 4};
@@ -69,13 +80,33 @@ std::vector<std::uint8_t> ip_bytes(std::string_view text) {
   return {};
 }
 
-bool valid_host(std::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  if (!ip_bytes(host).empty()) return true;
-  return std::all_of(host.begin(), host.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+bool valid_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::string_view last;
+  for (std::string_view rest = name;;) {
+    const auto dot = rest.find('.');
+    const auto label = rest.substr(0, dot);
+    if (label.empty() || label.size() > 63) return false;  // also a leading, doubled or trailing dot
+    const bool allowed = std::all_of(label.begin(), label.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+    if (!allowed) return false;
+    if (dot == std::string_view::npos) {
+      last = label;
+      break;
+    }
+    rest.remove_prefix(dot + 1);
+  }
+  // A last label that is a number (decimal, octal or 0x hex) makes the whole name one to the
+  // resolver (inet_aton): "2130706433", "0177.0.0.1" and "0x7f.1" are 127.0.0.1.
+  const auto digits = last.size() > 1 && (last[1] == 'x' || last[1] == 'X') && last[0] == '0' ? last.substr(2) : last;
+  const bool hex = digits.size() != last.size();
+  return !std::all_of(digits.begin(), digits.end(), [hex](char c) {
+    return hex ? std::isxdigit(static_cast<unsigned char>(c)) != 0 : std::isdigit(static_cast<unsigned char>(c)) != 0;
   });
 }
+
+bool valid_host(std::string_view host) { return !ip_bytes(host).empty() || valid_dns_name(host); }
 
 std::optional<std::pair<std::string, std::string>> split_host_port(std::string_view s) {
   if (!s.empty() && s.front() == '[') {

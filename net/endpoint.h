@@ -35,7 +35,12 @@ Result<Endpoint> parse_url(std::string_view url, UrlScheme scheme);
 std::optional<std::uint16_t> parse_port(std::string_view text);
 // An IP literal as bytes: 4 for IPv4 (and IPv4-mapped IPv6), 16 for IPv6; empty otherwise.
 std::vector<std::uint8_t> ip_bytes(std::string_view text);
-// A DNS name (letters, digits, '-', '.', '_') or an IP literal.
+// A DNS name: dot-separated labels of letters, digits, '-' and '_' (no empty label, so no
+// trailing dot), the last of which is not a number; a name whose last label is one ("8",
+// "2130706433", "0177.0.0.1", "0x7f.1") is an IPv4 address to the resolver, in a spelling no
+// allowlist pattern names.
+bool valid_dns_name(std::string_view name);
+// An IP literal (as ip_bytes reads it) or a DNS name.
 bool valid_host(std::string_view host);
 // "host:port" or "[v6]:port" split in two (the port unchecked); a bare IPv6 literal is refused.
 std::optional<std::pair<std::string, std::string>> split_host_port(std::string_view text);

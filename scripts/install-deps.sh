@@ -25,6 +25,7 @@ packages=(
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
   dpkg-dev file systemd                   # scripts/package.sh (cpack -G DEB computes the dependencies), and
                                           # scripts/check-package.sh (systemd-analyze checks the unit)
+  clang libfuzzer-14-dev                  # the fuzz preset: clang++-14 and libFuzzer (bench/fuzz)
 )
 if [[ "${1:-}" == "--assets" ]]; then
   packages+=(espeak-ng sox)

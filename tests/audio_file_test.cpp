@@ -87,6 +87,26 @@ TEST_CASE("unreadable audio files are refused with the file named", "[audio]") {
   std::remove(text.c_str());
 }
 
+// Found by fuzzing (tests/fuzz/fuzz_audio_file.cpp): a few samples at a high rate resample to
+// none, and were returned as an empty call instead of an error.
+TEST_CASE("a file too short to make one 8 kHz sample is refused as holding no audio", "[audio][fuzz][bad-input]") {
+  // What the fuzzer found: an Akai MPC 2000 file of 7 stereo frames at 65535 Hz.
+  std::vector<std::uint8_t> mpc{0x01, 0x04, 0x41, 0x00, 0xf4, 0x00, 0x00, 0x00, 0x00, 0x00, 0x21};
+  mpc.insert(mpc.end(), 55, 0xff);
+  mpc.insert(mpc.end(), {0x23, 0xff, 0x0a, 0xff, 0xff});
+  const auto found = twilio::read_call_audio(mpc, "found.mpc");
+  REQUIRE_FALSE(found.ok());
+  CHECK_THAT(found.error(), Catch::Contains("'found.mpc' holds no audio"));
+
+  // The same in a WAV: one frame at 192 kHz.
+  const auto path = test::temp_path("one-frame.wav");
+  write_pcm_wav(path, 192000, 1, {1000});
+  const auto wav = twilio::read_call_audio(path);
+  REQUIRE_FALSE(wav.ok());
+  CHECK_THAT(wav.error(), Catch::Contains("holds no audio"));
+  std::remove(path.c_str());
+}
+
 TEST_CASE("mu-law WAV files written are read back identically", "[audio]") {
   std::vector<std::uint8_t> codes;
   for (int i = 0; i < 1000; ++i) codes.push_back(static_cast<std::uint8_t>(i * 7));

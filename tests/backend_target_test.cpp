@@ -1,11 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <thread>
 
+#include "net/endpoint.h"
 #include "proxy/media/backend_allowlist.h"
 #include "proxy/media/backend_target.h"
 #include "proxy/store/state_store.h"
 
+using namespace callproxy;
 using namespace callproxy::proxy;
 
 TEST_CASE("host:port backends mean ws://host:port/media, URLs are used as given", "[backends]") {
@@ -94,6 +97,98 @@ TEST_CASE("the allowlist matches CIDR blocks, name suffixes, exact hosts and por
 TEST_CASE("bad allowlist patterns are refused with the pattern named", "[backends]") {
   BackendAllowlist allow;
   for (const auto* pattern : {"10.0.0.0/33:1", "10.0.0.0/8", "host:port", "bad host:1", "300.0.0.0/8:1"}) {
+    INFO(pattern);
+    CHECK_THROWS_WITH(allow.add(pattern), Catch::Contains(pattern));
+  }
+}
+
+// Found by fuzzing (tests/fuzz/fuzz_backend_hosts.cpp): the entry "8" was a host name, which the
+// resolver reads as the address 0.0.0.8; so are 2130706433, 0177.0.0.1 and 0x7f.1 (127.0.0.1).
+TEST_CASE("a host that is a number, not a name, is refused before it is resolved", "[backends][allowlist][fuzz]") {
+  for (const auto* entry : {"8", "8:80", "2130706433:80", "0177.0.0.1:80", "0x7f.1:80", "0X7F.0.0.1", "127.1:80",
+                            "0:80", "10.0.0.010:80", "ws://2130706433/", "ws://0x7f.1:80/", "bot.example.0x1f"}) {
+    INFO(entry);
+    const auto parsed = parse_backend(entry);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::Contains(entry) && Catch::Contains("invalid host"));
+  }
+  // Numbers inside a name are fine; only a numeric last label makes it an address.
+  CHECK(parse_backend("10.0.0.5.nip.io:80").ok());
+  CHECK(parse_backend("0x7f.example:80").ok());
+  CHECK(parse_backend("1password.example:443").ok());
+}
+
+TEST_CASE("an allowlist of other addresses refuses every spelling of loopback", "[backends][allowlist]") {
+  BackendAllowlist allow;
+  allow.add("10.0.0.0/8:*");
+  allow.add("[fd00::]/8:*");
+  allow.add("*.internal:*");
+  // The address a backend is connected to: its IP literal, or what its name resolves to
+  // (loopback, for every name here that resolves).
+  const auto refused = [&](const std::string& entry, std::vector<std::string> resolved) {
+    INFO(entry);
+    const auto parsed = parse_backend(entry);
+    if (!parsed) return true;  // refused before any lookup
+    const auto& t = parsed.value();
+    if (!net::ip_bytes(t.host).empty()) {
+      if (allow.may_allow(t.host, t.port)) return false;
+      resolved = {t.host};
+    }
+    return std::none_of(resolved.begin(), resolved.end(),
+                        [&](const std::string& address) { return allow.allows(t.host, address, t.port); });
+  };
+  // IPv6 loopback, compressed and expanded, and IPv4 loopback mapped into IPv6.
+  for (const auto* entry : {"[::1]:80", "[0:0:0:0:0:0:0:1]:80", "[0000:0000::0001]:80", "[::ffff:127.0.0.1]:80",
+                            "[::ffff:7f00:1]:80", "ws://[::ffff:127.0.0.1]:80/", "127.0.0.1:80", "[::]:80"}) {
+    CHECK(refused(entry, {}));
+  }
+  // Zone ids, userinfo, trailing dots and numbers are not hosts at all.
+  for (const auto* entry : {"[fe80::1%eth0]:80", "ws://[fe80::1%25eth0]:80/", "ws://user@10.0.0.1:80/",
+                            "user@10.0.0.1:80", "ws://10.0.0.1@127.0.0.1:80/", "localhost.:80", "x.internal.:80",
+                            "ws://localhost./", "2130706433:80", "0177.0.0.1:80", "0x7f.1:80"}) {
+    INFO(entry);
+    CHECK_FALSE(parse_backend(entry).ok());
+  }
+  // Names are judged by what they resolve to: localhost's aliases all resolve to loopback.
+  for (const auto* entry : {"localhost:80", "LOCALHOST:80", "ws://LocalHost/", "ip6-localhost:80"}) {
+    CHECK(refused(entry, {"127.0.0.1", "::1", "::ffff:127.0.0.1"}));
+  }
+  // A name inside an allowed suffix is allowed by name (the pattern trusts that zone's DNS).
+  CHECK(allow.allows("bot.internal", "127.0.0.1", 80));
+}
+
+TEST_CASE("an address pattern matches its address in every spelling, and names only by what they resolve to",
+          "[backends][allowlist]") {
+  BackendAllowlist allow;
+  allow.add("127.0.0.1:8888");
+  allow.add("[::1]:9999");
+  allow.add("[::ffff:10.0.0.0]/104:7777");  // an IPv4-mapped block is the IPv4 block: 10.0.0.0/8
+  CHECK(allow.allows("127.0.0.1", "127.0.0.1", 8888));
+  CHECK(allow.allows("::ffff:127.0.0.1", "::ffff:127.0.0.1", 8888));
+  CHECK_FALSE(allow.allows("127.0.0.2", "127.0.0.2", 8888));
+  CHECK_FALSE(allow.allows("127.0.0.1", "127.0.0.1", 9999));
+  CHECK(allow.allows("0:0:0:0:0:0:0:1", "0:0:0:0:0:0:0:1", 9999));
+  CHECK_FALSE(allow.allows("::2", "::2", 9999));
+  CHECK(allow.allows("10.9.8.7", "10.9.8.7", 7777));
+  CHECK(allow.allows("::ffff:10.9.8.7", "::ffff:10.9.8.7", 7777));
+  CHECK_FALSE(allow.allows("11.0.0.1", "11.0.0.1", 7777));
+  // A name may be asked for, and is allowed only at an address the patterns accept.
+  CHECK(allow.may_allow("localhost", 8888));
+  CHECK(allow.allows("localhost", "127.0.0.1", 8888));
+  CHECK_FALSE(allow.allows("localhost", "127.0.0.2", 8888));
+  CHECK_FALSE(allow.may_allow("127.0.0.2", 8888));
+}
+
+TEST_CASE("name patterns match names only, and patterns that could never match are refused", "[backends][allowlist]") {
+  BackendAllowlist allow;
+  allow.add("*.example.com:*");
+  allow.add("localhost:80");
+  CHECK(allow.allows("bot.example.com", "10.0.0.1", 443));
+  CHECK_FALSE(allow.allows("bot.example.com.evil.net", "10.0.0.1", 443));
+  CHECK_FALSE(allow.allows("127.0.0.1", "127.0.0.1", 80));  // localhost by name is not 127.0.0.1 by address
+  CHECK(allow.allows("LocalHost", "127.0.0.1", 80));
+  for (const auto* pattern : {"*.1:*", "*.0x7f:*", "bot.example.com.:443", "*.:*", "*..internal:*", "2130706433:80",
+                              "[::ffff:10.0.0.0]/8:1", "user@host:80", "[fe80::1%eth0]:80"}) {
     INFO(pattern);
     CHECK_THROWS_WITH(allow.add(pattern), Catch::Contains(pattern));
   }

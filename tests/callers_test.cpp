@@ -650,6 +650,26 @@ TEST_CASE("the pins file reloads on SIGHUP, and a bad reload keeps the old PINs"
   std::remove(path.c_str());
 }
 
+// Found by fuzzing (tests/fuzz/fuzz_pins_file.cpp): a number too large for a double made the JSON
+// parser throw out_of_range, which parse_pins did not catch: serve died on a SIGHUP reload.
+TEST_CASE("a pins file with a number out of range is refused, and a reload of one keeps the PINs",
+          "[callers][pins][fuzz]") {
+  for (const auto* text : {R"([{"pin":"1","backendIds":[1e400]}])", "2e6666", R"([{"pin":"1","x":-1e999}])"}) {
+    INFO(text);
+    const auto parsed = proxy::parse_pins(text);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::Contains("not valid JSON") && Catch::Contains("number overflow"));
+  }
+  const auto path = write_file("pins-overflow.json", R"([{"pin":"1111","backendHosts":["a:1"]}])");
+  auto serve = test::start_serve({"--pins-file", path});
+  std::ofstream(path) << R"([{"pin":"2222","backendIds":[1e400]}])";
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("keeping the 1 entries in use");
+  const auto answer = post_json(serve.port, "/validate-pin", {{"pin", "1111"}, {"callerId", "+1"}});
+  CHECK(json::parse(answer.body).at("authenticated") == true);
+  std::remove(path.c_str());
+}
+
 TEST_CASE("a bad pins file stops serve at start with the entry named", "[callers][pins]") {
   const auto path = write_file("bad-pins.json", R"([{"pin":"1"},{"pin":"2","backendHosts":["nope:"]}])");
   const auto r = test::run_command(

@@ -555,6 +555,34 @@ TEST_CASE("backends outside --backend-allow are refused and counted", "[media]")
   CHECK(forbidden_backend.connections() == 0);
 }
 
+// A name passes --backend-allow's address patterns only through the addresses it resolves to: the
+// check is made on the resolver's answer, and the connection is made to the addresses that passed
+// it, from that same answer (net/client_connect.h), never after a second lookup.
+TEST_CASE("a backend name is judged by the addresses it resolves to and only those are connected to",
+          "[media][allowlist]") {
+  BackendServer backend;  // on 127.0.0.1, where localhost resolves
+  const auto port = std::to_string(backend.port());
+  const std::string by_name = json::array({"localhost:" + port}).dump();
+  {
+    // Only other networks allowed: the name resolves to loopback, and nothing is connected to.
+    auto serve = test::start_serve({"--backend-allow", "10.0.0.0/8:" + port, "--backend-allow", "[fd00::]/8:" + port});
+    TwilioCall call(serve.port, {{"backendHosts", by_name}});
+    call.start();
+    REQUIRE(call.ws.wait_closed());
+    CHECK(backend.connections() == 0);
+    CHECK(metric(serve.port, "callproxy_backends_refused_total{reason=\"not_allowed\"}") == 1);
+  }
+  {
+    // Loopback allowed by address: the same name is reached at the address it resolved to.
+    auto serve = test::start_serve({"--backend-allow", "127.0.0.1:" + port});
+    TwilioCall call(serve.port, {{"backendHosts", by_name}});
+    call.start();
+    call.media(0);
+    REQUIRE(backend.wait_for_messages(2));  // start and the frame
+    CHECK(backend.connections() == 1);
+  }
+}
+
 TEST_CASE("the --backend flag serves calls whose start names no backend", "[media]") {
   BackendServer fallback;
   auto serve = test::start_serve({"--backend", "ws://" + fallback.host_port() + "/custom/path"});

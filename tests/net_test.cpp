@@ -171,3 +171,24 @@ TEST_CASE("a listener out of descriptors neither spins nor gives up: it accepts 
   loop.stop();
   runner.join();
 }
+
+// Found by fuzzing (tests/fuzz/fuzz_backend_hosts.cpp): Boost.URL 1.81 parses "ws://a:8x/" as the
+// port 8 and the path "x/", so such a backend became ws://a:8 with the request target "x/".
+TEST_CASE("a port followed by anything but a path is refused", "[net][fuzz][bad-input]") {
+  for (const auto* url : {"ws://a:8x/", "ws://a:8x", "ws://a:8:9/", "ws://a:x8/p",
+                          "ws://nal:8exae.coml:*,bot.exw://bot,.exae.coernal:80", "http://127.0.0.1:8080x/base/"}) {
+    INFO(url);
+    const auto parsed = net::parse_url(url, url[0] == 'h' ? net::UrlScheme::http : net::UrlScheme::websocket);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::Contains("port must be 1-65535"));
+  }
+  // Boost.URL 1.81 also reads "ws://10.0.0.5.nip.io/" as the host 10.0.0.5: refused, not misread.
+  for (const auto* url : {"ws://10.0.0.5-8900:80/media", "ws://10.0.0.5.nip.io/", "ws://1.2.3.4x:80/"}) {
+    INFO(url);
+    const auto parsed = net::parse_url(url, net::UrlScheme::websocket);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::Contains("starts with an IPv4 address"));
+  }
+  CHECK(net::parse_url("ws://a:8/x", net::UrlScheme::websocket).value().target == "/x");
+  CHECK(net::parse_url("ws://a:8?x=1", net::UrlScheme::websocket).value().target == "/?x=1");
+}

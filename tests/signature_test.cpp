@@ -152,3 +152,36 @@ TEST_CASE("URL variants: default port added or removed, never another port", "[s
   CHECK(signature_url_variants("/media").empty());
   CHECK(signature_url_variants("https://:80/x").empty());
 }
+
+// Found by fuzzing (tests/fuzz/fuzz_signature.cpp): "mmmm://mmmm://" lost its empty port when it
+// was split and joined again, so a request signed over the URL it arrived at was refused.
+TEST_CASE("a request signed over the URL exactly as it arrived is valid, an empty port too", "[signature][fuzz]") {
+  const SignatureValidator validator("12345");
+  for (const auto* url : {"https://example.com:/validate-pin", "mmmm://mmmm://", "https://example.com/p?a=1&&b"}) {
+    INFO(url);
+    const auto variants = signature_url_variants(url);
+    REQUIRE_FALSE(variants.empty());
+    CHECK(variants.front() == url);
+    CHECK(validator.validate(compute_signature("12345", url, {{"pin", "1234"}}), url, {{"pin", "1234"}}) ==
+          SignatureVerdict::valid);
+  }
+}
+
+// Found by fuzzing: "O://\x1d\x1d:o:" split into the host "\x1d\x1d:o", whose variants were no URLs.
+TEST_CASE("a host with a ':' outside IPv6 brackets or an unclosed bracket is no URL to sign",
+          "[signature][fuzz][bad-input]") {
+  const SignatureValidator validator("12345");
+  // And "https://[9033…" (as found, with control bytes and a NUL) opened an IPv6 literal it never closed.
+  constexpr char found[] = "https://[9033\x1f\x1f\x31\0\x1fhttps:http://le.ngRok.io:443/twilio/status(W=b?bodySHA256";
+  const std::string unclosed(found, sizeof found - 1);
+  for (const std::string url :
+       {std::string("O://\x1d\x1d:o:"), std::string("https://a:b:443/x"), std::string("https://a:b/x"), unclosed,
+        std::string("https://[::1/x"), std::string("https://[::1]x/"), std::string("https://a]b/"),
+        std::string("https://a[b:443/")}) {
+    INFO(url);
+    CHECK(signature_url_variants(url).empty());
+    CHECK(validator.validate(compute_signature("12345", url, {}), url, {}) == SignatureVerdict::invalid_url);
+  }
+  CHECK_FALSE(signature_url_variants("https://[::1]:443/x").empty());
+  CHECK_FALSE(signature_url_variants("https://[::1]/x").empty());
+}

@@ -111,6 +111,8 @@ Result<std::vector<std::uint8_t>> decode(SndfilePtr file, SF_INFO info, const st
     resampled.resize(static_cast<std::size_t>(data.output_frames_gen));
   }
 
+  // A few samples at a high rate may resample to none: that is no audio to play either.
+  if (resampled.empty()) return Error{"'" + path + "' holds no audio (too short to make one 8 kHz sample)"};
   std::vector<std::uint8_t> codes(resampled.size());
   for (std::size_t i = 0; i < resampled.size(); ++i) {
     // libsndfile normalises 16-bit PCM by 1/32768: scaling back by 32768 keeps it exact.

@@ -120,19 +120,30 @@ std::optional<UrlParts> split_url(std::string_view url) {
     p.userinfo = std::string(authority.substr(0, at));
     authority = authority.substr(at + 1);
   }
-  // The port is what follows the last ':' outside an IPv6 literal's brackets.
-  const auto bracket = authority.rfind(']');
-  const auto colon = authority.rfind(':');
-  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
-    const auto port = authority.substr(colon + 1);
-    if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return std::nullopt;
-    }
-    if (!port.empty()) p.port = std::string(port);
-    authority = authority.substr(0, colon);
+  // host[:port], the host an IPv6 literal in brackets ("[::1]:443") or a name without ':', '['
+  // or ']'; anything else ("h:o:", "[::1", "[::1]x", "a:b:80") is no URL.
+  std::string_view host = authority;
+  std::string_view port;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(0, close + 1);
+    const auto after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return std::nullopt;
+    has_port = !after.empty();
+    if (has_port) port = after.substr(1);
+  } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    has_port = true;
   }
-  if (authority.empty()) return std::nullopt;
-  p.host = std::string(authority);
+  if (host.empty() || (host.front() != '[' && host.find_first_of("[]") != std::string_view::npos)) return std::nullopt;
+  if (has_port) {
+    if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+    if (!port.empty()) p.port = std::string(port);  // "host:" has no port, as WHATWG reads it
+  }
+  p.host = std::string(host);
 
   const auto hash = rest.find('#');
   if (hash != std::string_view::npos) {
@@ -308,7 +319,9 @@ std::vector<std::string> signature_url_variants(std::string_view url) {
   auto legacy = normalised;
   if (legacy.query) legacy.query = legacy_querystring(*legacy.query);
 
-  std::vector<std::string> out;
+  // The URL exactly as the request arrived comes first: splitting and joining it again may not
+  // give it back byte for byte ("https://host:/x" loses its empty port).
+  std::vector<std::string> out{std::string(url)};
   auto add = [&out](std::string candidate) {
     if (std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(std::move(candidate));
   };

@@ -32,8 +32,8 @@ std::optional<std::string> query_param(std::string_view url, std::string_view ke
 // True when the URL carries a bodySHA256 query parameter (the JSON-body form of signing).
 bool has_body_hash(std::string_view url);
 
-// The URL forms a signature is checked against for a request that arrived at `url`: as given,
-// WHATWG-normalised, and with the query re-encoded as Node's querystring does; each with the
+// The URL forms a signature is checked against for a request that arrived at `url`: as given
+// (first, byte for byte), WHATWG-normalised, and with the query re-encoded as Node's querystring does; each with the
 // scheme's default port added (443 for https, 80 otherwise, as Twilio's library does) and with
 // any port removed. Empty if `url` is not an absolute URL.
 std::vector<std::string> signature_url_variants(std::string_view url);

@@ -21,7 +21,7 @@ Result<std::vector<PinEntry>> parse_pins(const std::string& text) {
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
     return Error{std::string("not valid JSON: ") + e.what()};
   }
   if (!root.is_array()) return Error{"expected a JSON list of PIN entries"};

@@ -10,7 +10,6 @@ namespace callproxy::proxy {
 
 using net::ip_bytes;
 using net::parse_port;
-using net::valid_host;
 namespace {
 std::string lower(std::string_view s) { return net::lower_ascii(s); }
 }  // namespace
@@ -37,24 +36,37 @@ void BackendAllowlist::add(std::string_view text) {
     unbracketed = std::string(host.substr(1, close - 1)) + std::string(host.substr(close + 1));
     host = unbracketed;
   }
+  const auto invalid = [&](std::string_view why) {
+    return std::invalid_argument("--backend-allow '" + std::string(text) + "': " + std::string(why));
+  };
   if (host == "*") {
     p.kind = Pattern::Kind::any;
   } else if (host.rfind("*.", 0) == 0) {
+    if (!net::valid_dns_name(host.substr(2))) throw invalid("invalid host suffix");
     p.kind = Pattern::Kind::suffix;
     p.text = lower(host.substr(1));
   } else if (const auto slash = host.find('/'); slash != std::string_view::npos) {
     p.kind = Pattern::Kind::cidr;
-    p.network = ip_bytes(host.substr(0, slash));
+    const auto network = host.substr(0, slash);
+    p.network = ip_bytes(network);
     int prefix = -1;
     const auto bits = host.substr(slash + 1);
     const auto [ptr, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
+    // An IPv4-mapped block ("::ffff:10.0.0.0/104") is the IPv4 block it maps.
+    if (p.network.size() == 4 && network.find(':') != std::string_view::npos) prefix -= 96;
     if (p.network.empty() || ec != std::errc() || ptr != bits.data() + bits.size() || prefix < 0 ||
         prefix > static_cast<int>(p.network.size() * 8)) {
-      throw std::invalid_argument("--backend-allow '" + std::string(text) + "': invalid CIDR block");
+      throw invalid("invalid CIDR block");
     }
     p.prefix = prefix;
+  } else if (auto address = ip_bytes(host); !address.empty()) {
+    // An address is matched as one, whatever its spelling ("::1", "0:0:0:0:0:0:0:1", and
+    // "::ffff:127.0.0.1" for 127.0.0.1), and against what a name resolves to.
+    p.kind = Pattern::Kind::cidr;
+    p.prefix = static_cast<int>(address.size() * 8);
+    p.network = std::move(address);
   } else {
-    if (!valid_host(host)) throw std::invalid_argument("--backend-allow '" + std::string(text) + "': invalid host");
+    if (!net::valid_dns_name(host)) throw invalid("invalid host");
     p.kind = Pattern::Kind::exact;
     p.text = lower(host);
   }
@@ -64,8 +76,10 @@ void BackendAllowlist::add(std::string_view text) {
 bool BackendAllowlist::host_matches(const Pattern& p, std::string_view host, std::string_view address) {
   switch (p.kind) {
     case Pattern::Kind::any: return true;
-    case Pattern::Kind::exact: return lower(host) == p.text;
+    // Name patterns match names only: an IP literal is judged by its address.
+    case Pattern::Kind::exact: return ip_bytes(host).empty() && lower(host) == p.text;
     case Pattern::Kind::suffix: {
+      if (!ip_bytes(host).empty()) return false;
       const auto h = lower(host);
       return h.size() > p.text.size() && h.compare(h.size() - p.text.size(), p.text.size(), p.text) == 0;
     }

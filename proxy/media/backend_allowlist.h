@@ -10,8 +10,12 @@
 
 namespace callproxy::proxy {
 
-// --backend-allow patterns: HOST:PORT where HOST is an exact name or IP, "*.suffix", a CIDR
-// block ("10.0.0.0/8", "fd00::/8"), or "*"; PORT is a number or "*".
+// --backend-allow patterns: HOST:PORT where HOST is an exact name, an IP address (a block of
+// one), "*.suffix", a CIDR block ("10.0.0.0/8", "[fd00::]/8"), or "*"; PORT is a number or "*".
+// Names match names (case aside); addresses and blocks match the address a backend resolves to
+// (or its IP literal), compared as bytes, so no spelling of an address (expanded or compressed
+// IPv6, IPv4-mapped IPv6) escapes its block, and a host that is a number rather than a name
+// ("2130706433", "0x7f.1") is refused before it is resolved (net::valid_dns_name).
 class BackendAllowlist {
  public:
   // Throws std::invalid_argument naming the pattern when it cannot be parsed.

@@ -1,0 +1,62 @@
+// The backend protocol's readers, on what a backend (or a peer posing as one) sends: messages in
+// either format (read_backend_message, as local-speaker reads serve) and replies in either shape
+// (read_backend_reply, as serve reads its primary backend). Whatever a reader accepts, each
+// writer writes as text that reads back to the same message, and what serve would relay to
+// Twilio (serialize) reads back as Twilio's own shape.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "fuzz_check.h"
+#include "twilio/backend_protocol.h"
+
+using namespace callproxy;
+using namespace callproxy::twilio;
+
+namespace {
+
+constexpr BackendFormat formats[] = {BackendFormat::simple, BackendFormat::twilio};
+
+void check_messages(std::string_view text) {
+  const auto read = read_backend_message(text);
+  if (!read) return;
+  for (const auto format : formats) {
+    const auto written = write_backend_message(format, read.value().message);
+    const auto again = read_backend_message(written);
+    fuzz::require(again.ok(), "a written backend message does not read back", written);
+    fuzz::require(event_name(again.value().message) == event_name(read.value().message),
+                  "a backend message changed its event on a round trip", written);
+    fuzz::require(write_backend_message(format, again.value().message) == written,
+                  "writing a backend message is not stable across a round trip", written);
+  }
+}
+
+void check_replies(std::string_view text) {
+  const auto read = read_backend_reply(text);
+  if (!read) return;
+  for (const auto format : formats) {
+    const auto written = write_backend_reply(format, read.value());
+    const auto again = read_backend_reply(written);
+    fuzz::require(again.ok(), "a written reply does not read back", written);
+    fuzz::require(event_name(again.value()) == event_name(read.value()), "a reply changed its event on a round trip",
+                  written);
+    fuzz::require(write_backend_reply(format, again.value()) == written,
+                  "writing a reply is not stable across a round trip", written);
+  }
+  // What serve relays to Twilio: Twilio's shape, which Twilio's reader reads back unchanged.
+  const auto relayed = serialize(read.value());
+  const auto twilio = parse_reply_message(relayed);
+  fuzz::require(twilio.ok(), "a relayed reply is not a reply in Twilio's shape", relayed);
+  fuzz::require(serialize(twilio.value()) == relayed, "a relayed reply changes when read back", relayed);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size > 64 * 1024) return -1;  // --max-message-bytes
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  check_messages(text);
+  check_replies(text);
+  return 0;
+}
