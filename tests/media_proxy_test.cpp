@@ -722,6 +722,37 @@ TEST_CASE("executions are connected while their stream is open and gone after", 
   CHECK(eventually([&] { return test::http_request(serve.port, "GET", "/executions/FN42/connected").status == 410; }));
 }
 
+TEST_CASE("calls reset mid-stream leave no trace: gauge, registry, marks and backends", "[media][bad-input]") {
+  BackendServer backend;
+  auto serve = test::start_serve();
+  std::vector<std::unique_ptr<TwilioCall>> calls;
+  for (int i = 0; i < 5; ++i) {
+    calls.push_back(std::make_unique<TwilioCall>(
+        serve.port, std::map<std::string, std::string>{{"backendHosts", backend_hosts({&backend})},
+                                                       {"executionId", "FNR" + std::to_string(i)}}));
+    calls.back()->start();
+    calls.back()->media(0);
+  }
+  REQUIRE(backend.wait_for_connections(5));
+  for (std::size_t i = 0; i < 5; ++i) REQUIRE(backend.wait_for_messages(2, i));
+  CHECK(metric(serve.port, "callproxy_active_calls") == 5);
+  for (auto& call : calls) call->ws.reset();
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_active_calls") == 0; }));
+  for (std::size_t i = 0; i < 5; ++i) {
+    INFO("backend connection " << i);
+    CHECK(backend.wait_closed(i));
+    CHECK(json::parse(backend.messages(i).back())["event"] == "stop");
+    CHECK(eventually([&] {
+      return test::http_request(serve.port, "GET", "/executions/FNR" + std::to_string(i) + "/connected").status == 410;
+    }));
+  }
+  // The server is whole: a new call goes through.
+  TwilioCall after(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  after.start();
+  after.media(7);
+  CHECK(backend.wait_for_messages(2, 5));
+}
+
 TEST_CASE("SIGTERM drains: live calls finish, new ones are refused, exit 0", "[media][drain]") {
   BackendServer backend;
   auto serve = test::start_serve({"--drain-timeout", "10"});

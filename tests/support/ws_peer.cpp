@@ -120,6 +120,15 @@ struct Endpoint : std::enable_shared_from_this<Derived> {
     });
   }
 
+  // Ends the connection with a TCP reset (SO_LINGER 0), as a peer that crashed or a middlebox does.
+  void reset() {
+    error_code ignored;
+    auto& socket = beast::get_lowest_layer(ws).socket();
+    socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    socket.close(ignored);
+    inbox.close(-1, "reset");
+  }
+
   void kill() {
     error_code ignored;
     beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -172,6 +181,10 @@ WsClient::WsClient(unsigned short port, const std::string& target, const std::ma
   impl_->endpoint->count_pings();
   // Not reading: nothing is received, and pings go unanswered (Beast answers them in a read).
   if (reading == Reading::on) asio::post(impl_->loop.context, [e = impl_->endpoint] { e->do_read(); });
+}
+
+void WsClient::reset() {
+  impl_->loop.run_and_wait([e = impl_->endpoint] { e->reset(); });
 }
 
 std::size_t WsClient::pings_received() const { return impl_->endpoint->pings.load(); }
