@@ -40,7 +40,9 @@ class MediaScanner {
   };
   struct Scan {
     Outcome outcome = Outcome::other;
-    std::string_view payload;  // media and dropped: the payload, valid until the next scan
+    // media and dropped: the payload, in `data` (no escapes) or in the scanner's buffer (unescaped):
+    // valid while `data` is and until the next scan
+    std::string_view payload;
     PayloadCheck check;
   };
 
