@@ -119,8 +119,11 @@ TEST_CASE("with the SQLite file locked, PIN checks beyond the store queue answer
           "[store][sqlite][faults]") {
   TempDatabase db;
   test::BackendServer backend;
-  auto serve = test::start_serve(
-      with({"--store", "sqlite:" + db.path, "--store-max-queue", "8", "--pins-file", demo_pins}, no_budgets));
+  // A PIN check is two store operations (read, then the failure's write), each bounded by the
+  // store's 5 s: --request-timeout is what bounds the whole request, well inside the client's 10 s.
+  auto serve = test::start_serve(with(
+      {"--store", "sqlite:" + db.path, "--store-max-queue", "8", "--pins-file", demo_pins, "--request-timeout", "4"},
+      no_budgets));
   test::WsClient call(serve.port);
   start_call(call, "MZ1", "FN1", {backend.host_port()});
   REQUIRE(backend.wait_for_messages(1));

@@ -211,7 +211,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool sign_here = validate && options.find('h') != std::string_view::npos;
   Server server(validate, options.find('d') != std::string_view::npos);
   // An execution whose stream is live, and a blocked caller, as a running server has them.
-  settle<Done>([&](auto done) { server.store->mark_connected("FNfuzz", 1h, done); });
+  settle<Done>([&](auto done) { server.store->mark_connected("FNfuzz", "fuzz-owner", MarkUpdate::claim, 1h, done); });
   settle<CallerState>([&](auto done) { server.store->block("+15550001111", done); });
 
   for (std::size_t n = 0; n < max_requests && !rest.empty(); ++n) {

@@ -20,7 +20,11 @@ PinApi::PinApi(boost::asio::io_context&, const std::string&, std::chrono::millis
 PinApi::~PinApi() = default;
 void PinApi::check(const std::string&, std::function<void(PinApiAnswer)>) { unreachable("PinApi::check"); }
 
-std::unique_ptr<StateStore> make_sqlite_store(const std::string&) { unreachable("the SQLite store"); }
-std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis&) { unreachable("the Redis store"); }
+std::unique_ptr<StateStore> make_sqlite_store(const std::string&, const StoreLimits&) {
+  unreachable("the SQLite store");
+}
+std::unique_ptr<StateStore> make_redis_store(const StoreSpec::Redis&, const StoreLimits&) {
+  unreachable("the Redis store");
+}
 
 }  // namespace callproxy::proxy
