@@ -19,6 +19,7 @@
 #include "core/random_hex.h"
 #include "net/asio_names.h"
 #include "net/handler_memory.h"
+#include "net/raw_websocket.h"
 #include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
 #include "proxy/media/frame_text.h"
@@ -63,16 +64,19 @@ enum class PeerLog : std::size_t {
   count
 };
 
-// One call over a plain (net::LoopTcpStream) or TLS connection from Twilio.
-template <class NextLayer>
-class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> {
-  using std::enable_shared_from_this<CallSession<NextLayer>>::shared_from_this;
-  using std::enable_shared_from_this<CallSession<NextLayer>>::weak_from_this;
+// One call from Twilio, over `Ws`: our own framing on a plain connection
+// (net::RawServerWebSocket), or Beast's stream over TLS or for requests Beast must refuse.
+template <class Ws>
+class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
+  using std::enable_shared_from_this<CallSession<Ws>>::shared_from_this;
+  using std::enable_shared_from_this<CallSession<Ws>>::weak_from_this;
+  static constexpr bool raw = std::is_same_v<Ws, net::RawServerWebSocket>;
 
  public:
-  CallSession(NextLayer&& stream, CallContext& context, std::shared_ptr<void> held)
+  template <class Stream>
+  CallSession(Stream&& stream, CallContext& context, std::shared_ptr<void> held)
       : held_(std::move(held)),
-        ws_(std::move(stream)),
+        ws_(std::forward<Stream>(stream)),
         context_(context),
         options_(context.options),
         loop_(static_cast<asio::io_context&>(asio::query(ws_.get_executor(), asio::execution::context))),
@@ -102,6 +106,22 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
   CallSession& operator=(const CallSession&) = delete;
 
   void run(http::request<http::string_body> request) {
+    if constexpr (raw) {
+      ws_.control_callback([this] { ++heard_; });
+      std::string headers = "Server: callproxy\r\n";
+      if (const auto id = request["X-Request-Id"]; !id.empty()) {
+        headers += "X-Request-Id: " + std::string(id) + "\r\n";
+      }
+      ws_.response_headers(std::move(headers));
+      ws_.read_message_max(options_.max_message_bytes);
+      ws_.read_padding(twilio::scan_padding);
+      ws_.async_accept(request, beast::bind_front_handler(&CallSession::on_accept, shared_from_this()));
+    } else {
+      accept_with_beast(request);
+    }
+  }
+
+  void accept_with_beast(const http::request<http::string_body>& request) {
     // The handshake and the close keep Beast's timeouts; idleness is watched by watch_idle().
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.idle_timeout = websocket::stream_base::none();
@@ -169,7 +189,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       } else {
         self->idle_out_ = true;
         error_code ignored;
-        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+        self->lowest_socket().close(ignored);
         return;
       }
       self->watch_idle();
@@ -191,8 +211,14 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
 
   // Per frame: its memory comes from the loop's handler pool (net/handler_memory.h).
   void do_read() {
-    ws_.async_read(buffer_, asio::bind_allocator(net::HandlerAllocator<void>{},
-                                                 beast::bind_front_handler(&CallSession::on_read, shared_from_this())));
+    if constexpr (raw) {
+      ws_.async_read(asio::bind_allocator(net::HandlerAllocator<void>{},
+                                          beast::bind_front_handler(&CallSession::on_read, shared_from_this())));
+    } else {
+      ws_.async_read(buffer_,
+                     asio::bind_allocator(net::HandlerAllocator<void>{},
+                                          beast::bind_front_handler(&CallSession::on_read, shared_from_this())));
+    }
   }
 
   void on_read(error_code ec, std::size_t bytes) {
@@ -213,6 +239,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     if (!ws_.got_text()) {
       metrics_.binary_frames_ignored.add();
       peer_warn(PeerLog::binary, "ignoring a binary frame ({} bytes): Twilio sends text", bytes);
+    } else if constexpr (raw) {
+      // Where it was read, unmasked in place; the reader keeps scan_padding readable bytes after it.
+      const auto message = ws_.message();
+      on_message(message.data(), message.size(), ws_.message_capacity());
     } else {
       // The scanner may read scan_padding bytes past the message: they must be the buffer's. The
       // buffer is emptied after every message, so its data starts at its storage and the rest of
@@ -223,7 +253,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
       const auto data = buffer_.cdata();
       on_message(static_cast<const char*>(data.data()), data.size(), buffer_.capacity());
     }
-    buffer_.consume(buffer_.size());
+    if constexpr (!raw) buffer_.consume(buffer_.size());
     if (!ended_) do_read();
   }
 
@@ -556,11 +586,19 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
     }
     spdlog::info("call {}: ended: {}", label_, reason);
     error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    lowest_socket().close(ignored);
+  }
+
+  auto& lowest_socket() {
+    if constexpr (raw) {
+      return ws_.socket();
+    } else {
+      return beast::get_lowest_layer(ws_).socket();
+    }
   }
 
   std::shared_ptr<void> held_;  // given by whoever started the call (its places among the limits)
-  websocket::stream<NextLayer> ws_;
+  Ws ws_;
   CallContext& context_;
   const MediaOptions& options_;
   asio::io_context& loop_;
@@ -598,13 +636,19 @@ class CallSession : public std::enable_shared_from_this<CallSession<NextLayer>> 
 
 void start_call_session(net::LoopTcpStream stream, http::request<http::string_body> request, CallContext& context,
                         std::shared_ptr<void> held) {
-  std::make_shared<CallSession<net::LoopTcpStream>>(std::move(stream), context, std::move(held))
-      ->run(std::move(request));
+  if (net::RawServerWebSocket::can_accept(request)) {
+    std::make_shared<CallSession<net::RawServerWebSocket>>(std::move(stream), context, std::move(held))
+        ->run(std::move(request));
+  } else {
+    std::make_shared<CallSession<websocket::stream<net::LoopTcpStream>>>(std::move(stream), context, std::move(held))
+        ->run(std::move(request));
+  }
 }
 
 void start_call_session(beast::ssl_stream<net::LoopTcpStream> stream, http::request<http::string_body> request,
                         CallContext& context, std::shared_ptr<void> held) {
-  std::make_shared<CallSession<beast::ssl_stream<net::LoopTcpStream>>>(std::move(stream), context, std::move(held))
+  std::make_shared<CallSession<websocket::stream<beast::ssl_stream<net::LoopTcpStream>>>>(std::move(stream), context,
+                                                                                          std::move(held))
       ->run(std::move(request));
 }
 

@@ -1,0 +1,365 @@
+#include "net/raw_websocket.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "net/websocket_frame.h"
+
+namespace callproxy::net {
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// A Twilio media message is a few hundred bytes; the buffer grows to the largest frame seen.
+constexpr std::size_t initial_read_buffer = 2048;
+// Pongs and closes are not queued behind this much unsent output (a peer that pings and never
+// reads gets no answers rather than a growing buffer).
+constexpr std::size_t control_output_limit = 64 * 1024;
+
+bool token_listed(std::string_view list, std::string_view token) {
+  for (const auto& item : http::token_list(list)) {
+    if (boost::beast::iequals(item, token)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool RawServerWebSocket::can_accept(const http::request<http::string_body>& request) {
+  if (request.method() != http::verb::get || request.version() != 11) return false;
+  if (request.count(http::field::sec_websocket_key) != 1 || request.count(http::field::sec_websocket_version) != 1) {
+    return false;
+  }
+  if (request[http::field::sec_websocket_version] != "13") return false;
+  if (!ws::valid_client_key(request[http::field::sec_websocket_key])) return false;
+  return token_listed(request[http::field::connection], "upgrade") &&
+         token_listed(request[http::field::upgrade], "websocket");
+}
+
+RawServerWebSocket::RawServerWebSocket(LoopTcpStream&& stream)
+    : socket_(stream.release_socket()), close_timer_(socket_.get_executor()) {
+  error_code ignored;
+  socket_.non_blocking(true, ignored);
+}
+
+RawServerWebSocket::~RawServerWebSocket() { *alive_ = false; }
+
+std::string RawServerWebSocket::handshake_response(const http::request<http::string_body>& request) const {
+  std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+  response += "Sec-WebSocket-Accept: ";
+  response += ws::accept_key(request[http::field::sec_websocket_key]);
+  response += "\r\n";
+  response += extra_headers_;
+  response += "\r\n";
+  return response;
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+RawServerWebSocket::Event RawServerWebSocket::read_and_parse() {
+  if (dropped_) return {Event::failed, asio::error::operation_aborted, 0};
+  // Room for the frame being read: the buffer grows (to the largest frame seen) or its unread
+  // bytes move to its start, and `padding_` bytes always stay unread at its end.
+  if (!in_) {
+    in_size_ = initial_read_buffer + padding_;
+    in_ = std::make_unique<std::uint8_t[]>(in_size_);
+  }
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (in_size_ - padding_ - end_ < 512 && begin_ > 0) {
+    std::memmove(in_.get(), in_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  const std::size_t room = in_size_ - padding_ - end_;
+  error_code ec;
+  const auto n = socket_.read_some(asio::buffer(in_.get() + end_, room), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    drained_ = true;
+    return {Event::need_read, {}, 0};
+  }
+  if (ec) return {Event::failed, ec, 0};
+  end_ += n;
+  drained_ = n < room;
+  return parse_buffered();
+}
+
+RawServerWebSocket::Event RawServerWebSocket::fail(std::uint16_t close_code, error_code ec, const char* why) {
+  spdlog::debug("media: WebSocket stream closed ({}): {}", close_code, why);
+  if (!close_sent_ && !dropped_) {
+    std::array<char, 2> code{static_cast<char>(close_code >> 8), static_cast<char>(close_code & 0xFF)};
+    send_frame(8, std::string_view(code.data(), code.size()));
+    close_sent_ = true;
+  }
+  drop_socket();
+  return {Event::failed, ec, 0};
+}
+
+RawServerWebSocket::Event RawServerWebSocket::parse_buffered() {
+  for (;;) {
+    if (dropped_) return {Event::failed, asio::error::operation_aborted, 0};
+    ws::FrameHeader header;
+    const auto result = ws::read_frame_header(in_.get() + begin_, end_ - begin_, true, header);
+    if (result.status == ws::HeaderStatus::protocol_error) {
+      return fail(1002, make_error_code(boost::system::errc::protocol_error), result.error);
+    }
+    if (result.status == ws::HeaderStatus::need_more) return {Event::need_read, {}, 0};
+    const auto op = static_cast<std::uint8_t>(header.opcode);
+    if (!ws::is_control(header.opcode)) {
+      const bool continuation = header.opcode == ws::Opcode::continuation;
+      if (continuation != in_fragments_) {
+        return fail(1002, make_error_code(boost::system::errc::protocol_error),
+                    continuation ? "continuation without a message" : "new message inside a fragmented one");
+      }
+      const std::uint64_t so_far = in_fragments_ ? fragments_.size() : 0;
+      if (header.length > max_message_ || so_far + header.length > max_message_) {
+        return fail(1009, websocket::error::message_too_big, "message too big");
+      }
+    }
+    const std::size_t frame_bytes = header.header_bytes + static_cast<std::size_t>(header.length);
+    if (end_ - begin_ < frame_bytes) {
+      // The whole frame must fit before it is handled: make room for it now.
+      const std::size_t needed = frame_bytes + padding_;
+      if (needed > in_size_ - begin_) {
+        if (needed > in_size_) {
+          auto bigger = std::make_unique<std::uint8_t[]>(std::max(needed, in_size_ * 2));
+          std::memcpy(bigger.get(), in_.get() + begin_, end_ - begin_);
+          in_size_ = std::max(needed, in_size_ * 2);
+          in_ = std::move(bigger);
+        } else {
+          std::memmove(in_.get(), in_.get() + begin_, end_ - begin_);
+        }
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      drained_ = false;  // more of this frame may be waiting already
+      return {Event::need_read, {}, 0};
+    }
+    auto* payload = in_.get() + begin_ + header.header_bytes;
+    const auto length = static_cast<std::size_t>(header.length);
+    ws::unmask(payload, length, header.key);
+    begin_ += frame_bytes;
+    const std::string_view text(reinterpret_cast<const char*>(payload), length);
+
+    switch (header.opcode) {
+      case ws::Opcode::ping:
+        if (!close_sent_ && out_.size() - out_sent_ < control_output_limit) send_frame(10, text);
+        if (on_control_) on_control_();
+        continue;
+      case ws::Opcode::pong:
+        if (on_control_) on_control_();
+        continue;
+      case ws::Opcode::close: {
+        const auto close = ws::read_close_payload(text);
+        if (!close.valid) return fail(1002, make_error_code(boost::system::errc::protocol_error), "bad close frame");
+        close_received_ = true;
+        if (!close_sent_) {
+          // Echo the peer's code, as Beast does, then the server ends the TCP connection.
+          std::array<char, 2> code{static_cast<char>(close.code >> 8), static_cast<char>(close.code & 0xFF)};
+          send_frame(8, close.code == 0 ? std::string_view{} : std::string_view(code.data(), code.size()));
+          close_sent_ = true;
+        }
+        drop_socket();
+        return {Event::closed, websocket::error::closed, 0};
+      }
+      default: break;
+    }
+    if (close_sent_) continue;  // data after our close is not read (RFC 6455 5.5.1)
+
+    if (!header.fin) {
+      if (!in_fragments_) {
+        in_fragments_ = true;
+        fragments_opcode_ = op;
+        fragments_.clear();
+      }
+      fragments_.append(text);
+      continue;
+    }
+    if (in_fragments_) {
+      fragments_.append(text);
+      in_fragments_ = false;
+      fragments_.reserve(fragments_.size() + padding_);
+      message_data_ = fragments_.data();
+      message_size_ = fragments_.size();
+      message_capacity_ = fragments_.capacity();
+      message_text_ = fragments_opcode_ == 1;
+    } else {
+      message_data_ = text.data();
+      message_size_ = length;
+      message_capacity_ = in_size_ - (begin_ - frame_bytes + header.header_bytes);
+      message_text_ = header.opcode == ws::Opcode::text;
+    }
+    if (message_text_ && !ws::valid_utf8(message())) {
+      return fail(1007, websocket::error::bad_frame_payload, "text message is not UTF-8");
+    }
+    return {Event::message, {}, message_size_};
+  }
+}
+
+void RawServerWebSocket::reading_over(error_code) {
+  drop_socket();
+  if (close_handler_) {
+    auto handler = std::move(close_handler_);
+    close_handler_ = nullptr;
+    post_now([handler = std::move(handler)] { handler({}); });
+  }
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+void RawServerWebSocket::send_frame(std::uint8_t opcode, std::string_view payload) {
+  if (dropped_ || write_error_) return;
+  std::uint8_t header[ws::max_header_bytes];
+  const auto header_size = ws::write_frame_header(header, static_cast<ws::Opcode>(opcode), payload.size());
+  if (out_.size() == out_sent_) {
+    // Nothing waiting: straight to the socket, and only what it does not take is kept.
+    out_.clear();
+    out_sent_ = 0;
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(header, header_size),
+                                                    asio::buffer(payload.data(), payload.size())};
+    error_code ec;
+    const auto n = socket_.write_some(buffers, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      write_error_ = ec;
+      return drop_socket();
+    }
+    const std::size_t sent = ec ? 0 : n;
+    if (sent == header_size + payload.size()) return;
+    if (sent < header_size) out_.append(reinterpret_cast<const char*>(header) + sent, header_size - sent);
+    out_.append(payload.substr(sent > header_size ? sent - header_size : 0));
+    return wait_writable();
+  }
+  out_.append(reinterpret_cast<const char*>(header), header_size);
+  out_.append(payload);
+}
+
+void RawServerWebSocket::send_raw(std::string_view bytes) {
+  if (dropped_ || write_error_) return;
+  out_.append(bytes);
+  flush();
+}
+
+void RawServerWebSocket::flush() {
+  while (out_sent_ < out_.size()) {
+    error_code ec;
+    const auto n = socket_.write_some(asio::buffer(out_.data() + out_sent_, out_.size() - out_sent_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable();
+    if (ec) {
+      write_error_ = ec;
+      drop_socket();
+      break;
+    }
+    out_sent_ += n;
+  }
+  out_.clear();
+  out_sent_ = 0;
+  if (out_.capacity() > 64 * 1024) out_.shrink_to_fit();
+  if (flushed_) {
+    auto handler = std::move(flushed_);
+    flushed_ = nullptr;
+    post_now([handler = std::move(handler), ec = write_error_] { handler(ec); });
+  }
+}
+
+void RawServerWebSocket::wait_writable() {
+  if (waiting_writable_ || dropped_) return;
+  waiting_writable_ = true;
+  socket_.async_wait(LoopSocket::wait_write, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+    const auto live = alive.lock();
+    if (!live || !*live) return;
+    waiting_writable_ = false;
+    if (ec) {
+      if (!write_error_) write_error_ = ec;
+      if (flushed_) {
+        auto handler = std::move(flushed_);
+        flushed_ = nullptr;
+        handler(write_error_);
+      }
+      return;
+    }
+    flush();
+  });
+}
+
+// ---- closing ------------------------------------------------------------------------------
+
+void RawServerWebSocket::start_close(std::uint16_t code, std::string_view reason) {
+  if (dropped_) return reading_over({});
+  if (!close_sent_) {
+    std::string payload;
+    payload.push_back(static_cast<char>(code >> 8));
+    payload.push_back(static_cast<char>(code & 0xFF));
+    payload.append(reason.substr(0, 123));
+    send_frame(8, payload);
+    close_sent_ = true;
+  }
+  close_timer_.expires_after(close_timeout_);
+  close_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+    const auto live = alive.lock();
+    if (ec || !live || !*live) return;
+    // No close from the peer in time: the socket goes, and the pending read ends with it.
+    drop_socket();
+  });
+}
+
+void RawServerWebSocket::drop_socket() {
+  if (dropped_) return;
+  dropped_ = true;
+  close_timer_.cancel();
+  error_code ignored;
+  socket_.cancel(ignored);  // a pending read ends now (aborted), not when the peer goes
+  // What the kernel holds is still delivered, then the end of stream; the socket lingers,
+  // reading and discarding, until the peer closes too (closing it with unread bytes would
+  // answer with a reset, which may destroy our close frame before the peer reads it).
+  socket_.shutdown(LoopSocket::shutdown_send, ignored);
+  linger(std::move(socket_));
+  if (flushed_) {
+    auto handler = std::move(flushed_);
+    flushed_ = nullptr;
+    post_now([handler = std::move(handler), ec = write_error_ ? write_error_ : error_code(asio::error::operation_aborted)] {
+      handler(ec);
+    });
+  }
+}
+
+namespace {
+
+struct Lingering {
+  explicit Lingering(LoopSocket&& s) : socket(std::move(s)), timer(socket.get_executor()) {}
+  LoopSocket socket;
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor> timer;
+  std::array<char, 1024> discard{};
+};
+
+void discard_until_end(const std::shared_ptr<Lingering>& lingering) {
+  lingering->socket.async_read_some(asio::buffer(lingering->discard), [lingering](error_code ec, std::size_t) {
+    if (!ec) return discard_until_end(lingering);
+    lingering->timer.cancel();
+    error_code ignored;
+    lingering->socket.close(ignored);
+  });
+}
+
+}  // namespace
+
+void RawServerWebSocket::linger(LoopSocket&& socket) {
+  if (!socket.is_open()) return;
+  auto lingering = std::make_shared<Lingering>(std::move(socket));
+  lingering->timer.expires_after(std::chrono::seconds(2));
+  lingering->timer.async_wait([lingering](error_code ec) {
+    if (ec) return;
+    error_code ignored;
+    lingering->socket.close(ignored);
+  });
+  discard_until_end(lingering);
+}
+
+}  // namespace callproxy::net

@@ -1,0 +1,208 @@
+// The server side of a WebSocket on a plain TCP socket, framed by us (net/websocket_frame.h)
+// rather than by Beast: the media path's per-frame work is one read and the parse, nothing else.
+// Beast's stream does a speculative read after every message (a recvmsg that returns EAGAIN per
+// frame, since Twilio sends one message per 20 ms), runs a composed operation per read and
+// validates UTF-8 a byte at a time; here the socket is read only when epoll says it is readable
+// and a message is handed over where it lies in the read buffer, unmasked in place.
+//
+// Its interface is the part of Beast's websocket::stream the call session uses, with the same
+// error codes, so the session is one template for both (TLS connections keep Beast's stream).
+// For the networking sources only (it names Asio and Beast types). One loop thread: no locks.
+#pragma once
+
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/loop_stream.h"
+
+namespace callproxy::net {
+
+class RawServerWebSocket {
+ public:
+  using executor_type = LoopExecutor;
+  using error_code = boost::system::error_code;
+
+  // Whether the upgrade request is one this class answers itself: GET, HTTP/1.1, version 13 and
+  // a well-formed key. Anything else goes to Beast, whose refusals say what was wrong.
+  static bool can_accept(const boost::beast::http::request<boost::beast::http::string_body>& request);
+
+  explicit RawServerWebSocket(LoopTcpStream&& stream);
+  ~RawServerWebSocket();
+  RawServerWebSocket(const RawServerWebSocket&) = delete;
+  RawServerWebSocket& operator=(const RawServerWebSocket&) = delete;
+
+  executor_type get_executor() { return socket_.get_executor(); }
+  LoopSocket& socket() { return socket_; }
+
+  void read_message_max(std::size_t bytes) { max_message_ = bytes; }
+  // Readable bytes the reader may touch past every message it is handed (before the first read).
+  void read_padding(std::size_t bytes) { padding_ = bytes; }
+  // Called for every ping and pong the peer sends.
+  void control_callback(std::function<void()> callback) { on_control_ = std::move(callback); }
+  // Extra header lines for the 101 answer, each ending in CRLF.
+  void response_headers(std::string lines) { extra_headers_ = std::move(lines); }
+  // How long a close we started waits for the peer's close before the socket is dropped.
+  void close_timeout(std::chrono::milliseconds timeout) { close_timeout_ = timeout; }
+
+  // handler(error_code)
+  template <class Handler>
+  void async_accept(const boost::beast::http::request<boost::beast::http::string_body>& request, Handler&& handler) {
+    send_raw(handshake_response(request));
+    when_flushed(std::forward<Handler>(handler));
+  }
+
+  // handler(error_code, bytes): the message is then message() (text when got_text()), valid
+  // until the next read; message_capacity() bytes are readable from its start (>= its size plus
+  // the read padding). Errors: websocket::error::closed after a close handshake,
+  // message_too_big (closed with 1009), bad_frame_payload (1007), errc::protocol_error (1002).
+  template <class Handler>
+  void async_read(Handler&& handler) {
+    const auto event = parse_buffered();
+    if (event.kind != Event::need_read) {
+      auto alloc = boost::asio::get_associated_allocator(handler);
+      boost::asio::post(socket_.get_executor(),
+                        boost::asio::bind_allocator(alloc, [h = std::forward<Handler>(handler), event]() mutable {
+                          h(event.ec, event.bytes);
+                        }));
+      return;
+    }
+    if (drained_) return wait_then_read(std::forward<Handler>(handler));
+    const auto again = read_and_parse();
+    if (again.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
+    auto alloc = boost::asio::get_associated_allocator(handler);
+    boost::asio::post(socket_.get_executor(),
+                      boost::asio::bind_allocator(alloc, [h = std::forward<Handler>(handler), again]() mutable {
+                        h(again.ec, again.bytes);
+                      }));
+  }
+  std::string_view message() const { return {message_data_, message_size_}; }
+  std::size_t message_capacity() const { return message_capacity_; }
+  bool got_text() const { return message_text_; }
+
+  // Messages are always text (what Twilio reads); kept for Beast's interface.
+  void text(bool) {}
+
+  // handler(error_code, bytes): called once the message is in the kernel's hands.
+  template <class Handler>
+  void async_write(boost::asio::const_buffer buffer, Handler&& handler) {
+    const std::string_view text(static_cast<const char*>(buffer.data()), buffer.size());
+    send_frame(1, text);
+    when_flushed([h = std::forward<Handler>(handler), n = buffer.size()](error_code ec) mutable { h(ec, n); });
+  }
+
+  // handler(error_code)
+  template <class Handler>
+  void async_ping(const boost::beast::websocket::ping_data&, Handler&& handler) {
+    send_frame(9, {});
+    post_now([h = std::forward<Handler>(handler), ec = write_error_]() mutable { h(ec); });
+  }
+
+  // Sends a close and waits (up to the close timeout) for the peer's, then drops the socket.
+  // handler(error_code); a read must be pending for the peer's close to be seen.
+  template <class Handler>
+  void async_close(const boost::beast::websocket::close_reason& reason, Handler&& handler) {
+    close_handler_ = std::forward<Handler>(handler);
+    start_close(static_cast<std::uint16_t>(reason.code), std::string_view(reason.reason.data(), reason.reason.size()));
+  }
+
+ private:
+  struct Event {
+    enum Kind { need_read, message, closed, failed } kind = need_read;
+    error_code ec;
+    std::size_t bytes = 0;
+  };
+
+  template <class Handler>
+  void wait_then_read(Handler&& handler) {
+    auto alloc = boost::asio::get_associated_allocator(handler);
+    socket_.async_wait(LoopSocket::wait_read,
+                       boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
+                         if (ec) return finish_read(h, Event{Event::failed, ec, 0});
+                         const auto event = read_and_parse();
+                         if (event.kind == Event::need_read) return wait_then_read(std::move(h));
+                         finish_read(h, event);
+                       }));
+  }
+  template <class Handler>
+  void finish_read(Handler& handler, const Event& event) {
+    if (event.kind == Event::failed || event.kind == Event::closed) reading_over(event.ec);
+    handler(event.ec, event.bytes);
+  }
+  template <class Handler>
+  void when_flushed(Handler&& handler) {
+    if (out_.size() == out_sent_ || write_error_) {
+      post_now([h = std::forward<Handler>(handler), ec = write_error_]() mutable { h(ec); });
+    } else {
+      flushed_ = std::forward<Handler>(handler);
+    }
+  }
+  template <class F>
+  void post_now(F&& f) {
+    boost::asio::post(socket_.get_executor(), std::forward<F>(f));
+  }
+
+  std::string handshake_response(const boost::beast::http::request<boost::beast::http::string_body>& request) const;
+  Event parse_buffered();  // a message, or an end, from bytes already read
+  Event read_and_parse();  // reads what the socket has, then parse_buffered()
+  Event fail(std::uint16_t close_code, error_code ec, const char* why);
+  void reading_over(error_code ec);
+  void send_frame(std::uint8_t opcode, std::string_view payload);
+  void send_raw(std::string_view bytes);
+  void flush();
+  void wait_writable();
+  void start_close(std::uint16_t code, std::string_view reason);
+  void drop_socket();
+  static void linger(LoopSocket&& socket);
+
+  LoopSocket socket_;
+  std::size_t padding_ = 64;
+  std::size_t max_message_ = 64 * 1024;
+  std::chrono::milliseconds close_timeout_{5000};
+  std::function<void()> on_control_;
+  std::string extra_headers_;
+
+  // Read side: bytes [begin_, end_) of in_ are read and not yet consumed.
+  std::unique_ptr<std::uint8_t[]> in_;
+  std::size_t in_size_ = 0;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  bool drained_ = true;     // the last read left the socket empty: wait before reading again
+  std::string fragments_;   // a fragmented message so far
+  std::uint8_t fragments_opcode_ = 0;
+  bool in_fragments_ = false;
+  const char* message_data_ = nullptr;
+  std::size_t message_size_ = 0;
+  std::size_t message_capacity_ = 0;
+  bool message_text_ = true;
+
+  // Write side: out_[out_sent_..] waits for the socket.
+  std::string out_;
+  std::size_t out_sent_ = 0;
+  bool waiting_writable_ = false;
+  error_code write_error_;
+  std::function<void(error_code)> flushed_;
+
+  // Closing.
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  bool dropped_ = false;
+  std::function<void(error_code)> close_handler_;
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+                                    LoopExecutor>
+      close_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for handlers that outlive us
+};
+
+}  // namespace callproxy::net

@@ -1,0 +1,300 @@
+// The media stream's WebSocket framing, byte by byte: serve frames the Twilio side itself
+// (net/raw_websocket.h), so what Beast used to guarantee is held here with hand-made frames:
+// fragments, pings among fragments, the close handshake, every protocol violation closed with
+// its code (1002, 1007, 1009) and only that stream, and pings from a peer that never reads.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+#include "support/child_process.h"
+#include "support/http_client.h"
+#include "support/wait.h"
+#include "support/ws_peer.h"
+#include "testclient/twilio_stream_writer.h"
+#include "twilio/backend_protocol.h"
+
+using namespace callproxy;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A WebSocket client made of raw bytes: whatever frame a test wants, however wrong.
+class RawClient {
+ public:
+  explicit RawClient(unsigned short port, const std::string& version = "13") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      throw std::runtime_error("connect failed");
+    }
+    send_bytes("GET /media HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: " +
+               version + "\r\n\r\n");
+    while (in_.find("\r\n\r\n") == std::string::npos) {
+      if (!fill(5s)) throw std::runtime_error("no handshake answer");
+    }
+    const auto end = in_.find("\r\n\r\n") + 4;
+    response_ = in_.substr(0, end);
+    in_.erase(0, end);
+  }
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  const std::string& response() const { return response_; }
+
+  void send_bytes(const std::string& bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const auto n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) throw std::runtime_error("send failed");
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  // One frame: `first` is the FIN/RSV/opcode byte; masked unless told otherwise.
+  static std::string frame(std::uint8_t first, const std::string& payload, bool masked = true) {
+    std::string out(1, static_cast<char>(first));
+    const char mask_bit = masked ? static_cast<char>(0x80) : 0;
+    if (payload.size() < 126) {
+      out += static_cast<char>(mask_bit | static_cast<char>(payload.size()));
+    } else if (payload.size() <= 0xFFFF) {
+      out += static_cast<char>(mask_bit | 126);
+      out += static_cast<char>(payload.size() >> 8);
+      out += static_cast<char>(payload.size() & 0xFF);
+    } else {
+      out += static_cast<char>(mask_bit | 127);
+      for (int i = 7; i >= 0; --i) out += static_cast<char>((payload.size() >> (8 * i)) & 0xFF);
+    }
+    if (!masked) return out + payload;
+    const char key[4] = {0x1b, 0x7e, 0x42, static_cast<char>(0xc9)};
+    out.append(key, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) out += static_cast<char>(payload[i] ^ key[i % 4]);
+    return out;
+  }
+  void send_frame(std::uint8_t first, const std::string& payload, bool masked = true) {
+    send_bytes(frame(first, payload, masked));
+  }
+  void send_text(const std::string& text) { send_frame(0x81, text); }
+
+  struct Frame {
+    int opcode = -1;
+    std::string payload;
+  };
+  // The next frame from serve, or nullopt once the connection ended or `timeout` passed.
+  std::optional<Frame> read_frame(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (in_.size() >= 2) {
+        const auto b1 = static_cast<std::uint8_t>(in_[1]);
+        std::size_t at = 2;
+        std::uint64_t length = b1 & 0x7F;
+        if (length == 126 && in_.size() >= 4) {
+          length = (static_cast<std::uint8_t>(in_[2]) << 8) | static_cast<std::uint8_t>(in_[3]);
+          at = 4;
+        }
+        REQUIRE((b1 & 0x80) == 0);  // a server never masks
+        if (length != 126 && in_.size() >= at + length) {
+          Frame f{static_cast<std::uint8_t>(in_[0]) & 0x0F, in_.substr(at, length)};
+          in_.erase(0, at + length);
+          return f;
+        }
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !fill(left)) return std::nullopt;
+    }
+  }
+  // The close frame's code (0 when none came before the connection ended).
+  int close_code(std::chrono::milliseconds timeout = 5s) {
+    while (auto f = read_frame(timeout)) {
+      if (f->opcode == 8) {
+        if (f->payload.size() < 2) return 1005;
+        return (static_cast<std::uint8_t>(f->payload[0]) << 8) | static_cast<std::uint8_t>(f->payload[1]);
+      }
+    }
+    return 0;
+  }
+  // Whether serve ended the TCP connection (end of stream) within `timeout`.
+  bool ended(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      in_.clear();
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buffer[4096];
+      const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) return true;
+    }
+    return false;
+  }
+
+ private:
+  bool fill(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    char buffer[65536];
+    const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    in_.append(buffer, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string in_;
+  std::string response_;
+};
+
+std::string close_payload(int code, const std::string& reason = "") {
+  std::string out{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+  return out + reason;
+}
+
+// connected and start, naming `backend`, as Twilio sends them; returns the writer for media.
+testclient::TwilioStreamWriter start_call(RawClient& client, const test::BackendServer& backend) {
+  std::mt19937_64 random(11);
+  testclient::TwilioStreamWriter writer(testclient::make_call_identity(random),
+                                        {{"backendHosts", "[\"" + backend.host_port() + "\"]"}});
+  client.send_text(writer.connected());
+  client.send_text(writer.start());
+  return writer;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("the media stream's handshake answers RFC 6455's example key", "[media][framing]") {
+  auto serve = test::start_serve();
+  RawClient client(serve.port);
+  CHECK(client.response().rfind("HTTP/1.1 101 ", 0) == 0);
+  CHECK(client.response().find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != std::string::npos);
+  CHECK(client.response().find("Server: callproxy\r\n") != std::string::npos);
+  // A version other than 13 is refused with the version serve speaks.
+  RawClient old(serve.port, "8");
+  CHECK(old.response().rfind("HTTP/1.1 426 ", 0) == 0);
+  CHECK(old.response().find("Sec-WebSocket-Version: 13") != std::string::npos);
+}
+
+TEST_CASE("fragmented messages with pings among the fragments arrive whole, pings are answered", "[media][framing]") {
+  test::BackendServer backend;
+  auto serve = test::start_serve();
+  RawClient client(serve.port);
+  auto writer = start_call(client, backend);
+  REQUIRE(backend.wait_for_messages(1));
+
+  const std::vector<std::uint8_t> audio(160, 0x55);
+  const auto media = writer.media(audio);
+  const auto third = media.size() / 3;
+  client.send_frame(0x01, media.substr(0, third));           // text, not final
+  client.send_frame(0x89, "ping-1");                         // a ping between fragments
+  client.send_frame(0x00, media.substr(third, third));       // continuation
+  client.send_frame(0x80, media.substr(2 * third));          // final continuation
+  const auto pong = client.read_frame();
+  REQUIRE(pong);
+  CHECK(pong->opcode == 10);
+  CHECK(pong->payload == "ping-1");
+  REQUIRE(backend.wait_for_messages(2));
+  const auto read = twilio::read_backend_message(backend.messages()[1]);
+  REQUIRE(read.ok());
+  const auto* forwarded = std::get_if<twilio::MediaMessage>(&read.value().message);
+  REQUIRE(forwarded);
+
+  // A message split into many small frames, its last one carrying the rest.
+  const auto second = writer.media(audio);
+  client.send_frame(0x01, second.substr(0, 1));
+  for (std::size_t i = 1; i + 1 < second.size(); ++i) client.send_frame(0x00, second.substr(i, 1));
+  client.send_frame(0x80, second.substr(second.size() - 1));
+  REQUIRE(backend.wait_for_messages(3));
+
+  // The close handshake: serve echoes the code and ends the connection; the backend hears stop.
+  client.send_frame(0x88, close_payload(1000, "bye"));
+  CHECK(client.close_code() == 1000);
+  CHECK(client.ended());
+  REQUIRE(test::eventually([&] {
+    const auto messages = backend.messages();
+    return !messages.empty() && messages.back().find("\"stop\"") != std::string::npos;
+  }));
+}
+
+TEST_CASE("each protocol violation closes only its stream, with 1002, 1007 or 1009", "[media][framing][bad-input]") {
+  test::BackendServer backend;
+  auto serve = test::start_serve({"--max-message-bytes", "4096"});
+  RawClient bystander(serve.port);
+  auto writer = start_call(bystander, backend);
+  REQUIRE(backend.wait_for_messages(1));
+
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int code;
+  };
+  const std::vector<Case> cases{
+      {"an unmasked frame", RawClient::frame(0x81, "{}", false), 1002},
+      {"a reserved bit (compression was never agreed)", RawClient::frame(0xC1, "{}"), 1002},
+      {"an unknown opcode", RawClient::frame(0x83, "{}"), 1002},
+      {"a fragmented ping", RawClient::frame(0x09, "x"), 1002},
+      {"a continuation with no message", RawClient::frame(0x80, "{}"), 1002},
+      {"a new message inside a fragmented one", RawClient::frame(0x01, "{") + RawClient::frame(0x81, "{}"), 1002},
+      {"a close with code 1005", RawClient::frame(0x88, close_payload(1005)), 1002},
+      {"a close of one byte", RawClient::frame(0x88, "x"), 1002},
+      {"a length not in its shortest form", std::string("\x81\xFE\x00\x02\x00\x00\x00\x00{}", 10), 1002},
+      {"text that is not UTF-8", RawClient::frame(0x81, "{\"event\":\"\xC3\x28\"}"), 1007},
+      {"a frame over --max-message-bytes", RawClient::frame(0x81, std::string(5000, ' ')), 1009},
+      {"fragments adding up to more", RawClient::frame(0x01, std::string(3000, ' ')) +
+                                          RawClient::frame(0x80, std::string(3000, ' ')),
+       1009},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    RawClient client(serve.port);
+    client.send_bytes(c.bytes);
+    CHECK(client.close_code() == c.code);
+    CHECK(client.ended());
+  }
+  // The bystander's call went on through all of it.
+  bystander.send_text(writer.media(std::vector<std::uint8_t>(160, 7)));
+  REQUIRE(backend.wait_for_messages(2));
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("pings from a peer that never reads grow nothing", "[media][framing][bad-input]") {
+  auto serve = test::start_serve();
+  const auto pid = serve.process->pid();
+  RawClient warm(serve.port);  // the first stream's one-time costs before the baseline
+  warm.send_frame(0x89, "x");
+  REQUIRE(warm.read_frame());
+  const auto before = rss_kib(pid);
+  RawClient flood(serve.port);
+  const std::string ping = RawClient::frame(0x89, std::string(125, 'p'));
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) burst += ping;
+  // 40 MB of pings whose 40 MB of pongs nobody reads (the socket buffers fill after a few MB).
+  for (int i = 0; i < 300; ++i) flood.send_bytes(burst);
+  const auto after = rss_kib(pid);
+  INFO("RSS before " << before << " KiB, after " << after << " KiB");
+  CHECK(after - before < 16 * 1024);
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
