@@ -152,11 +152,11 @@ class Nginx {
   std::unique_ptr<test::ChildProcess> process_;
 };
 
-#define REQUIRE_NGINX(binary)                                                                                \
-  const std::string binary = find_nginx();                                                                  \
-  if (binary.empty()) {                                                                                     \
-    WARN("SKIPPED: nginx is not installed (scripts/install-deps.sh installs it; CI runs this test)");         \
-    return;                                                                                                 \
+#define REQUIRE_NGINX(binary)                                                                         \
+  const std::string binary = find_nginx();                                                            \
+  if (binary.empty()) {                                                                               \
+    WARN("SKIPPED: nginx is not installed (scripts/install-deps.sh installs it; CI runs this test)"); \
+    return;                                                                                           \
   }
 
 // An HTTPS request through nginx by curl, trusting only the test CA; the status and the body.
@@ -167,7 +167,8 @@ struct Reply {
 
 Reply curl(const TestPki& pki, const std::string& method, const std::string& url,
            const std::map<std::string, std::string>& headers = {}, const std::string& body = {}) {
-  std::vector<std::string> args{"/usr/bin/curl", "-sS", "--cacert", pki.ca, "-X", method, "-o", "-", "-w", "\n%{http_code}"};
+  std::vector<std::string> args{"/usr/bin/curl", "-sS", "--cacert", pki.ca, "-X",
+                                method,          "-o",  "-",        "-w",   "\n%{http_code}"};
   for (const auto& [name, value] : headers) args.insert(args.end(), {"-H", name + ": " + value});
   test::secrets::remember_headers(headers);
   if (!body.empty()) args.insert(args.end(), {"--data-binary", body});
@@ -180,8 +181,7 @@ Reply curl(const TestPki& pki, const std::string& method, const std::string& url
 
 Reply signed_validate_pin(const TestPki& pki, const std::string& base, const std::string& pin,
                           const std::string& caller, const std::string& token = test::secrets::auth_token) {
-  const auto signature =
-      twilio::compute_signature(token, base + "/validate-pin", {{"pin", pin}, {"callerId", caller}});
+  const auto signature = twilio::compute_signature(token, base + "/validate-pin", {{"pin", pin}, {"callerId", caller}});
   return curl(pki, "POST", base + "/validate-pin",
               {{"Content-Type", "application/json"}, {"X-Twilio-Signature", signature}},
               json{{"pin", pin}, {"callerId", caller}}.dump());
@@ -214,8 +214,9 @@ double metric(unsigned short port, const std::string& series) {
 }
 
 std::vector<std::string> serve_args(const std::string& public_url, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"--validate-signatures", "--public-url", public_url,       "--pins-file",
-                                test::secrets::pins_file(), "--api-key",  test::secrets::api_key};
+  std::vector<std::string> args{
+      "--validate-signatures", "--public-url", public_url, "--pins-file", test::secrets::pins_file(), "--api-key",
+      test::secrets::api_key};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -315,4 +316,85 @@ TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:
     CHECK(reply.status == 301);
     CHECK(reply.headers.at("location").rfind("https://", 0) == 0);
   }
+}
+
+TEST_CASE("two serve instances on one Redis behind nginx's upstream: calls spread, state shared, a drain refuses "
+          "no call",
+          "[deploy][nginx][redis]") {
+  REQUIRE_NGINX(binary);
+  const auto pki = make_test_pki();
+  test::RedisServer redis;
+  test::BackendServer backend;
+  const Nginx::Ports ports;
+  const std::vector<std::string> shared{"--store", redis.url(), "--attempts-allowed", "2", "--drain-timeout", "30"};
+  auto a = test::start_serve(serve_args(ports.base(), shared), token_env);
+  auto b = test::start_serve(serve_args(ports.base(), shared), token_env);
+  Nginx nginx(binary, pki, ports, {a.port, b.port});
+  const auto calls_on = [](unsigned short port) { return metric(port, "callproxy_calls_total"); };
+
+  // Four concurrent calls through the one public name land on both instances.
+  const auto spread = test::run_command(client_test(nginx, pki, backend, {"--calls", "4", "--duration", "1"}));
+  INFO(spread.out << spread.err << nginx.log());
+  REQUIRE(spread.exit_code == 0);
+  CHECK(calls_on(a.port) >= 1);
+  CHECK(calls_on(b.port) >= 1);
+  CHECK(calls_on(a.port) + calls_on(b.port) == 4);
+
+  // A caller blocked through A (the third wrong PIN exceeds --attempts-allowed 2) is refused by
+  // B, even with the right PIN.
+  for (int i = 0; i < 3; ++i) {
+    const json body{{"pin", test::secrets::wrong_pin}, {"callerId", "+15550200"}};
+    const std::map<std::string, std::string> headers{
+        {"Content-Type", "application/json"},
+        {"X-Twilio-Signature",
+         twilio::compute_signature(test::secrets::auth_token, ports.base() + "/validate-pin",
+                                   {{"pin", test::secrets::wrong_pin}, {"callerId", "+15550200"}})}};
+    test::secrets::remember_headers(headers);
+    CHECK(test::http_request(a.port, "POST", "/validate-pin", headers, body.dump()).status == 200);
+  }
+  CHECK(test::http_request(b.port, "GET", "/blocked-callers", {{"apiKey", test::secrets::api_key}})
+            .body.find("+15550200") != std::string::npos);
+  for (int i = 0; i < 2; ++i) {  // through nginx, whichever instance answers
+    const auto refused = signed_validate_pin(pki, nginx.base(), test::secrets::pin, "+15550200");
+    REQUIRE(refused.status == 200);
+    CHECK(json::parse(refused.body).at("authenticated") == false);
+    CHECK(json::parse(refused.body).at("blocked") == true);
+  }
+
+  // A call's execution mark, set by whichever instance carries it, is seen from both.
+  const std::string execution = "FN0123456789abcdef0123456789abcdef";
+  {
+    test::ChildProcess call(
+        client_test(nginx, pki, backend, {"--once", "--duration", "3", "--execution-id", execution}));
+    const auto connected = [&](unsigned short port) {
+      return test::http_request(port, "GET", "/executions/" + execution + "/connected").status;
+    };
+    CHECK(test::eventually([&] { return connected(a.port) == 200 && connected(b.port) == 200; }));
+    CHECK(call.wait() == 0);
+    CHECK(test::eventually([&] { return connected(a.port) == 410 && connected(b.port) == 410; }, 10s));
+  }
+
+  // Drain the instance a live call is on: the call runs on, and new calls go to the other one
+  // (nginx moves the 503 the draining instance answers a new stream with) with none refused.
+  test::ChildProcess live(client_test(nginx, pki, backend, {"--once", "--duration", "4"}));
+  const auto active = [](unsigned short port) { return metric(port, "callproxy_active_calls"); };
+  REQUIRE(test::eventually([&] { return active(a.port) + active(b.port) == 1; }));
+  auto& drained = active(a.port) == 1 ? a : b;
+  auto& other = &drained == &a ? b : a;
+  const auto other_before = calls_on(other.port);
+  drained.process->signal(SIGTERM);
+  REQUIRE(test::eventually([&] { return test::http_request(drained.port, "GET", "/readyz").status == 503; }));
+  const auto during = test::run_command(client_test(nginx, pki, backend, {"--calls", "4", "--duration", "0.5"}));
+  INFO(during.out << during.err);
+  CHECK(during.exit_code == 0);
+  CHECK(calls_on(other.port) == other_before + 4);
+  // nginx did offer the draining instance new streams: it refused them, and they went on.
+  CHECK(metric(drained.port, "callproxy_handshake_rejections_total{reason=\"draining\"}") >= 1);
+  // The live call ended normally, and with it the drained instance.
+  CHECK(live.wait() == 0);
+  CHECK(drained.process->wait(10s) == 0);
+  // Its port closed, calls still go through (a refused connection moves on too).
+  const auto after = test::run_command(client_test(nginx, pki, backend, {"--calls", "2", "--duration", "0.5"}));
+  CHECK(after.exit_code == 0);
+  CHECK(calls_on(other.port) == other_before + 6);
 }
