@@ -384,6 +384,8 @@ TEST_CASE("two serve instances on one Redis behind nginx's upstream: calls sprea
   const auto other_before = calls_on(other.port);
   drained.process->signal(SIGTERM);
   REQUIRE(test::eventually([&] { return test::http_request(drained.port, "GET", "/readyz").status == 503; }));
+  CHECK(metric(drained.port, "callproxy_ready") == 0);
+  CHECK(metric(other.port, "callproxy_ready") == 1);
   const auto during = test::run_command(client_test(nginx, pki, backend, {"--calls", "4", "--duration", "0.5"}));
   INFO(during.out << during.err);
   CHECK(during.exit_code == 0);
@@ -397,4 +399,132 @@ TEST_CASE("two serve instances on one Redis behind nginx's upstream: calls sprea
   const auto after = test::run_command(client_test(nginx, pki, backend, {"--calls", "2", "--duration", "0.5"}));
   CHECK(after.exit_code == 0);
   CHECK(calls_on(other.port) == other_before + 6);
+}
+
+namespace {
+
+// The metric names a PromQL expression reads: its identifiers, without label matchers, strings,
+// ranges, grouping labels, functions and keywords.
+std::set<std::string> metric_names(std::string expr) {
+  expr = std::regex_replace(expr, std::regex(R"("(\\.|[^"\\])*")"), " ");
+  expr = std::regex_replace(expr, std::regex(R"(\{[^}]*\})"), " ");
+  expr = std::regex_replace(expr, std::regex(R"(\[[^\]]*\])"), " ");
+  expr = std::regex_replace(expr, std::regex(R"(\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\))"), " ");
+  static const std::set<std::string> keywords{"and", "or", "unless", "bool", "offset", "by", "without"};
+  std::set<std::string> names;
+  const std::regex token(R"([0-9][0-9A-Za-z_.]*|[A-Za-z_:][A-Za-z0-9_:]*(\s*\()?)");
+  for (auto it = std::sregex_iterator(expr.begin(), expr.end(), token); it != std::sregex_iterator(); ++it) {
+    const std::string t = it->str();
+    if (std::isdigit(static_cast<unsigned char>(t[0])) || t.back() == '(' || keywords.count(t) > 0) continue;
+    names.insert(t);
+  }
+  return names;
+}
+
+// Every PromQL expression of the dashboard: panel targets and template variable queries.
+std::vector<std::string> dashboard_exprs(const json& node) {
+  std::vector<std::string> exprs;
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if ((key == "expr" || key == "query" || key == "definition") && value.is_string()) {
+        if (key != "query" || value.get<std::string>() != "prometheus") exprs.push_back(value.get<std::string>());
+      } else {
+        const auto inner = dashboard_exprs(value);
+        exprs.insert(exprs.end(), inner.begin(), inner.end());
+      }
+    }
+  } else if (node.is_array()) {
+    for (const auto& item : node) {
+      const auto inner = dashboard_exprs(item);
+      exprs.insert(exprs.end(), inner.begin(), inner.end());
+    }
+  }
+  return exprs;
+}
+
+// The `expr:` values of the alert rules (each on one line: the file's header says so).
+std::vector<std::string> alert_exprs(const std::string& yaml) {
+  std::vector<std::string> exprs;
+  std::istringstream lines(yaml);
+  for (std::string line; std::getline(lines, line);) {
+    const auto at = line.find("expr:");
+    if (at == std::string::npos || line.find_first_not_of(' ') != at) continue;
+    auto value = line.substr(at + 5);
+    value.erase(0, value.find_first_not_of(' '));
+    if (value.empty() || value[0] == '|' || value[0] == '>') {
+      throw std::runtime_error("prometheus-alerts.yml: keep each expr on one line: " + line);
+    }
+    exprs.push_back(value);
+  }
+  return exprs;
+}
+
+}  // namespace
+
+TEST_CASE("metric_names reads the metrics out of PromQL and nothing else", "[deploy][metrics]") {
+  CHECK(metric_names(R"(histogram_quantile(0.95, sum by (le) (rate(a_bucket{x="y",z=~"$i"}[$__rate_interval]))))") ==
+        std::set<std::string>{"a_bucket"});
+  CHECK(metric_names(R"((sum(b{job="c"}) or vector(0)) == 0 and on (instance) d offset 5m)") ==
+        std::set<std::string>{"b", "d"});
+  CHECK(metric_names(R"(label_values(e{job="callproxy"}, instance))") == std::set<std::string>{"e", "instance"});
+}
+
+TEST_CASE("the Grafana dashboard and the alert rules name only metrics serve exports", "[deploy][metrics]") {
+  auto serve = test::start_serve();
+  std::set<std::string> exported;
+  std::istringstream scrape(test::http_request(serve.port, "GET", "/metrics").body);
+  for (std::string line; std::getline(scrape, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    exported.insert(line.substr(0, line.find_first_of("{ ")));
+  }
+  REQUIRE(exported.count("callproxy_calls_total") == 1);
+  // Names Prometheus itself makes, and the label a template variable lists.
+  const std::set<std::string> from_prometheus{"up", "instance"};
+
+  const auto dashboard = json::parse(test::read_file(deploy_dir + "/grafana-dashboard.json"));
+  const auto alerts = test::read_file(deploy_dir + "/prometheus-alerts.yml");
+  std::set<std::string> in_dashboard, in_alerts;
+  for (const auto& expr : dashboard_exprs(dashboard)) {
+    for (const auto& name : metric_names(expr)) in_dashboard.insert(name);
+  }
+  for (const auto& expr : alert_exprs(alerts)) {
+    for (const auto& name : metric_names(expr)) in_alerts.insert(name);
+  }
+  for (const auto* names : {&in_dashboard, &in_alerts}) {
+    for (const auto& name : *names) {
+      INFO(name << (names == &in_dashboard ? " (grafana-dashboard.json)" : " (prometheus-alerts.yml)"));
+      CHECK((exported.count(name) == 1 || from_prometheus.count(name) == 1));
+    }
+  }
+
+  // What the dashboard is for has a panel, and what the alerts are for has a rule.
+  for (const auto* name : {"callproxy_active_calls", "callproxy_calls_total", "callproxy_frames_in_total",
+                           "callproxy_frames_out_total", "callproxy_frames_dropped_total",
+                           "callproxy_backend_lag_disconnects_total", "callproxy_forward_latency_seconds_bucket",
+                           "callproxy_handshake_rejections_total", "callproxy_store_errors_total", "callproxy_ready"}) {
+    INFO(name);
+    CHECK(in_dashboard.count(name) == 1);
+  }
+  for (const auto* name : {"up", "callproxy_ready", "callproxy_store_errors_total", "callproxy_frames_dropped_total",
+                           "callproxy_backend_lag_disconnects_total"}) {
+    INFO(name);
+    CHECK(in_alerts.count(name) == 1);
+  }
+  for (const auto* alert : {"CallproxyInstanceDown", "CallproxyNoInstanceReady", "CallproxyStoreErrors",
+                            "CallproxyFramesDropped", "CallproxyBackendLagDisconnects"}) {
+    CHECK(alerts.find(std::string("- alert: ") + alert + "\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("store failures are counted in callproxy_store_errors_total and readiness in callproxy_ready",
+          "[deploy][metrics][redis]") {
+  test::RedisServer redis;
+  auto serve = test::start_serve({"--store", redis.url()});
+  CHECK(metric(serve.port, "callproxy_ready") == 1);
+  CHECK(test::http_request(serve.port, "GET", "/executions/FN1/connected").status == 410);
+  CHECK(metric(serve.port, "callproxy_store_errors_total") == 0);
+  redis.stop();
+  CHECK(test::http_request(serve.port, "GET", "/executions/FN1/connected").status == 503);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+15550300").status == 503);
+  CHECK(metric(serve.port, "callproxy_store_errors_total") == 2);
 }
