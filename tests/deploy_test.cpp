@@ -514,6 +514,15 @@ TEST_CASE("the Grafana dashboard and the alert rules name only metrics serve exp
                             "CallproxyFramesDropped", "CallproxyBackendLagDisconnects"}) {
     CHECK(alerts.find(std::string("- alert: ") + alert + "\n") != std::string::npos);
   }
+  // Prometheus's own checker, where it is installed (Debian's prometheus package has it).
+  if (::access("/usr/bin/promtool", X_OK) == 0) {
+    const auto checked = test::run_command(
+        {"/usr/bin/promtool", "check", "rules", deploy_dir + "/prometheus-alerts.yml"});
+    INFO(checked.out << checked.err);
+    CHECK(checked.exit_code == 0);
+  } else {
+    WARN("promtool is not installed: prometheus-alerts.yml was not checked by Prometheus itself");
+  }
 }
 
 TEST_CASE("store failures are counted in callproxy_store_errors_total and readiness in callproxy_ready",
