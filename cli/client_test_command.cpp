@@ -101,6 +101,8 @@ RunFunction setup_client_test(CLI::App& parent) {
                   "customParameters.executionId (Studio's execution; default: a new FN... SID per call)");
   app->add_option("--auth-token", options.auth_token, "Sign the handshake with this Twilio auth token")
       ->envname("TWILIO_AUTH_TOKEN");
+  app->add_option("--ca-file", options.ca_file, "wss://: also trust this CA certificate (PEM), e.g. a test CA")
+      ->check(CLI::ExistingFile);
   app->add_option("--sign-url", options.sign_url, "The URL the signature covers (default: --url as wss://)");
   app->add_option("--dtmf", flags->dtmf, "Press DIGITS at SECONDS into the call, e.g. 12#@2.5 (repeatable)")
       ->check([](const std::string& d) {

@@ -18,6 +18,7 @@
 #include "net/tls_context.h"
 #include "proxy/callers/caller_routes.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/counted_store.h"
 #include "proxy/http/connection_limits.h"
 #include "proxy/http/http_session.h"
 #include "proxy/http/media_gate.h"
@@ -135,7 +136,7 @@ struct Server::Impl {
       : options(checked(std::move(o))),
         fds(raise_fd_limit()),
         signing(options.signatures),
-        store(open_store_flag(options)),
+        store(count_store_errors(open_store_flag(options), metrics.shared().store_errors)),
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
         calls{options.media, metrics, *store, registry, *backend_tls},

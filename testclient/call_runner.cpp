@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <random>
 
@@ -356,7 +357,7 @@ class Runner {
  public:
   Runner(const ClientTestOptions& options, Endpoint endpoint)
       : options_(options), endpoint_(std::move(endpoint)), signals_(loop_, SIGINT, SIGTERM), tick_(loop_) {
-    if (endpoint_.tls) tls_ = net::make_client_tls_context();
+    if (endpoint_.tls) tls_ = net::make_client_tls_context(options_.ca_file);
   }
 
   int run() {
@@ -464,8 +465,14 @@ int run_client_test(const ClientTestOptions& options) {
               << ")\n";
     return 2;
   }
-  Runner runner(options, endpoint.value());
-  return runner.run();
+  std::unique_ptr<Runner> runner;
+  try {
+    runner = std::make_unique<Runner>(options, endpoint.value());
+  } catch (const std::invalid_argument& e) {  // a --ca-file that holds no certificate
+    std::cerr << "client-test: --ca-file: " << e.what() << "\n";
+    return 2;
+  }
+  return runner->run();
 }
 
 }  // namespace callproxy::testclient

@@ -26,6 +26,7 @@ struct ClientTestOptions {
   // SID (FN + 32 hex), so /executions/:id/connected can be polled for it as a flow would.
   bool execution_id_per_call = true;
   std::string auth_token;  // non-empty: sign the handshake
+  std::string ca_file;     // wss://: a CA to trust besides the system's (a test or private CA)
   std::vector<DtmfAt> dtmf;
   std::string save_replies;  // WAV file for the audio the server sent back
   bool json = false;

@@ -37,6 +37,10 @@ install(TARGETS callproxy RUNTIME DESTINATION bin)
 install(FILES ${deploy_dir}/callproxy.service DESTINATION /lib/systemd/system)
 install(FILES ${CALLPROXY_PACKAGE_CONFIG} DESTINATION /etc/callproxy)
 install(FILES ${PROJECT_SOURCE_DIR}/assets/demo-pins.json DESTINATION share/doc/callproxy/examples RENAME pins.json)
+# The deployment around it (README, Deploy): TLS in front, the dashboard, the alert rules.
+install(FILES ${deploy_dir}/nginx/callproxy.conf DESTINATION share/doc/callproxy/examples RENAME nginx-callproxy.conf)
+install(FILES ${deploy_dir}/grafana-dashboard.json ${deploy_dir}/prometheus-alerts.yml
+        DESTINATION share/doc/callproxy/examples)
 # cpack installs what is built: scripts/package.sh builds the binary alone, not the tests.
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
 

@@ -30,7 +30,9 @@ class RequestSigning {
   bool has_public_url() const { return !public_base_.empty(); }
 
   // What Twilio signed: --public-url + target, or <scheme>://<Host header><target> (as the Node
-  // service does; a Host header is the client's word, hence --public-url behind a proxy).
+  // service does; a Host header is the client's word, hence --public-url behind a proxy). A
+  // --public-url of https:// or wss:// signs streams as wss:// and webhooks as https:// (http://
+  // or ws://: ws:// and http://): Twilio signs both kinds on one name.
   std::string signed_url(std::string_view scheme, std::string_view host, std::string_view target) const;
 
  private:

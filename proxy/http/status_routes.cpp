@@ -17,8 +17,12 @@ void add_status_routes(Router& router, const std::atomic<bool>& draining, const 
       respond(HttpResponse::json(200, R"({"status":"ready"})"));
     }
   });
-  router.add("GET", "/metrics", [&metrics](const HttpRequest&, const RouteParams&, Respond respond) {
-    auto response = HttpResponse::text(200, metrics.render());
+  router.add("GET", "/metrics", [&metrics, &draining](const HttpRequest&, const RouteParams&, Respond respond) {
+    // Readiness as /readyz answers it, for alerts on a pool with no instance taking calls.
+    auto response = HttpResponse::text(200, metrics.render() +
+                                                "# HELP callproxy_ready 1 while taking new calls, 0 while draining\n"
+                                                "# TYPE callproxy_ready gauge\ncallproxy_ready " +
+                                                (draining.load() ? "0" : "1") + "\n");
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     respond(std::move(response));
   });

@@ -136,6 +136,8 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
           sum([](const Metrics& m) { return m.connections_refused.value(); }));
   counter(out, "callproxy_http_request_timeouts_total", "HTTP requests answered 503 at --request-timeout",
           sum([](const Metrics& m) { return m.http_request_timeouts.value(); }));
+  counter(out, "callproxy_store_errors_total", "State store operations that failed (the store down, busy or too slow)",
+          sum([](const Metrics& m) { return m.store_errors.value(); }));
   LatencyHistogram::Snapshot latency;
   for (const auto* m : shards) latency += m->forward_latency.snapshot();
   out += latency.render("callproxy_forward_latency_seconds",

@@ -105,6 +105,7 @@ struct alignas(64) Metrics {
   LabelledCounter<PinBudget> pin_checks_refused;  // PIN checks refused, unchecked, by a spent budget
   Counter connections_refused;    // answered 503 for --max-connections (past the health-probe reserve, or not a probe)
   Counter http_request_timeouts;  // requests answered 503 at --request-timeout
+  Counter store_errors;           // state store operations answered with an error (down, busy, too slow)
   LatencyHistogram forward_latency;
 
   Gauge& links(LinkState state) { return backend_links[static_cast<std::size_t>(state)]; }

@@ -1,0 +1,539 @@
+// The deployment README's "Deploy" section describes, run here: nginx with the shipped site config
+// (assets/deploy/nginx/callproxy.conf) terminating TLS in front of serve, two instances on one
+// Redis behind its upstream (a drain included), and the dashboard and alert rules referring only
+// to metrics serve exports.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "proxy/http/request_signing.h"
+#include "support/child_process.h"
+#include "support/http_client.h"
+#include "support/redis_server.h"
+#include "support/test_secrets.h"
+#include "support/wait.h"
+#include "support/ws_peer.h"
+#include "test_data.h"
+#include "twilio/signature.h"
+
+using namespace callproxy;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string deploy_dir = std::string(CALLPROXY_ASSETS) + "/deploy";
+
+std::string find_nginx() {
+  for (const char* path : {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"}) {
+    if (::access(path, X_OK) == 0) return path;
+  }
+  return {};
+}
+
+// A test CA and a certificate it signed for 127.0.0.1 (and localhost), made by the openssl CLI.
+struct TestPki {
+  std::string dir, ca, cert, key;
+};
+
+TestPki make_test_pki() {
+  TestPki pki;
+  pki.dir = test::temp_path("pki");
+  pki.ca = pki.dir + "/ca.pem";
+  pki.cert = pki.dir + "/cert.pem";
+  pki.key = pki.dir + "/key.pem";
+  const std::string d = pki.dir;
+  const auto made = test::run_command(
+      {"/bin/sh", "-c",
+       "set -e; mkdir -p " + d + "; cd " + d +
+           "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
+           " -subj /CN=callproxy-test-ca -keyout ca-key.pem -out ca.pem"
+           "; openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1"
+           " -keyout key.pem -out cert.csr"
+           "; printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf"
+           "; openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1"
+           " -extfile ext.cnf -out cert.pem 2>&1"});
+  if (made.exit_code != 0) throw std::runtime_error("openssl could not make the test PKI: " + made.out + made.err);
+  return pki;
+}
+
+// `text` with `from` replaced by `to`; `from` must be there exactly `times` times (the shipped
+// file's shape is part of what is tested: a line the test cannot find is a failure).
+std::string replace_exactly(std::string text, const std::string& from, const std::string& to, int times = 1) {
+  int found = 0;
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+    ++found;
+  }
+  if (found != times) {
+    throw std::runtime_error("assets/deploy/nginx/callproxy.conf: expected '" + from + "' " + std::to_string(times) +
+                             " time(s), found " + std::to_string(found));
+  }
+  return text;
+}
+
+// nginx running the shipped site config on loopback ports chosen now, with the test certificate
+// and `upstreams` as the upstream's servers, from a prefix of its own; the foreground, one
+// process (no workers to outlive it), no user switch and nothing written outside the prefix.
+class Nginx {
+ public:
+  // The ports are chosen before serve starts: its --public-url names nginx's.
+  struct Ports {
+    unsigned short https = test::free_port();
+    unsigned short http = test::free_port();
+    std::string base() const { return "https://127.0.0.1:" + std::to_string(https); }
+  };
+
+  Nginx(const std::string& binary, const TestPki& pki, Ports ports, const std::vector<unsigned short>& upstreams)
+      : prefix_(test::temp_path("nginx")), https_port_(ports.https), http_port_(ports.http) {
+    std::filesystem::create_directories(prefix_ + "/logs");
+    std::string site = test::read_file(deploy_dir + "/nginx/callproxy.conf");
+    std::string servers;
+    for (const auto port : upstreams) {
+      servers += "server 127.0.0.1:" + std::to_string(port) + " max_fails=1 fail_timeout=10s;\n    ";
+    }
+    site = replace_exactly(site, "server 127.0.0.1:8999 max_fails=1 fail_timeout=10s;\n    ", servers);
+    site = replace_exactly(site, "listen 443 ssl;", "listen 127.0.0.1:" + std::to_string(https_port_) + " ssl;");
+    site = replace_exactly(site, "listen 80;", "listen 127.0.0.1:" + std::to_string(http_port_) + ";");
+    site = replace_exactly(site, "/etc/letsencrypt/live/callproxy.example.com/fullchain.pem", pki.cert);
+    site = replace_exactly(site, "/etc/letsencrypt/live/callproxy.example.com/privkey.pem", pki.key);
+    std::ofstream(prefix_ + "/callproxy.conf") << site;
+    // What /etc/nginx/nginx.conf gives a site on Debian, with every path in the prefix.
+    std::ofstream(prefix_ + "/nginx.conf") << "events { worker_connections 512; }\n"
+                                           << "http {\n"
+                                           << "  access_log " << prefix_ << "/logs/access.log;\n"
+                                           << "  client_body_temp_path " << prefix_ << "/client_body;\n"
+                                           << "  proxy_temp_path " << prefix_ << "/proxy;\n"
+                                           << "  fastcgi_temp_path " << prefix_ << "/fastcgi;\n"
+                                           << "  uwsgi_temp_path " << prefix_ << "/uwsgi;\n"
+                                           << "  scgi_temp_path " << prefix_ << "/scgi;\n"
+                                           << "  include " << prefix_ << "/callproxy.conf;\n"
+                                           << "}\n";
+    // -e: the log before the config is read (nginx >= 1.19.5; Debian 12 has 1.22).
+    process_ = std::make_unique<test::ChildProcess>(std::vector<std::string>{
+        binary, "-p", prefix_ + "/", "-c", prefix_ + "/nginx.conf", "-e", "stderr", "-g",
+        "daemon off; master_process off; pid " + prefix_ + "/nginx.pid; error_log stderr notice;"});
+    const bool up = test::eventually(
+        [this] {
+          try {
+            return !test::raw_exchange(http_port_, "GET / HTTP/1.0\r\n\r\n").empty();
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        10s);
+    if (!up) throw std::runtime_error("nginx did not start: " + process_->err());
+  }
+  ~Nginx() {
+    process_->signal(SIGTERM);
+    try {
+      process_->wait(10s);
+    } catch (const std::exception&) {
+    }
+  }
+  unsigned short https_port() const { return https_port_; }
+  unsigned short http_port() const { return http_port_; }
+  std::string base() const { return "https://127.0.0.1:" + std::to_string(https_port_); }
+  std::string media_url() const { return "wss://127.0.0.1:" + std::to_string(https_port_) + "/media"; }
+  std::string log() const { return process_->err(); }
+
+ private:
+  std::string prefix_;
+  unsigned short https_port_, http_port_;
+  std::unique_ptr<test::ChildProcess> process_;
+};
+
+#define REQUIRE_NGINX(binary)                                                                         \
+  const std::string binary = find_nginx();                                                            \
+  if (binary.empty()) {                                                                               \
+    WARN("SKIPPED: nginx is not installed (scripts/install-deps.sh installs it; CI runs this test)"); \
+    return;                                                                                           \
+  }
+
+// An HTTPS request through nginx by curl, trusting only the test CA; the status and the body.
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+
+Reply curl(const TestPki& pki, const std::string& method, const std::string& url,
+           const std::map<std::string, std::string>& headers = {}, const std::string& body = {}) {
+  std::vector<std::string> args{"/usr/bin/curl", "-sS", "--cacert", pki.ca, "-X",
+                                method,          "-o",  "-",        "-w",   "\n%{http_code}"};
+  for (const auto& [name, value] : headers) args.insert(args.end(), {"-H", name + ": " + value});
+  test::secrets::remember_headers(headers);
+  if (!body.empty()) args.insert(args.end(), {"--data-binary", body});
+  args.push_back(url);
+  const auto result = test::run_command(args);
+  if (result.exit_code != 0) throw std::runtime_error("curl " + url + ": " + result.err);
+  const auto newline = result.out.rfind('\n');
+  return {std::stoi(result.out.substr(newline + 1)), result.out.substr(0, newline)};
+}
+
+Reply signed_validate_pin(const TestPki& pki, const std::string& base, const std::string& pin,
+                          const std::string& caller, const std::string& token = test::secrets::auth_token) {
+  const auto signature = twilio::compute_signature(token, base + "/validate-pin", {{"pin", pin}, {"callerId", caller}});
+  return curl(pki, "POST", base + "/validate-pin",
+              {{"Content-Type", "application/json"}, {"X-Twilio-Signature", signature}},
+              json{{"pin", pin}, {"callerId", caller}}.dump());
+}
+
+// `callproxy client-test` through nginx: wss://, the test CA, the handshake signed.
+std::vector<std::string> client_test(const Nginx& nginx, const TestPki& pki, const test::BackendServer& backend,
+                                     std::vector<std::string> extra) {
+  std::vector<std::string> args{"client-test",
+                                "--url",
+                                nginx.media_url(),
+                                "--ca-file",
+                                pki.ca,
+                                "--auth-token",
+                                test::secrets::auth_token,
+                                "--backend-hosts",
+                                "[\"" + backend.host_port() + "\"]"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return test::callproxy_args(args);
+}
+
+// The value of the series `series` (name and labels as written) in serve's /metrics.
+double metric(unsigned short port, const std::string& series) {
+  const auto text = test::http_request(port, "GET", "/metrics").body;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  throw std::runtime_error("no series " + series + " in /metrics");
+}
+
+std::vector<std::string> serve_args(const std::string& public_url, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{
+      "--validate-signatures", "--public-url", public_url, "--pins-file", test::secrets::pins_file(), "--api-key",
+      test::secrets::api_key};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+const test::EnvChanges token_env{{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}};
+
+}  // namespace
+
+TEST_CASE("one --public-url signs streams as wss:// and webhooks as https://", "[deploy][signature]") {
+  // Twilio signs a stream's wss:// URL and a webhook's https:// URL on the one public name.
+  for (const std::string base : {"https://calls.example.com", "wss://calls.example.com/"}) {
+    INFO(base);
+    const proxy::RequestSigning signing({true, test::secrets::auth_token, base});
+    CHECK(signing.signed_url("wss", "ignored", "/media") == "wss://calls.example.com/media");
+    CHECK(signing.signed_url("https", "ignored", "/validate-pin") == "https://calls.example.com/validate-pin");
+  }
+  for (const std::string base : {"http://10.0.0.5:8999", "ws://10.0.0.5:8999"}) {
+    INFO(base);
+    const proxy::RequestSigning signing({true, test::secrets::auth_token, base});
+    CHECK(signing.signed_url("wss", "ignored", "/media") == "ws://10.0.0.5:8999/media");
+    CHECK(signing.signed_url("https", "ignored", "/validate-pin") == "http://10.0.0.5:8999/validate-pin");
+  }
+  // Without --public-url the Host header and the request's kind make the URL, as before.
+  const proxy::RequestSigning from_host({true, test::secrets::auth_token, ""});
+  CHECK(from_host.signed_url("wss", "a.example:8443", "/media") == "wss://a.example:8443/media");
+}
+
+TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:// calls and the callers API",
+          "[deploy][nginx]") {
+  REQUIRE_NGINX(binary);
+  const auto pki = make_test_pki();
+  test::BackendServer backend;
+  const Nginx::Ports ports;
+  auto serve = test::start_serve(serve_args(ports.base()), token_env);
+  const auto serve_port = serve.port;
+  Nginx nginx(binary, pki, ports, {serve.port});
+
+  SECTION("a call streams over wss:// through nginx, verified against the test CA and signed for the public URL") {
+    const auto call = test::run_command(client_test(nginx, pki, backend, {"--once", "--duration", "1", "--json"}));
+    INFO(call.out << call.err << nginx.log());
+    REQUIRE(call.exit_code == 0);
+    const auto summary = json::parse(call.out.substr(0, call.out.find('\n')));
+    CHECK(summary.at("ok") == true);
+    CHECK(summary.at("framesSent") == 50);
+    // The call's audio reached the backend: its start, then the media frames.
+    REQUIRE(backend.wait_for_messages(51));
+    CHECK(backend.messages(0).at(0).find("\"start\"") != std::string::npos);
+    CHECK(metric(serve_port, "callproxy_frames_in_total") == 50);
+  }
+
+  SECTION("without the test CA the client refuses nginx's certificate") {
+    auto args = client_test(nginx, pki, backend, {"--once", "--duration", "0.2"});
+    const auto ca = std::find(args.begin(), args.end(), "--ca-file");
+    args.erase(ca, ca + 2);
+    const auto call = test::run_command(args);
+    CHECK(call.exit_code == 1);
+    CHECK(call.err.find("certificate verify failed") != std::string::npos);
+    CHECK(backend.connections() == 0);
+  }
+
+  SECTION("a handshake signed with another token is refused 403 through nginx") {
+    auto args = client_test(nginx, pki, backend, {"--once", "--duration", "0.2"});
+    *(std::find(args.begin(), args.end(), "--auth-token") + 1) = test::secrets::other_auth_token;
+    const auto call = test::run_command(args);
+    CHECK(call.exit_code == 1);
+    CHECK(call.err.find("HTTP 403") != std::string::npos);
+    CHECK(metric(serve_port, "callproxy_handshake_rejections_total{reason=\"bad_signature\"}") == 1);
+  }
+
+  SECTION("a client-test --ca-file that holds no certificate is a usage error") {
+    const auto not_pem = test::temp_path("not-a-ca.pem");
+    std::ofstream(not_pem) << "not a certificate\n";
+    auto args = client_test(nginx, pki, backend, {"--once"});
+    *(std::find(args.begin(), args.end(), "--ca-file") + 1) = not_pem;
+    const auto call = test::run_command(args);
+    CHECK(call.exit_code == 2);
+    CHECK(call.err.find("--ca-file") != std::string::npos);
+  }
+
+  SECTION("the callers API answers through nginx, signatures checked against the public https:// URL") {
+    const auto ok = signed_validate_pin(pki, nginx.base(), test::secrets::pin, "+15550100");
+    REQUIRE(ok.status == 200);
+    CHECK(json::parse(ok.body).at("authenticated") == true);
+    CHECK(signed_validate_pin(pki, nginx.base(), test::secrets::pin, "+15550100", test::secrets::other_auth_token)
+              .status == 403);
+    const auto list = curl(pki, "GET", nginx.base() + "/blocked-callers", {{"apiKey", test::secrets::api_key}});
+    CHECK(list.status == 200);
+    CHECK(json::parse(list.body).at("data").is_array());
+    CHECK(curl(pki, "GET", nginx.base() + "/blocked-callers").status == 403);
+    CHECK(curl(pki, "GET", nginx.base() + "/readyz").status == 200);
+    // Metrics are scraped from each instance, not through the public name.
+    CHECK(curl(pki, "GET", nginx.base() + "/metrics").status == 404);
+  }
+
+  SECTION("plain HTTP is redirected to https://") {
+    const auto reply = test::http_request(nginx.http_port(), "GET", "/readyz");
+    CHECK(reply.status == 301);
+    CHECK(reply.headers.at("location").rfind("https://", 0) == 0);
+  }
+}
+
+TEST_CASE("two serve instances on one Redis behind nginx's upstream: calls spread, state shared, a drain refuses "
+          "no call",
+          "[deploy][nginx][redis]") {
+  REQUIRE_NGINX(binary);
+  const auto pki = make_test_pki();
+  test::RedisServer redis;
+  test::BackendServer backend;
+  const Nginx::Ports ports;
+  const std::vector<std::string> shared{"--store", redis.url(), "--attempts-allowed", "2", "--drain-timeout", "30"};
+  auto a = test::start_serve(serve_args(ports.base(), shared), token_env);
+  auto b = test::start_serve(serve_args(ports.base(), shared), token_env);
+  Nginx nginx(binary, pki, ports, {a.port, b.port});
+  const auto calls_on = [](unsigned short port) { return metric(port, "callproxy_calls_total"); };
+
+  // Four concurrent calls through the one public name land on both instances.
+  const auto spread = test::run_command(client_test(nginx, pki, backend, {"--calls", "4", "--duration", "1"}));
+  INFO(spread.out << spread.err << nginx.log());
+  REQUIRE(spread.exit_code == 0);
+  CHECK(calls_on(a.port) >= 1);
+  CHECK(calls_on(b.port) >= 1);
+  CHECK(calls_on(a.port) + calls_on(b.port) == 4);
+
+  // A caller blocked through A (the third wrong PIN exceeds --attempts-allowed 2) is refused by
+  // B, even with the right PIN.
+  for (int i = 0; i < 3; ++i) {
+    const json body{{"pin", test::secrets::wrong_pin}, {"callerId", "+15550200"}};
+    const std::map<std::string, std::string> headers{
+        {"Content-Type", "application/json"},
+        {"X-Twilio-Signature",
+         twilio::compute_signature(test::secrets::auth_token, ports.base() + "/validate-pin",
+                                   {{"pin", test::secrets::wrong_pin}, {"callerId", "+15550200"}})}};
+    test::secrets::remember_headers(headers);
+    CHECK(test::http_request(a.port, "POST", "/validate-pin", headers, body.dump()).status == 200);
+  }
+  CHECK(test::http_request(b.port, "GET", "/blocked-callers", {{"apiKey", test::secrets::api_key}})
+            .body.find("+15550200") != std::string::npos);
+  for (int i = 0; i < 2; ++i) {  // through nginx, whichever instance answers
+    const auto refused = signed_validate_pin(pki, nginx.base(), test::secrets::pin, "+15550200");
+    REQUIRE(refused.status == 200);
+    CHECK(json::parse(refused.body).at("authenticated") == false);
+    CHECK(json::parse(refused.body).at("blocked") == true);
+  }
+
+  // A call's execution mark, set by whichever instance carries it, is seen from both.
+  const std::string execution = "FN0123456789abcdef0123456789abcdef";
+  {
+    test::ChildProcess call(
+        client_test(nginx, pki, backend, {"--once", "--duration", "3", "--execution-id", execution}));
+    const auto connected = [&](unsigned short port) {
+      return test::http_request(port, "GET", "/executions/" + execution + "/connected").status;
+    };
+    CHECK(test::eventually([&] { return connected(a.port) == 200 && connected(b.port) == 200; }));
+    CHECK(call.wait() == 0);
+    CHECK(test::eventually([&] { return connected(a.port) == 410 && connected(b.port) == 410; }, 10s));
+  }
+
+  // Drain the instance a live call is on: the call runs on, and new calls go to the other one
+  // (nginx moves the 503 the draining instance answers a new stream with) with none refused.
+  test::ChildProcess live(client_test(nginx, pki, backend, {"--once", "--duration", "4"}));
+  const auto active = [](unsigned short port) { return metric(port, "callproxy_active_calls"); };
+  REQUIRE(test::eventually([&] { return active(a.port) + active(b.port) == 1; }));
+  auto& drained = active(a.port) == 1 ? a : b;
+  auto& other = &drained == &a ? b : a;
+  const auto other_before = calls_on(other.port);
+  drained.process->signal(SIGTERM);
+  REQUIRE(test::eventually([&] { return test::http_request(drained.port, "GET", "/readyz").status == 503; }));
+  CHECK(metric(drained.port, "callproxy_ready") == 0);
+  CHECK(metric(other.port, "callproxy_ready") == 1);
+  const auto during = test::run_command(client_test(nginx, pki, backend, {"--calls", "4", "--duration", "0.5"}));
+  INFO(during.out << during.err);
+  CHECK(during.exit_code == 0);
+  CHECK(calls_on(other.port) == other_before + 4);
+  // nginx did offer the draining instance new streams: it refused them, and they went on.
+  CHECK(metric(drained.port, "callproxy_handshake_rejections_total{reason=\"draining\"}") >= 1);
+  // The live call ended normally, and with it the drained instance.
+  CHECK(live.wait() == 0);
+  CHECK(drained.process->wait(10s) == 0);
+  // Its port closed, calls still go through (a refused connection moves on too).
+  const auto after = test::run_command(client_test(nginx, pki, backend, {"--calls", "2", "--duration", "0.5"}));
+  CHECK(after.exit_code == 0);
+  CHECK(calls_on(other.port) == other_before + 6);
+}
+
+namespace {
+
+// The metric names a PromQL expression reads: its identifiers, without label matchers, strings,
+// ranges, grouping labels, functions and keywords.
+std::set<std::string> metric_names(std::string expr) {
+  expr = std::regex_replace(expr, std::regex(R"("(\\.|[^"\\])*")"), " ");
+  expr = std::regex_replace(expr, std::regex(R"(\{[^}]*\})"), " ");
+  expr = std::regex_replace(expr, std::regex(R"(\[[^\]]*\])"), " ");
+  expr = std::regex_replace(expr, std::regex(R"(\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\))"), " ");
+  static const std::set<std::string> keywords{"and", "or", "unless", "bool", "offset", "by", "without"};
+  std::set<std::string> names;
+  const std::regex token(R"([0-9][0-9A-Za-z_.]*|[A-Za-z_:][A-Za-z0-9_:]*(\s*\()?)");
+  for (auto it = std::sregex_iterator(expr.begin(), expr.end(), token); it != std::sregex_iterator(); ++it) {
+    const std::string t = it->str();
+    if (std::isdigit(static_cast<unsigned char>(t[0])) || t.back() == '(' || keywords.count(t) > 0) continue;
+    names.insert(t);
+  }
+  return names;
+}
+
+// Every PromQL expression of the dashboard: panel targets and template variable queries.
+std::vector<std::string> dashboard_exprs(const json& node) {
+  std::vector<std::string> exprs;
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if ((key == "expr" || key == "query" || key == "definition") && value.is_string()) {
+        if (key != "query" || value.get<std::string>() != "prometheus") exprs.push_back(value.get<std::string>());
+      } else {
+        const auto inner = dashboard_exprs(value);
+        exprs.insert(exprs.end(), inner.begin(), inner.end());
+      }
+    }
+  } else if (node.is_array()) {
+    for (const auto& item : node) {
+      const auto inner = dashboard_exprs(item);
+      exprs.insert(exprs.end(), inner.begin(), inner.end());
+    }
+  }
+  return exprs;
+}
+
+// The `expr:` values of the alert rules (each on one line: the file's header says so).
+std::vector<std::string> alert_exprs(const std::string& yaml) {
+  std::vector<std::string> exprs;
+  std::istringstream lines(yaml);
+  for (std::string line; std::getline(lines, line);) {
+    const auto at = line.find("expr:");
+    if (at == std::string::npos || line.find_first_not_of(' ') != at) continue;
+    auto value = line.substr(at + 5);
+    value.erase(0, value.find_first_not_of(' '));
+    if (value.empty() || value[0] == '|' || value[0] == '>') {
+      throw std::runtime_error("prometheus-alerts.yml: keep each expr on one line: " + line);
+    }
+    exprs.push_back(value);
+  }
+  return exprs;
+}
+
+}  // namespace
+
+TEST_CASE("metric_names reads the metrics out of PromQL and nothing else", "[deploy][metrics]") {
+  CHECK(metric_names(R"(histogram_quantile(0.95, sum by (le) (rate(a_bucket{x="y",z=~"$i"}[$__rate_interval]))))") ==
+        std::set<std::string>{"a_bucket"});
+  CHECK(metric_names(R"((sum(b{job="c"}) or vector(0)) == 0 and on (instance) d offset 5m)") ==
+        std::set<std::string>{"b", "d"});
+  CHECK(metric_names(R"(label_values(e{job="callproxy"}, instance))") == std::set<std::string>{"e", "instance"});
+}
+
+TEST_CASE("the Grafana dashboard and the alert rules name only metrics serve exports", "[deploy][metrics]") {
+  auto serve = test::start_serve();
+  std::set<std::string> exported;
+  std::istringstream scrape(test::http_request(serve.port, "GET", "/metrics").body);
+  for (std::string line; std::getline(scrape, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    exported.insert(line.substr(0, line.find_first_of("{ ")));
+  }
+  REQUIRE(exported.count("callproxy_calls_total") == 1);
+  // Names Prometheus itself makes, and the label a template variable lists.
+  const std::set<std::string> from_prometheus{"up", "instance"};
+
+  const auto dashboard = json::parse(test::read_file(deploy_dir + "/grafana-dashboard.json"));
+  const auto alerts = test::read_file(deploy_dir + "/prometheus-alerts.yml");
+  std::set<std::string> in_dashboard, in_alerts;
+  for (const auto& expr : dashboard_exprs(dashboard)) {
+    for (const auto& name : metric_names(expr)) in_dashboard.insert(name);
+  }
+  for (const auto& expr : alert_exprs(alerts)) {
+    for (const auto& name : metric_names(expr)) in_alerts.insert(name);
+  }
+  for (const auto* names : {&in_dashboard, &in_alerts}) {
+    for (const auto& name : *names) {
+      INFO(name << (names == &in_dashboard ? " (grafana-dashboard.json)" : " (prometheus-alerts.yml)"));
+      CHECK((exported.count(name) == 1 || from_prometheus.count(name) == 1));
+    }
+  }
+
+  // What the dashboard is for has a panel, and what the alerts are for has a rule.
+  for (const auto* name : {"callproxy_active_calls", "callproxy_calls_total", "callproxy_frames_in_total",
+                           "callproxy_frames_out_total", "callproxy_frames_dropped_total",
+                           "callproxy_backend_lag_disconnects_total", "callproxy_forward_latency_seconds_bucket",
+                           "callproxy_handshake_rejections_total", "callproxy_store_errors_total", "callproxy_ready"}) {
+    INFO(name);
+    CHECK(in_dashboard.count(name) == 1);
+  }
+  for (const auto* name : {"up", "callproxy_ready", "callproxy_store_errors_total", "callproxy_frames_dropped_total",
+                           "callproxy_backend_lag_disconnects_total"}) {
+    INFO(name);
+    CHECK(in_alerts.count(name) == 1);
+  }
+  for (const auto* alert : {"CallproxyInstanceDown", "CallproxyNoInstanceReady", "CallproxyStoreErrors",
+                            "CallproxyFramesDropped", "CallproxyBackendLagDisconnects"}) {
+    CHECK(alerts.find(std::string("- alert: ") + alert + "\n") != std::string::npos);
+  }
+  // Prometheus's own checker, where it is installed (Debian's prometheus package has it).
+  if (::access("/usr/bin/promtool", X_OK) == 0) {
+    const auto checked = test::run_command(
+        {"/usr/bin/promtool", "check", "rules", deploy_dir + "/prometheus-alerts.yml"});
+    INFO(checked.out << checked.err);
+    CHECK(checked.exit_code == 0);
+  } else {
+    WARN("promtool is not installed: prometheus-alerts.yml was not checked by Prometheus itself");
+  }
+}
+
+TEST_CASE("store failures are counted in callproxy_store_errors_total and readiness in callproxy_ready",
+          "[deploy][metrics][redis]") {
+  test::RedisServer redis;
+  auto serve = test::start_serve({"--store", redis.url()});
+  CHECK(metric(serve.port, "callproxy_ready") == 1);
+  CHECK(test::http_request(serve.port, "GET", "/executions/FN1/connected").status == 410);
+  CHECK(metric(serve.port, "callproxy_store_errors_total") == 0);
+  redis.stop();
+  CHECK(test::http_request(serve.port, "GET", "/executions/FN1/connected").status == 503);
+  CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+15550300").status == 503);
+  CHECK(metric(serve.port, "callproxy_store_errors_total") == 2);
+}
