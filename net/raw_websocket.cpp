@@ -5,9 +5,12 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <stdexcept>
 
 #include "net/websocket_frame.h"
 
@@ -25,6 +28,53 @@ constexpr std::size_t initial_read_buffer = 2048;
 // reads gets no answers rather than a growing buffer).
 constexpr std::size_t control_output_limit = 64 * 1024;
 
+// Mask keys (RFC 6455 5.3: unpredictable, from a strong source): the kernel's random bytes,
+// fetched 4 KiB at a time per thread, 1,024 frames per system call.
+std::array<std::uint8_t, 4> next_mask_key() {
+  thread_local std::array<std::uint8_t, 4096> pool;
+  thread_local std::size_t used = pool.size();
+  if (used == pool.size()) {
+    std::size_t filled = 0;
+    while (filled < pool.size()) {
+      const auto n = ::getrandom(pool.data() + filled, pool.size() - filled, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error("getrandom failed");
+      }
+      filled += static_cast<std::size_t>(n);
+    }
+    used = 0;
+  }
+  std::array<std::uint8_t, 4> key;
+  std::memcpy(key.data(), pool.data() + used, 4);
+  used += 4;
+  return key;
+}
+
+// The value of header `name` in an HTTP header block (case-insensitive name), or "" (and
+// `count` tells how often it appeared).
+std::string_view header_value(std::string_view block, std::string_view name, int& count) {
+  std::string_view found;
+  count = 0;
+  std::size_t at = block.find("\r\n");
+  while (at != std::string_view::npos && at + 2 < block.size()) {
+    const auto start = at + 2;
+    const auto end = block.find("\r\n", start);
+    if (end == std::string_view::npos) break;
+    const auto line = block.substr(start, end - start);
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos && boost::beast::iequals(line.substr(0, colon), name)) {
+      auto value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      found = value;
+      ++count;
+    }
+    at = end;
+  }
+  return found;
+}
+
 bool token_listed(std::string_view list, std::string_view token) {
   for (const auto& item : http::token_list(list)) {
     if (boost::beast::iequals(item, token)) return true;
@@ -34,7 +84,7 @@ bool token_listed(std::string_view list, std::string_view token) {
 
 }  // namespace
 
-bool RawServerWebSocket::can_accept(const http::request<http::string_body>& request) {
+bool RawWebSocket::can_accept(const http::request<http::string_body>& request) {
   if (request.method() != http::verb::get || request.version() != 11) return false;
   if (request.count(http::field::sec_websocket_key) != 1 || request.count(http::field::sec_websocket_version) != 1) {
     return false;
@@ -45,15 +95,15 @@ bool RawServerWebSocket::can_accept(const http::request<http::string_body>& requ
          token_listed(request[http::field::upgrade], "websocket");
 }
 
-RawServerWebSocket::RawServerWebSocket(LoopTcpStream&& stream)
-    : socket_(stream.release_socket()), close_timer_(socket_.get_executor()) {
+RawWebSocket::RawWebSocket(LoopTcpStream&& stream, Role role)
+    : socket_(stream.release_socket()), role_(role), close_timer_(socket_.get_executor()) {
   error_code ignored;
   socket_.non_blocking(true, ignored);
 }
 
-RawServerWebSocket::~RawServerWebSocket() { *alive_ = false; }
+RawWebSocket::~RawWebSocket() { *alive_ = false; }
 
-std::string RawServerWebSocket::handshake_response(const http::request<http::string_body>& request) const {
+std::string RawWebSocket::handshake_response(const http::request<http::string_body>& request) const {
   std::string response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
   response += "Sec-WebSocket-Accept: ";
   response += ws::accept_key(request[http::field::sec_websocket_key]);
@@ -63,9 +113,85 @@ std::string RawServerWebSocket::handshake_response(const http::request<http::str
   return response;
 }
 
+// ---- the client's handshake --------------------------------------------------------------
+
+void RawWebSocket::start_handshake(std::string_view host, std::string_view target, std::chrono::milliseconds timeout) {
+  std::array<std::uint8_t, 16> nonce;
+  for (std::size_t i = 0; i < nonce.size(); i += 4) {
+    const auto key = next_mask_key();
+    std::memcpy(nonce.data() + i, key.data(), 4);
+  }
+  const auto key = ws::encode_base64(nonce.data(), nonce.size());
+  expected_accept_ = ws::accept_key(key);
+  std::string request = "GET ";
+  request += target.empty() ? "/" : target;
+  request += " HTTP/1.1\r\nHost: ";
+  request += host;
+  request += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
+  request += key;
+  request += "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: callproxy\r\n\r\n";
+  close_timer_.expires_after(timeout);
+  close_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+    const auto live = alive.lock();
+    if (ec || !live || !*live || !handshake_done_) return;
+    handshake_finished(asio::error::timed_out);
+  });
+  send_raw(request);
+  if (write_error_) return handshake_finished(write_error_);
+  read_handshake_response();
+}
+
+void RawWebSocket::read_handshake_response() {
+  socket_.async_wait(LoopSocket::wait_read, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+    const auto live = alive.lock();
+    if (!live || !*live || !handshake_done_) return;
+    if (ec) return handshake_finished(ec);
+    if (!in_) {
+      in_size_ = initial_read_buffer + padding_;
+      in_ = std::make_unique<std::uint8_t[]>(in_size_);
+    }
+    const std::size_t room = in_size_ - padding_ - end_;
+    const auto n = socket_.read_some(asio::buffer(in_.get() + end_, room), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return read_handshake_response();
+    if (ec) return handshake_finished(ec);
+    end_ += n;
+    const std::string_view got(reinterpret_cast<const char*>(in_.get()), end_);
+    const auto header_end = got.find("\r\n\r\n");
+    if (header_end == std::string_view::npos) {
+      if (end_ + padding_ >= in_size_) return handshake_finished(make_error_code(boost::system::errc::message_size));
+      return read_handshake_response();
+    }
+    const auto block = got.substr(0, header_end + 2);
+    int count = 0;
+    const bool switching = block.rfind("HTTP/1.1 101 ", 0) == 0 || block.rfind("HTTP/1.1 101\r\n", 0) == 0;
+    const bool upgrade = token_listed(header_value(block, "Upgrade", count), "websocket");
+    const bool connection = token_listed(header_value(block, "Connection", count), "upgrade");
+    const auto accept = header_value(block, "Sec-WebSocket-Accept", count);
+    const bool accept_ok = count == 1 && accept == expected_accept_;
+    header_value(block, "Sec-WebSocket-Extensions", count);
+    const bool no_extensions = count == 0;  // none was offered
+    if (!switching) return handshake_finished(websocket::error::upgrade_declined);
+    if (!upgrade) return handshake_finished(websocket::error::no_upgrade);
+    if (!connection) return handshake_finished(websocket::error::no_connection_upgrade);
+    if (!accept_ok) return handshake_finished(websocket::error::bad_sec_accept);
+    if (!no_extensions) return handshake_finished(make_error_code(boost::system::errc::protocol_error));
+    begin_ = header_end + 4;  // what follows is the first frames
+    drained_ = n < room;
+    handshake_finished({});
+  });
+}
+
+void RawWebSocket::handshake_finished(error_code ec) {
+  close_timer_.cancel();
+  auto done = std::move(handshake_done_);
+  handshake_done_ = nullptr;
+  if (ec) drop_socket();
+  if (done) post_now([done = std::move(done), ec] { done(ec); });
+}
+
 // ---- reading ------------------------------------------------------------------------------
 
-RawServerWebSocket::Event RawServerWebSocket::read_and_parse() {
+RawWebSocket::Event RawWebSocket::read_and_parse() {
   if (dropped_) return {Event::failed, asio::error::operation_aborted, 0};
   // Room for the frame being read: the buffer grows (to the largest frame seen) or its unread
   // bytes move to its start, and `padding_` bytes always stay unread at its end.
@@ -92,7 +218,7 @@ RawServerWebSocket::Event RawServerWebSocket::read_and_parse() {
   return parse_buffered();
 }
 
-RawServerWebSocket::Event RawServerWebSocket::fail(std::uint16_t close_code, error_code ec, const char* why) {
+RawWebSocket::Event RawWebSocket::fail(std::uint16_t close_code, error_code ec, const char* why) {
   spdlog::debug("media: WebSocket stream closed ({}): {}", close_code, why);
   if (!close_sent_ && !dropped_) {
     std::array<char, 2> code{static_cast<char>(close_code >> 8), static_cast<char>(close_code & 0xFF)};
@@ -103,11 +229,11 @@ RawServerWebSocket::Event RawServerWebSocket::fail(std::uint16_t close_code, err
   return {Event::failed, ec, 0};
 }
 
-RawServerWebSocket::Event RawServerWebSocket::parse_buffered() {
+RawWebSocket::Event RawWebSocket::parse_buffered() {
   for (;;) {
     if (dropped_) return {Event::failed, asio::error::operation_aborted, 0};
     ws::FrameHeader header;
-    const auto result = ws::read_frame_header(in_.get() + begin_, end_ - begin_, true, header);
+    const auto result = ws::read_frame_header(in_.get() + begin_, end_ - begin_, role_ == Role::server, header);
     if (result.status == ws::HeaderStatus::protocol_error) {
       return fail(1002, make_error_code(boost::system::errc::protocol_error), result.error);
     }
@@ -145,7 +271,7 @@ RawServerWebSocket::Event RawServerWebSocket::parse_buffered() {
     }
     auto* payload = in_.get() + begin_ + header.header_bytes;
     const auto length = static_cast<std::size_t>(header.length);
-    ws::unmask(payload, length, header.key);
+    if (header.masked) ws::unmask(payload, length, header.key);
     begin_ += frame_bytes;
     const std::string_view text(reinterpret_cast<const char*>(payload), length);
 
@@ -204,7 +330,7 @@ RawServerWebSocket::Event RawServerWebSocket::parse_buffered() {
   }
 }
 
-void RawServerWebSocket::reading_over(error_code) {
+void RawWebSocket::reading_over(error_code) {
   drop_socket();
   if (close_handler_) {
     auto handler = std::move(close_handler_);
@@ -215,10 +341,20 @@ void RawServerWebSocket::reading_over(error_code) {
 
 // ---- writing ------------------------------------------------------------------------------
 
-void RawServerWebSocket::send_frame(std::uint8_t opcode, std::string_view payload) {
+void RawWebSocket::send_frame(std::uint8_t opcode, std::string_view payload) {
   if (dropped_ || write_error_) return;
   std::uint8_t header[ws::max_header_bytes];
-  const auto header_size = ws::write_frame_header(header, static_cast<ws::Opcode>(opcode), payload.size());
+  std::size_t header_size;
+  if (role_ == Role::client) {
+    // A client masks every frame: the payload is copied (the text may be shared) and masked.
+    const auto key = next_mask_key();
+    header_size = ws::write_frame_header(header, static_cast<ws::Opcode>(opcode), payload.size(), &key);
+    scratch_.assign(payload);
+    ws::unmask(reinterpret_cast<std::uint8_t*>(scratch_.data()), scratch_.size(), key);
+    payload = scratch_;
+  } else {
+    header_size = ws::write_frame_header(header, static_cast<ws::Opcode>(opcode), payload.size());
+  }
   if (out_.size() == out_sent_) {
     // Nothing waiting: straight to the socket, and only what it does not take is kept.
     out_.clear();
@@ -241,13 +377,13 @@ void RawServerWebSocket::send_frame(std::uint8_t opcode, std::string_view payloa
   out_.append(payload);
 }
 
-void RawServerWebSocket::send_raw(std::string_view bytes) {
+void RawWebSocket::send_raw(std::string_view bytes) {
   if (dropped_ || write_error_) return;
   out_.append(bytes);
   flush();
 }
 
-void RawServerWebSocket::flush() {
+void RawWebSocket::flush() {
   while (out_sent_ < out_.size()) {
     error_code ec;
     const auto n = socket_.write_some(asio::buffer(out_.data() + out_sent_, out_.size() - out_sent_), ec);
@@ -269,7 +405,7 @@ void RawServerWebSocket::flush() {
   }
 }
 
-void RawServerWebSocket::wait_writable() {
+void RawWebSocket::wait_writable() {
   if (waiting_writable_ || dropped_) return;
   waiting_writable_ = true;
   socket_.async_wait(LoopSocket::wait_write, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
@@ -291,7 +427,7 @@ void RawServerWebSocket::wait_writable() {
 
 // ---- closing ------------------------------------------------------------------------------
 
-void RawServerWebSocket::start_close(std::uint16_t code, std::string_view reason) {
+void RawWebSocket::start_close(std::uint16_t code, std::string_view reason) {
   if (dropped_) return reading_over({});
   if (!close_sent_) {
     std::string payload;
@@ -310,7 +446,7 @@ void RawServerWebSocket::start_close(std::uint16_t code, std::string_view reason
   });
 }
 
-void RawServerWebSocket::drop_socket() {
+void RawWebSocket::drop_socket() {
   if (dropped_) return;
   dropped_ = true;
   close_timer_.cancel();
@@ -324,9 +460,8 @@ void RawServerWebSocket::drop_socket() {
   if (flushed_) {
     auto handler = std::move(flushed_);
     flushed_ = nullptr;
-    post_now([handler = std::move(handler), ec = write_error_ ? write_error_ : error_code(asio::error::operation_aborted)] {
-      handler(ec);
-    });
+    post_now([handler = std::move(handler),
+              ec = write_error_ ? write_error_ : error_code(asio::error::operation_aborted)] { handler(ec); });
   }
 }
 
@@ -335,7 +470,8 @@ namespace {
 struct Lingering {
   explicit Lingering(LoopSocket&& s) : socket(std::move(s)), timer(socket.get_executor()) {}
   LoopSocket socket;
-  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor> timer;
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
+      timer;
   std::array<char, 1024> discard{};
 };
 
@@ -350,7 +486,7 @@ void discard_until_end(const std::shared_ptr<Lingering>& lingering) {
 
 }  // namespace
 
-void RawServerWebSocket::linger(LoopSocket&& socket) {
+void RawWebSocket::linger(LoopSocket&& socket) {
   if (!socket.is_open()) return;
   auto lingering = std::make_shared<Lingering>(std::move(socket));
   lingering->timer.expires_after(std::chrono::seconds(2));

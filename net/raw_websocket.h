@@ -1,5 +1,6 @@
-// The server side of a WebSocket on a plain TCP socket, framed by us (net/websocket_frame.h)
-// rather than by Beast: the media path's per-frame work is one read and the parse, nothing else.
+// A WebSocket on a plain TCP socket, framed by us (net/websocket_frame.h) rather than by Beast:
+// the media path's per-frame work is one read and the parse, one write, nothing else. The server
+// role takes Twilio's streams; the client role is a backend link's (it masks what it sends).
 // Beast's stream does a speculative read after every message (a recvmsg that returns EAGAIN per
 // frame, since Twilio sends one message per 20 ms), runs a composed operation per read and
 // validates UTF-8 a byte at a time; here the socket is read only when epoll says it is readable
@@ -29,19 +30,20 @@
 
 namespace callproxy::net {
 
-class RawServerWebSocket {
+class RawWebSocket {
  public:
   using executor_type = LoopExecutor;
   using error_code = boost::system::error_code;
+  enum class Role { server, client };
 
   // Whether the upgrade request is one this class answers itself: GET, HTTP/1.1, version 13 and
   // a well-formed key. Anything else goes to Beast, whose refusals say what was wrong.
   static bool can_accept(const boost::beast::http::request<boost::beast::http::string_body>& request);
 
-  explicit RawServerWebSocket(LoopTcpStream&& stream);
-  ~RawServerWebSocket();
-  RawServerWebSocket(const RawServerWebSocket&) = delete;
-  RawServerWebSocket& operator=(const RawServerWebSocket&) = delete;
+  explicit RawWebSocket(LoopTcpStream&& stream, Role role = Role::server);
+  ~RawWebSocket();
+  RawWebSocket(const RawWebSocket&) = delete;
+  RawWebSocket& operator=(const RawWebSocket&) = delete;
 
   executor_type get_executor() { return socket_.get_executor(); }
   LoopSocket& socket() { return socket_; }
@@ -55,6 +57,34 @@ class RawServerWebSocket {
   void response_headers(std::string lines) { extra_headers_ = std::move(lines); }
   // How long a close we started waits for the peer's close before the socket is dropped.
   void close_timeout(std::chrono::milliseconds timeout) { close_timeout_ = timeout; }
+
+  // The client's opening handshake: handler(error_code) once the server's 101 is read and
+  // checked (or after `timeout`: error::timeout). Bytes after the 101 are the first frames.
+  template <class Handler>
+  void async_handshake(std::string_view host, std::string_view target, std::chrono::milliseconds timeout,
+                       Handler&& handler) {
+    handshake_done_ = std::forward<Handler>(handler);
+    start_handshake(host, target, timeout);
+  }
+
+  // Sends a text message now, as far as the socket takes it: true when all of it is in the
+  // kernel's hands (nothing to wait for); false when the rest waits for the socket, or it failed:
+  // when_flushed() then says when it is through, or the error.
+  bool write_text(std::string_view text) {
+    send_frame(1, text);
+    return out_.size() == out_sent_ && !write_error_ && !dropped_;
+  }
+  // handler(error_code) once everything sent so far is in the kernel's hands (posted).
+  template <class Handler>
+  void when_flushed(Handler&& handler) {
+    if (out_.size() == out_sent_ || write_error_ || dropped_) {
+      post_now([h = std::forward<Handler>(handler), ec = write_error_ ? write_error_
+                                                         : dropped_ ? error_code(boost::asio::error::operation_aborted)
+                                                                    : error_code()]() mutable { h(ec); });
+    } else {
+      flushed_ = std::forward<Handler>(handler);
+    }
+  }
 
   // handler(error_code)
   template <class Handler>
@@ -83,9 +113,8 @@ class RawServerWebSocket {
     if (again.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
     auto alloc = boost::asio::get_associated_allocator(handler);
     boost::asio::post(socket_.get_executor(),
-                      boost::asio::bind_allocator(alloc, [h = std::forward<Handler>(handler), again]() mutable {
-                        h(again.ec, again.bytes);
-                      }));
+                      boost::asio::bind_allocator(
+                          alloc, [h = std::forward<Handler>(handler), again]() mutable { h(again.ec, again.bytes); }));
   }
   std::string_view message() const { return {message_data_, message_size_}; }
   std::size_t message_capacity() const { return message_capacity_; }
@@ -127,32 +156,28 @@ class RawServerWebSocket {
   template <class Handler>
   void wait_then_read(Handler&& handler) {
     auto alloc = boost::asio::get_associated_allocator(handler);
-    socket_.async_wait(LoopSocket::wait_read,
-                       boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
-                         if (ec) return finish_read(h, Event{Event::failed, ec, 0});
-                         const auto event = read_and_parse();
-                         if (event.kind == Event::need_read) return wait_then_read(std::move(h));
-                         finish_read(h, event);
-                       }));
+    socket_.async_wait(
+        LoopSocket::wait_read,
+        boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
+          if (ec) return finish_read(h, Event{Event::failed, ec, 0});
+          const auto event = read_and_parse();
+          if (event.kind == Event::need_read) return wait_then_read(std::move(h));
+          finish_read(h, event);
+        }));
   }
   template <class Handler>
   void finish_read(Handler& handler, const Event& event) {
     if (event.kind == Event::failed || event.kind == Event::closed) reading_over(event.ec);
     handler(event.ec, event.bytes);
   }
-  template <class Handler>
-  void when_flushed(Handler&& handler) {
-    if (out_.size() == out_sent_ || write_error_) {
-      post_now([h = std::forward<Handler>(handler), ec = write_error_]() mutable { h(ec); });
-    } else {
-      flushed_ = std::forward<Handler>(handler);
-    }
-  }
   template <class F>
   void post_now(F&& f) {
     boost::asio::post(socket_.get_executor(), std::forward<F>(f));
   }
 
+  void start_handshake(std::string_view host, std::string_view target, std::chrono::milliseconds timeout);
+  void read_handshake_response();
+  void handshake_finished(error_code ec);
   std::string handshake_response(const boost::beast::http::request<boost::beast::http::string_body>& request) const;
   Event parse_buffered();  // a message, or an end, from bytes already read
   Event read_and_parse();  // reads what the socket has, then parse_buffered()
@@ -167,6 +192,7 @@ class RawServerWebSocket {
   static void linger(LoopSocket&& socket);
 
   LoopSocket socket_;
+  Role role_;
   std::size_t padding_ = 64;
   std::size_t max_message_ = 64 * 1024;
   std::chrono::milliseconds close_timeout_{5000};
@@ -178,8 +204,8 @@ class RawServerWebSocket {
   std::size_t in_size_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
-  bool drained_ = true;     // the last read left the socket empty: wait before reading again
-  std::string fragments_;   // a fragmented message so far
+  bool drained_ = true;    // the last read left the socket empty: wait before reading again
+  std::string fragments_;  // a fragmented message so far
   std::uint8_t fragments_opcode_ = 0;
   bool in_fragments_ = false;
   const char* message_data_ = nullptr;
@@ -187,8 +213,13 @@ class RawServerWebSocket {
   std::size_t message_capacity_ = 0;
   bool message_text_ = true;
 
-  // Write side: out_[out_sent_..] waits for the socket.
+  // Client handshake.
+  std::string expected_accept_;
+  std::function<void(error_code)> handshake_done_;
+
+  // Write side: out_[out_sent_..] waits for the socket; scratch_ is where a client masks a frame.
   std::string out_;
+  std::string scratch_;
   std::size_t out_sent_ = 0;
   bool waiting_writable_ = false;
   error_code write_error_;

@@ -15,7 +15,12 @@ HeaderResult read_frame_header(const std::uint8_t* data, std::size_t size, bool 
   if ((b0 & 0x70) != 0) return {HeaderStatus::protocol_error, "reserved bits set"};
   const auto op = static_cast<std::uint8_t>(b0 & 0x0F);
   switch (op) {
-    case 0: case 1: case 2: case 8: case 9: case 10: break;
+    case 0:
+    case 1:
+    case 2:
+    case 8:
+    case 9:
+    case 10: break;
     default: return {HeaderStatus::protocol_error, "unknown opcode"};
   }
   header.fin = (b0 & 0x80) != 0;
@@ -114,14 +119,19 @@ namespace {
 constexpr std::string_view websocket_guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 }
 
+std::string encode_base64(const std::uint8_t* data, std::size_t size) {
+  std::string encoded(4 * ((size + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), data, static_cast<int>(size));
+  encoded.resize(static_cast<std::size_t>(n));
+  return encoded;
+}
+
 std::string accept_key(std::string_view client_key) {
   std::string input(client_key);
   input += websocket_guid;
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded), digest, SHA_DIGEST_LENGTH);
-  return std::string(encoded, static_cast<std::size_t>(n));
+  return encode_base64(digest, SHA_DIGEST_LENGTH);
 }
 
 bool valid_client_key(std::string_view key) {

@@ -20,14 +20,14 @@ struct FrameHeader {
   Opcode opcode = Opcode::continuation;
   bool masked = false;
   std::array<std::uint8_t, 4> key{};
-  std::uint64_t length = 0;       // payload bytes
-  std::size_t header_bytes = 0;   // 2..14
+  std::uint64_t length = 0;      // payload bytes
+  std::size_t header_bytes = 0;  // 2..14
 };
 
 enum class HeaderStatus {
-  complete,         // `header` is filled
-  need_more,        // fewer bytes than the header needs
-  protocol_error,   // the peer broke RFC 6455 (close 1002); `error` says how
+  complete,        // `header` is filled
+  need_more,       // fewer bytes than the header needs
+  protocol_error,  // the peer broke RFC 6455 (close 1002); `error` says how
 };
 
 struct HeaderResult {
@@ -64,6 +64,8 @@ struct ClosePayload {
 };
 ClosePayload read_close_payload(std::string_view payload);
 
+// Base64 of `size` bytes (a client's Sec-WebSocket-Key is that of 16 random bytes).
+std::string encode_base64(const std::uint8_t* data, std::size_t size);
 // Sec-WebSocket-Accept for a request's Sec-WebSocket-Key.
 std::string accept_key(std::string_view client_key);
 // Whether a Sec-WebSocket-Key is what RFC 6455 requires: base64 of 16 bytes.

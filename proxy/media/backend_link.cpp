@@ -22,6 +22,7 @@
 #include "net/client_connect.h"
 #include "net/handler_memory.h"
 #include "net/loop_stream.h"
+#include "net/raw_websocket.h"
 #include "net/tls_context.h"
 #include "net/write_queue.h"
 
@@ -30,8 +31,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-using PlainStream = websocket::stream<net::LoopTcpStream>;
 using TlsStream = websocket::stream<beast::ssl_stream<net::LoopTcpStream>>;
+// ws:// backends: our own framing (net/raw_websocket.h): a write is one send, with nothing to
+// complete when the socket takes it all, as it does for a backend that keeps up.
+struct RawStream {};
+
+// The client's opening handshake, bounded as Beast's suggested client settings bound it.
+constexpr std::chrono::seconds handshake_timeout{30};
 
 enum class State { connecting, open, reconnecting, finishing, closed };
 
@@ -46,6 +52,13 @@ struct Connection {
   explicit Connection(Args&&... args) : ws(std::forward<Args>(args)...) {}
   Stream ws;
   beast::flat_buffer buffer;
+};
+
+template <>
+struct Connection<RawStream> {
+  explicit Connection(asio::io_context& loop) : tcp(loop.get_executor()) {}
+  net::LoopTcpStream tcp;               // while connecting
+  std::optional<net::RawWebSocket> ws;  // from the handshake on (the socket moves into it)
 };
 
 template <class Stream>
@@ -139,10 +152,20 @@ class WebSocketBackendLink final : public BackendLink,
     auto allow = [&allowlist = options_.backend_allowlist, t](const asio::ip::address& address) {
       return allowlist.allows(t.host, address.to_string(), t.port);
     };
-    net::async_connect_client(ws_->ws.next_layer(), t, options_.backend_connect_timeout, std::move(allow),
+    net::async_connect_client(connect_stream(), t, options_.backend_connect_timeout, std::move(allow),
                               [self = this->shared_from_this(), c = ws_](std::optional<net::ConnectFailure> failure) {
                                 if (c == self->ws_) self->on_connect(std::move(failure));
                               });
+  }
+
+  static constexpr bool raw = std::is_same_v<Stream, RawStream>;
+
+  auto& connect_stream() {
+    if constexpr (raw) {
+      return ws_->tcp;
+    } else {
+      return ws_->ws.next_layer();
+    }
   }
 
   std::shared_ptr<Connection<Stream>> make_connection() {
@@ -164,6 +187,20 @@ class WebSocketBackendLink final : public BackendLink,
   }
 
   void do_ws_handshake() {
+    if constexpr (raw) {
+      ws_->tcp.expires_never();
+      auto& ws = ws_->ws.emplace(std::move(ws_->tcp), net::RawWebSocket::Role::client);
+      ws.read_message_max(options_.max_message_bytes);
+      ws.async_handshake(config_.target.authority(), config_.target.target, handshake_timeout,
+                         [self = this->shared_from_this(), c = ws_](error_code ec) {
+                           if (c == self->ws_) self->on_handshake(ec);
+                         });
+    } else {
+      handshake_with_beast();
+    }
+  }
+
+  void handshake_with_beast() {
     // The WebSocket layer takes over timeouts (with keep-alive pings) once it is open.
     auto& ws = ws_->ws;
     beast::get_lowest_layer(ws).expires_never();
@@ -189,7 +226,7 @@ class WebSocketBackendLink final : public BackendLink,
     reconnecting_ = false;
     backoff_.reset();
     enter(State::open);
-    ws_->ws.text(true);
+    if constexpr (!raw) ws_->ws.text(true);
     // The call's start goes first on every connection, ahead of anything queued meanwhile.
     // NOLINTNEXTLINE(modernize-loop-convert): backwards on purpose, each goes in front of the last
     for (auto it = config_.preamble.rbegin(); it != config_.preamble.rend(); ++it) {
@@ -253,11 +290,15 @@ class WebSocketBackendLink final : public BackendLink,
 
   // ---- reading ------------------------------------------------------------------------
   void do_read() {
-    ws_->ws.async_read(ws_->buffer,
-                       asio::bind_allocator(net::HandlerAllocator<void>{},
-                                            [self = this->shared_from_this(), c = ws_](error_code ec, std::size_t n) {
-                                              if (c == self->ws_) self->on_read(ec, n);
-                                            }));
+    auto handler = asio::bind_allocator(net::HandlerAllocator<void>{},
+                                        [self = this->shared_from_this(), c = ws_](error_code ec, std::size_t n) {
+                                          if (c == self->ws_) self->on_read(ec, n);
+                                        });
+    if constexpr (raw) {
+      ws_->ws->async_read(std::move(handler));
+    } else {
+      ws_->ws.async_read(ws_->buffer, std::move(handler));
+    }
   }
 
   void on_read(error_code ec, std::size_t) {
@@ -267,16 +308,41 @@ class WebSocketBackendLink final : public BackendLink,
       return on_dropped(ec == websocket::error::closed ? "closed by backend" : ec.message());
     }
     auto connection = ws_;  // the callback may end the link: keep this connection's buffer alive
-    const auto data = connection->buffer.cdata();
-    const std::string_view text(static_cast<const char*>(data.data()), data.size());
-    if (events_.on_message) events_.on_message(*this, text);
-    connection->buffer.consume(connection->buffer.size());
+    if constexpr (raw) {
+      if (events_.on_message) events_.on_message(*this, connection->ws->message());
+    } else {
+      const auto data = connection->buffer.cdata();
+      const std::string_view text(static_cast<const char*>(data.data()), data.size());
+      if (events_.on_message) events_.on_message(*this, text);
+      connection->buffer.consume(connection->buffer.size());
+    }
     if (connection == ws_ && (state_ == State::open || state_ == State::finishing)) do_read();
   }
 
   // ---- writing ------------------------------------------------------------------------
   void do_write() {
     if (writing_ || queue_.empty() || !ws_ || (state_ != State::open && state_ != State::finishing)) return;
+    if constexpr (raw) {
+      // Each message goes to the socket at once; only one the socket does not take whole is
+      // waited for (the link writes nothing more until it is through).
+      while (!queue_.empty()) {
+        const auto size = queue_.front().text.size();
+        if (!ws_->ws->write_text(queue_.front().text.text())) {
+          writing_ = true;
+          ws_->ws->when_flushed([self = this->shared_from_this(), c = ws_, size](error_code ec) {
+            if (c == self->ws_) self->on_write(ec, size);
+          });
+          return;
+        }
+        sent(size);
+        if (state_ == State::finishing && queue_.empty()) return do_close();
+      }
+    } else {
+      write_with_beast();
+    }
+  }
+
+  void write_with_beast() {
     writing_ = true;
     // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
     // Per frame: its memory comes from the loop's handler pool (net/handler_memory.h).
@@ -292,21 +358,30 @@ class WebSocketBackendLink final : public BackendLink,
     if (state_ == State::closed || !writing_) return;
     writing_ = false;
     if (ec) return on_dropped(ec.message());
-    const auto& sent = queue_.front();
-    if (sent.audio.count() > 0) {
-      metrics_.frames_out.add();
-      metrics_.forward_latency.observe(Clock::now() - sent.received);
-    }
-    metrics_.bytes_out.add(bytes);
-    queued_audio_ -= sent.audio;
-    queue_.pop();
+    sent(bytes);
     if (state_ == State::finishing && queue_.empty()) return do_close();
     do_write();
   }
 
+  // The queue's head is in the kernel's hands.
+  void sent(std::size_t bytes) {
+    const auto& head = queue_.front();
+    if (head.audio.count() > 0) {
+      metrics_.frames_out.add();
+      metrics_.forward_latency.observe(Clock::now() - head.received);
+    }
+    metrics_.bytes_out.add(bytes);
+    queued_audio_ -= head.audio;
+    queue_.pop();
+  }
+
   void do_close() {
-    ws_->ws.async_close(websocket::close_code::normal,
-                        [self = this->shared_from_this(), c = ws_](error_code) { self->fail_for_good("call ended"); });
+    auto done = [self = this->shared_from_this(), c = ws_](error_code) { self->fail_for_good("call ended"); };
+    if constexpr (raw) {
+      ws_->ws->async_close(websocket::close_reason(websocket::close_code::normal), std::move(done));
+    } else {
+      ws_->ws.async_close(websocket::close_code::normal, std::move(done));
+    }
   }
 
   // ---- bookkeeping --------------------------------------------------------------------
@@ -344,10 +419,18 @@ class WebSocketBackendLink final : public BackendLink,
   void drop_connection() {
     if (!ws_) return;
     error_code ignored;
-    auto& socket = beast::get_lowest_layer(ws_->ws).socket();
+    auto& socket = lowest_socket();
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
     ws_.reset();
+  }
+
+  auto& lowest_socket() {
+    if constexpr (raw) {
+      return ws_->ws ? ws_->ws->socket() : ws_->tcp.socket();
+    } else {
+      return beast::get_lowest_layer(ws_->ws).socket();
+    }
   }
 
   void enter(State next) {
@@ -398,7 +481,7 @@ std::shared_ptr<BackendLink> start_backend_link(asio::io_context& loop, BackendL
     link->start();
     return link;
   }
-  auto link = std::make_shared<WebSocketBackendLink<PlainStream>>(loop, std::move(config), std::move(events));
+  auto link = std::make_shared<WebSocketBackendLink<RawStream>>(loop, std::move(config), std::move(events));
   link->start();
   return link;
 }

@@ -65,12 +65,12 @@ enum class PeerLog : std::size_t {
 };
 
 // One call from Twilio, over `Ws`: our own framing on a plain connection
-// (net::RawServerWebSocket), or Beast's stream over TLS or for requests Beast must refuse.
+// (net::RawWebSocket), or Beast's stream over TLS or for requests Beast must refuse.
 template <class Ws>
 class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   using std::enable_shared_from_this<CallSession<Ws>>::shared_from_this;
   using std::enable_shared_from_this<CallSession<Ws>>::weak_from_this;
-  static constexpr bool raw = std::is_same_v<Ws, net::RawServerWebSocket>;
+  static constexpr bool raw = std::is_same_v<Ws, net::RawWebSocket>;
 
  public:
   template <class Stream>
@@ -636,8 +636,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
 
 void start_call_session(net::LoopTcpStream stream, http::request<http::string_body> request, CallContext& context,
                         std::shared_ptr<void> held) {
-  if (net::RawServerWebSocket::can_accept(request)) {
-    std::make_shared<CallSession<net::RawServerWebSocket>>(std::move(stream), context, std::move(held))
+  if (net::RawWebSocket::can_accept(request)) {
+    std::make_shared<CallSession<net::RawWebSocket>>(std::move(stream), context, std::move(held))
         ->run(std::move(request));
   } else {
     std::make_shared<CallSession<websocket::stream<net::LoopTcpStream>>>(std::move(stream), context, std::move(held))
