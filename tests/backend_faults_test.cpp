@@ -71,8 +71,8 @@ struct Scene {
     for (int i = 0; i < 3; ++i) {
       bystander_backends.push_back(std::make_unique<BackendServer>());
       bystanders.push_back(std::make_unique<TwilioCall>(
-          serve.port,
-          std::map<std::string, std::string>{{"backendHosts", json::array({bystander_backends.back()->host_port()}).dump()}}));
+          serve.port, std::map<std::string, std::string>{
+                          {"backendHosts", json::array({bystander_backends.back()->host_port()}).dump()}}));
       bystanders.back()->start();
     }
     faulty = std::make_unique<TwilioCall>(
@@ -178,8 +178,7 @@ TEST_CASE("a backend that never answers the WebSocket handshake is given up at -
   scene.finish();
 }
 
-TEST_CASE("a backend that never reads is dropped at --max-backend-queue-bytes, memory bounded",
-          "[backend-faults]") {
+TEST_CASE("a backend that never reads is dropped at --max-backend-queue-bytes, memory bounded", "[backend-faults]") {
   RawBackend stalled({Behaviour::stall});
   // Only the byte bound can trip: the lag bound is far away.
   Scene scene({"--max-backend-queue-bytes", "65536", "--max-backend-lag", "600"}, stalled.host_port());
@@ -227,8 +226,7 @@ TEST_CASE("a backend that closes in the middle of a frame is reconnected and get
   expect_whole_call(flaky.messages(1), first_live, 500);
 }
 
-TEST_CASE("a backend that sends what is not WebSocket is dropped, counted and reconnected",
-          "[backend-faults]") {
+TEST_CASE("a backend that sends what is not WebSocket is dropped, counted and reconnected", "[backend-faults]") {
   const std::vector<Behaviour> faults{Behaviour::garbage, Behaviour::masked_frame, Behaviour::reserved_opcode,
                                       Behaviour::fragmented_control, Behaviour::invalid_utf8};
   auto behaviours = faults;
@@ -242,8 +240,9 @@ TEST_CASE("a backend that sends what is not WebSocket is dropped, counted and re
     // serve said why before it hung up: a protocol error, or data that is not UTF-8.
     CHECK(noisy.close_code(i) == (faults[i] == Behaviour::invalid_utf8 ? 1007 : 1002));
   }
-  CHECK(eventually(
-      [&] { return metric(scene.serve.port, "callproxy_backend_reconnects_total") == static_cast<double>(faults.size()); }));
+  CHECK(eventually([&] {
+    return metric(scene.serve.port, "callproxy_backend_reconnects_total") == static_cast<double>(faults.size());
+  }));
   REQUIRE(eventually([&] { return noisy.messages(faults.size()).size() == 1; }));  // the start, again
   scene.stream(500);
   scene.finish();

@@ -256,8 +256,8 @@ struct RawBackend::Impl {
         if (opcode == 8) {
           std::lock_guard lock(mutex);
           if (payload.size() >= 2) {
-            connections[index]->close_code =
-                (static_cast<std::uint8_t>(payload[0]) << 8) | static_cast<std::uint8_t>(payload[1]);
+            connections[index]->close_code = (static_cast<std::uint8_t>(payload[0]) << 8) |
+                                             static_cast<std::uint8_t>(payload[1]);
           }
           write_all(fd, server_frame(0x88, payload.substr(0, 2)));
           ::shutdown(fd, SHUT_WR);
@@ -336,8 +336,7 @@ bool RawBackend::wait_for_connections(std::size_t count, std::chrono::millisecon
 }
 
 bool RawBackend::wait_closed(std::size_t index, std::chrono::milliseconds timeout) const {
-  return impl_->wait(timeout,
-                     [&] { return index < impl_->connections.size() && impl_->connections[index]->closed; });
+  return impl_->wait(timeout, [&] { return index < impl_->connections.size() && impl_->connections[index]->closed; });
 }
 
 std::vector<std::string> RawBackend::messages(std::size_t index) const {
