@@ -95,6 +95,15 @@ struct Scene {
     }
   }
 
+  // Streams until serve cuts the faulty backend off for falling behind (socket buffers absorb a
+  // few MB first; 20,000 frames at most), then checks that it alone went.
+  void stream_until_faulty_backend_is_cut_off() {
+    const auto cut = [&] { return metric(serve.port, "callproxy_backend_lag_disconnects_total"); };
+    for (int round = 0; round < 40 && cut() == 0; ++round) stream(500);
+    CHECK(cut() == 1);
+    CHECK(eventually([&] { return open_links() == 4; }));  // the bystanders' and the partner
+  }
+
   void wait_for_healthy(std::size_t messages) {
     for (const auto& b : bystander_backends) REQUIRE(b->wait_for_messages(messages, 0, 30s));
     REQUIRE(partner.wait_for_messages(messages, 0, 30s));
@@ -182,12 +191,7 @@ TEST_CASE("a backend that never reads is dropped at --max-backend-queue-bytes, m
   RawBackend stalled({Behaviour::stall});
   // Only the byte bound can trip: the lag bound is far away.
   Scene scene({"--max-backend-queue-bytes", "65536", "--max-backend-lag", "600"}, stalled.host_port());
-  scene.stream(200);
-  const auto pending = [&] { return metric(scene.serve.port, "callproxy_backend_lag_disconnects_total") == 0; };
-  // Socket buffers absorb a few MB first: stream until the bound trips.
-  for (int round = 0; round < 40 && pending(); ++round) scene.stream(500);
-  CHECK(metric(scene.serve.port, "callproxy_backend_lag_disconnects_total") == 1);
-  CHECK(eventually([&] { return scene.open_links() == 4; }));
+  scene.stream_until_faulty_backend_is_cut_off();
   scene.finish();
   CHECK_FALSE(scene.faulty->ws.wait_closed(0ms));
 }
@@ -196,11 +200,7 @@ TEST_CASE("a backend that reads slower than the stream is dropped at --max-backe
           "[backend-faults]") {
   RawBackend slow({Behaviour::slow_reader});
   Scene scene({"--max-backend-lag", "0.5"}, slow.host_port());
-  scene.stream(200);
-  const auto pending = [&] { return metric(scene.serve.port, "callproxy_backend_lag_disconnects_total") == 0; };
-  for (int round = 0; round < 40 && pending(); ++round) scene.stream(500);
-  CHECK(metric(scene.serve.port, "callproxy_backend_lag_disconnects_total") == 1);
-  CHECK(eventually([&] { return scene.open_links() == 4; }));
+  scene.stream_until_faulty_backend_is_cut_off();
   scene.finish();
   // What it managed to read was the call from its start, in order, nothing skipped.
   const auto texts = slow.messages(0);

@@ -34,9 +34,7 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-std::string temp_path(const std::string& name) {
-  return "/tmp/callproxy-" + std::to_string(::getpid()) + "-" + name;
-}
+std::string temp_path(const std::string& name) { return "/tmp/callproxy-" + std::to_string(::getpid()) + "-" + name; }
 
 }  // namespace
 
@@ -46,10 +44,29 @@ TEST_CASE("SIGTERM with 500 live calls drains them all within --drain-timeout, n
           "[process-faults][drain]") {
   constexpr int calls = 500;
   auto serve = test::start_serve({"--drain-timeout", "30"});
-  test::ChildProcess driver({CALLPROXY_BENCH_BIN, "drive", "--pid", std::to_string(serve.process->pid()), "--url",
-                             "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--calls",
-                             std::to_string(calls), "--frames", "400", "--ramp", "0.5", "--warmup", "0.5", "--window",
-                             "1", "--tail", "0", "--settle", "0", "--drain", "20", "--check"});
+  test::ChildProcess driver({CALLPROXY_BENCH_BIN,
+                             "drive",
+                             "--pid",
+                             std::to_string(serve.process->pid()),
+                             "--url",
+                             "ws://127.0.0.1:" + std::to_string(serve.port) + "/media",
+                             "--calls",
+                             std::to_string(calls),
+                             "--frames",
+                             "400",
+                             "--ramp",
+                             "0.5",
+                             "--warmup",
+                             "0.5",
+                             "--window",
+                             "1",
+                             "--tail",
+                             "0",
+                             "--settle",
+                             "0",
+                             "--drain",
+                             "20",
+                             "--check"});
   REQUIRE(eventually([&] { return metric(serve.port, "callproxy_active_calls") == calls; }, 30s));
   const auto signalled = std::chrono::steady_clock::now();
   serve.process->signal(SIGTERM);
