@@ -43,7 +43,7 @@ std::string temp_path(const std::string& name) { return "/tmp/callproxy-" + std:
 TEST_CASE("SIGTERM with 500 live calls drains them all within --drain-timeout, no frame lost, exit 0",
           "[process-faults][drain]") {
 #if defined(__SANITIZE_ADDRESS__)
-  // Under AddressSanitizer serve is ~10x slower: on the 2 shared cores here 500 paced calls never
+  // Under AddressSanitizer serve is several times slower: on the 2 shared cores here 500 paced calls never
   // were all live at once within a minute; 150 took 24 s, 250 took 36 s (load average 7).
   constexpr int calls = 150;
 #else
