@@ -22,6 +22,7 @@ packages=(
   pulseaudio pulseaudio-utils libasound2-plugins
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
   python3                                 # bench/run: the cross-check, the callgrind sums, the README table
+  gnuplot-nox                             # bench/soak: the plot of RSS and descriptors over time
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
   dpkg-dev file systemd                   # scripts/package.sh (cpack -G DEB computes the dependencies), and
                                           # scripts/check-package.sh (systemd-analyze checks the unit)

@@ -116,7 +116,8 @@ class RawClient {
           return f;
         }
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                              std::chrono::steady_clock::now());
       if (left.count() <= 0 || !fill(left)) return std::nullopt;
     }
   }
@@ -208,10 +209,10 @@ TEST_CASE("fragmented messages with pings among the fragments arrive whole, ping
   const std::vector<std::uint8_t> audio(160, 0x55);
   const auto media = writer.media(audio);
   const auto third = media.size() / 3;
-  client.send_frame(0x01, media.substr(0, third));           // text, not final
-  client.send_frame(0x89, "ping-1");                         // a ping between fragments
-  client.send_frame(0x00, media.substr(third, third));       // continuation
-  client.send_frame(0x80, media.substr(2 * third));          // final continuation
+  client.send_frame(0x01, media.substr(0, third));      // text, not final
+  client.send_frame(0x89, "ping-1");                    // a ping between fragments
+  client.send_frame(0x00, media.substr(third, third));  // continuation
+  client.send_frame(0x80, media.substr(2 * third));     // final continuation
   const auto pong = client.read_frame();
   REQUIRE(pong);
   CHECK(pong->opcode == 10);
@@ -263,9 +264,8 @@ TEST_CASE("each protocol violation closes only its stream, with 1002, 1007 or 10
       {"a length not in its shortest form", std::string("\x81\xFE\x00\x02\x00\x00\x00\x00{}", 10), 1002},
       {"text that is not UTF-8", RawClient::frame(0x81, "{\"event\":\"\xC3\x28\"}"), 1007},
       {"a frame over --max-message-bytes", RawClient::frame(0x81, std::string(5000, ' ')), 1009},
-      {"fragments adding up to more", RawClient::frame(0x01, std::string(3000, ' ')) +
-                                          RawClient::frame(0x80, std::string(3000, ' ')),
-       1009},
+      {"fragments adding up to more",
+       RawClient::frame(0x01, std::string(3000, ' ')) + RawClient::frame(0x80, std::string(3000, ' ')), 1009},
   };
   for (const auto& c : cases) {
     INFO(c.what);

@@ -13,6 +13,7 @@
 
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/media_call.h"
 #include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
@@ -25,6 +26,9 @@ using namespace callproxy;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using test::BackendServer;
+using test::metric;
+using test::rss_kib;
+using test::TwilioCall;
 using test::WsClient;
 
 namespace {
@@ -34,32 +38,6 @@ std::string backend_hosts(const std::vector<const BackendServer*>& backends) {
   for (const auto* b : backends) hosts.push_back(b->host_port());
   return hosts.dump();
 }
-
-// One call as Twilio makes it: connected, start, 20 ms frames, stop.
-struct TwilioCall {
-  TwilioCall(unsigned short port, std::map<std::string, std::string> params,
-             const std::map<std::string, std::string>& headers = {}, WsClient::Reading reading = WsClient::Reading::on)
-      : random(std::random_device{}()),
-        writer(testclient::make_call_identity(random), std::move(params)),
-        ws(port, "/media", headers, reading) {}
-
-  void start() {
-    ws.send_text(writer.connected());
-    ws.send_text(writer.start());
-  }
-  // Frame i carries bytes all equal to (i % 256), so receivers can check order.
-  std::string media(std::size_t i) {
-    const std::vector<std::uint8_t> frame(160, static_cast<std::uint8_t>(i % 256));
-    auto text = writer.media(frame);
-    ws.send_text(text);
-    return text;
-  }
-  void stop() { ws.send_text(writer.stop()); }
-
-  std::mt19937_64 random;
-  testclient::TwilioStreamWriter writer;
-  WsClient ws;
-};
 
 std::vector<json> parse_all(const std::vector<std::string>& texts) {
   std::vector<json> out;
@@ -82,22 +60,6 @@ std::vector<int> media_indexes(const std::vector<std::string>& texts) {
     out.push_back((*bytes)[0]);
   }
   return out;
-}
-
-double metric(unsigned short port, const std::string& series) {
-  const auto text = test::http_request(port, "GET", "/metrics").body;
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) FAIL("no series " << series << " in /metrics");
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 using test::eventually;

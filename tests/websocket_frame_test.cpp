@@ -122,12 +122,12 @@ TEST_CASE("close payloads: codes that may be sent, a UTF-8 reason", "[websocket]
   CHECK(normal.valid);
   CHECK(normal.code == 1000);
   CHECK(normal.reason == "going");
-  CHECK_FALSE(read_close_payload("\x03").valid);                          // one byte
-  CHECK_FALSE(read_close_payload(std::string("\x03\xED", 2)).valid);      // 1005: never sent
-  CHECK_FALSE(read_close_payload(std::string("\x03\xEE", 2)).valid);      // 1006: never sent
-  CHECK_FALSE(read_close_payload(std::string("\x03\xE7", 2)).valid);      // 999
-  CHECK_FALSE(read_close_payload(std::string("\x13\x88", 2)).valid);      // 5000
-  CHECK(read_close_payload(std::string("\x0F\xA0", 2)).valid);            // 4000: private use
+  CHECK_FALSE(read_close_payload("\x03").valid);                              // one byte
+  CHECK_FALSE(read_close_payload(std::string("\x03\xED", 2)).valid);          // 1005: never sent
+  CHECK_FALSE(read_close_payload(std::string("\x03\xEE", 2)).valid);          // 1006: never sent
+  CHECK_FALSE(read_close_payload(std::string("\x03\xE7", 2)).valid);          // 999
+  CHECK_FALSE(read_close_payload(std::string("\x13\x88", 2)).valid);          // 5000
+  CHECK(read_close_payload(std::string("\x0F\xA0", 2)).valid);                // 4000: private use
   CHECK_FALSE(read_close_payload(std::string("\x03\xE8\xC3\x28", 4)).valid);  // reason not UTF-8
 }
 
@@ -135,11 +135,11 @@ TEST_CASE("UTF-8: well-formed text passes, every malformed kind fails", "[websoc
   CHECK(valid_utf8(""));
   CHECK(valid_utf8("plain ASCII {\"event\":\"media\"}"));
   CHECK(valid_utf8("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x93\x9E"));  // é € 📞
-  CHECK_FALSE(valid_utf8("\xC3"));              // cut short
-  CHECK_FALSE(valid_utf8("\xC3\x28"));          // bad continuation
-  CHECK_FALSE(valid_utf8("\xC0\xAF"));          // overlong
-  CHECK_FALSE(valid_utf8("\xED\xA0\x80"));      // a surrogate
-  CHECK_FALSE(valid_utf8("\xF4\x90\x80\x80"));  // past U+10FFFF
+  CHECK_FALSE(valid_utf8("\xC3"));                            // cut short
+  CHECK_FALSE(valid_utf8("\xC3\x28"));                        // bad continuation
+  CHECK_FALSE(valid_utf8("\xC0\xAF"));                        // overlong
+  CHECK_FALSE(valid_utf8("\xED\xA0\x80"));                    // a surrogate
+  CHECK_FALSE(valid_utf8("\xF4\x90\x80\x80"));                // past U+10FFFF
   CHECK_FALSE(valid_utf8("\xFF"));
 }
 
@@ -147,8 +147,8 @@ TEST_CASE("the handshake's keys: RFC 6455's example and what a key must look lik
   CHECK(accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
   CHECK(valid_client_key("dGhlIHNhbXBsZSBub25jZQ=="));
   CHECK_FALSE(valid_client_key(""));
-  CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZQ"));     // no padding
-  CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZR=="));   // not canonical (stray low bits)
-  CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25j!Q=="));   // not base64
+  CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZQ"));      // no padding
+  CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZR=="));    // not canonical (stray low bits)
+  CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25j!Q=="));    // not base64
   CHECK_FALSE(valid_client_key("dGhlIHNhbXBsZSBub25jZQ==AA"));  // not 16 bytes
 }

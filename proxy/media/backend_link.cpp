@@ -14,6 +14,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 
@@ -35,9 +36,6 @@ using TlsStream = websocket::stream<beast::ssl_stream<net::LoopTcpStream>>;
 // ws:// backends: our own framing (net/raw_websocket.h): a write is one send, with nothing to
 // complete when the socket takes it all, as it does for a backend that keeps up.
 struct RawStream {};
-
-// The client's opening handshake, bounded as Beast's suggested client settings bound it.
-constexpr std::chrono::seconds handshake_timeout{30};
 
 enum class State { connecting, open, reconnecting, finishing, closed };
 
@@ -148,6 +146,8 @@ class WebSocketBackendLink final : public BackendLink,
       return fail_for_good("not in --backend-allow");
     }
     ws_ = make_connection();
+    // The whole connection, WebSocket handshake included, gets --backend-connect-timeout.
+    connect_deadline_ = Clock::now() + options_.backend_connect_timeout;
     // Only addresses the allowlist accepts are tried (a name cannot smuggle in another network).
     auto allow = [&allowlist = options_.backend_allowlist, t](const asio::ip::address& address) {
       return allowlist.allows(t.host, address.to_string(), t.port);
@@ -191,7 +191,10 @@ class WebSocketBackendLink final : public BackendLink,
       ws_->tcp.expires_never();
       auto& ws = ws_->ws.emplace(std::move(ws_->tcp), net::RawWebSocket::Role::client);
       ws.read_message_max(options_.max_message_bytes);
-      ws.async_handshake(config_.target.authority(), config_.target.target, handshake_timeout,
+      // What is left of the connect timeout: the handshake is part of connecting.
+      const auto left = std::max<Clock::duration>(connect_deadline_ - Clock::now(), std::chrono::milliseconds(1));
+      ws.async_handshake(config_.target.authority(), config_.target.target,
+                         std::chrono::ceil<std::chrono::milliseconds>(left),
                          [self = this->shared_from_this(), c = ws_](error_code ec) {
                            if (c == self->ws_) self->on_handshake(ec);
                          });
@@ -204,7 +207,11 @@ class WebSocketBackendLink final : public BackendLink,
     // The WebSocket layer takes over timeouts (with keep-alive pings) once it is open.
     auto& ws = ws_->ws;
     beast::get_lowest_layer(ws).expires_never();
-    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    // What is left of the connect timeout (Beast's own default would allow 30 s).
+    timeouts.handshake_timeout = std::max<Clock::duration>(connect_deadline_ - Clock::now(),
+                                                           std::chrono::milliseconds(1));
+    ws.set_option(timeouts);
     ws.set_option(websocket::stream_base::decorator(
         [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "callproxy"); }));
     ws.read_message_max(options_.max_message_bytes);
@@ -469,6 +476,7 @@ class WebSocketBackendLink final : public BackendLink,
   bool finish_requested_ = false;
   net::Backoff backoff_;
   Clock::time_point attempt_started_{};
+  Clock::time_point connect_deadline_{};  // this connection attempt's, handshake included
   State state_ = State::closed;
 };
 

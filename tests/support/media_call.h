@@ -1,0 +1,72 @@
+// What the media integration tests share: one call as Twilio makes it, a series from serve's
+// /metrics and a process's RSS. Header-only (the tests link the test client's writer).
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "support/http_client.h"
+#include "support/ws_peer.h"
+#include "testclient/twilio_stream_writer.h"
+
+namespace callproxy::test {
+
+// One call as Twilio makes it: connected, start, 20 ms frames, stop.
+struct TwilioCall {
+  TwilioCall(unsigned short port, std::map<std::string, std::string> params,
+             const std::map<std::string, std::string>& headers = {}, WsClient::Reading reading = WsClient::Reading::on)
+      : random(std::random_device{}()),
+        writer(testclient::make_call_identity(random), std::move(params)),
+        ws(port, "/media", headers, reading) {}
+
+  void start() {
+    ws.send_text(writer.connected());
+    ws.send_text(writer.start());
+  }
+  // Frame i carries bytes all equal to (i % 256), so receivers can check order.
+  std::string media(std::size_t i) {
+    const std::vector<std::uint8_t> frame(160, static_cast<std::uint8_t>(i % 256));
+    auto text = writer.media(frame);
+    ws.send_text(text);
+    return text;
+  }
+  // Frame i carries i as a 32-bit big-endian sequence number in its first 4 bytes.
+  void numbered_media(std::uint32_t i) {
+    std::vector<std::uint8_t> frame(160, 0xff);
+    for (int b = 0; b < 4; ++b) frame[b] = static_cast<std::uint8_t>(i >> (24 - 8 * b));
+    ws.send_text(writer.media(frame));
+  }
+  void stop() { ws.send_text(writer.stop()); }
+
+  std::mt19937_64 random;
+  testclient::TwilioStreamWriter writer;
+  WsClient ws;
+};
+
+// The value of `series` (name and labels, exactly as serve writes them) in serve's /metrics.
+inline double metric(unsigned short port, const std::string& series) {
+  const auto text = http_request(port, "GET", "/metrics").body;
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) FAIL("no series " << series << " in /metrics");
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+// VmRSS of a process in KiB (-1 if it cannot be read).
+inline long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+}  // namespace callproxy::test
