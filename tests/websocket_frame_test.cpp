@@ -118,7 +118,8 @@ TEST_CASE("unmasking matches the byte-by-byte definition at every offset and len
 TEST_CASE("close payloads: codes that may be sent, a UTF-8 reason", "[websocket]") {
   CHECK(read_close_payload("").valid);
   CHECK(read_close_payload("").code == 0);
-  const auto normal = read_close_payload(std::string("\x03\xE8going", 7));
+  const std::string payload("\x03\xE8going", 7);  // the reason is a view into it
+  const auto normal = read_close_payload(payload);
   CHECK(normal.valid);
   CHECK(normal.code == 1000);
   CHECK(normal.reason == "going");

@@ -70,9 +70,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(bytes.size() - at < max_header_bytes, "a header of more than 14 bytes asked for more");
       break;
     }
-    require(header.header_bytes >= 2 && header.header_bytes <= max_header_bytes &&
-                header.header_bytes <= bytes.size() - at,
-            "a header's size is out of range");
+    require(
+        header.header_bytes >= 2 && header.header_bytes <= max_header_bytes && header.header_bytes <= bytes.size() - at,
+        "a header's size is out of range");
     require(header.masked == server, "a frame masked the wrong way for its role was accepted");
     if (is_control(header.opcode)) require(header.fin && header.length <= 125, "a control frame out of bounds read");
 
