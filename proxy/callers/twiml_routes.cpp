@@ -149,8 +149,8 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
 void voice(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
   const auto form = read_form(request);
   if (form.from.size() > max_caller_id_bytes) {
-    return respond(HttpResponse::error(400, "field 'From' is longer than " + std::to_string(max_caller_id_bytes) +
-                                                " bytes"));
+    return respond(
+        HttpResponse::error(400, "field 'From' is longer than " + std::to_string(max_caller_id_bytes) + " bytes"));
   }
   const auto caller_id = canonical_caller_id(form.from);
   const auto& options = api.options;
@@ -172,8 +172,8 @@ void pin(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
   if (!tries) return respond(HttpResponse::error(400, "query 'tries' must be a number"));
   auto form = read_form(request);
   if (form.call_sid.size() > max_call_sid_bytes) {
-    return respond(HttpResponse::error(400, "field 'CallSid' is longer than " + std::to_string(max_call_sid_bytes) +
-                                                " bytes"));
+    return respond(
+        HttpResponse::error(400, "field 'CallSid' is longer than " + std::to_string(max_call_sid_bytes) + " bytes"));
   }
   if (form.call_sid.empty()) return respond(HttpResponse::error(400, "field 'CallSid' is missing"));
   if (is_withheld_caller(canonical_caller_id(form.from.substr(0, max_caller_id_bytes + 1)))) {
@@ -224,11 +224,13 @@ std::string twiml_pin_action(std::string_view public_url, unsigned tries) {
 
 void add_twiml_routes(Router& router, TwimlApi& api) {
   router.add("POST", "/twiml/voice",
-             signed_route(api.callers.signing, [&api](const HttpRequest& request, const RouteParams&,
-                                                      Respond respond) { voice(api, request, respond); }));
+             signed_route(api.callers.signing, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
+               voice(api, request, respond);
+             }));
   router.add("POST", "/twiml/pin",
-             signed_route(api.callers.signing, [&api](const HttpRequest& request, const RouteParams&,
-                                                      Respond respond) { pin(api, request, respond); }));
+             signed_route(api.callers.signing, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
+               pin(api, request, respond);
+             }));
 }
 
 }  // namespace callproxy::proxy

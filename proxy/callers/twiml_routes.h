@@ -22,8 +22,8 @@ namespace callproxy::proxy {
 struct TwimlApi {
   CallerApi& callers;
   const TwimlOptions& options;
-  const MediaOptions& media;            // the stream mode, the stream token secret and TTL
-  const SignatureOptions& signatures;   // --public-url: where Twilio reaches us
+  const MediaOptions& media;             // the stream mode, the stream token secret and TTL
+  const SignatureOptions& signatures;    // --public-url: where Twilio reaches us
   std::atomic<bool> warned_host{false};  // the stream URL came from a Host header (said once)
 };
 
