@@ -7,12 +7,14 @@
 #include <chrono>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "core/xml_writer.h"
 #include "proxy/callers/twiml_routes.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
+#include "support/redis_server.h"
 #include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
@@ -220,7 +222,8 @@ TEST_CASE("TwiML URLs come from --public-url with the scheme each use needs", "[
   CHECK(proxy::twiml_stream_url("http://127.0.0.1:8999", "x") == "ws://127.0.0.1:8999/media");
   CHECK(proxy::twiml_pin_action("", 0) == "/twiml/pin");
   CHECK(proxy::twiml_pin_action("", 2) == "/twiml/pin?tries=2");
-  CHECK(proxy::twiml_pin_action("wss://calls.example.com/proxy/", 1) == "https://calls.example.com/proxy/twiml/pin?tries=1");
+  CHECK(proxy::twiml_pin_action("wss://calls.example.com/proxy/", 1) ==
+        "https://calls.example.com/proxy/twiml/pin?tries=1");
 }
 
 // ---- the routes, through the real binary --------------------------------------------------
@@ -319,12 +322,13 @@ TEST_CASE("TwiML pin: a wrong PIN gathers again, the last try says goodbye, and 
 }
 
 TEST_CASE("TwiML pin: a spent failure budget is a wrong PIN, as /validate-pin answers it", "[twiml][api][budget]") {
-  auto serve = test::start_serve({"--pins-file", test::secrets::pins_file(), "--pin-failures-global", "2",
-                                  "--twiml-max-tries", "10"});
+  auto serve = test::start_serve(
+      {"--pins-file", test::secrets::pins_file(), "--pin-failures-global", "2", "--twiml-max-tries", "10"});
   for (int i = 0; i < 2; ++i) {
-    check_gather(twiml_of(post_form(serve.port, "/twiml/pin", webhook("+1555300" + std::to_string(i),
-                                                                      call_sid_for(30 + i), test::secrets::wrong_pin))),
-                 "/twiml/pin?tries=1", true);
+    check_gather(
+        twiml_of(post_form(serve.port, "/twiml/pin",
+                           webhook("+1555300" + std::to_string(i), call_sid_for(30 + i), test::secrets::wrong_pin))),
+        "/twiml/pin?tries=1", true);
   }
   // Budget spent: the right PIN is refused too.
   check_gather(
@@ -341,6 +345,19 @@ TEST_CASE("TwiML pin: a PIN check that cannot be made says try later and hangs u
   check_goodbye(root, {"Sorry, your PIN cannot be checked right now. Please try again later. Goodbye."});
   CHECK(test::http_request(serve.port, "GET", "/auth-attempts/+15554440000").status == 404);
   CHECK(api.requests().size() == 1);
+}
+
+TEST_CASE("TwiML: a state store that cannot answer says try later and hangs up", "[twiml][api][redis]") {
+  test::RedisServer redis;
+  auto serve = test::start_serve({"--store", redis.url(), "--pins-file", demo_pins});
+  check_gather(twiml_of(post_form(serve.port, "/twiml/voice", webhook("+15554440001", call_sid_for(41)))),
+               "/twiml/pin");
+  redis.stop();
+  const std::vector<std::string> try_later{
+      "Sorry, your PIN cannot be checked right now. Please try again later. Goodbye."};
+  check_goodbye(twiml_of(post_form(serve.port, "/twiml/voice", webhook("+15554440001", call_sid_for(42)))), try_later);
+  check_goodbye(twiml_of(post_form(serve.port, "/twiml/pin", webhook("+15554440001", call_sid_for(42), "1234"))),
+                try_later);
 }
 
 TEST_CASE("TwiML pin with --stream-mode fork starts a one-way stream and holds the call", "[twiml][stream-mode]") {
@@ -361,14 +378,12 @@ TEST_CASE("TwiML pin with --stream-mode fork starts a one-way stream and holds t
 
 TEST_CASE("TwiML pin: --twiml-backend is what a PIN without backends streams to", "[twiml][api]") {
   const auto pins = test::temp_path("twiml-pins.json");
-  {
-    std::ofstream(pins) << R"([{"pin": "2468"}])";
-  }
+  { std::ofstream(pins) << R"([{"pin": "2468"}])"; }
   auto serve = test::start_serve({"--pins-file", pins, "--twiml-backend", "127.0.0.1:8901,wss://bot.example.com/x"});
   const auto root = twiml_of(post_form(serve.port, "/twiml/pin", webhook("+15556660000", call_sid_for(60), "2468")));
   const auto params = parameters_of(root.child("Connect").child("Stream"));
   CHECK(params.at("backendHosts") == R"(["127.0.0.1:8901","wss://bot.example.com/x"])");
-  CHECK(params.count("backendIds") == 0);  // none configured for the PIN
+  CHECK(params.count("backendIds") == 0);   // none configured for the PIN
   CHECK(params.count("streamToken") == 0);  // no secret, no token
 }
 
@@ -393,15 +408,15 @@ TEST_CASE("TwiML routes are signed routes: unsigned 400, wrong 403, rightly sign
   test::secrets::remember(pin_sig);
   CHECK(post_form(serve.port, "/twiml/pin?tries=1", pin_params).status == 400);
   CHECK(post_form(serve.port, "/twiml/pin?tries=2", pin_params, {{"X-Twilio-Signature", pin_sig}}).status == 403);
-  const auto connected = twiml_of(post_form(serve.port, "/twiml/pin?tries=1", pin_params, {{"X-Twilio-Signature", pin_sig}}));
+  const auto connected = twiml_of(
+      post_form(serve.port, "/twiml/pin?tries=1", pin_params, {{"X-Twilio-Signature", pin_sig}}));
   CHECK(connected.child_names() == Names{"Say", "Connect"});
 }
 
-TEST_CASE("TwiML prompts, voice and language holding <&\"'> are escaped and read back as configured",
-          "[twiml][xml]") {
+TEST_CASE("TwiML prompts, voice and language holding <&\"'> are escaped and read back as configured", "[twiml][xml]") {
   const std::string nasty = R"(Press <1> & "2" 'now')";
-  auto serve = test::start_serve({"--pins-file", demo_pins, "--twiml-welcome", nasty, "--twiml-voice", "Polly.\"x\"&<y>",
-                                  "--twiml-language", "en-'GB'", "--twiml-goodbye", "Bye & <bye>",
+  auto serve = test::start_serve({"--pins-file", demo_pins, "--twiml-welcome", nasty, "--twiml-voice",
+                                  "Polly.\"x\"&<y>", "--twiml-language", "en-'GB'", "--twiml-goodbye", "Bye & <bye>",
                                   "--twiml-pin-digits", "0"});
   const auto root = twiml_of(post_form(serve.port, "/twiml/voice", webhook("+15558880000", call_sid_for(80))));
   const auto& gather = check_gather(root, "/twiml/pin", false, "Bye & <bye>");
@@ -466,15 +481,25 @@ TEST_CASE("a stream with a missing, forged, expired or other backends' token is 
   const auto sid = call_sid_for(100);
   const std::vector<Case> cases{
       {"missing", {{"backendHosts", hosts}}, "missing stream token"},
-      {"forged", {{"backendHosts", hosts}, {"streamToken", twilio::mint_stream_token("forged-secret-0123456789", sid, hosts, now + 60)}}, "invalid stream token"},
+      {"forged",
+       {{"backendHosts", hosts},
+        {"streamToken", twilio::mint_stream_token("forged-secret-0123456789", sid, hosts, now + 60)}},
+       "invalid stream token"},
       {"garbage", {{"backendHosts", hosts}, {"streamToken", "v1.x.y"}}, "invalid stream token"},
-      {"expired", {{"backendHosts", hosts}, {"streamToken", twilio::mint_stream_token(secret, sid, hosts, now - 1)}}, "expired stream token"},
+      {"expired",
+       {{"backendHosts", hosts}, {"streamToken", twilio::mint_stream_token(secret, sid, hosts, now - 1)}},
+       "expired stream token"},
       {"other backends",
        {{"backendHosts", json::array({other.host_port()}).dump()},
         {"streamToken", twilio::mint_stream_token(secret, sid, hosts, now + 60)}},
        "invalid stream token"},
-      {"another call", {{"backendHosts", hosts}, {"streamToken", twilio::mint_stream_token(secret, call_sid_for(101), hosts, now + 60)}}, "invalid stream token"},
-      {"no backendHosts (the --backend list)", {{"streamToken", twilio::mint_stream_token(secret, sid, hosts, now + 60)}}, "invalid stream token"},
+      {"another call",
+       {{"backendHosts", hosts},
+        {"streamToken", twilio::mint_stream_token(secret, call_sid_for(101), hosts, now + 60)}},
+       "invalid stream token"},
+      {"no backendHosts (the --backend list)",
+       {{"streamToken", twilio::mint_stream_token(secret, sid, hosts, now + 60)}},
+       "invalid stream token"},
   };
   double refused = 0;
   for (const auto& c : cases) {
@@ -494,10 +519,15 @@ TEST_CASE("a stream with a missing, forged, expired or other backends' token is 
 
 TEST_CASE("serve refuses a short or empty stream token secret and TwiML settings out of range at start",
           "[twiml][stream-token]") {
-  const std::vector<std::vector<std::string>> bad{
-      {"--stream-token-secret", "fifteen-chars!!"}, {"--stream-token-secret", ""},     {"--twiml-pin-digits", "65"},
-      {"--twiml-max-tries", "0"},                    {"--twiml-max-tries", "101"},       {"--twiml-gather-timeout", "0"},
-      {"--twiml-gather-timeout", "601"},             {"--stream-token-ttl", "0"},        {"--twiml-backend", "not a host"}};
+  const std::vector<std::vector<std::string>> bad{{"--stream-token-secret", "fifteen-chars!!"},
+                                                  {"--stream-token-secret", ""},
+                                                  {"--twiml-pin-digits", "65"},
+                                                  {"--twiml-max-tries", "0"},
+                                                  {"--twiml-max-tries", "101"},
+                                                  {"--twiml-gather-timeout", "0"},
+                                                  {"--twiml-gather-timeout", "601"},
+                                                  {"--stream-token-ttl", "0"},
+                                                  {"--twiml-backend", "not a host"}};
   for (const auto& args : bad) {
     INFO(args.at(0) << " " << args.at(1));
     auto argv = test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0", "--store", "memory"});
@@ -512,4 +542,70 @@ TEST_CASE("serve refuses a short or empty stream token secret and TwiML settings
       {{"CALLPROXY_STREAM_TOKEN_SECRET", "short"}});
   CHECK(env.exit_code == 2);
   CHECK(env.err.find("CALLPROXY_STREAM_TOKEN_SECRET") != std::string::npos);
+}
+
+// ---- the Studio flow asset ----------------------------------------------------------------
+
+TEST_CASE("assets/studio-flow.json is a flow whose every URL is a route serve answers", "[twiml][studio]") {
+  std::ifstream file(std::string(CALLPROXY_ASSETS) + "/studio-flow.json");
+  REQUIRE(file);
+  const auto flow = json::parse(file);  // throws on invalid JSON
+  REQUIRE(flow.at("states").is_array());
+  std::set<std::string> names;
+  for (const auto& state : flow.at("states")) names.insert(state.at("name").get<std::string>());
+  CHECK(names.count(flow.at("initial_state").get<std::string>()) == 1);
+
+  auto serve = test::start_serve({"--pins-file", demo_pins});
+  const std::string host = "callproxy.example.com";
+  // What Studio puts in the templates, as a call would have it.
+  const auto fill = [](std::string text) {
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"{{trigger.call.From}}", "+15551234567"},
+                                                          {"{{flow.sid}}", "FN0123456789abcdef0123456789abcdef"},
+                                                          {"{{widgets.gather_pin.Digits}}", "1234"}}) {
+      for (auto at = text.find(from); at != std::string::npos; at = text.find(from)) text.replace(at, from.size(), to);
+    }
+    return text;
+  };
+  std::set<std::string> paths;
+  bool streams = false;
+  for (const auto& state : flow.at("states")) {
+    INFO(state.at("name"));
+    for (const auto& t : state.at("transitions")) {
+      if (t.contains("next")) CHECK(names.count(t.at("next").get<std::string>()) == 1);
+    }
+    const auto& p = state.at("properties");
+    for (const auto* key : {"url", "stream_url"}) {
+      if (!p.contains(key)) continue;
+      const auto url = fill(p.at(key).get<std::string>());
+      INFO(url);
+      const std::string scheme = key == std::string("url") ? "https://" : "wss://";
+      REQUIRE(url.rfind(scheme + host + "/", 0) == 0);
+      const auto path = url.substr(scheme.size() + host.size());
+      REQUIRE(path.find("{{") == std::string::npos);
+      paths.insert(path.substr(0, path.find('/', 1)));
+      test::HttpReply reply;
+      if (key == std::string("stream_url")) {
+        reply = test::http_request(serve.port, "GET", path);
+        CHECK(reply.status == 426);  // the WebSocket endpoint
+        std::map<std::string, std::string> params;
+        for (const auto& param : p.at("stream_parameters")) params[param.at("key")] = param.at("value");
+        CHECK(params.at("backendHosts") == "{{widgets.validate_pin.parsed.backendHosts}}");
+        CHECK(params.at("executionId") == "{{flow.sid}}");
+        streams = true;
+      } else if (p.at("method") == "POST") {
+        reply = test::http_request(serve.port, "POST", path, {{"Content-Type", p.at("content_type")}},
+                                   fill(p.at("body").get<std::string>()));
+        CHECK(reply.status == 200);
+        CHECK(json::parse(reply.body).at("authenticated") == true);  // demo PIN 1234
+      } else {
+        reply = test::http_request(serve.port, p.at("method").get<std::string>(), path);
+      }
+      INFO(reply.status << " " << reply.body);
+      CHECK(reply.body.rfind(R"({"message":"no route for)", 0) == std::string::npos);
+      CHECK(reply.status != 405);  // the route exists with this method
+    }
+  }
+  CHECK(streams);
+  CHECK(paths == std::set<std::string>{"/blocked-callers", "/validate-pin", "/media", "/executions"});
 }
