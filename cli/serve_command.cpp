@@ -83,6 +83,12 @@ std::string seconds_text(std::chrono::milliseconds duration) {
   return text;
 }
 
+// A --backend or --twiml-backend entry: "" when parse_backend takes it, else why not.
+std::string check_backend_entry(const std::string& entry) {
+  auto parsed = proxy::parse_backend(entry);
+  return parsed ? std::string() : parsed.error();
+}
+
 std::string bool_text(bool value) { return value ? "true" : "false"; }
 
 // Seconds on the command line, milliseconds inside; the default is what `target` holds.
@@ -143,10 +149,7 @@ RunFunction setup_serve(CLI::App& parent) {
                   "Backend for calls whose start names none: host:port or a ws:// / wss:// URL (repeatable)")
       ->envname("CALLPROXY_BACKEND")
       ->delimiter(',')
-      ->check([](const std::string& entry) {
-        auto parsed = proxy::parse_backend(entry);
-        return parsed ? std::string() : parsed.error();
-      });
+      ->check(check_backend_entry);
   app->add_option("--backend-allow", flags->allow,
                   "Only allow backends matching HOST:PORT (10.0.0.0/8:8900, *.internal:*, host:443; repeatable)")
       ->envname("CALLPROXY_BACKEND_ALLOW")
@@ -299,10 +302,7 @@ RunFunction setup_serve(CLI::App& parent) {
                   "none: the stream names none and --backend applies)")
       ->envname("CALLPROXY_TWIML_BACKEND")
       ->delimiter(',')
-      ->check([](const std::string& entry) {
-        auto parsed = proxy::parse_backend(entry);
-        return parsed ? std::string() : parsed.error();
-      });
+      ->check(check_backend_entry);
   app->add_option("--stream-token-secret", options.media.stream_token_secret,
                   "Secret for per-call stream tokens (at least 16 characters; never logged): when set, every stream "
                   "must carry a valid token, which the TwiML flow mints")
