@@ -176,9 +176,8 @@ void pin(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
         HttpResponse::error(400, "field 'CallSid' is longer than " + std::to_string(max_call_sid_bytes) + " bytes"));
   }
   if (form.call_sid.empty()) return respond(HttpResponse::error(400, "field 'CallSid' is missing"));
-  if (is_withheld_caller(canonical_caller_id(form.from.substr(0, max_caller_id_bytes + 1)))) {
-    return respond(goodbye(options));
-  }
+  // A withheld number never got a gather: nothing to check or count against "anonymous".
+  if (is_withheld_caller(canonical_caller_id(form.from))) return respond(goodbye(options));
   // Another try, or the goodbye once this call has had its tries.
   const auto wrong = [&api, tries = *tries](bool blocked) {
     const auto& options = api.options;
