@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "proxy/callers/caller_id.h"
+#include "proxy/callers/twiml_routes.h"
 #include "proxy/media/backend_target.h"
 #include "proxy/server.h"
 
@@ -61,7 +62,7 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
     if (options.signatures.validate) {
       spdlog::info("Twilio signatures are checked on /media (signed URL: {})",
                    options.signatures.public_url.empty() ? "wss://<Host header>/media"
-                                                         : options.signatures.public_url + "/media");
+                                                         : proxy::twiml_stream_url(options.signatures.public_url, {}));
     }
     server.run();
     return exit_ok;

@@ -413,6 +413,34 @@ TEST_CASE("TwiML routes are signed routes: unsigned 400, wrong 403, rightly sign
   CHECK(connected.child_names() == Names{"Say", "Connect"});
 }
 
+TEST_CASE("one --public-url serves both kinds of signed URL: https:// for webhooks, wss:// for the stream",
+          "[twiml][signature]") {
+  const std::string& token = test::secrets::auth_token;
+  for (const std::string public_url : {"wss://calls.example.com", "https://calls.example.com/"}) {
+    INFO(public_url);
+    auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins, "--public-url", public_url},
+                                   {{"TWILIO_AUTH_TOKEN", token}});
+    // Twilio signs the webhook's https:// URL and the stream's wss:// URL, whichever form was given.
+    const auto params = webhook("+15557770002", call_sid_for(71));
+    const auto webhook_sig = twilio::compute_signature(token, "https://calls.example.com/twiml/voice", params);
+    test::secrets::remember(webhook_sig);
+    const auto root = twiml_of(post_form(serve.port, "/twiml/voice", params, {{"X-Twilio-Signature", webhook_sig}}));
+    check_gather(root, "https://calls.example.com/twiml/pin");
+    const auto pin_params = webhook("+15557770002", call_sid_for(71), "1234");
+    const auto pin_sig = twilio::compute_signature(token, "https://calls.example.com/twiml/pin", pin_params);
+    test::secrets::remember(pin_sig);
+    const auto connect = twiml_of(post_form(serve.port, "/twiml/pin", pin_params, {{"X-Twilio-Signature", pin_sig}}));
+    CHECK(connect.child("Connect").child("Stream").at("url") == "wss://calls.example.com/media");
+    const auto media_sig = twilio::compute_signature(token, "wss://calls.example.com/media", {});
+    test::secrets::remember(media_sig);
+    CHECK_NOTHROW(test::WsClient(serve.port, "/media", {{"X-Twilio-Signature", media_sig}}));
+    // The other scheme's signature is not the one Twilio makes: refused.
+    const auto wrong = twilio::compute_signature(token, "https://calls.example.com/media", {});
+    test::secrets::remember(wrong);
+    CHECK_THROWS_AS(test::WsClient(serve.port, "/media", {{"X-Twilio-Signature", wrong}}), test::HandshakeRefused);
+  }
+}
+
 TEST_CASE("TwiML prompts, voice and language holding <&\"'> are escaped and read back as configured", "[twiml][xml]") {
   const std::string nasty = R"(Press <1> & "2" 'now')";
   auto serve = test::start_serve({"--pins-file", demo_pins, "--twiml-welcome", nasty, "--twiml-voice",
