@@ -108,6 +108,15 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   CallSession& operator=(const CallSession&) = delete;
 
   void run(http::request<http::string_body> request) {
+    // A client that is not Twilio may carry its stream token in the handshake's query instead.
+    if (!options_.stream_token_secret.empty()) {
+      const std::string_view target = request.target();
+      if (const auto q = target.find('?'); q != std::string_view::npos) {
+        for (auto& [key, value] : twilio::parse_form(target.substr(q + 1))) {
+          if (key == "token") handshake_token_ = std::move(value);
+        }
+      }
+    }
     if constexpr (raw) {
       ws_.control_callback([this] { ++heard_; });
       std::string headers = "Server: callproxy\r\n";
@@ -136,15 +145,6 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
           if (!request_id.empty()) res.set("X-Request-Id", request_id);
         }));
     ws_.read_message_max(options_.max_message_bytes);
-    // A client that is not Twilio may carry its stream token in the handshake's query instead.
-    if (!options_.stream_token_secret.empty()) {
-      const std::string_view target = request.target();
-      if (const auto q = target.find('?'); q != std::string_view::npos) {
-        for (auto& [key, value] : twilio::parse_form(target.substr(q + 1))) {
-          if (key == "token") handshake_token_ = std::move(value);
-        }
-      }
-    }
     ws_.async_accept(request, beast::bind_front_handler(&CallSession::on_accept, shared_from_this()));
   }
 
