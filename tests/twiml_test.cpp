@@ -14,6 +14,7 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
+#include "support/media_call.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
 #include "support/wait.h"
@@ -28,6 +29,7 @@
 using namespace callproxy;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using test::metric;
 using test::XmlElement;
 
 namespace {
@@ -129,13 +131,6 @@ struct StreamCall {
   testclient::TwilioStreamWriter writer;
   test::WsClient ws;
 };
-
-double metric(unsigned short port, const std::string& series) {
-  const auto text = test::http_request(port, "GET", "/metrics").body;
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) FAIL("no series " << series << " in /metrics");
-  return std::stod(text.substr(at + series.size() + 2));
-}
 
 }  // namespace
 
