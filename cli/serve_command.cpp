@@ -9,6 +9,8 @@
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "proxy/callers/caller_id.h"
+#include "proxy/callers/twiml_routes.h"
 #include "proxy/media/backend_target.h"
 #include "proxy/server.h"
 
@@ -50,13 +52,17 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
       throw std::invalid_argument("--api-key (SERVER_API_KEY) is empty: give a key of at least " +
                                   std::to_string(proxy::min_api_key_chars) + " characters, or none");
     }
+    if (app.get_option("--stream-token-secret")->count() > 0 && options.media.stream_token_secret.empty()) {
+      throw std::invalid_argument("--stream-token-secret (CALLPROXY_STREAM_TOKEN_SECRET) is empty: give a secret of at "
+                                  "least 16 characters, or none");
+    }
     for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
     proxy::Server server(options);
     server.listen();
     if (options.signatures.validate) {
       spdlog::info("Twilio signatures are checked on /media (signed URL: {})",
                    options.signatures.public_url.empty() ? "wss://<Host header>/media"
-                                                         : options.signatures.public_url + "/media");
+                                                         : proxy::twiml_stream_url(options.signatures.public_url, {}));
     }
     server.run();
     return exit_ok;
@@ -76,6 +82,12 @@ std::string seconds_text(std::chrono::milliseconds duration) {
   auto text = std::to_string(ms / 1000) + "." + std::to_string(1000 + ms % 1000).substr(1);
   while (text.back() == '0') text.pop_back();
   return text;
+}
+
+// A --backend or --twiml-backend entry: "" when parse_backend takes it, else why not.
+std::string check_backend_entry(const std::string& entry) {
+  auto parsed = proxy::parse_backend(entry);
+  return parsed ? std::string() : parsed.error();
 }
 
 std::string bool_text(bool value) { return value ? "true" : "false"; }
@@ -138,10 +150,7 @@ RunFunction setup_serve(CLI::App& parent) {
                   "Backend for calls whose start names none: host:port or a ws:// / wss:// URL (repeatable)")
       ->envname("CALLPROXY_BACKEND")
       ->delimiter(',')
-      ->check([](const std::string& entry) {
-        auto parsed = proxy::parse_backend(entry);
-        return parsed ? std::string() : parsed.error();
-      });
+      ->check(check_backend_entry);
   app->add_option("--backend-allow", flags->allow,
                   "Only allow backends matching HOST:PORT (10.0.0.0/8:8900, *.internal:*, host:443; repeatable)")
       ->envname("CALLPROXY_BACKEND_ALLOW")
@@ -253,6 +262,58 @@ RunFunction setup_serve(CLI::App& parent) {
       ->default_str(std::to_string(options.callers.attempts.ttl.count()))
       ->envname("INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS")
       ->check(CLI::Range(1LL, 10LL * 365 * 86400));
+
+  // The built-in call flow (POST /twiml/voice and /twiml/pin).
+  auto& twiml = options.callers.twiml;
+  const auto prompt = [app](const std::string& name, std::string& target, const std::string& help,
+                            const std::string& env) {
+    app->add_option(name, target, "TwiML flow: " + help)->envname(env)->capture_default_str();
+  };
+  prompt("--twiml-welcome", twiml.welcome, "what a caller hears before entering the PIN", "CALLPROXY_TWIML_WELCOME");
+  prompt("--twiml-wrong-pin", twiml.wrong_pin, "what a caller hears after a wrong PIN", "CALLPROXY_TWIML_WRONG_PIN");
+  prompt("--twiml-goodbye", twiml.goodbye,
+         "what a caller hears before the flow hangs up (blocked, withheld, no PIN entered, out of tries)",
+         "CALLPROXY_TWIML_GOODBYE");
+  prompt("--twiml-connecting", twiml.connecting, "what a caller hears after the right PIN, before the stream",
+         "CALLPROXY_TWIML_CONNECTING");
+  prompt("--twiml-try-later", twiml.try_later,
+         "what a caller hears when the PIN cannot be checked (PIN API or state store down); then it hangs up",
+         "CALLPROXY_TWIML_TRY_LATER");
+  prompt("--twiml-voice", twiml.voice, "<Say voice> (alice, Polly.Joanna, ...; empty: Twilio's default)",
+         "CALLPROXY_TWIML_VOICE");
+  prompt("--twiml-language", twiml.language, "<Say language> (empty: Twilio's default)", "CALLPROXY_TWIML_LANGUAGE");
+  app->add_option("--twiml-pin-digits", twiml.pin_digits,
+                  "TwiML flow: digits of a PIN (<Gather numDigits>); 0: the caller ends it with #")
+      ->envname("CALLPROXY_TWIML_PIN_DIGITS")
+      ->check(CLI::Range(0u, static_cast<unsigned>(proxy::max_pin_bytes)))
+      ->capture_default_str();
+  app->add_option("--twiml-gather-timeout", twiml.gather_timeout,
+                  "TwiML flow: seconds of silence while the PIN is entered before the goodbye (<Gather timeout>)")
+      ->envname("CALLPROXY_TWIML_GATHER_TIMEOUT")
+      ->check(CLI::Range(1u, 600u))
+      ->capture_default_str();
+  app->add_option("--twiml-max-tries", twiml.max_tries,
+                  "TwiML flow: wrong PINs one call may enter; after the last, goodbye (each one also counts "
+                  "towards --attempts-allowed)")
+      ->envname("CALLPROXY_TWIML_MAX_TRIES")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
+  app->add_option("--twiml-backend", twiml.backends,
+                  "TwiML flow: the backendHosts a stream carries when the PIN names no backend (repeatable; "
+                  "none: the stream names none and --backend applies)")
+      ->envname("CALLPROXY_TWIML_BACKEND")
+      ->delimiter(',')
+      ->check(check_backend_entry);
+  app->add_option("--stream-token-secret", options.media.stream_token_secret,
+                  "Secret for per-call stream tokens (at least 16 characters; never logged): when set, every stream "
+                  "must carry a valid token, which the TwiML flow mints")
+      ->envname("CALLPROXY_STREAM_TOKEN_SECRET");
+  app->add_option_function<long long>(
+         "--stream-token-ttl", [&options](long long s) { options.media.stream_token_ttl = std::chrono::seconds(s); },
+         "Seconds a stream token minted by the TwiML flow stays valid (the stream must start within it)")
+      ->default_str(std::to_string(options.media.stream_token_ttl.count()))
+      ->envname("CALLPROXY_STREAM_TOKEN_TTL")
+      ->check(CLI::Range(1LL, 86400LL));
 
   // Failed-PIN budgets that rotating caller IDs cannot get around (in memory, per process).
   auto& budget = options.callers.pin_budget;

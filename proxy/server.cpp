@@ -18,12 +18,14 @@
 #include "net/tls_context.h"
 #include "proxy/callers/caller_routes.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/callers/twiml_routes.h"
 #include "proxy/counted_store.h"
 #include "proxy/http/connection_limits.h"
 #include "proxy/http/http_session.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
 #include "proxy/media/call_session.h"
+#include "twilio/stream_token.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -71,6 +73,12 @@ ServeOptions checked(ServeOptions options) {
   if (!key.empty() && key.size() < min_api_key_chars) {
     throw std::invalid_argument("--api-key (SERVER_API_KEY) must be at least " + std::to_string(min_api_key_chars) +
                                 " characters; the one given has " + std::to_string(key.size()));
+  }
+  const auto& secret = options.media.stream_token_secret;
+  if (!secret.empty() && secret.size() < twilio::min_stream_token_secret_chars) {
+    throw std::invalid_argument("--stream-token-secret (CALLPROXY_STREAM_TOKEN_SECRET) must be at least " +
+                                std::to_string(twilio::min_stream_token_secret_chars) +
+                                " characters; the one given has " + std::to_string(secret.size()));
   }
   return options;
 }
@@ -143,6 +151,7 @@ struct Server::Impl {
         pins(options.callers.pins_file),
         budgets(options.callers.pin_budget),
         callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
+        twiml{callers, options.callers.twiml, options.media, options.signatures},
         loops(options.threads),
         plan(plan_limits(options, fds, loops.size())),
         limits(plan.max_connections, plan.max_calls),
@@ -165,6 +174,11 @@ struct Server::Impl {
     }
     add_status_routes(router, draining, metrics, *store);
     add_caller_routes(router, callers);
+    add_twiml_routes(router, twiml);
+    if (!options.media.stream_token_secret.empty()) {
+      spdlog::info("stream tokens: every stream must carry a valid token (valid {} s from the TwiML flow)",
+                   options.media.stream_token_ttl.count());
+    }
   }
 
   ~Impl() {
@@ -250,6 +264,7 @@ struct Server::Impl {
   PinDirectory pins;
   PinFailureBudgets budgets;
   CallerApi callers;
+  TwimlApi twiml;
   Router router;
   std::chrono::steady_clock::time_point drain_deadline{};
   bool calls_told_to_end = false;

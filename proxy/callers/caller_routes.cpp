@@ -73,17 +73,12 @@ std::optional<HttpResponse> check_api_key(const HttpRequest& request, const Call
   return std::nullopt;
 }
 
-struct PinRequest {
-  std::string pin;
-  std::string caller_id;
-};
-
 Result<PinRequest> parse_pin_request(const HttpRequest& request) {
-  PinRequest out;
+  std::string pin, caller_id;
   if (is_form(request)) {
     for (auto& [k, v] : twilio::parse_form(request.body)) {
-      if (k == "pin") out.pin = v;
-      if (k == "callerId") out.caller_id = v;
+      if (k == "pin") pin = v;
+      if (k == "callerId") caller_id = v;
     }
   } else {
     const auto parsed = twilio::parse_json_bounded(request.body);
@@ -94,38 +89,28 @@ Result<PinRequest> parse_pin_request(const HttpRequest& request) {
       if (!body.contains(field)) return Error{std::string("field '") + field + "' is missing"};
       if (!body[field].is_string()) return Error{std::string("field '") + field + "' must be a string"};
     }
-    out.pin = body["pin"];
-    out.caller_id = body["callerId"];
+    pin = body["pin"];
+    caller_id = body["callerId"];
   }
-  if (out.pin.size() > max_pin_bytes)
-    return Error{"field 'pin' is longer than " + std::to_string(max_pin_bytes) + " bytes"};
-  if (out.caller_id.size() > max_caller_id_bytes) {
-    return Error{"field 'callerId' is longer than " + std::to_string(max_caller_id_bytes) + " bytes"};
-  }
-  out.caller_id = canonical_caller_id(out.caller_id);
-  if (out.pin.empty()) return Error{"field 'pin' is missing"};
-  if (out.caller_id.empty()) return Error{"field 'callerId' is missing"};
-  return out;
+  return checked_pin_request(std::move(pin), std::move(caller_id), "pin", "callerId");
 }
 
 // A right PIN: the caller's failures are forgotten and the flow learns where to stream.
 void succeed(CallerApi& api, const std::string& caller_id, const std::string& ids, const std::string& hosts,
-             Respond respond) {
-  api.store.clear_attempts(caller_id, [ids, hosts, respond](StoreResult<Done> cleared) {
-    if (!cleared) return respond(store_unavailable(cleared.error()));
-    respond(json_response(200, {{"authenticated", true}, {"backendIds", ids}, {"backendHosts", hosts}}));
+             const std::function<void(PinCheck)>& done) {
+  api.store.clear_attempts(caller_id, [ids, hosts, done](StoreResult<Done> cleared) {
+    if (!cleared) return done({PinCheck::Outcome::store_error, {}, {}, {}, cleared.error()});
+    done({PinCheck::Outcome::authenticated, {}, ids, hosts, {}});
   });
 }
 
 // A wrong PIN: one more attempt, atomically, which may block the caller.
-void record_failure(CallerApi& api, const std::string& caller_id, Respond respond) {
-  api.store.record_failure(caller_id, api.options.attempts, [caller_id, respond](StoreResult<CallerState> after) {
-    if (!after) return respond(store_unavailable(after.error()));
+void record_failure(CallerApi& api, const std::string& caller_id, const std::function<void(PinCheck)>& done) {
+  api.store.record_failure(caller_id, api.options.attempts, [caller_id, done](StoreResult<CallerState> after) {
+    if (!after) return done({PinCheck::Outcome::store_error, {}, {}, {}, after.error()});
     if (after.value().blocked)
       spdlog::warn("caller {} blocked after {} failed PIN attempts", caller_id, after.value().attempts);
-    respond(json_response(
-        200,
-        {{"authenticated", false}, {"attempts", attempts_json(after.value())}, {"blocked", after.value().blocked}}));
+    done({PinCheck::Outcome::wrong, after.value(), {}, {}, {}});
   });
 }
 
@@ -133,7 +118,7 @@ void record_failure(CallerApi& api, const std::string& caller_id, Respond respon
 // looked at, so that the right one does not get in either; the caller's own count is left alone,
 // as nothing says this caller guessed.
 void refuse_unchecked(CallerApi& api, const PinFailureBudgets::Admission& admission, const std::string& source,
-                      const CallerState& state, const Respond& respond) {
+                      const CallerState& state, const std::function<void(PinCheck)>& done) {
   const auto budget = *admission.refused;
   api.metrics.pin_checks_refused[budget].add();
   if (admission.tripped) {  // once per budget and window, not once per request
@@ -149,16 +134,30 @@ void refuse_unchecked(CallerApi& api, const PinFailureBudgets::Admission& admiss
                    source, policy.per_source, seconds);
     }
   }
-  respond(json_response(200, {{"authenticated", false}, {"attempts", attempts_json(state)}, {"blocked", false}}));
+  done({PinCheck::Outcome::refused, state, {}, {}, {}});
 }
 
-// Runs `handler` only if the request's signature passes.
-Handler signed_route(const CallerApi& api, Handler handler) {
-  return [&api, handler = std::move(handler)](const HttpRequest& request, const RouteParams& params, Respond respond) {
-    if (auto refusal = check_request_signature(request, api.signing)) return respond(std::move(*refusal));
-    handler(request, params, std::move(respond));
+// /validate-pin's answer to a check, in the Node service's shapes.
+HttpResponse pin_check_response(const PinCheck& check) {
+  const auto refused = [&](bool blocked) {
+    return json_response(200,
+                         {{"authenticated", false}, {"attempts", attempts_json(check.state)}, {"blocked", blocked}});
   };
+  switch (check.outcome) {
+    case PinCheck::Outcome::authenticated:
+      return json_response(
+          200, {{"authenticated", true}, {"backendIds", check.backend_ids}, {"backendHosts", check.backend_hosts}});
+    case PinCheck::Outcome::wrong: return refused(check.state.blocked);
+    case PinCheck::Outcome::blocked: return refused(true);
+    case PinCheck::Outcome::refused: return refused(false);
+    // Not the caller's fault: no attempt is counted, and Studio can say "try later".
+    case PinCheck::Outcome::unavailable: return HttpResponse::error(502, "PIN check unavailable: " + check.error);
+    case PinCheck::Outcome::store_error: break;
+  }
+  return store_unavailable(check.error);
 }
+
+Handler signed_route(const CallerApi& api, Handler handler) { return signed_route(api.signing, std::move(handler)); }
 
 Handler admin_route(const CallerApi& api, Handler handler) {
   return [&api, handler = std::move(handler)](const HttpRequest& request, const RouteParams& params, Respond respond) {
@@ -227,44 +226,69 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
   return std::nullopt;
 }
 
+Handler signed_route(const RequestSigning& signing, Handler handler) {
+  return
+      [&signing, handler = std::move(handler)](const HttpRequest& request, const RouteParams& params, Respond respond) {
+        if (auto refusal = check_request_signature(request, signing)) return respond(std::move(*refusal));
+        handler(request, params, std::move(respond));
+      };
+}
+
+Result<PinRequest> checked_pin_request(std::string pin, std::string caller_id, std::string_view pin_field,
+                                       std::string_view caller_field) {
+  const auto field = [](std::string_view name) { return "field '" + std::string(name) + "'"; };
+  if (pin.size() > max_pin_bytes)
+    return Error{field(pin_field) + " is longer than " + std::to_string(max_pin_bytes) + " bytes"};
+  if (caller_id.size() > max_caller_id_bytes) {
+    return Error{field(caller_field) + " is longer than " + std::to_string(max_caller_id_bytes) + " bytes"};
+  }
+  caller_id = canonical_caller_id(caller_id);
+  if (pin.empty()) return Error{field(pin_field) + " is missing"};
+  if (caller_id.empty()) return Error{field(caller_field) + " is missing"};
+  return PinRequest{std::move(pin), std::move(caller_id)};
+}
+
+std::string pin_budget_source(const HttpRequest& request, const RequestSigning& signing) {
+  return signing.enabled() ? std::string() : budget_source(request.remote_address);
+}
+
+void check_pin(CallerApi& api, const std::string& caller_id, const std::string& pin, const std::string& source,
+               std::function<void(PinCheck)> done) {
+  // A blocked caller is told so without the PIN being looked at.
+  api.store.caller(caller_id, [&api, caller_id, pin, source, done](StoreResult<CallerState> state) {
+    if (!state) return done({PinCheck::Outcome::store_error, {}, {}, {}, state.error()});
+    if (state.value().blocked) return done({PinCheck::Outcome::blocked, state.value(), {}, {}, {}});
+    const auto admission = api.budgets.admit(source);
+    if (admission.refused) return refuse_unchecked(api, admission, source, state.value(), done);
+    const auto ticket = admission.ticket;
+    if (const auto entry = api.pins.find(pin)) {
+      api.budgets.refund(ticket);
+      return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, done);
+    }
+    if (!api.pin_api) return record_failure(api, caller_id, done);
+    api.pin_api->check(pin, [&api, caller_id, ticket, done](PinApiAnswer answer) {
+      switch (answer.outcome) {
+        case PinApiAnswer::Outcome::authenticated:
+          api.budgets.refund(ticket);
+          return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, done);
+        case PinApiAnswer::Outcome::rejected: return record_failure(api, caller_id, done);
+        case PinApiAnswer::Outcome::unavailable:
+          // Not the caller's fault: no attempt is counted.
+          api.budgets.refund(ticket);
+          spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
+          return done({PinCheck::Outcome::unavailable, {}, {}, {}, answer.error});
+      }
+    });
+  });
+}
+
 void add_caller_routes(Router& router, CallerApi& api) {
   router.add("POST", "/validate-pin",
              signed_route(api, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
                auto parsed = parse_pin_request(request);
                if (!parsed) return respond(HttpResponse::error(400, parsed.error()));
-               const auto caller_id = parsed.value().caller_id;
-               const auto pin = parsed.value().pin;
-               // With signatures checked every request comes from Twilio, whose addresses all callers share.
-               const auto source = api.signing.enabled() ? std::string() : budget_source(request.remote_address);
-               // A blocked caller is told so without the PIN being looked at.
-               api.store.caller(caller_id, [&api, caller_id, pin, source, respond](StoreResult<CallerState> state) {
-                 if (!state) return respond(store_unavailable(state.error()));
-                 if (state.value().blocked) {
-                   return respond(json_response(
-                       200, {{"authenticated", false}, {"attempts", attempts_json(state.value())}, {"blocked", true}}));
-                 }
-                 const auto admission = api.budgets.admit(source);
-                 if (admission.refused) return refuse_unchecked(api, admission, source, state.value(), respond);
-                 const auto ticket = admission.ticket;
-                 if (const auto entry = api.pins.find(pin)) {
-                   api.budgets.refund(ticket);
-                   return succeed(api, caller_id, entry->backend_ids, entry->backend_hosts, respond);
-                 }
-                 if (!api.pin_api) return record_failure(api, caller_id, respond);
-                 api.pin_api->check(pin, [&api, caller_id, ticket, respond](PinApiAnswer answer) {
-                   switch (answer.outcome) {
-                     case PinApiAnswer::Outcome::authenticated:
-                       api.budgets.refund(ticket);
-                       return succeed(api, caller_id, answer.backend_ids, answer.backend_hosts, respond);
-                     case PinApiAnswer::Outcome::rejected: return record_failure(api, caller_id, respond);
-                     case PinApiAnswer::Outcome::unavailable:
-                       // Not the caller's fault: no attempt is counted, and Studio can say "try later".
-                       api.budgets.refund(ticket);
-                       spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
-                       return respond(HttpResponse::error(502, "PIN check unavailable: " + answer.error));
-                   }
-                 });
-               });
+               check_pin(api, parsed.value().caller_id, parsed.value().pin, pin_budget_source(request, api.signing),
+                         [respond](const PinCheck& check) { respond(pin_check_response(check)); });
              }));
 
   // Path IDs are normalised as validate-pin's are, so that a block, a lookup and an unblock

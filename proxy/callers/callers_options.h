@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "proxy/callers/pin_budget.h"
 #include "proxy/store/state_store.h"
@@ -14,6 +15,22 @@ namespace callproxy::proxy {
 // The shortest --api-key serve takes: a short key could be guessed by asking.
 inline constexpr std::size_t min_api_key_chars = 16;
 
+// The built-in call flow (POST /twiml/voice, /twiml/pin): what callers hear and how the PIN is
+// gathered. Prompts go through the XML writer, so any text is safe in them.
+struct TwimlOptions {
+  std::string welcome = "Welcome. Please enter your PIN, then press the hash key.";
+  std::string wrong_pin = "That PIN was not recognised.";
+  std::string goodbye = "Goodbye.";
+  std::string connecting = "Connecting you now.";
+  std::string try_later = "Sorry, your PIN cannot be checked right now. Please try again later. Goodbye.";
+  std::string voice;                  // <Say voice>; empty: Twilio's default voice
+  std::string language = "en-US";     // <Say language>; empty: Twilio's default
+  unsigned pin_digits = 4;            // <Gather numDigits>; 0: the caller ends the PIN with '#'
+  unsigned gather_timeout = 10;       // <Gather timeout>, seconds of silence before the goodbye
+  unsigned max_tries = 3;             // wrong PINs one call may enter before it is said goodbye to
+  std::vector<std::string> backends;  // backendHosts for PINs that name no backend
+};
+
 struct CallersOptions {
   std::string pins_file;  // empty: every PIN is refused (warned at start)
   std::string pin_api;    // SERVER_API_HOST: the identity API asked when the pins file does not match
@@ -22,6 +39,7 @@ struct CallersOptions {
   bool debug_routes = false;
   AttemptPolicy attempts;
   PinBudgetPolicy pin_budget;  // failures allowed whatever the caller ID (per source: without validation)
+  TwimlOptions twiml;
 };
 
 }  // namespace callproxy::proxy

@@ -27,6 +27,8 @@
 #include "twilio/backend_protocol.h"
 #include "twilio/media_message.h"
 #include "twilio/media_scan.h"
+#include "twilio/percent_encoding.h"
+#include "twilio/stream_token.h"
 
 namespace callproxy::proxy {
 namespace {
@@ -106,6 +108,15 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   CallSession& operator=(const CallSession&) = delete;
 
   void run(http::request<http::string_body> request) {
+    // A client that is not Twilio may carry its stream token in the handshake's query instead.
+    if (!options_.stream_token_secret.empty()) {
+      const std::string_view target = request.target();
+      if (const auto q = target.find('?'); q != std::string_view::npos) {
+        for (auto& [key, value] : twilio::parse_form(target.substr(q + 1))) {
+          if (key == "token") handshake_token_ = std::move(value);
+        }
+      }
+    }
     if constexpr (raw) {
       ws_.control_callback([this] { ++heard_; });
       std::string headers = "Server: callproxy\r\n";
@@ -355,8 +366,29 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     stream_sid_ = start.stream_sid;
     label_ = start.stream_sid + " (" + (start.call_sid.empty() ? "no callSid" : start.call_sid) + ")";
 
+    const auto hosts_param = start.custom_parameters.find("backendHosts");
+    if (!options_.stream_token_secret.empty()) {
+      // Before anything is connected: the token says this call may stream to these backends.
+      const auto token_param = start.custom_parameters.find("streamToken");
+      const std::string_view token = token_param != start.custom_parameters.end()
+                                         ? std::string_view(token_param->second)
+                                         : handshake_token_;
+      const auto now =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      const auto verdict = twilio::check_stream_token(
+          options_.stream_token_secret, token, start.call_sid,
+          hosts_param != start.custom_parameters.end() ? std::string_view(hosts_param->second) : std::string_view(),
+          now);
+      if (verdict != twilio::StreamTokenVerdict::valid) {
+        metrics_.streams_refused[StreamRefusal::stream_token].add();
+        const std::string reason(twilio::describe(verdict));
+        spdlog::warn("call {}: {}: closing the stream (1008) before connecting any backend", label_, reason);
+        return close_twilio(websocket::close_code::policy_error, reason);
+      }
+    }
+
     std::vector<std::string> entries = options_.default_backends;
-    if (const auto it = start.custom_parameters.find("backendHosts"); it != start.custom_parameters.end()) {
+    if (const auto it = hosts_param; it != start.custom_parameters.end()) {
       auto hosts = parse_backend_hosts(it->second);
       if (!hosts) {
         metrics_.backends_refused[RefusedBackend::invalid].add();
@@ -400,6 +432,11 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       preamble.push_back(connected_text_ ? connected_text_
                                          : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
       preamble.push_back(share(text));
+    } else if (start.custom_parameters.count("streamToken") > 0) {
+      // The token is for serve: backends of the simple format do not see it.
+      auto without_token = start;
+      without_token.custom_parameters.erase("streamToken");
+      preamble.push_back(share(twilio::write_simple_start(without_token)));
     } else {
       preamble.push_back(share(twilio::write_simple_start(start)));
     }
@@ -616,7 +653,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   std::string label_;
   std::string stream_sid_;
   std::string execution_id_;
-  std::string mark_owner_;  // this stream's token on the execution's mark
+  std::string handshake_token_;  // ?token= of the handshake (never logged)
+  std::string mark_owner_;       // this stream's token on the execution's mark
   FrameText connected_text_;
   std::vector<std::shared_ptr<BackendLink>> links_;
   BackendLink* primary_ = nullptr;

@@ -32,6 +32,11 @@ struct MediaOptions {
   std::size_t max_backend_queue_bytes = 256 * 1024;            // every message queued behind a backend
   std::chrono::milliseconds backend_connect_timeout{5'000};
   std::string backend_ca;  // extra CA file for wss:// backends
+  // Per-call stream tokens (twilio/stream_token.h): with a secret, every stream's start must carry
+  // a valid token (customParameters.streamToken, or ?token= on the handshake) or it is closed
+  // (1008) before any backend is connected. The call flow mints tokens valid for the TTL.
+  std::string stream_token_secret;  // never logged
+  std::chrono::seconds stream_token_ttl{60};
 
   std::size_t max_message_bytes = 64 * 1024;        // one WebSocket message, either direction
   std::size_t max_frame_bytes = 32 * 1024;          // one media payload, decoded (Twilio sends 160)

@@ -100,7 +100,7 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
                                       "frame_too_large"});
   labelled(out, "callproxy_streams_refused_total", "Twilio streams serve closed with 1008, by reason", "reason",
            sum_labelled(&Metrics::streams_refused),
-           std::array<const char*, 3>{"no_start", "too_many_backends", "no_backend"});
+           std::array<const char*, 4>{"no_start", "too_many_backends", "no_backend", "stream_token"});
   counter(out, "callproxy_backend_connect_failures_total", "Backend connections that failed",
           sum([](const Metrics& m) { return m.backend_connect_failures.value(); }));
   counter(out, "callproxy_backend_reconnects_total", "Backend links re-established after a drop",

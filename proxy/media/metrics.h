@@ -23,7 +23,7 @@ enum class DropReason : std::size_t {
   count
 };
 // Streams serve closed itself (1008), by reason.
-enum class StreamRefusal : std::size_t { no_start, too_many_backends, no_backend, count };
+enum class StreamRefusal : std::size_t { no_start, too_many_backends, no_backend, stream_token, count };
 enum class Rejection : std::size_t { missing_signature, bad_signature, draining, not_websocket, call_limit, count };
 enum class ParseSource : std::size_t { twilio, backend, count };
 enum class LinkState : std::size_t { connecting, open, reconnecting, count };

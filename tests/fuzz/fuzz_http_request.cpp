@@ -1,5 +1,5 @@
-// serve's HTTP API behind the connection: the router with the status routes and the callers API
-// (PINs, blocked callers, admin and debug routes) over the memory store, with signature
+// serve's HTTP API behind the connection: the router with the status routes, the callers API
+// (PINs, blocked callers, admin and debug routes) and the TwiML flow over the memory store, with signature
 // validation on or off. No sockets: the input becomes HttpRequest values, as HttpSession makes
 // them from what Beast parsed.
 //
@@ -15,8 +15,8 @@
 //   body                    (the rest)
 // The requests run in order on one server (one store, one set of PIN budgets). Each request gets
 // exactly one answer, never 500 (a handler that threw), with headers that cannot split a
-// response, JSON that parses where the answer says JSON, and an unsigned PIN check never passes
-// a validating server.
+// response, JSON that parses where the answer says JSON, TwiML free of characters XML 1.0
+// forbids, and an unsigned PIN check or TwiML webhook never passes a validating server.
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -35,6 +35,7 @@
 
 #include "fuzz_check.h"
 #include "proxy/callers/caller_routes.h"
+#include "proxy/callers/twiml_routes.h"
 #include "proxy/http/status_routes.h"
 #include "twilio/signature.h"
 
@@ -73,9 +74,20 @@ struct Server {
         pins(pins_file()),
         signing(SignatureOptions{validate, token, {}}),
         budgets(options.pin_budget),
-        api{options, *store, pins, signing, budgets, metrics.shared(), nullptr} {
+        signatures{validate, token, {}},
+        api{options, *store, pins, signing, budgets, metrics.shared(), nullptr},
+        twiml{api, options.twiml, media_options(), signatures} {
     add_status_routes(router, draining, metrics, *store);
     add_caller_routes(router, api);
+    add_twiml_routes(router, twiml);
+  }
+  static const MediaOptions& media_options() {
+    static const MediaOptions media = [] {
+      MediaOptions m;
+      m.stream_token_secret = "fuzz-stream-token-secret";  // the flow mints tokens too
+      return m;
+    }();
+    return media;
   }
   static CallersOptions make_options(bool debug) {
     CallersOptions o;
@@ -95,7 +107,9 @@ struct Server {
   PinFailureBudgets budgets;
   ServerMetrics metrics;
   std::atomic<bool> draining{false};
+  SignatureOptions signatures;
   CallerApi api;
+  TwimlApi twiml;
   Router router;
 };
 
@@ -147,8 +161,19 @@ void check_answer(const HttpRequest& request, const HttpResponse& response, bool
     fuzz::require(!nlohmann::json::parse(response.body, nullptr, false).is_discarded(), "an answer that is not JSON",
                   what + " " + response.body);
   }
-  if (validating && !signed_here && request.path() == "/validate-pin") {
+  const bool twiml = request.path().substr(0, 7) == "/twiml/";
+  if (validating && !signed_here && (request.path() == "/validate-pin" || twiml)) {
     fuzz::require(response.status != 200, "an unsigned PIN check passed a validating server", what);
+  }
+  if (twiml && response.status == 200) {
+    fuzz::require(response.content_type.rfind("text/xml", 0) == 0, "TwiML that is not text/xml", what);
+    fuzz::require(response.body.rfind("<?xml", 0) == 0 && response.body.size() >= 11 &&
+                      response.body.compare(response.body.size() - 11, 11, "</Response>") == 0,
+                  "TwiML that is not one <Response> document", what + " " + response.body);
+    for (const char c : response.body) {
+      const auto byte = static_cast<unsigned char>(c);
+      fuzz::require(byte >= 0x20 || c == '\t' || c == '\n', "TwiML with a character XML 1.0 forbids", what);
+    }
   }
 }
 

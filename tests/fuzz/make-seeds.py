@@ -90,6 +90,7 @@ def request(method, target, headers=(), body=""):
 
 
 json_type = "Content-Type: application/json"
+form_type = "Content-Type: application/x-www-form-urlencoded"
 api_key = "apiKey: fuzz-api-key"
 pin = lambda p, caller="+15551234567": compact({"pin": p, "callerId": caller})  # noqa: E731
 http = {
@@ -120,6 +121,17 @@ http = {
         request("POST", "/auth-attempts/%2B15551112222"),
         request("GET", "/auth-attempts/+15551112222"),
         request("GET", "/blocked-callers/client:alice")]),
+    "twiml-flow": "\n" + "\n===\n".join([
+        request("POST", "/twiml/voice", [form_type], "From=%2B15551234567&CallSid=CAfuzz&To=%2B15550000000"),
+        request("POST", "/twiml/voice", [form_type], "From=anonymous&CallSid=CAfuzz"),
+        request("POST", "/twiml/voice", [form_type], "From=%2B15550001111&CallSid=CAfuzz"),
+        request("POST", "/twiml/pin", [form_type], "From=%2B15551234567&CallSid=CAfuzz&Digits=0000"),
+        request("POST", "/twiml/pin?tries=1", [form_type], "From=%2B15551234567&CallSid=CAfuzz&Digits=1234"),
+        request("POST", "/twiml/pin?tries=x", [form_type], "From=%2B1&CallSid=CAfuzz&Digits=1")]),
+    "signed-twiml": "sh\n" + "\n===\n".join([
+        request("POST", "/twiml/voice", [form_type, "Host: calls.example.com"], "From=%2B15551234567&CallSid=CAfuzz"),
+        request("POST", "/twiml/pin?tries=2", [form_type, "Host: calls.example.com"],
+                "From=%2B15551234567&CallSid=CAfuzz&Digits=4321")]),
     "wrong-method-and-path": "\n" + "\n===\n".join([request("PUT", "/validate-pin"), request("GET", "/nope"),
                                                     request("GET", "http://x/"), request("GET", "/blocked-callers/" + "9" * 200)]),
 }

@@ -31,7 +31,7 @@ void remember_headers(const std::map<std::string, std::string>& headers) {
 }
 
 std::vector<std::string> all() {
-  std::vector<std::string> out{api_key, auth_token, other_auth_token, pin, hashed_pin, wrong_pin};
+  std::vector<std::string> out{api_key, auth_token, other_auth_token, pin, hashed_pin, wrong_pin, stream_token_secret};
   std::lock_guard lock(remembered_mutex);
   out.insert(out.end(), remembered.begin(), remembered.end());
   return out;

@@ -20,6 +20,10 @@ inline const std::string pin = "58203917";
 inline const std::string hashed_pin = "61749053";
 inline const std::string wrong_pin = "90316842";
 
+// The secret stream tokens are made with (--stream-token-secret); tokens minted under it are
+// remembered (remember()) by the tests that see them.
+inline const std::string stream_token_secret = "test-stream-token-secret-5d2f8a61";
+
 // tests/data/test-pins.json.
 std::string pins_file();
 
