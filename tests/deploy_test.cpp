@@ -22,7 +22,9 @@
 #include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
+#include "support/xml_reader.h"
 #include "test_data.h"
+#include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 
 using namespace callproxy;
@@ -309,6 +311,40 @@ TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:
     CHECK(curl(pki, "GET", nginx.base() + "/readyz").status == 200);
     // Metrics are scraped from each instance, not through the public name.
     CHECK(curl(pki, "GET", nginx.base() + "/metrics").status == 404);
+  }
+
+  SECTION("the TwiML flow answers Twilio's signed webhooks through nginx, its stream on the public wss:// name") {
+    // As Twilio posts them: form-encoded, signed over the public https:// URL and the form.
+    const auto post = [&](const std::string& url, const twilio::RequestParams& params,
+                          const std::string& token = test::secrets::auth_token) {
+      std::string body;
+      for (const auto& [k, v] : params) {
+        if (!body.empty()) body += '&';
+        body += twilio::percent_encode(k, "-_.~") + "=" + twilio::percent_encode(v, "-_.~");
+      }
+      const auto signature = twilio::compute_signature(token, url, params);
+      return curl(pki, "POST", url,
+                  {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Twilio-Signature", signature}}, body);
+    };
+    twilio::RequestParams call{{"AccountSid", "AC0123456789abcdef0123456789abcdef"},
+                               {"CallSid", "CA0123456789abcdef0123456789abcdef"},
+                               {"From", "+15550100"},
+                               {"To", "+15550000000"}};
+    const auto voice = post(nginx.base() + "/twiml/voice", call);
+    INFO(voice.body << nginx.log());
+    REQUIRE(voice.status == 200);
+    const auto gather = test::parse_xml(voice.body).child("Gather");
+    const auto action = gather.at("action");
+    CHECK(action.rfind(nginx.base() + "/twiml/pin", 0) == 0);  // absolute, on the public name
+
+    call.emplace_back("Digits", test::secrets::pin);
+    const auto pin = post(action, call);
+    INFO(pin.body);
+    REQUIRE(pin.status == 200);
+    const auto stream = test::parse_xml(pin.body).child("Connect").child("Stream");
+    CHECK(stream.at("url") == nginx.media_url());
+    // Signed with another account's token: refused.
+    CHECK(post(nginx.base() + "/twiml/voice", call, test::secrets::other_auth_token).status == 403);
   }
 
   SECTION("plain HTTP is redirected to https://") {
