@@ -4,6 +4,7 @@
 // that reads is written back the same (lengths in their shortest form), unmasking twice gives
 // the bytes back, a close payload read as valid names a code that may be sent, and the UTF-8
 // check agrees with a byte-at-a-time reading of RFC 3629.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -98,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto half = split.size() / 2;
       unmask(split.data(), half, header.key);
       unmask(split.data() + half, split.size() - half, header.key, half);
-      require(std::memcmp(split.data(), payload, length) == 0, "unmasking in pieces differs");
+      require(std::equal(split.begin(), split.end(), payload), "unmasking in pieces differs");
     }
     const std::string_view text(reinterpret_cast<const char*>(payload), length);
     require(valid_utf8(text) == reference_utf8(text), "the UTF-8 check disagrees with RFC 3629");
