@@ -22,8 +22,9 @@ using boost::system::error_code;
 
 namespace {
 
-// A Twilio media message is a few hundred bytes; the buffer grows to the largest frame seen.
-constexpr std::size_t initial_read_buffer = 2048;
+// A Twilio media message is ~370 bytes (a 160-byte frame in base64 and its JSON): the buffer
+// starts with room for two and grows to the largest frame seen. It is most of a call's memory.
+constexpr std::size_t initial_read_buffer = 1024;
 // Pongs and closes are not queued behind this much unsent output (a peer that pings and never
 // reads gets no answers rather than a growing buffer).
 constexpr std::size_t control_output_limit = 64 * 1024;
@@ -96,7 +97,10 @@ bool RawWebSocket::can_accept(const http::request<http::string_body>& request) {
 }
 
 RawWebSocket::RawWebSocket(LoopTcpStream&& stream, Role role)
-    : socket_(stream.release_socket()), role_(role), close_timer_(socket_.get_executor()) {
+    : socket_(stream.release_socket()),
+      reactor_(asio::use_service<asio::detail::reactor>(socket_.get_executor().context())),
+      role_(role),
+      close_timer_(socket_.get_executor()) {
   error_code ignored;
   socket_.non_blocking(true, ignored);
 }
@@ -177,6 +181,13 @@ void RawWebSocket::read_handshake_response() {
     if (!no_extensions) return handshake_finished(make_error_code(boost::system::errc::protocol_error));
     begin_ = header_end + 4;  // what follows is the first frames
     drained_ = n < room;
+    if (begin_ == end_ && drained_) {
+      // Nothing after the 101: the buffer goes until a frame comes. Most backends (recorders,
+      // transcribers, every one but a call's primary) never send one.
+      in_.reset();
+      in_size_ = 0;
+      begin_ = end_ = 0;
+    }
     handshake_finished({});
   });
 }
@@ -347,11 +358,14 @@ void RawWebSocket::send_frame(std::uint8_t opcode, std::string_view payload) {
   std::size_t header_size;
   if (role_ == Role::client) {
     // A client masks every frame: the payload is copied (the text may be shared) and masked.
+    // The masked copy is made in one buffer per thread: what the socket does not take at once is
+    // copied to out_ below, so nothing refers to it after this call.
+    thread_local std::string masked;
     const auto key = next_mask_key();
     header_size = ws::write_frame_header(header, static_cast<ws::Opcode>(opcode), payload.size(), &key);
-    scratch_.assign(payload);
-    ws::unmask(reinterpret_cast<std::uint8_t*>(scratch_.data()), scratch_.size(), key);
-    payload = scratch_;
+    masked.assign(payload);
+    ws::unmask(reinterpret_cast<std::uint8_t*>(masked.data()), masked.size(), key);
+    payload = masked;
   } else {
     header_size = ws::write_frame_header(header, static_cast<ws::Opcode>(opcode), payload.size());
   }
@@ -395,9 +409,10 @@ void RawWebSocket::flush() {
     }
     out_sent_ += n;
   }
-  out_.clear();
+  // A backlog (or the handshake) is over: its memory goes back (frames that the socket takes
+  // whole never come here, so this is not per frame).
+  std::string().swap(out_);
   out_sent_ = 0;
-  if (out_.capacity() > 64 * 1024) out_.shrink_to_fit();
   if (flushed_) {
     auto handler = std::move(flushed_);
     flushed_ = nullptr;

@@ -11,8 +11,12 @@
 // For the networking sources only (it names Asio and Beast types). One loop thread: no locks.
 #pragma once
 
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -29,6 +33,63 @@
 #include "net/loop_stream.h"
 
 namespace callproxy::net {
+
+namespace raw_websocket_detail {
+
+// A wait for "the socket may be readable" that costs no system call when it starts.
+//
+// Asio's epoll reactor registers a socket once, edge-triggered, and keeps a per-direction flag
+// (try_speculative_) that is set whenever epoll reports the socket readable and cleared when an
+// operation says it exhausted the socket. Its own async_wait ignores that flag and re-arms the
+// socket with epoll_ctl(MOD) every time (a system call per frame); its own read tries recv first
+// (an EAGAIN per frame). This operation reports "exhausted" when it completes, so:
+//   - started while no readiness arrived since the last one was used (the steady state: the
+//     read that follows it left the socket empty): it is queued without any system call, and the
+//     next edge (new data, end of stream, error) completes it;
+//   - started after readiness arrived that nobody waited for: it completes at once (the caller
+//     then reads, which at worst returns EAGAIN and waits again).
+// The caller must only wait after a read found the socket empty (it read less than it asked
+// for, or EAGAIN): data already there raises no new edge. Relies on Asio's detail namespace
+// (reactor_op, the reactor's start_op); tests/media_framing_test.cpp and the media suite cover it.
+template <class Handler>
+class ReadableWait final : public boost::asio::detail::reactor_op {
+ public:
+  using allocator_type = typename std::allocator_traits<boost::asio::associated_allocator_t<
+      Handler, boost::asio::recycling_allocator<void>>>::template rebind_alloc<ReadableWait>;
+
+  explicit ReadableWait(Handler&& handler)
+      : reactor_op(boost::system::error_code(), &ReadableWait::perform_wait, &ReadableWait::complete_wait),
+        handler_(std::move(handler)) {}
+
+  static ReadableWait* make(Handler&& handler) {
+    allocator_type alloc(boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>()));
+    auto* memory = std::allocator_traits<allocator_type>::allocate(alloc, 1);
+    return new (memory) ReadableWait(std::move(handler));
+  }
+
+ private:
+  static status perform_wait(reactor_op*) { return done_and_exhausted; }
+  // owner is null when the loop is destroyed with the wait pending: free it, call nothing.
+  static void complete_wait(void* owner, boost::asio::detail::operation* base, const boost::system::error_code&,
+                            std::size_t) {
+    auto* self = static_cast<ReadableWait*>(base);
+    Handler handler(std::move(self->handler_));
+    const boost::system::error_code ec = self->ec_;
+    allocator_type alloc(boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>()));
+    self->~ReadableWait();
+    std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
+    if (owner) handler(ec);
+  }
+
+  Handler handler_;
+};
+
+// The reactor's handle of a socket (Asio keeps it in the socket's protected implementation).
+struct SocketAccess : LoopSocket {
+  static auto& implementation(LoopSocket& socket) { return (socket.*(&SocketAccess::impl_)).get_implementation(); }
+};
+
+}  // namespace raw_websocket_detail
 
 class RawWebSocket {
  public:
@@ -99,22 +160,13 @@ class RawWebSocket {
   // message_too_big (closed with 1009), bad_frame_payload (1007), errc::protocol_error (1002).
   template <class Handler>
   void async_read(Handler&& handler) {
-    const auto event = parse_buffered();
-    if (event.kind != Event::need_read) {
-      auto alloc = boost::asio::get_associated_allocator(handler);
-      boost::asio::post(socket_.get_executor(),
-                        boost::asio::bind_allocator(alloc, [h = std::forward<Handler>(handler), event]() mutable {
-                          h(event.ec, event.bytes);
-                        }));
-      return;
-    }
-    if (drained_) return wait_then_read(std::forward<Handler>(handler));
-    const auto again = read_and_parse();
-    if (again.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
+    auto event = parse_buffered();
+    while (event.kind == Event::need_read && !drained_) event = read_and_parse();
+    if (event.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
     auto alloc = boost::asio::get_associated_allocator(handler);
     boost::asio::post(socket_.get_executor(),
                       boost::asio::bind_allocator(
-                          alloc, [h = std::forward<Handler>(handler), again]() mutable { h(again.ec, again.bytes); }));
+                          alloc, [h = std::forward<Handler>(handler), event]() mutable { h(event.ec, event.bytes); }));
   }
   std::string_view message() const { return {message_data_, message_size_}; }
   std::size_t message_capacity() const { return message_capacity_; }
@@ -153,17 +205,30 @@ class RawWebSocket {
     std::size_t bytes = 0;
   };
 
+  // Waits until the (drained) socket may be readable, then reads until a message, an end, or
+  // the socket is empty again (then waits again).
   template <class Handler>
   void wait_then_read(Handler&& handler) {
     auto alloc = boost::asio::get_associated_allocator(handler);
-    socket_.async_wait(
-        LoopSocket::wait_read,
-        boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
-          if (ec) return finish_read(h, Event{Event::failed, ec, 0});
-          const auto event = read_and_parse();
-          if (event.kind == Event::need_read) return wait_then_read(std::move(h));
-          finish_read(h, event);
-        }));
+    wait_readable(boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
+      if (ec) return finish_read(h, Event{Event::failed, ec, 0});
+      auto event = read_and_parse();
+      while (event.kind == Event::need_read && !drained_) event = read_and_parse();
+      if (event.kind == Event::need_read) return wait_then_read(std::move(h));
+      finish_read(h, event);
+    }));
+  }
+  template <class Handler>
+  void wait_readable(Handler&& handler) {
+    using Wait = raw_websocket_detail::ReadableWait<std::decay_t<Handler>>;
+    auto* wait = Wait::make(std::forward<Handler>(handler));
+    auto& socket = raw_websocket_detail::SocketAccess::implementation(socket_);
+    if (dropped_ || !socket_.is_open()) {
+      wait->ec_ = boost::asio::error::operation_aborted;
+      reactor_.post_immediate_completion(wait, false);
+      return;
+    }
+    reactor_.start_op(boost::asio::detail::reactor::read_op, socket.socket_, socket.reactor_data_, wait, false, true);
   }
   template <class Handler>
   void finish_read(Handler& handler, const Event& event) {
@@ -192,6 +257,7 @@ class RawWebSocket {
   static void linger(LoopSocket&& socket);
 
   LoopSocket socket_;
+  boost::asio::detail::reactor& reactor_;
   Role role_;
   std::size_t padding_ = 64;
   std::size_t max_message_ = 64 * 1024;
@@ -217,9 +283,8 @@ class RawWebSocket {
   std::string expected_accept_;
   std::function<void(error_code)> handshake_done_;
 
-  // Write side: out_[out_sent_..] waits for the socket; scratch_ is where a client masks a frame.
+  // Write side: out_[out_sent_..] waits for the socket.
   std::string out_;
-  std::string scratch_;
   std::size_t out_sent_ = 0;
   bool waiting_writable_ = false;
   error_code write_error_;
