@@ -25,6 +25,7 @@
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
 #include "proxy/media/call_session.h"
+#include "proxy/media/metrics.h"
 #include "twilio/stream_token.h"
 
 namespace callproxy::proxy {
@@ -139,6 +140,35 @@ void warn_about_exposure(const ServeOptions& options) {
 
 }  // namespace
 
+// Event-loop lag: a timer on each loop due every 100 ms records how late it ran. A loop busy with
+// a burst of work (or starved of its core) runs it late, and so every call on it.
+class LoopLagProbe {
+ public:
+  static constexpr std::chrono::milliseconds period{100};
+
+  LoopLagProbe(asio::io_context& loop, LatencyHistogram& lag) : timer_(loop), lag_(lag) {
+    due_ = std::chrono::steady_clock::now() + period;
+    arm();
+  }
+
+ private:
+  void arm() {
+    timer_.expires_at(due_);
+    timer_.async_wait([this](error_code ec) {
+      if (ec) return;
+      const auto now = std::chrono::steady_clock::now();
+      lag_.observe(now - due_);
+      due_ += period;
+      if (due_ <= now) due_ = now + period;  // more than a period late: start again from now
+      arm();
+    });
+  }
+
+  asio::steady_timer timer_;
+  LatencyHistogram& lag_;
+  std::chrono::steady_clock::time_point due_;
+};
+
 struct Server::Impl {
   explicit Impl(ServeOptions o)
       : options(checked(std::move(o))),
@@ -160,7 +190,10 @@ struct Server::Impl {
         listener(loops.loop(0), "serve"),
         signals(loops.loop(0), SIGINT, SIGTERM, SIGHUP),
         drain_timer(loops.loop(0)) {
-    for (std::size_t i = 0; i < loops.size(); ++i) metrics.add_loop(&loops.loop(i));
+    for (std::size_t i = 0; i < loops.size(); ++i) {
+      metrics.add_loop(&loops.loop(i));
+      lag_probes.push_back(std::make_unique<LoopLagProbe>(loops.loop(i), metrics.for_loop(&loops.loop(i)).loop_lag));
+    }
     const auto& c = options.callers;
     if (!c.pin_api.empty()) {
       pin_api = std::make_unique<PinApi>(loops.loop(0), c.pin_api, c.pin_api_timeout);
@@ -276,6 +309,7 @@ struct Server::Impl {
   net::Listener listener;
   asio::signal_set signals;
   asio::steady_timer drain_timer;
+  std::vector<std::unique_ptr<LoopLagProbe>> lag_probes;  // after the loops: gone before them
   std::unique_ptr<PinApi> pin_api;
 };
 

@@ -769,6 +769,25 @@ TEST_CASE("/metrics speaks Prometheus text and its counters move", "[media][metr
   CHECK(metric(serve.port, "callproxy_bytes_in_total") > 10 * 160);
 }
 
+TEST_CASE("each event loop's lag is measured: a loop kept from its events shows in callproxy_loop_lag_seconds",
+          "[media][metrics]") {
+  auto serve = test::start_serve();  // one loop
+  const auto page = test::http_request(serve.port, "GET", "/metrics");
+  CHECK(page.body.find("# TYPE callproxy_loop_lag_seconds histogram") != std::string::npos);
+  // The probe runs (10 a second).
+  CHECK(eventually([&] { return metric(serve.port, "callproxy_loop_lag_seconds_count") >= 10; }));
+  const auto late = [&] {
+    return metric(serve.port, "callproxy_loop_lag_seconds_bucket{le=\"+Inf\"}") -
+           metric(serve.port, "callproxy_loop_lag_seconds_bucket{le=\"0.25\"}");
+  };
+  const auto before = late();
+  // The whole process stopped for 0.6 s: the probe due in that time runs > 0.25 s late.
+  serve.process->signal(SIGSTOP);
+  std::this_thread::sleep_for(600ms);  // the stimulus, not a wait for a result
+  serve.process->signal(SIGCONT);
+  CHECK(eventually([&] { return late() >= before + 1; }));
+}
+
 TEST_CASE("wss:// backends are verified: trusted through --backend-ca, refused otherwise", "[media][tls]") {
   const auto dir = test::make_test_certificate("backend");
 

@@ -142,6 +142,10 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
   for (const auto* m : shards) latency += m->forward_latency.snapshot();
   out += latency.render("callproxy_forward_latency_seconds",
                         "Time from a media frame's arrival to its write to a backend completing");
+  LatencyHistogram::Snapshot lag;
+  for (const auto* m : shards) lag += m->loop_lag.snapshot();
+  out += lag.render("callproxy_loop_lag_seconds",
+                    "How late each event loop's 100 ms probe timer ran: how long work kept the loop from its events");
   return out;
 }
 

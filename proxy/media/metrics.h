@@ -107,6 +107,7 @@ struct alignas(64) Metrics {
   Counter http_request_timeouts;  // requests answered 503 at --request-timeout
   Counter store_errors;           // state store operations answered with an error (down, busy, too slow)
   LatencyHistogram forward_latency;
+  LatencyHistogram loop_lag;  // how late the loop's probe timer ran (server.cpp): time its work kept it from events
 
   Gauge& links(LinkState state) { return backend_links[static_cast<std::size_t>(state)]; }
 
