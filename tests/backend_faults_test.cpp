@@ -130,6 +130,15 @@ struct Scene {
     for (auto& call : bystanders) CHECK_FALSE(call->ws.wait_closed(0ms));
   }
 
+  // After replies to a caller that reads nothing: the call itself went on, its caller still
+  // connected (finish) and its primary, like its other backend, given every frame.
+  void finish_with_primary(const BackendServer& primary) {
+    stream(100);
+    finish();
+    REQUIRE(primary.wait_for_messages(sent + 2, 0, 30s));
+    expect_whole_call(primary.messages(), 0, sent);
+  }
+
   double open_links() const { return metric(serve.port, "callproxy_backend_links{state=\"open\"}"); }
 
   test::ServeProcess serve;
@@ -179,6 +188,7 @@ struct ReplyBacklog {
 // queue). Then the caller reads: it gets every reply serve kept, and, the queue drained, a reply
 // sent after that. The rest of the call, the bystanders and serve's RSS are checked by finish().
 ReplyBacklog fill_reply_queue(Scene& scene, BackendServer& primary, std::size_t audio_bytes, int burst) {
+  REQUIRE(primary.wait_for_messages(1));  // the call's start: the primary is connected
   const auto port = scene.serve.port;
   const auto relayed = [&] { return metric(port, "callproxy_replies_relayed_total"); };
   const auto dropped = [&] { return metric(port, "callproxy_frames_dropped_total{reason=\"twilio_lag\"}"); };
@@ -357,11 +367,7 @@ TEST_CASE("a primary that replies faster than real time to a caller that reads n
                   << metric(scene.serve.port, "callproxy_frames_dropped_total{reason=\"twilio_lag\"}"));
   REQUIRE(accounted() == replies);
   CHECK(metric(scene.serve.port, "callproxy_frames_dropped_total{reason=\"twilio_lag\"}") > 0);
-  scene.stream(100);
-  scene.finish();
-  // The call itself goes on: its caller is still connected and its backends still get its frames.
-  REQUIRE(primary.wait_for_messages(scene.sent + 2, 0, 30s));
-  expect_whole_call(primary.messages(), 0, scene.sent);
+  scene.finish_with_primary(primary);
 }
 
 TEST_CASE("replies waiting for a caller that reads nothing stop at --max-reply-queue, and flow again once it reads",
@@ -369,15 +375,11 @@ TEST_CASE("replies waiting for a caller that reads nothing stop at --max-reply-q
   BackendServer primary;
   // Small replies: the message bound trips long before --max-reply-queue-bytes' 1 MiB.
   Scene scene({"--max-reply-queue", "16"}, primary.host_port(), test::WsClient::Reading::off);
-  REQUIRE(primary.wait_for_messages(1));
   const auto backlog = fill_reply_queue(scene, primary, 160, 1000);
   INFO("replies queued " << backlog.queued << " of " << backlog.reply_bytes << " bytes");
   CHECK(backlog.queued <= 16);  // the default (1024) would hold far more
   CHECK(backlog.queued >= 8);
-  scene.stream(100);
-  scene.finish();
-  REQUIRE(primary.wait_for_messages(scene.sent + 2, 0, 30s));
-  expect_whole_call(primary.messages(), 0, scene.sent);
+  scene.finish_with_primary(primary);
 }
 
 TEST_CASE(
@@ -386,13 +388,9 @@ TEST_CASE(
   BackendServer primary;
   // Replies of ~16 KB: 4 fit in 64 KiB, where the default 1 MiB would take 65.
   Scene scene({"--max-reply-queue-bytes", "65536"}, primary.host_port(), test::WsClient::Reading::off);
-  REQUIRE(primary.wait_for_messages(1));
   const auto backlog = fill_reply_queue(scene, primary, 12000, 40);
   INFO("replies queued " << backlog.queued << " of " << backlog.reply_bytes << " bytes");
   CHECK(backlog.queued * backlog.reply_bytes <= 65536);
   CHECK(backlog.queued >= 2);
-  scene.stream(100);
-  scene.finish();
-  REQUIRE(primary.wait_for_messages(scene.sent + 2, 0, 30s));
-  expect_whole_call(primary.messages(), 0, scene.sent);
+  scene.finish_with_primary(primary);
 }
