@@ -193,6 +193,19 @@ RunFunction setup_serve(CLI::App& parent) {
       ->envname("CALLPROXY_MAX_BACKEND_QUEUE_BYTES")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
+  // Replies from a call's primary backend waiting to go to Twilio: past either bound a reply is
+  // dropped and counted (frames_dropped{reason="twilio_lag"}), the call goes on.
+  app->add_option("--max-reply-queue", options.media.max_reply_queue,
+                  "Replies from the primary backend that may wait to go to the caller; more are dropped and counted")
+      ->envname("CALLPROXY_MAX_REPLY_QUEUE")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app->add_option("--max-reply-queue-bytes", options.media.max_reply_queue_bytes,
+                  "Bytes of replies from the primary backend that may wait to go to the caller; more are dropped "
+                  "and counted")
+      ->envname("CALLPROXY_MAX_REPLY_QUEUE_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
+      ->capture_default_str();
   add_seconds(app, "--backend-connect-timeout", options.media.backend_connect_timeout,
               "Seconds to connect to a backend", 600.0)
       ->envname("CALLPROXY_BACKEND_CONNECT_TIMEOUT");

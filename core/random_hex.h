@@ -1,6 +1,6 @@
-// Random hex digits for tokens that must not repeat (a stream's claim on an execution mark, which
-// other instances sharing a Redis see too): per thread, no lock; the generator is seeded with 128
-// bits from the system's random source. Not for secrets.
+// Random hex digits for ids that must not repeat (a stream's claim on an execution mark, which
+// other instances sharing a Redis see too; a new X-Request-Id): per thread, no lock; the generator
+// is seeded with 128 bits from the system's random source. Not for secrets.
 #pragma once
 
 #include <cstddef>

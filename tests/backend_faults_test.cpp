@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "support/child_process.h"
 #include "support/media_call.h"
@@ -128,6 +130,15 @@ struct Scene {
     for (auto& call : bystanders) CHECK_FALSE(call->ws.wait_closed(0ms));
   }
 
+  // After replies to a caller that reads nothing: the call itself went on, its caller still
+  // connected (finish) and its primary, like its other backend, given every frame.
+  void finish_with_primary(const BackendServer& primary) {
+    stream(100);
+    finish();
+    REQUIRE(primary.wait_for_messages(sent + 2, 0, 30s));
+    expect_whole_call(primary.messages(), 0, sent);
+  }
+
   double open_links() const { return metric(serve.port, "callproxy_backend_links{state=\"open\"}"); }
 
   test::ServeProcess serve;
@@ -138,6 +149,89 @@ struct Scene {
   std::uint32_t sent = 0;
   long rss_before = 0;
 };
+
+// Bytes serve wrote to the connection from its port `serve_port` to `peer_port` that the peer has
+// not read: serve's send queue and the peer's receive queue (/proc/net/tcp: IPv4 loopback).
+std::size_t unread_bytes(unsigned short serve_port, unsigned short peer_port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // the header
+  const auto port_of = [](const std::string& address) {
+    return std::stoul(address.substr(address.find(':') + 1), nullptr, 16);
+  };
+  std::size_t total = 0;
+  int sides = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const auto send_queue = std::stoul(queues.substr(0, queues.find(':')), nullptr, 16);
+    const auto receive_queue = std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16);
+    if (port_of(local) == serve_port && port_of(remote) == peer_port) total += send_queue, ++sides;
+    if (port_of(local) == peer_port && port_of(remote) == serve_port) total += receive_queue, ++sides;
+  }
+  REQUIRE(sides == 2);
+  return total;
+}
+
+// A WebSocket frame's bytes on the wire, from server to client (unmasked), for a text of `size`.
+std::size_t frame_bytes(std::size_t size) { return size + (size < 126 ? 2 : size < 65536 ? 4 : 10); }
+
+// What the reply queue held while a caller read nothing.
+struct ReplyBacklog {
+  std::size_t queued = 0;       // replies in serve's queue (beyond what the kernel holds)
+  std::size_t reply_bytes = 0;  // one reply as sent to the caller
+};
+
+// The faulty call's primary replies `audio_bytes` of audio per message, in bursts of `burst`, to
+// a caller that reads nothing, until serve drops replies (the socket buffers full, then the reply
+// queue). Then the caller reads: it gets every reply serve kept, and, the queue drained, a reply
+// sent after that. The rest of the call, the bystanders and serve's RSS are checked by finish().
+ReplyBacklog fill_reply_queue(Scene& scene, BackendServer& primary, std::size_t audio_bytes, int burst) {
+  REQUIRE(primary.wait_for_messages(1));  // the call's start: the primary is connected
+  const auto port = scene.serve.port;
+  const auto relayed = [&] { return metric(port, "callproxy_replies_relayed_total"); };
+  const auto dropped = [&] { return metric(port, "callproxy_frames_dropped_total{reason=\"twilio_lag\"}"); };
+  const auto reply = twilio::write_simple_media(twilio::base64_encode(std::vector<std::uint8_t>(audio_bytes, 0x7f)));
+  double sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (dropped() == 0 && std::chrono::steady_clock::now() < deadline) {
+    for (int i = 0; i < burst; ++i) primary.send_text(reply);
+    sent += burst;
+    scene.stream(25);  // the caller streams on, as Twilio does
+    REQUIRE(eventually([&] { return relayed() + dropped() == sent; }, 30s));
+  }
+  REQUIRE(dropped() > 0);
+  // Serve writes no more once the kernel holds what it can: wait until what is unread settles.
+  auto& caller = scene.faulty->ws;
+  std::size_t unread = 0;
+  REQUIRE(eventually([&] {
+    const auto now = unread_bytes(port, caller.local_port());
+    return std::exchange(unread, now) == now;
+  }));
+  const auto kept = static_cast<std::size_t>(relayed());
+  const auto drops = dropped();
+  INFO("sent " << sent << ", relayed " << kept << ", dropped " << drops << ", unread in the kernel " << unread);
+
+  caller.start_reading();
+  ReplyBacklog backlog;
+  for (std::size_t i = 0; i < kept; ++i) {
+    const auto text = caller.receive(10s);
+    REQUIRE(text);
+    if (i == 0) backlog.reply_bytes = text->size();
+    REQUIRE(text->size() == backlog.reply_bytes);
+  }
+  // The queue drained, a reply gets through again, and nothing more was dropped.
+  const auto last = twilio::write_simple_media(twilio::base64_encode(std::vector<std::uint8_t>(160, 0x11)));
+  primary.send_text(last);
+  const auto after = caller.receive(10s);
+  REQUIRE(after);
+  CHECK(after->find(twilio::base64_encode(std::vector<std::uint8_t>(160, 0x11))) != std::string::npos);
+  CHECK(dropped() == drops);
+  // Every reply the kernel did not hold (whole: the front one, partly written, is still queued) was in the queue.
+  backlog.queued = kept - unread / frame_bytes(backlog.reply_bytes);
+  return backlog;
+}
 
 // How long `condition` took to hold (fails the test past `limit`).
 std::chrono::milliseconds time_until(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
@@ -273,9 +367,30 @@ TEST_CASE("a primary that replies faster than real time to a caller that reads n
                   << metric(scene.serve.port, "callproxy_frames_dropped_total{reason=\"twilio_lag\"}"));
   REQUIRE(accounted() == replies);
   CHECK(metric(scene.serve.port, "callproxy_frames_dropped_total{reason=\"twilio_lag\"}") > 0);
-  scene.stream(100);
-  scene.finish();
-  // The call itself goes on: its caller is still connected and its backends still get its frames.
-  REQUIRE(primary.wait_for_messages(scene.sent + 2, 0, 30s));
-  expect_whole_call(primary.messages(), 0, scene.sent);
+  scene.finish_with_primary(primary);
+}
+
+TEST_CASE("replies waiting for a caller that reads nothing stop at --max-reply-queue, and flow again once it reads",
+          "[backend-faults]") {
+  BackendServer primary;
+  // Small replies: the message bound trips long before --max-reply-queue-bytes' 1 MiB.
+  Scene scene({"--max-reply-queue", "16"}, primary.host_port(), test::WsClient::Reading::off);
+  const auto backlog = fill_reply_queue(scene, primary, 160, 1000);
+  INFO("replies queued " << backlog.queued << " of " << backlog.reply_bytes << " bytes");
+  CHECK(backlog.queued <= 16);  // the default (1024) would hold far more
+  CHECK(backlog.queued >= 8);
+  scene.finish_with_primary(primary);
+}
+
+TEST_CASE(
+    "reply bytes waiting for a caller that reads nothing stop at --max-reply-queue-bytes, and flow again once it reads",
+    "[backend-faults]") {
+  BackendServer primary;
+  // Replies of ~16 KB: 4 fit in 64 KiB, where the default 1 MiB would take 65.
+  Scene scene({"--max-reply-queue-bytes", "65536"}, primary.host_port(), test::WsClient::Reading::off);
+  const auto backlog = fill_reply_queue(scene, primary, 12000, 40);
+  INFO("replies queued " << backlog.queued << " of " << backlog.reply_bytes << " bytes");
+  CHECK(backlog.queued * backlog.reply_bytes <= 65536);
+  CHECK(backlog.queued >= 2);
+  scene.finish_with_primary(primary);
 }

@@ -2,14 +2,18 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "proxy/callers/caller_routes.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/callers/store_error_log.h"
 #include "proxy/store/state_store.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
@@ -823,4 +827,43 @@ TEST_CASE("a Redis that stops answering is given up on in seconds, not left hang
     if (!back) std::this_thread::sleep_for(25ms);
   }
   CHECK(back);
+}
+
+TEST_CASE("store error lines: the first per reason, then one per interval counting the rest, reasons bounded",
+          "[callers][log]") {
+  std::ostringstream log;
+  const auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  capture->set_pattern("%v");
+  spdlog::set_default_logger(capture);
+  const auto lines = [&] {
+    auto text = log.str();
+    log.str("");
+    return text;
+  };
+  proxy::StoreErrorLog limit(10s);
+  const auto t0 = proxy::StoreErrorLog::Clock::time_point{} + 1h;
+
+  limit.error("Redis is not reachable", t0);
+  CHECK(lines() == "state store: Redis is not reachable\n");
+  for (int i = 0; i < 5; ++i) limit.error("Redis is not reachable", t0 + 1s);
+  limit.error("sqlite is busy", t0 + 2s);  // another reason has its own line
+  CHECK(lines() == "state store: sqlite is busy\n");
+  limit.error("Redis is not reachable", t0 + 9s);
+  CHECK(lines().empty());
+  limit.error("Redis is not reachable", t0 + 10s);
+  CHECK(lines() == "state store: Redis is not reachable (6 more like it since the last line)\n");
+  limit.error("Redis is not reachable", t0 + 21s);
+  CHECK(lines() == "state store: Redis is not reachable\n");
+
+  // Reasons past the bound share one slot (30 new ones fit beside the two above, the 31st is
+  // written, the 11 after it are counted): a sender cannot grow the table with new texts.
+  for (std::size_t i = 0; i < proxy::StoreErrorLog::max_reasons + 10; ++i)
+    limit.error("why " + std::to_string(i), t0 + 30s);
+  const auto written = lines();
+  CHECK(std::count(written.begin(), written.end(), '\n') ==
+        static_cast<long>(proxy::StoreErrorLog::max_reasons - 2 + 1));
+  limit.error("why 1000", t0 + 41s);
+  CHECK(lines() == "state store: why 1000 (11 more like it since the last line)\n");
+  spdlog::set_default_logger(previous);
 }

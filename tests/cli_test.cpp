@@ -217,3 +217,23 @@ TEST_CASE("sign refuses bad input with exit 2 and a clear message", "[cli][sign]
     CHECK(result.out.empty());
   }
 }
+
+TEST_CASE("serve's reply queue limits refuse nonsense with exit 2, naming the flag and its range", "[cli]") {
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"--max-reply-queue", "0"},          {"--max-reply-queue", "-1"},
+      {"--max-reply-queue", "many"},       {"--max-reply-queue", "2000000"},
+      {"--max-reply-queue-bytes", "100"},  {"--max-reply-queue-bytes", "-5"},
+      {"--max-reply-queue-bytes", "1MiB"}, {"--max-reply-queue-bytes", "99999999999999999999"}};
+  for (const auto& [flag, value] : bad) {
+    INFO(flag << " " << value);
+    const auto run = run_command(callproxy_args({"serve", "--port", "0", "--store", "memory", flag, value}));
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find(flag + ": Value " + value + " not in range") != std::string::npos);
+    CHECK(line_count(run.err) == 1);
+  }
+  // The environment's value is checked alike.
+  const auto from_env = run_command(callproxy_args({"serve", "--port", "0", "--store", "memory"}),
+                                    {{"CALLPROXY_MAX_REPLY_QUEUE_BYTES", "12"}});
+  CHECK(from_env.exit_code == 2);
+  CHECK(from_env.err.find("--max-reply-queue-bytes: Value 12 not in range 1024 to 1073741824") != std::string::npos);
+}

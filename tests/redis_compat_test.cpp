@@ -6,19 +6,19 @@
 
 #include <nlohmann/json.hpp>
 
-#include <functional>
 #include <regex>
-#include <thread>
 
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
+#include "support/wait.h"
 #include "support/ws_peer.h"
 
 using namespace callproxy;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using test::eventually;
 
 namespace {
 
@@ -26,15 +26,6 @@ const std::string demo_pins = std::string(CALLPROXY_ASSETS) + "/demo-pins.json";
 
 test::HttpReply post_json(unsigned short port, const std::string& target, const json& body) {
   return test::http_request(port, "POST", target, {{"Content-Type", "application/json"}}, body.dump());
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
 }
 
 // The value of a key as the fixture reads it ("" and nil told apart by kind).

@@ -418,3 +418,26 @@ TEST_CASE("kill -9 during a burst of failed PINs: every acknowledged attempt and
   }
   CHECK(blocked.size() > 0);
 }
+
+TEST_CASE("a store that is down writes one line per reason, however many requests it answers 503", "[store][faults]") {
+  test::RedisServer redis;
+  auto serve = test::start_serve({"--store", redis.url(), "--pins-file", demo_pins});
+  REQUIRE(validate_pin(serve.port, "1234", "+1").status == 200);
+  redis.stop();
+  constexpr int requests = 20;
+  for (int i = 0; i < requests; ++i) {
+    INFO("request " << i);
+    CHECK(validate_pin(serve.port, "1234", "+1").status == 503);
+  }
+  // Each request's store line comes before its answer, its access line after: once every access
+  // line is there, every store line that was written is too.
+  const auto count = [&](const std::string& needle) {
+    const auto err = serve.process->err();
+    std::size_t n = 0;
+    for (auto at = err.find(needle); at != std::string::npos; at = err.find(needle, at + 1)) ++n;
+    return n;
+  };
+  REQUIRE(eventually([&] { return count("http: POST /validate-pin 503 ") == requests; }));
+  INFO(serve.process->err());
+  CHECK(count(" error state store: ") == 1);
+}

@@ -12,6 +12,7 @@
 
 #include "core/json_text.h"
 #include "proxy/callers/caller_id.h"
+#include "proxy/callers/store_error_log.h"
 #include "twilio/json_limits.h"
 #include "twilio/percent_encoding.h"
 
@@ -25,7 +26,7 @@ constexpr std::size_t twilio_signature_chars = 28;  // base64 of the 20 bytes of
 HttpResponse json_response(int status, const json& body) { return HttpResponse::json(status, dump_json(body)); }
 
 HttpResponse store_unavailable(const std::string& why) {
-  spdlog::error("state store: {}", why);
+  store_error_log().error(why);
   return HttpResponse::error(503, "state store unavailable, try again later");
 }
 

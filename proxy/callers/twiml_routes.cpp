@@ -11,6 +11,7 @@
 #include "core/json_text.h"
 #include "core/xml_writer.h"
 #include "proxy/callers/caller_id.h"
+#include "proxy/callers/store_error_log.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/stream_token.h"
 
@@ -158,7 +159,7 @@ void voice(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
   api.callers.store.caller(caller_id, [&api, respond](StoreResult<CallerState> state) {
     const auto& options = api.options;
     if (!state) {
-      spdlog::error("state store: {}", state.error());
+      store_error_log().error(state.error());
       return respond(try_later(options));
     }
     if (state.value().blocked) return respond(goodbye(options));
@@ -200,7 +201,7 @@ void pin(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
                 case PinCheck::Outcome::blocked: return respond(goodbye(options));
                 case PinCheck::Outcome::unavailable: return respond(try_later(options));
                 case PinCheck::Outcome::store_error:
-                  spdlog::error("state store: {}", check.error);
+                  store_error_log().error(check.error);
                   return respond(try_later(options));
               }
             });

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <random>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/json_text.h"
+#include "core/random_hex.h"
 #include "twilio/percent_encoding.h"
 
 namespace callproxy::proxy {
@@ -45,16 +45,7 @@ std::string request_id_for(std::string_view incoming) {
                       return std::isalnum(static_cast<unsigned char>(c)) ||
                              std::string_view("-_.:+/=").find(c) != std::string_view::npos;
                     });
-  if (sane) return std::string(incoming);
-  // Per thread: each event loop makes its own, no lock.
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id;
-  for (int half = 0; half < 2; ++half) {
-    auto bits = random();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id += hex[bits & 0xf];
-  }
-  return id;
+  return sane ? std::string(incoming) : random_hex(32);
 }
 
 bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {

@@ -152,6 +152,8 @@ struct WsClient::Impl {
   LoopThread loop;
   std::shared_ptr<ClientEndpoint> endpoint = std::make_shared<ClientEndpoint>(loop.context);
   std::map<std::string, std::string> response_headers;  // of the 101
+  std::atomic<bool> reading{false};
+  unsigned short local_port = 0;
 };
 
 std::string WsClient::response_header(const std::string& name) const {
@@ -166,6 +168,7 @@ WsClient::WsClient(unsigned short port, const std::string& target, const std::ma
   error_code ec;
   beast::get_lowest_layer(ws).socket().connect({asio::ip::make_address("127.0.0.1"), port}, ec);
   if (ec) throw std::runtime_error("connect to port " + std::to_string(port) + ": " + ec.message());
+  impl_->local_port = beast::get_lowest_layer(ws).socket().local_endpoint().port();
   secrets::remember_headers(headers);
   ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     for (const auto& [name, value] : headers) req.set(name, value);
@@ -180,8 +183,15 @@ WsClient::WsClient(unsigned short port, const std::string& target, const std::ma
   for (const auto& field : response) impl_->response_headers[std::string(field.name_string())] = field.value();
   impl_->endpoint->count_pings();
   // Not reading: nothing is received, and pings go unanswered (Beast answers them in a read).
-  if (reading == Reading::on) asio::post(impl_->loop.context, [e = impl_->endpoint] { e->do_read(); });
+  if (reading == Reading::on) start_reading();
 }
+
+void WsClient::start_reading() {
+  if (impl_->reading.exchange(true)) return;
+  asio::post(impl_->loop.context, [e = impl_->endpoint] { e->do_read(); });
+}
+
+unsigned short WsClient::local_port() const { return impl_->local_port; }
 
 void WsClient::reset() {
   impl_->loop.run_and_wait([e = impl_->endpoint] { e->reset(); });

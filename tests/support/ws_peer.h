@@ -43,7 +43,10 @@ class WsClient {
   bool wait_closed(std::chrono::milliseconds timeout = 10s);
   int close_code() const;  // 0 until closed with a code
   std::size_t pings_received() const;
-  void reset();  // ends the connection with a TCP reset, no close handshake
+  // A client made with Reading::off starts reading now (at most once; no-op for Reading::on).
+  void start_reading();
+  unsigned short local_port() const;  // this end's TCP port
+  void reset();                       // ends the connection with a TCP reset, no close handshake
   std::string close_reason() const;
   void close();
 
