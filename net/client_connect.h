@@ -103,6 +103,9 @@ void async_connect_client(Stream& stream, const Endpoint& endpoint, std::chrono:
             return state->finish(ConnectFailure{ConnectFailure::Step::connect,
                                                 "cannot connect to " + endpoint.authority() + ": " + ec.message()});
           }
+          // A frame every 20 ms: never held back by Nagle's algorithm for an earlier one's ACK.
+          error_code ignored;
+          beast::get_lowest_layer(stream).socket().set_option(tcp::no_delay(true), ignored);
           if constexpr (tls) {
             // SNI and the certificate's name checked against the host we meant to reach.
             if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str())) {

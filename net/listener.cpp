@@ -59,6 +59,10 @@ void Listener::do_accept() {
       spdlog::info("{}: accepting again after {} failed accept{}", name_, failures_, failures_ == 1 ? "" : "s");
       failures_ = 0;
     }
+    // Media is a small message every 20 ms each way: Nagle's algorithm would hold one back behind
+    // an unacknowledged one (up to a delayed ACK, 40 ms) on any real network.
+    error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     on_accept_(std::move(socket));
     do_accept();
   });

@@ -17,9 +17,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/tcp.h>
+
 #include "net/backoff.h"
+#include "net/client_connect.h"
 #include "net/endpoint.h"
 #include "net/listener.h"
+#include "net/loop_stream.h"
 #include "net/write_queue.h"
 
 using namespace callproxy;
@@ -108,6 +112,45 @@ TEST_CASE("URLs give endpoints with default ports, bracketed IPv6 and no credent
   CHECK(net::parse_url("ws://x:0/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK(net::parse_url("ws://x:70000/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK_FALSE(net::parse_url("not a url", net::UrlScheme::websocket).ok());
+}
+
+namespace {
+int nodelay_of(int fd) {
+  int value = -1;
+  socklen_t size = sizeof value;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &size) != 0) return -1;
+  return value;
+}
+}  // namespace
+
+TEST_CASE("accepted and connected sockets send at once: TCP_NODELAY on both ends serve opens", "[net]") {
+  boost::asio::io_context loop;
+  net::Listener listener(loop, "test");
+  const auto port = listener.listen("127.0.0.1", 0);
+  int accepted = -1;
+  std::vector<net::LoopSocket> kept;
+  listener.start([&loop]() -> boost::asio::io_context& { return loop; },
+                 [&](net::LoopSocket socket) {
+                   accepted = nodelay_of(socket.native_handle());
+                   kept.push_back(std::move(socket));
+                 });
+  net::LoopTcpStream client(loop.get_executor());
+  net::Endpoint endpoint;
+  endpoint.host = "127.0.0.1";
+  endpoint.port = port;
+  bool connected = false;
+  std::optional<net::ConnectFailure> failure;
+  net::async_connect_client(client, endpoint, 5s, nullptr, [&](std::optional<net::ConnectFailure> f) {
+    failure = std::move(f);
+    connected = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((!connected || accepted == -1) && std::chrono::steady_clock::now() < deadline) loop.run_one_for(100ms);
+  REQUIRE(connected);
+  REQUIRE_FALSE(failure);
+  CHECK(nodelay_of(client.socket().native_handle()) == 1);
+  CHECK(accepted == 1);
+  listener.close();
 }
 
 TEST_CASE("a listener out of descriptors neither spins nor gives up: it accepts once some are free", "[net][limits]") {
