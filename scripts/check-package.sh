@@ -3,7 +3,7 @@
 # root, or through sudo), checks what it installed, then purges it. CI runs it (.ci/run). It
 # refuses to run where callproxy is installed already, since it ends by purging the package.
 #
-# Checked: `callproxy --version`; the settings registered as a conffile, readable by root and the
+# Checked: the dependencies include the audio libraries opened at run time; `callproxy --version`; the settings registered as a conffile, readable by root and the
 # callproxy group only; the system user and its state directory; `systemd-analyze verify` on the
 # unit with nothing to say (it exits 0 on unknown keys and bad values, so any output fails here)
 # and its exposure rating (`systemd-analyze security --offline`); the installed binary started
@@ -32,6 +32,10 @@ fi
 
 deb=$(bash scripts/package.sh | tail -1)
 version=$(dpkg-deb -f "$deb" Version)
+# The audio libraries are opened at run time (not linked), so dpkg-shlibdeps does not add them.
+for lib in libportaudio2 libsndfile1 libsamplerate0; do
+  dpkg-deb -f "$deb" Depends | grep -qw "$lib" || fail "the package does not depend on $lib: $(dpkg-deb -f "$deb" Depends)"
+done
 echo "check-package: installing $deb"
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "assets/sample_call.h"
+#include "core/shared_library.h"
 #include "support/null_audio.h"
 #include "test_data.h"
 #include "twilio/audio_file.h"
@@ -156,4 +157,21 @@ TEST_CASE("the capture comparer finds sent audio at an offset and refuses audio 
   write_pcm_wav(other_rate, 16000, 1, capture);
   CHECK(test::compare_capture(other_rate, sample).report.find("rates differ") != std::string::npos);
   for (const auto& p : {good, bad, short_capture, other_rate}) std::remove(p.c_str());
+}
+
+TEST_CASE("a library opened at run time that is missing is named with the package that installs it", "[audio]") {
+  const auto missing = SharedLibrary::open("libcallproxy-absent.so.7", "libcallproxy-absent7");
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error(), Catch::StartsWith("libcallproxy-absent.so.7 cannot be loaded (install the "
+                                                "libcallproxy-absent7 package): "));
+
+  auto sndfile = SharedLibrary::open("libsndfile.so.1", "libsndfile1");
+  REQUIRE(sndfile);
+  int (*close)(SNDFILE*) = nullptr;
+  CHECK(sndfile.value().bind(close, "sf_close"));
+  CHECK(close != nullptr);
+  void (*absent)() = nullptr;
+  CHECK_FALSE(sndfile.value().bind(absent, "sf_no_such_function"));
+  CHECK(sndfile.value().error() ==
+        "libsndfile.so.1 has no symbol sf_no_such_function: it is not the version callproxy was built for");
 }

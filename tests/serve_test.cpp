@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "support/child_process.h"
 #include "support/http_client.h"
@@ -19,6 +22,23 @@ TEST_CASE("serve answers the Node service's health check and the probes", "[serv
   const auto ready = test::http_request(serve.port, "GET", "/readyz");
   CHECK(ready.status == 200);
   CHECK(ready.headers.at("content-type").find("application/json") == 0);
+}
+
+// The audio stack (PortAudio with ALSA, JACK and the codecs libsndfile links) is opened at run
+// time by the subcommands that play or read audio: serve's resident memory must not carry it.
+TEST_CASE("serve never maps the audio libraries", "[serve]") {
+  auto serve = test::start_serve();
+  REQUIRE(test::http_request(serve.port, "GET", "/healthz").status == 200);
+  std::ifstream maps("/proc/" + std::to_string(serve.process->pid()) + "/maps");
+  REQUIRE(maps);
+  std::vector<std::string> audio;
+  for (std::string line; std::getline(maps, line);) {
+    for (const char* lib : {"libportaudio", "libasound", "libjack", "libsndfile", "libsamplerate", "libvorbis",
+                            "libFLAC", "libmpg123", "libopus"}) {
+      if (line.find(lib) != std::string::npos) audio.push_back(line);
+    }
+  }
+  CHECK(audio.empty());
 }
 
 TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps serving", "[serve]") {

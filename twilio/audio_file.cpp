@@ -1,21 +1,20 @@
-// WAV in and out through libsndfile; sample-rate conversion through libsamplerate.
+// WAV in and out through libsndfile; sample-rate conversion through libsamplerate (both opened
+// on first use: twilio/audio_libraries.h).
 #include "twilio/audio_file.h"
-
-#include <samplerate.h>
-#include <sndfile.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 
+#include "twilio/audio_libraries.h"
 #include "twilio/mulaw.h"
 
 namespace callproxy::twilio {
 namespace {
 
 struct SndfileCloser {
-  void operator()(SNDFILE* f) const { sf_close(f); }
+  void operator()(SNDFILE* f) const { sndfile().value()->close(f); }  // opened, so loaded
 };
 using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 
@@ -49,18 +48,22 @@ Result<std::vector<std::uint8_t>> decode(SndfilePtr file, SF_INFO info, const st
 }  // namespace
 
 Result<std::vector<std::uint8_t>> read_call_audio(const std::string& path) {
+  const auto sf = sndfile();
+  if (!sf) return Error{"cannot read '" + path + "': " + sf.error()};
   SF_INFO info{};
-  SndfilePtr file(sf_open(path.c_str(), SFM_READ, &info));
-  if (!file) return Error{"cannot read '" + path + "': " + sf_strerror(nullptr)};
+  SndfilePtr file(sf.value()->open(path.c_str(), SFM_READ, &info));
+  if (!file) return Error{"cannot read '" + path + "': " + sf.value()->strerror(nullptr)};
   return decode(std::move(file), info, path);
 }
 
 Result<std::vector<std::uint8_t>> read_call_audio(std::span<const std::uint8_t> wav_bytes, const std::string& name) {
+  const auto sf = sndfile();
+  if (!sf) return Error{"cannot read '" + name + "': " + sf.error()};
   MemoryFile memory{wav_bytes};
   SF_VIRTUAL_IO io{&MemoryFile::length, &MemoryFile::seek, &MemoryFile::read, &MemoryFile::write, &MemoryFile::tell};
   SF_INFO info{};
-  SndfilePtr file(sf_open_virtual(&io, SFM_READ, &info, &memory));
-  if (!file) return Error{"cannot read '" + name + "': " + sf_strerror(nullptr)};
+  SndfilePtr file(sf.value()->open_virtual(&io, SFM_READ, &info, &memory));
+  if (!file) return Error{"cannot read '" + name + "': " + sf.value()->strerror(nullptr)};
   return decode(std::move(file), info, name);
 }
 
@@ -77,14 +80,14 @@ Result<std::vector<std::uint8_t>> decode(SndfilePtr file, SF_INFO info, const st
   if (subtype == SF_FORMAT_ULAW && info.channels == 1 && info.samplerate == twilio_rate) {
     // Already what Twilio sends: the codes themselves, untouched.
     std::vector<std::uint8_t> codes(static_cast<std::size_t>(info.frames));
-    const auto n = sf_read_raw(file.get(), codes.data(), static_cast<sf_count_t>(codes.size()));
+    const auto n = sndfile().value()->read_raw(file.get(), codes.data(), static_cast<sf_count_t>(codes.size()));
     if (n <= 0) return Error{"cannot read audio from '" + path + "'"};
     codes.resize(static_cast<std::size_t>(n));
     return codes;
   }
 
   std::vector<float> interleaved(static_cast<std::size_t>(info.frames) * static_cast<std::size_t>(info.channels));
-  const auto frames = sf_readf_float(file.get(), interleaved.data(), info.frames);
+  const auto frames = sndfile().value()->readf_float(file.get(), interleaved.data(), info.frames);
   if (frames <= 0) return Error{"cannot read audio from '" + path + "'"};
   std::vector<float> mono(static_cast<std::size_t>(frames));
   for (sf_count_t i = 0; i < frames; ++i) {
@@ -99,14 +102,16 @@ Result<std::vector<std::uint8_t>> decode(SndfilePtr file, SF_INFO info, const st
   } else {
     const double ratio = static_cast<double>(twilio_rate) / info.samplerate;
     resampled.resize(static_cast<std::size_t>(std::ceil(static_cast<double>(mono.size()) * ratio)) + 16);
+    const auto src = samplerate();
+    if (!src) return Error{"cannot resample '" + path + "': " + src.error()};
     SRC_DATA data{};
     data.data_in = mono.data();
     data.input_frames = static_cast<long>(mono.size());
     data.data_out = resampled.data();
     data.output_frames = static_cast<long>(resampled.size());
     data.src_ratio = ratio;
-    if (const int err = src_simple(&data, SRC_SINC_BEST_QUALITY, 1); err != 0) {
-      return Error{"cannot resample '" + path + "': " + src_strerror(err)};
+    if (const int err = src.value()->simple(&data, SRC_SINC_BEST_QUALITY, 1); err != 0) {
+      return Error{"cannot resample '" + path + "': " + src.value()->strerror(err)};
     }
     resampled.resize(static_cast<std::size_t>(data.output_frames_gen));
   }
@@ -125,15 +130,17 @@ Result<std::vector<std::uint8_t>> decode(SndfilePtr file, SF_INFO info, const st
 }  // namespace
 
 Result<bool> write_mulaw_wav(const std::string& path, std::span<const std::uint8_t> mulaw) {
+  const auto sf = sndfile();
+  if (!sf) return Error{"cannot write '" + path + "': " + sf.error()};
   SF_INFO info{};
   info.samplerate = twilio_rate;
   info.channels = 1;
   info.format = SF_FORMAT_WAV | SF_FORMAT_ULAW;
-  SndfilePtr file(sf_open(path.c_str(), SFM_WRITE, &info));
-  if (!file) return Error{"cannot write '" + path + "': " + sf_strerror(nullptr)};
-  if (!mulaw.empty() && sf_write_raw(file.get(), mulaw.data(), static_cast<sf_count_t>(mulaw.size())) !=
+  SndfilePtr file(sf.value()->open(path.c_str(), SFM_WRITE, &info));
+  if (!file) return Error{"cannot write '" + path + "': " + sf.value()->strerror(nullptr)};
+  if (!mulaw.empty() && sf.value()->write_raw(file.get(), mulaw.data(), static_cast<sf_count_t>(mulaw.size())) !=
                             static_cast<sf_count_t>(mulaw.size())) {
-    return Error{"cannot write '" + path + "': " + sf_strerror(file.get())};
+    return Error{"cannot write '" + path + "': " + sf.value()->strerror(file.get())};
   }
   return true;
 }

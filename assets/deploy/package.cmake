@@ -1,6 +1,7 @@
 # The Debian package (cpack -G DEB, or scripts/package.sh from the release preset): the binary,
 # a hardened systemd unit, the default settings as a conffile, a `callproxy` system user and
-# its state directory. Dependencies are computed from the binary (dpkg-shlibdeps).
+# its state directory. Dependencies are computed from the binary (dpkg-shlibdeps), plus the
+# libraries it opens at run time.
 
 set(deploy_dir ${CMAKE_CURRENT_LIST_DIR})
 
@@ -58,7 +59,10 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # callproxy_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS adduser)  # postinst; the libraries are added by dpkg-shlibdeps
+# adduser: postinst. The linked libraries are added by dpkg-shlibdeps; the audio libraries that
+# local-speaker and client-test open at run time (twilio/audio_libraries.cpp,
+# speaker/audio_output.cpp) are not linked, so dpkg-shlibdeps cannot see them: named here.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libportaudio2, libsndfile1, libsamplerate0")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${deploy_dir}/debian/postinst ${deploy_dir}/debian/prerm ${deploy_dir}/debian/postrm
     ${deploy_dir}/debian/conffiles)
