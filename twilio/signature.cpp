@@ -66,14 +66,15 @@ std::u16string to_utf16(std::string_view s) {
   return out;
 }
 
-// JavaScript's default Array.prototype.sort order; bytes break ties so distinct invalid
-// sequences stay distinct.
-struct Utf16Less {
-  bool operator()(const std::string& a, const std::string& b) const {
-    const auto ua = to_utf16(a);
-    const auto ub = to_utf16(b);
-    if (ua != ub) return ua < ub;
-    return a < b;
+// A text with its UTF-16 form, converted once, for sorting in JavaScript's default
+// Array.prototype.sort order; bytes break ties so distinct invalid sequences stay distinct.
+struct Utf16Keyed {
+  std::u16string utf16;
+  const std::string* text;
+  explicit Utf16Keyed(const std::string& s) : utf16(to_utf16(s)), text(&s) {}
+  friend bool operator<(const Utf16Keyed& a, const Utf16Keyed& b) {
+    if (a.utf16 != b.utf16) return a.utf16 < b.utf16;
+    return *a.text < *b.text;
   }
 };
 
@@ -159,14 +160,19 @@ std::optional<UrlParts> split_url(std::string_view url) {
   return p;
 }
 
-std::string join_url(const UrlParts& p) {
-  std::string out = p.scheme + "://";
-  if (p.userinfo) out += *p.userinfo + "@";
-  out += p.host;
-  if (p.port) out += ":" + *p.port;
-  out += p.path;
-  if (p.query) out += "?" + *p.query;
-  if (p.fragment) out += "#" + *p.fragment;
+// `port` in place of the URL's own (a variant with the default port added or taken away).
+std::string join_url(const UrlParts& p, const std::optional<std::string>& port) {
+  std::string out;
+  out.reserve(p.scheme.size() + 3 + (p.userinfo ? p.userinfo->size() + 1 : 0) + p.host.size() +
+              (port ? port->size() + 1 : 0) + p.path.size() + (p.query ? p.query->size() + 1 : 0) +
+              (p.fragment ? p.fragment->size() + 1 : 0));
+  out.append(p.scheme).append("://");
+  if (p.userinfo) out.append(*p.userinfo).push_back('@');
+  out.append(p.host);
+  if (port) out.append(":").append(*port);
+  out.append(p.path);
+  if (p.query) out.append("?").append(*p.query);
+  if (p.fragment) out.append("#").append(*p.fragment);
   return out;
 }
 
@@ -259,18 +265,39 @@ std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
   return base64_encode(std::span<const std::uint8_t>(digest, length));
 }
 
+// What follows the URL in the signed text: the parameters grouped by key, keys and each key's
+// distinct values in UTF-16 order, each value preceded by its key. Each text is converted to
+// UTF-16 once (not once per comparison), and a validator computes this once for all the URL
+// variants it tries.
+std::string signed_params(const RequestParams& params) {
+  if (params.empty()) return {};
+  std::map<std::string, std::vector<const std::string*>> grouped;  // keys equal byte for byte
+  for (const auto& [key, value] : params) grouped[key].push_back(&value);
+  std::vector<std::pair<Utf16Keyed, const std::vector<const std::string*>*>> keys;
+  keys.reserve(grouped.size());
+  for (const auto& [key, values] : grouped) keys.emplace_back(Utf16Keyed(key), &values);
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string data;
+  std::vector<Utf16Keyed> values;
+  for (const auto& [key, group] : keys) {
+    values.clear();
+    for (const auto* value : *group) values.emplace_back(*value);
+    std::sort(values.begin(), values.end());
+    const std::string* previous = nullptr;
+    for (const auto& value : values) {
+      if (previous && *previous == *value.text) continue;  // equal texts sort next to each other
+      previous = value.text;
+      data += *key.text;
+      data += *value.text;
+    }
+  }
+  return data;
+}
+
 }  // namespace
 
 std::string compute_signature(std::string_view auth_token, std::string_view url, const RequestParams& params) {
-  std::map<std::string, std::vector<std::string>, Utf16Less> grouped;
-  for (const auto& [key, value] : params) grouped[key].push_back(value);
-  std::string data(url);
-  for (auto& [key, values] : grouped) {
-    std::sort(values.begin(), values.end(), Utf16Less{});
-    values.erase(std::unique(values.begin(), values.end()), values.end());
-    for (const auto& value : values) data += key + value;
-  }
-  return hmac_sha1_base64(auth_token, data);
+  return hmac_sha1_base64(auth_token, std::string(url) + signed_params(params));
 }
 
 std::string sha256_hex(std::string_view data) {
@@ -325,17 +352,13 @@ std::vector<std::string> signature_url_variants(std::string_view url) {
   auto add = [&out](std::string candidate) {
     if (std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(std::move(candidate));
   };
-  for (UrlParts form : {*raw, normalised, legacy}) {
-    if (!form.port) {
+  for (const UrlParts* form : std::initializer_list<const UrlParts*>{&*raw, &normalised, &legacy}) {
+    add(join_url(*form, form->port));
+    if (!form->port) {
       // Twilio's library adds 443 for https and 80 for every other scheme, wss included.
-      auto with_port = form;
-      with_port.port = lower_ascii(form.scheme) == "https" ? "443" : "80";
-      add(join_url(form));
-      add(join_url(with_port));
+      add(join_url(*form, std::string(lower_ascii(form->scheme) == "https" ? "443" : "80")));
     } else {
-      add(join_url(form));
-      form.port.reset();
-      add(join_url(form));
+      add(join_url(*form, std::nullopt));
     }
   }
   return out;
@@ -381,10 +404,11 @@ SignatureVerdict SignatureValidator::validate(std::string_view signature, std::s
                                               const RequestParams& params) const {
   const auto variants = signature_url_variants(url);
   if (variants.empty()) return SignatureVerdict::invalid_url;
+  const auto suffix = signed_params(params);
   bool matched = false;
   for (const auto& candidate : variants) {
     // Every variant is computed and compared: no early exit.
-    matched |= constant_time_equal(signature, compute_signature(auth_token_, candidate, params));
+    matched |= constant_time_equal(signature, hmac_sha1_base64(auth_token_, candidate + suffix));
   }
   return matched ? SignatureVerdict::valid : SignatureVerdict::mismatch;
 }

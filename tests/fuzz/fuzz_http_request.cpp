@@ -66,12 +66,19 @@ const std::string& pins_file() {
   return file.path;
 }
 
+// The PINs, read once: no route reloads them (only SIGHUP does), so every input sees the same
+// set, and parsing the file per input would cost more than the requests themselves.
+PinDirectory& shared_pins() {
+  static PinDirectory pins(pins_file());
+  return pins;
+}
+
 // One serve's HTTP side, as proxy/server.cpp wires it.
 struct Server {
   explicit Server(bool validate, bool debug)
       : options(make_options(debug)),
         store(make_memory_store()),
-        pins(pins_file()),
+        pins(shared_pins()),
         signing(SignatureOptions{validate, token, {}}),
         budgets(options.pin_budget),
         signatures{validate, token, {}},
@@ -102,7 +109,7 @@ struct Server {
 
   CallersOptions options;
   std::unique_ptr<StateStore> store;
-  PinDirectory pins;
+  PinDirectory& pins;
   RequestSigning signing;
   PinFailureBudgets budgets;
   ServerMetrics metrics;
