@@ -63,6 +63,22 @@ Full full_path(std::string_view text, std::size_t max_bytes = max_frame) {
   return full;
 }
 
+// What Twilio's layout matcher accepts, the general scan (simdjson, any layout) reads the same
+// way. Returns whether the matcher accepted it.
+bool check_layout_agrees(const std::string& text) {
+  const auto layout = match_twilio_layout(text, max_frame);
+  if (!layout) return false;
+  INFO(text);
+  const Padded padded(text);
+  const auto general = scanner().scan_any_layout(padded.storage.data(), text.size(), padded.storage.size(), max_frame);
+  REQUIRE(layout->outcome == Outcome::media);
+  REQUIRE(general.outcome == Outcome::media);
+  CHECK(general.payload == layout->payload);
+  CHECK(general.check.bytes == layout->check.bytes);
+  CHECK_FALSE(general.check.drop);
+  return true;
+}
+
 // The scanner never contradicts the full parser: what it calls media or dropped, the full path
 // calls the same, with the same payload.
 void check_agrees(const std::string& text) {
@@ -139,6 +155,41 @@ TEST_CASE("Twilio's media messages take the fast path, in any field order", "[me
   CHECK(large.check.bytes == recording.size());
 }
 
+TEST_CASE("Twilio's own layout is matched without a JSON parser, and nothing else is", "[media-scan]") {
+  const auto twilio = match_twilio_layout(media_message("no+JhoaJjpz/"), max_frame);
+  REQUIRE(twilio.has_value());
+  CHECK(twilio->outcome == Outcome::media);
+  CHECK(twilio->payload == "no+JhoaJjpz/");
+  CHECK(twilio->check.bytes == 9);
+  CHECK(check_layout_agrees(media_message("no+JhoaJjpz/")));
+  CHECK(check_layout_agrees(media_message(base64_encode(std::string(32 * 1024, 'x')))));
+
+  // Declined (the general scan decides): any other layout, escapes, non-ASCII, invalid or too
+  // large payloads, anything after the message.
+  const std::string twilio_text = media_message("QUI=");
+  const auto with_sequence = [&](std::string_view sequence) {  // Twilio's message, another sequenceNumber
+    return std::string(R"({"event":"media","sequenceNumber":")") + std::string(sequence) + twilio_text.substr(36);
+  };
+  REQUIRE(match_twilio_layout(with_sequence("3"), max_frame).has_value());
+  for (const std::string& text : {
+           std::string(R"({"event":"media","media":{"payload":"QUI="}})"),  // fields missing
+           std::string(R"({ "event":"media",)") + twilio_text.substr(17),   // whitespace
+           media_message("no+JhoaJjpz\\/"),                                 // an escape
+           media_message("QUI"),                                            // bad payload
+           media_message(""),                                               // empty payload
+           media_message(base64_encode(std::string(max_frame + 1, 'x'))),   // too large
+           twilio_text + " ",                                               // trailing text
+           twilio_text.substr(0, twilio_text.size() - 1),                   // unclosed
+           with_sequence("3\\n"),                                           // an escape
+           with_sequence("\xc3\xa9"),                                       // UTF-8
+           with_sequence("\x01"),                                           // control
+       }) {
+    INFO(text);
+    CHECK_FALSE(match_twilio_layout(text, max_frame).has_value());
+    check_agrees(text);
+  }
+}
+
 TEST_CASE("hostile media payloads are dropped with their reason, never forwarded", "[media-scan][bad-input]") {
   for (const char* payload : {R"(A\",\"event\":\"stop)", "\\u0001QQ=", "=", "==", "", "AB==", "not base64!", "QQ= "}) {
     INFO(payload);
@@ -191,7 +242,7 @@ TEST_CASE("mutated media messages: the scanner never contradicts the full parser
   std::mt19937 random(seed);
   const std::string base = media_message("no+JhoaJjpz/");
   const std::string interesting = "{}[]\":,\\ =/+Aa0\x01\xff\xc3u";
-  int media = 0, dropped = 0;
+  int media = 0, dropped = 0, layout = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string text = base;
     for (int edits = 1 + static_cast<int>(random() % 3); edits > 0; --edits) {
@@ -209,9 +260,12 @@ TEST_CASE("mutated media messages: the scanner never contradicts the full parser
     const auto outcome = scan(text).outcome;
     media += outcome == Outcome::media;
     dropped += outcome == Outcome::dropped;
+    layout += check_layout_agrees(text);
     check_agrees(text);
   }
   // The mutations reach every outcome (else this test proves nothing).
   CHECK(media > 100);
   CHECK(dropped > 100);
+  CHECK(layout > 100);
+  CHECK(media - layout > 10);  // and media messages in other layouts (a space, an escape: ~30 here)
 }

@@ -28,7 +28,62 @@ constexpr std::array<std::int8_t, 256> base64_values = [] {
 
 std::int8_t value_of(char c) { return base64_values[static_cast<unsigned char>(c)]; }
 
+// Reads a message left to right against the layout Twilio writes.
+class LayoutCursor {
+ public:
+  explicit LayoutCursor(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+  // The next bytes are `expected`: consumed.
+  bool literal(std::string_view expected) {
+    if (static_cast<std::size_t>(end_ - at_) < expected.size() ||
+        std::memcmp(at_, expected.data(), expected.size()) != 0) {
+      return false;
+    }
+    at_ += expected.size();
+    return true;
+  }
+  // A string's contents up to the next '"', which is consumed with them (escapes are not read:
+  // the caller checks the contents hold none).
+  bool until_quote(std::string_view& contents) {
+    const auto* quote = static_cast<const char*>(std::memchr(at_, '"', static_cast<std::size_t>(end_ - at_)));
+    if (quote == nullptr) return false;
+    contents = std::string_view(at_, static_cast<std::size_t>(quote - at_));
+    at_ = quote + 1;
+    return true;
+  }
+  // A string that stands in JSON as it is (printable ASCII, no '"' or '\\').
+  bool plain_string() {
+    std::string_view contents;
+    return until_quote(contents) && is_json_plain(contents);
+  }
+  bool at_end() const { return at_ == end_; }
+
+ private:
+  const char* at_;
+  const char* end_;
+};
+
 }  // namespace
+
+std::optional<MediaScanner::Scan> match_twilio_layout(std::string_view text, std::size_t max_frame_bytes) {
+  LayoutCursor in(text);
+  std::string_view payload;
+  const bool layout = in.literal(R"({"event":"media","sequenceNumber":")") && in.plain_string() &&
+                      in.literal(R"(,"media":{"track":")") && in.plain_string() &&  //
+                      in.literal(R"(,"chunk":")") && in.plain_string() &&           //
+                      in.literal(R"(,"timestamp":")") && in.plain_string() &&       //
+                      in.literal(R"(,"payload":")") && in.until_quote(payload) &&   //
+                      in.literal(R"(},"streamSid":")") && in.plain_string() && in.literal("}") && in.at_end();
+  if (!layout) return std::nullopt;
+  // A valid payload is base64's alphabet and '=' only: no escape, so it means what it says. An
+  // invalid one may hold escapes that change it: the general scan reads those.
+  const auto check = check_media_payload(payload, max_frame_bytes);
+  if (check.drop) return std::nullopt;
+  MediaScanner::Scan scan;
+  scan.outcome = MediaScanner::Outcome::media;
+  scan.payload = payload;
+  scan.check = check;
+  return scan;
+}
 
 std::string_view describe(MediaDrop reason) {
   switch (reason) {
@@ -84,6 +139,13 @@ std::string_view MediaScanner::implementation() { return simdjson::builtin_imple
 
 MediaScanner::Scan MediaScanner::scan(const char* data, std::size_t size, std::size_t capacity,
                                       std::size_t max_frame_bytes) {
+  if (capacity < size + scan_padding) return Scan{};  // the contract holds for both paths
+  if (auto twilio = match_twilio_layout(std::string_view(data, size), max_frame_bytes)) return *twilio;
+  return scan_any_layout(data, size, capacity, max_frame_bytes);
+}
+
+MediaScanner::Scan MediaScanner::scan_any_layout(const char* data, std::size_t size, std::size_t capacity,
+                                                 std::size_t max_frame_bytes) {
   return builtin_scan::scan_media(impl_->parser, data, size, capacity, max_frame_bytes);
 }
 

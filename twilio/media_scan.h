@@ -56,8 +56,12 @@ class MediaScanner {
   // readable from `data` (returns `other` if not). Recognised: one JSON object of exactly
   // Twilio's media fields, each once and of Twilio's type (event "media"; sequenceNumber and
   // streamSid strings; media {track, chunk, timestamp, payload} strings), any order, nothing
-  // after it.
+  // after it. Twilio's own layout is matched first (match_twilio_layout), everything else read
+  // by simdjson (scan_any_layout).
   Scan scan(const char* data, std::size_t size, std::size_t capacity, std::size_t max_frame_bytes);
+
+  // The same recognition on simdjson alone, whatever the layout (what scan falls back to).
+  Scan scan_any_layout(const char* data, std::size_t size, std::size_t capacity, std::size_t max_frame_bytes);
 
   // The simdjson kernel the scan was compiled for ("fallback", "haswell", …).
   static std::string_view implementation();
@@ -66,5 +70,15 @@ class MediaScanner {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A media message exactly as Twilio writes it, byte for byte:
+//   {"event":"media","sequenceNumber":"…","media":{"track":"…","chunk":"…","timestamp":"…",
+//    "payload":"…"},"streamSid":"…"}
+// with no whitespace, strings of printable ASCII without escapes, and a valid payload: the
+// media outcome, with no JSON parser at all (a few hundred instructions a frame instead of a
+// couple of thousand). Anything else, a dropped payload included, is nullopt: the general scan
+// decides. Whatever this accepts, scan_any_layout accepts the same way (tests/media_scan_test.cpp,
+// and the media_message fuzz target).
+std::optional<MediaScanner::Scan> match_twilio_layout(std::string_view text, std::size_t max_frame_bytes);
 
 }  // namespace callproxy::twilio

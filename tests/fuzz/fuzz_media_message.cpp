@@ -1,7 +1,8 @@
 // Twilio's media-stream messages, as serve reads them: the fast path (MediaScanner, simdjson
 // on-demand) must never contradict the full parser (parse_twilio_message, nlohmann): what the
 // scanner calls media or dropped, the full parser reads as a media message with the same payload
-// and the same verdict on it. The full parser's messages must also survive being written and read
+// and the same verdict on it; and what its match of Twilio's own layout accepts, its simdjson scan
+// reads the same way. The full parser's messages must also survive being written and read
 // again. The property test in tests/media_scan_test.cpp checks the same with random edits.
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +32,15 @@ void check_scan(MediaScanner& scanner, std::string_view text, std::size_t max_fr
   std::string buffer(text);
   buffer.append(scan_padding, '"');
   const auto fast = scanner.scan(buffer.data(), text.size(), buffer.size(), max_frame);
+  // Twilio's layout, matched without simdjson, is read the same way by simdjson.
+  if (const auto layout = match_twilio_layout(text, max_frame)) {
+    const auto general = scanner.scan_any_layout(buffer.data(), text.size(), buffer.size(), max_frame);
+    fuzz::require(layout->outcome == Outcome::media && general.outcome == Outcome::media,
+                  "Twilio's layout matched a message the general scan does not call media",
+                  std::string(name(general.outcome)));
+    fuzz::require(general.payload == layout->payload && general.check.bytes == layout->check.bytes,
+                  "Twilio's layout and the general scan read different payloads");
+  }
   fuzz::require((fast.outcome == Outcome::dropped) == fast.check.drop.has_value(),
                 "the scanner says dropped exactly when its payload check gives a reason");
   if (fast.outcome == Outcome::other) return;
