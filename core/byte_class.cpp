@@ -30,8 +30,6 @@ bool base64_byte(unsigned char c) noexcept {
          static_cast<unsigned char>(c - '0') < 10 || c == '+' || c == '/';
 }
 
-bool plain_byte(unsigned char c) noexcept { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
-
 // Applies `lanes` to each whole 16 bytes and `byte` to the rest.
 template <class Lanes, class Byte>
 bool every_byte(std::string_view text, Lanes lanes, Byte byte) noexcept {
@@ -64,7 +62,7 @@ bool is_base64_alphabet(std::string_view text) noexcept {
 bool is_json_plain(std::string_view text) noexcept {
   return every_byte(
       text, [](Bytes v) { return ((v - splat(0x20)) < splat(0x5F)) & (v != splat('"')) & (v != splat('\\')); },
-      plain_byte);
+      is_json_plain_byte);
 }
 
 }  // namespace callproxy

@@ -12,5 +12,6 @@ bool is_base64_alphabet(std::string_view text) noexcept;
 // Every byte is printable ASCII (0x20..0x7E) other than '"' and '\\': the text can stand between
 // quotes in JSON as it is.
 bool is_json_plain(std::string_view text) noexcept;
+constexpr bool is_json_plain_byte(unsigned char c) noexcept { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
 
 }  // namespace callproxy

@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <simdjson.h>
 
+#include <bit>
 #include <cstring>
 
 namespace callproxy::net::ws {
@@ -61,13 +62,17 @@ HeaderResult read_frame_header(const std::uint8_t* data, std::size_t size, bool 
 }
 
 void unmask(std::uint8_t* data, std::size_t size, const std::array<std::uint8_t, 4>& key, std::uint64_t offset) {
-  // The key rotated to start at `offset`, repeated over 16 bytes: whole vectors are XORed at once
-  // (GCC/Clang vector extensions: SSE2 on x86-64, NEON on ARM).
+  // The key rotated to start at `offset` (one 32-bit rotate), repeated over 16 bytes: whole
+  // vectors are XORed at once (GCC/Clang vector extensions: SSE2 on x86-64, NEON on ARM).
+  using Words = std::uint32_t __attribute__((vector_size(16)));
   using Vector = std::uint8_t __attribute__((vector_size(16)));
-  std::uint8_t rotated[16];
-  for (int i = 0; i < 16; ++i) rotated[i] = key[(offset + i) & 3];
+  std::uint32_t word;
+  std::memcpy(&word, key.data(), 4);
+  const auto turn = static_cast<int>(offset & 3) * 8;
+  word = std::endian::native == std::endian::little ? std::rotr(word, turn) : std::rotl(word, turn);
+  const Words words = Words{} + word;
   Vector vector_key;
-  std::memcpy(&vector_key, rotated, 16);
+  std::memcpy(&vector_key, &words, 16);
   std::size_t i = 0;
   for (; i + 16 <= size; i += 16) {
     Vector block;
@@ -75,7 +80,7 @@ void unmask(std::uint8_t* data, std::size_t size, const std::array<std::uint8_t,
     block ^= vector_key;
     std::memcpy(data + i, &block, 16);
   }
-  for (; i < size; ++i) data[i] ^= rotated[i & 15];
+  for (; i < size; ++i) data[i] ^= vector_key[i & 15];
 }
 
 std::size_t write_frame_header(std::uint8_t* out, Opcode opcode, std::uint64_t length,
