@@ -12,14 +12,17 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
 
+#include "net/delayed_acks.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/in_process_serve.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
@@ -297,4 +300,49 @@ TEST_CASE("pings from a peer that never reads grow nothing", "[media][framing][b
   INFO("RSS before " << before << " KiB, after " << after << " KiB");
   CHECK(after - before < 16 * 1024);
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+namespace {
+// This process's descriptor for serve's end of the connection from local port `peer_port` to
+// serve's `port` (serve runs in-process here), or -1.
+int serve_side_socket(unsigned short port, unsigned short peer_port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    sockaddr_in local{}, peer{};
+    socklen_t local_size = sizeof local, peer_size = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 || local.sin_family != AF_INET ||
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) {
+      continue;
+    }
+    if (ntohs(local.sin_port) == port && ntohs(peer.sin_port) == peer_port) return fd;
+  }
+  return -1;
+}
+}  // namespace
+
+TEST_CASE("a started call's Twilio socket acknowledges two frames at a time, as a plain relay's does", "[media]") {
+  test::BackendServer backend;
+  proxy::ServeOptions options;
+  options.threads = 1;
+  options.store = "memory";
+  test::InProcessServe serve(std::move(options));  // in-process: its sockets are this process's
+  test::WsClient call(serve.port());
+  int fd = -1;
+  REQUIRE(test::eventually([&] { return (fd = serve_side_socket(serve.port(), call.local_port())) >= 0; }, 5s));
+  // A message, then a pause longer than the delayed-ACK timer: the kernel acknowledges it when
+  // the timer fires and leaves ping-pong mode, for good unless someone puts it back; every frame
+  // would then be acknowledged on its own (what a call's set-up did to every call).
+  call.send_text(R"({"event":"connected","protocol":"Call","version":"1.0.0"})");
+  REQUIRE(test::eventually([&] { return net::acks_at_once(fd); }, 5s));
+  call.send_text(
+      nlohmann::json{{"event", "start"},
+                     {"sequenceNumber", "1"},
+                     {"start",
+                      {{"streamSid", "MZA"},
+                       {"callSid", "CAA"},
+                       {"tracks", {"inbound"}},
+                       {"customParameters", {{"backendHosts", nlohmann::json::array({backend.host_port()}).dump()}}}}}}
+          .dump());
+  REQUIRE(backend.wait_for_messages(1, 0, 5s));
+  CHECK(test::eventually([&] { return !net::acks_at_once(fd); }, 5s));
 }

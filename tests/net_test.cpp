@@ -21,6 +21,7 @@
 
 #include "net/backoff.h"
 #include "net/client_connect.h"
+#include "net/delayed_acks.h"
 #include "net/endpoint.h"
 #include "net/listener.h"
 #include "net/loop_stream.h"
@@ -151,6 +152,24 @@ TEST_CASE("accepted and connected sockets send at once: TCP_NODELAY on both ends
   CHECK(nodelay_of(client.socket().native_handle()) == 1);
   CHECK(accepted == 1);
   listener.close();
+}
+
+TEST_CASE("prefer_delayed_acks puts a socket that acknowledged each segment into delayed ACKs", "[net]") {
+  boost::asio::io_context loop;
+  boost::asio::ip::tcp::acceptor acceptor(loop, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::socket client(loop);
+  client.connect(acceptor.local_endpoint());
+  auto accepted = acceptor.accept();
+  // A socket that has sent nothing acknowledges what it reads at once (not ping-pong mode).
+  REQUIRE(net::acks_at_once(accepted.native_handle()));
+  CHECK(net::prefer_delayed_acks(accepted.native_handle()));
+  CHECK_FALSE(net::acks_at_once(accepted.native_handle()));
+  // Not a TCP socket: refused, nothing else happens.
+  int pipe_ends[2];
+  REQUIRE(::pipe(pipe_ends) == 0);
+  CHECK_FALSE(net::prefer_delayed_acks(pipe_ends[0]));
+  ::close(pipe_ends[0]);
+  ::close(pipe_ends[1]);
 }
 
 TEST_CASE("a listener out of descriptors neither spins nor gives up: it accepts once some are free", "[net][limits]") {

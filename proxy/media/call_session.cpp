@@ -18,6 +18,7 @@
 #include "core/fault_injection.h"
 #include "core/random_hex.h"
 #include "net/asio_names.h"
+#include "net/delayed_acks.h"
 #include "net/handler_memory.h"
 #include "net/raw_websocket.h"
 #include "net/write_queue.h"
@@ -190,6 +191,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       if (self->heard_ != self->heard_at_tick_) {
         self->heard_at_tick_ = self->heard_;
         self->pinged_ = false;
+        // The kernel leaves that mode when a delayed ACK's timer fires (a pause in the stream).
+        if (self->started_) net::prefer_delayed_acks(self->lowest_socket().native_handle());
       } else if (!self->pinged_ && !self->closing_) {
         self->pinged_ = true;
         // One ping at a time (Beast's rule): one still waiting behind a write counts as sent.
@@ -363,6 +366,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     }
     started_ = true;
     start_timer_.cancel();
+    // From here on the stream is one-way: one ACK per two frames, not one each (net/delayed_acks.h).
+    net::prefer_delayed_acks(lowest_socket().native_handle());
     stream_sid_ = start.stream_sid;
     label_ = start.stream_sid + " (" + (start.call_sid.empty() ? "no callSid" : start.call_sid) + ")";
 
