@@ -202,6 +202,11 @@ void RawWebSocket::handshake_finished(error_code ec) {
 
 // ---- reading ------------------------------------------------------------------------------
 
+RawWebSocket::Event RawWebSocket::read_while_undrained(Event event) {
+  while (event.kind == Event::need_read && !drained_) event = read_and_parse();
+  return event;
+}
+
 RawWebSocket::Event RawWebSocket::read_and_parse() {
   if (dropped_) return {Event::failed, asio::error::operation_aborted, 0};
   // Room for the frame being read: the buffer grows (to the largest frame seen) or its unread

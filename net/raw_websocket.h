@@ -160,8 +160,7 @@ class RawWebSocket {
   // message_too_big (closed with 1009), bad_frame_payload (1007), errc::protocol_error (1002).
   template <class Handler>
   void async_read(Handler&& handler) {
-    auto event = parse_buffered();
-    while (event.kind == Event::need_read && !drained_) event = read_and_parse();
+    const auto event = read_while_undrained(parse_buffered());
     if (event.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
     auto alloc = boost::asio::get_associated_allocator(handler);
     boost::asio::post(socket_.get_executor(),
@@ -212,8 +211,7 @@ class RawWebSocket {
     auto alloc = boost::asio::get_associated_allocator(handler);
     wait_readable(boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
       if (ec) return finish_read(h, Event{Event::failed, ec, 0});
-      auto event = read_and_parse();
-      while (event.kind == Event::need_read && !drained_) event = read_and_parse();
+      const auto event = read_while_undrained(read_and_parse());
       if (event.kind == Event::need_read) return wait_then_read(std::move(h));
       finish_read(h, event);
     }));
@@ -246,6 +244,8 @@ class RawWebSocket {
   std::string handshake_response(const boost::beast::http::request<boost::beast::http::string_body>& request) const;
   Event parse_buffered();  // a message, or an end, from bytes already read
   Event read_and_parse();  // reads what the socket has, then parse_buffered()
+  // `event`, or while it needs bytes and the socket may still hold some, the next read's
+  Event read_while_undrained(Event event);
   Event fail(std::uint16_t close_code, error_code ec, const char* why);
   void reading_over(error_code ec);
   void send_frame(std::uint8_t opcode, std::string_view payload);

@@ -2,39 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
-#include <utility>
-
 namespace callproxy::proxy {
 
 void StoreErrorLog::error(const std::string& why, Clock::time_point now) {
-  std::uint64_t suppressed = 0;
+  std::optional<std::uint64_t> allowed;
   {
     std::lock_guard lock(mutex_);
     auto found = slots_.find(why);
-    Slot* slot = nullptr;
-    if (found != slots_.end()) {
-      slot = &found->second;
-    } else if (slots_.size() < max_reasons) {
-      slots_.emplace(why, Slot{now, 0});  // a new reason: written at once
-    } else if (overflow_logged_) {
-      slot = &overflow_;
-    } else {
-      overflow_logged_ = true;
-      overflow_.last = now;
-    }
-    if (slot) {
-      if (now - slot->last < interval_) {
-        ++slot->suppressed;
-        return;
-      }
-      slot->last = now;
-      suppressed = std::exchange(slot->suppressed, 0);
-    }
+    if (found == slots_.end() && slots_.size() < max_reasons) found = slots_.emplace(why, LogSlot{}).first;
+    allowed = (found != slots_.end() ? found->second : overflow_).allow(now, interval_);
   }
-  if (suppressed == 0) {
+  if (!allowed) return;
+  if (*allowed == 0) {
     spdlog::error("state store: {}", why);
   } else {
-    spdlog::error("state store: {} ({} more like it since the last line)", why, suppressed);
+    spdlog::error("state store: {} ({} more like it since the last line)", why, *allowed);
   }
 }
 
