@@ -100,6 +100,10 @@ def main(results_path, readme_path):
                        f"15%). With every call's frames at the same instant instead of spread over the 20 ms "
                        f"(`--spread 0`), the driver measures {r.get('driver_aligned_us_per_frame', '–')} µs/frame: "
                        f"the traffic's shape matters as much as the code.")
+        if r.get("tool") == "kernel-costs":
+            out.append(f"Kernel costs alone (`kernel-costs`, {r['messages']} messages of {r['size']} bytes, CPU time): "
+                       f"a system call {r['syscall_ns']:.0f} ns; a message sent and read over loopback TCP "
+                       f"{r['tcp_message_us']:.2f} µs, over a Unix stream socket {r['unix_message_us']:.2f} µs.")
         if r.get("callgrind"):
             out.append(f"Instruction counts (callgrind, {r['calls']} calls, {r['frames_long']} − {r['frames_short']} "
                        f"frames): {r['instructions_per_frame']} instructions and {r['allocations_per_frame']} "
