@@ -112,10 +112,9 @@ int main(int argc, char** argv) {
     close(pair[0]);
     close(pair[1]);
 
-    std::printf(
-        "{\"tool\":\"kernel-costs\",\"messages\":%ld,\"size\":%zu,\"syscall_ns\":%.1f,"
-        "\"tcp_message_us\":%.3f,\"unix_message_us\":%.3f}\n",
-        messages, size, syscall_ns, tcp, unix_stream);
+    std::printf("{\"tool\":\"kernel-costs\",\"messages\":%ld,\"size\":%zu,\"syscall_ns\":%.1f,"
+                "\"tcp_message_us\":%.3f,\"unix_message_us\":%.3f}\n",
+                messages, size, syscall_ns, tcp, unix_stream);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kernel-costs: %s\n", e.what());
     return 1;
