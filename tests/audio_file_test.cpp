@@ -137,6 +137,33 @@ TEST_CASE("the capture comparer finds sent audio at an offset and refuses audio 
   CHECK(found.matches);
   CHECK(found.report.find("found at 0.25") != std::string::npos);
 
+  // A player that underran twice: 60 ms and 100 ms of silence inserted, the audio after them
+  // whole. Followed and reported; the same gaps with 20 ms of the audio lost are not accepted.
+  auto underrun = capture;
+  underrun.insert(underrun.begin() + 2000 + 12345, 480, 0);
+  underrun.insert(underrun.begin() + 2000 + 30000, 800, 0);
+  const auto gaps = test::temp_path("capture-gaps.wav");
+  write_pcm_wav(gaps, 8000, 1, underrun);
+  const auto followed = test::compare_capture(gaps, sample);
+  INFO(followed.report);
+  CHECK(followed.matches);
+  CHECK(followed.report.find("after 2 gap(s) of silence (160") != std::string::npos);
+  auto lost = underrun;
+  lost.erase(lost.begin() + 2000 + 20000, lost.begin() + 2000 + 20160);
+  write_pcm_wav(gaps, 8000, 1, lost);
+  const auto lost_found = test::compare_capture(gaps, sample);
+  INFO(lost_found.report);
+  CHECK_FALSE(lost_found.matches);
+  // Too many underruns are a player that cannot keep up, even with nothing lost.
+  auto stutter = capture;
+  for (std::size_t at = 2000 + 5000; at < 2000 + 40000; at += 5000) stutter.insert(stutter.begin() + at, 160, 0);
+  write_pcm_wav(gaps, 8000, 1, stutter);
+  const auto stuttered = test::compare_capture(gaps, sample);
+  INFO(stuttered.report);
+  CHECK_FALSE(stuttered.matches);
+  CHECK(stuttered.report.find("after 7 gap(s)") != std::string::npos);
+  std::remove(gaps.c_str());
+
   // Two seconds replaced by noise: under 99% of the samples match.
   for (std::size_t i = 10000; i < 26000 && i < capture.size(); ++i)
     capture[i] = static_cast<std::int16_t>((i * 7919) % 20000 - 10000);
