@@ -126,13 +126,17 @@ TEST_CASE("the capture comparer finds sent audio at an offset and refuses audio 
   REQUIRE(codes.ok());
   std::vector<std::int16_t> pcm(codes.value().size());
   twilio::mulaw_decode(codes.value(), pcm);
+  // `samples` written as a recorder's capture would be, then compared with what was sent.
+  const auto path = test::temp_path("capture.wav");
+  const auto compare = [&](const std::vector<std::int16_t>& samples, int tail_ms = 0, int rate = 8000) {
+    write_pcm_wav(path, rate, 1, samples);
+    return test::compare_capture(path, sample, tail_ms);
+  };
   // What a recorder would hold: 0.25 s of silence, the call, 0.1 s more.
   std::vector<std::int16_t> capture(2000, 0);
   capture.insert(capture.end(), pcm.begin(), pcm.end());
   capture.insert(capture.end(), 800, 0);
-  const auto good = test::temp_path("capture-good.wav");
-  write_pcm_wav(good, 8000, 1, capture);
-  const auto found = test::compare_capture(good, sample);
+  const auto found = compare(capture);
   INFO(found.report);
   CHECK(found.matches);
   CHECK(found.report.find("found at 0.25") != std::string::npos);
@@ -142,48 +146,37 @@ TEST_CASE("the capture comparer finds sent audio at an offset and refuses audio 
   auto underrun = capture;
   underrun.insert(underrun.begin() + 2000 + 12345, 480, 0);
   underrun.insert(underrun.begin() + 2000 + 30000, 800, 0);
-  const auto gaps = test::temp_path("capture-gaps.wav");
-  write_pcm_wav(gaps, 8000, 1, underrun);
-  const auto followed = test::compare_capture(gaps, sample);
+  const auto followed = compare(underrun);
   INFO(followed.report);
   CHECK(followed.matches);
   CHECK(followed.report.find("after 2 gap(s) of silence (160") != std::string::npos);
   auto lost = underrun;
   lost.erase(lost.begin() + 2000 + 20000, lost.begin() + 2000 + 20160);
-  write_pcm_wav(gaps, 8000, 1, lost);
-  const auto lost_found = test::compare_capture(gaps, sample);
+  const auto lost_found = compare(lost);
   INFO(lost_found.report);
   CHECK_FALSE(lost_found.matches);
   // Too many underruns are a player that cannot keep up, even with nothing lost.
   auto stutter = capture;
   for (std::size_t at = 2000 + 5000; at < 2000 + 40000; at += 5000) stutter.insert(stutter.begin() + at, 160, 0);
-  write_pcm_wav(gaps, 8000, 1, stutter);
-  const auto stuttered = test::compare_capture(gaps, sample);
+  const auto stuttered = compare(stutter);
   INFO(stuttered.report);
   CHECK_FALSE(stuttered.matches);
   CHECK(stuttered.report.find("after 7 gap(s)") != std::string::npos);
-  std::remove(gaps.c_str());
 
   // Two seconds replaced by noise: under 99% of the samples match.
   for (std::size_t i = 10000; i < 26000 && i < capture.size(); ++i)
     capture[i] = static_cast<std::int16_t>((i * 7919) % 20000 - 10000);
-  const auto bad = test::temp_path("capture-bad.wav");
-  write_pcm_wav(bad, 8000, 1, capture);
-  const auto differs = test::compare_capture(bad, sample);
+  const auto differs = compare(capture);
   INFO(differs.report);
   CHECK_FALSE(differs.matches);
 
   // Cut short (the end missing) is only accepted when that tail is allowed for.
   const std::vector<std::int16_t> cut(pcm.begin(), pcm.end() - 1600);
-  const auto short_capture = test::temp_path("capture-short.wav");
-  write_pcm_wav(short_capture, 8000, 1, cut);
-  CHECK_FALSE(test::compare_capture(short_capture, sample).matches);
-  CHECK(test::compare_capture(short_capture, sample, 200).matches);
+  CHECK_FALSE(compare(cut).matches);
+  CHECK(compare(cut, 200).matches);
   // A different rate is an error, not a match.
-  const auto other_rate = test::temp_path("capture-16k.wav");
-  write_pcm_wav(other_rate, 16000, 1, capture);
-  CHECK(test::compare_capture(other_rate, sample).report.find("rates differ") != std::string::npos);
-  for (const auto& p : {good, bad, short_capture, other_rate}) std::remove(p.c_str());
+  CHECK(compare(capture, 0, 16000).report.find("rates differ") != std::string::npos);
+  std::remove(path.c_str());
 }
 
 TEST_CASE("a library opened at run time that is missing is named with the package that installs it", "[audio]") {
