@@ -9,9 +9,10 @@
 // calls: ~0.95 ACKs per frame against 0.5 for a plain relay, each ACK a loopback packet sent and
 // received in the proxy's system time. TCP_QUICKACK = 0 puts the socket back in that mode.
 // It is a hint the kernel may leave again: callers repeat it now and then (per call, never per
-// frame). A sender with Nagle on and a receiver with delayed ACKs can wait for each other up to the
-// delayed-ACK timeout: the mode is the one every socket that answered its peer starts in, and
-// Twilio's frames come every 20 ms, so a frame is acknowledged within one frame's time.
+// frame). A sender with Nagle on waits for the ACK of each frame before it sends the next, and a
+// delayed ACK comes only when the timer fires (40 ms or more): such a sender makes the kernel leave
+// the mode at every frame, so a caller that finds the mode lost each time it looks should stop
+// renewing it (proxy/media/call_session.cpp does after two looks in a row).
 #pragma once
 
 namespace callproxy::net {

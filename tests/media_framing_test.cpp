@@ -14,10 +14,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "net/delayed_acks.h"
 #include "support/child_process.h"
@@ -345,4 +347,53 @@ TEST_CASE("a started call's Twilio socket acknowledges two frames at a time, as 
           .dump());
   REQUIRE(backend.wait_for_messages(1, 0, 5s));
   CHECK(test::eventually([&] { return !net::acks_at_once(fd); }, 5s));
+}
+
+TEST_CASE("a sender that waits for each ACK is left with an ACK per frame, not held up at every idle tick", "[media]") {
+  test::BackendServer backend;
+  proxy::ServeOptions options;
+  options.threads = 1;
+  options.store = "memory";
+  options.media.stream_idle_timeout = 2s;  // an idle tick each second
+  test::InProcessServe serve(std::move(options));
+  test::WsClient call(serve.port());
+  int fd = -1;
+  REQUIRE(test::eventually([&] { return (fd = serve_side_socket(serve.port(), call.local_port())) >= 0; }, 5s));
+  std::mt19937_64 random(7);
+  testclient::TwilioStreamWriter writer(testclient::make_call_identity(random),
+                                        {{"backendHosts", nlohmann::json::array({backend.host_port()}).dump()}});
+  call.send_text(writer.connected());
+  call.send_text(writer.start());
+  REQUIRE(backend.wait_for_messages(1, 0, 5s));
+  // Frames 100 ms apart, longer than the delayed-ACK timer (40 ms on loopback): every frame makes
+  // the kernel leave delayed-ACK mode, as a sender with Nagle on does at 20 ms (it sends nothing
+  // until its last frame is acknowledged). Each renewal would hold such a sender's next frame
+  // until the timer fires. Past two ticks that found the mode lost (2 s), serve renews it no more:
+  // over the next 1.5 s, a tick included, the socket acknowledges every frame at once.
+  const auto frame = std::vector<std::uint8_t>(160, 7);
+  std::size_t sent = 0;
+  const auto paced = [&](std::chrono::milliseconds duration, const std::function<void()>& each_10ms) {
+    const auto begin = std::chrono::steady_clock::now();
+    auto next_frame = begin;
+    while (std::chrono::steady_clock::now() - begin < duration) {
+      if (std::chrono::steady_clock::now() >= next_frame) {
+        call.send_text(writer.media(frame));
+        ++sent;
+        next_frame += 100ms;
+      }
+      each_10ms();
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  paced(2500ms, [] {});
+  std::size_t looks = 0, delayed = 0;
+  paced(1500ms, [&] {
+    ++looks;
+    delayed += !net::acks_at_once(fd);
+  });
+  INFO(delayed << " of " << looks << " looks found delayed ACKs on");
+  CHECK(looks > 50);
+  CHECK(delayed == 0);
+  // The frames all went through.
+  CHECK(backend.wait_for_messages(1 + sent, 0, 5s));
 }

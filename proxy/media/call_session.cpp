@@ -180,6 +180,25 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     do_read();
   }
 
+  // The kernel leaves delayed-ACK mode when a delayed ACK's timer fires: after a pause in the
+  // stream, which is worth undoing, or at every frame of a sender that waits for each ACK before
+  // it sends again (Nagle's algorithm on), which a delayed ACK would hold up to the timer (40 ms or
+  // more) once per renewal. Renewed each tick, unless the mode was found lost at two ticks in a
+  // row: then the sender is taken to be of the second kind and every frame is acknowledged at once
+  // for the rest of the call (what costs serve CPU, never the caller latency).
+  void renew_delayed_acks() {
+    const int fd = lowest_socket().native_handle();
+    if (!net::acks_at_once(fd)) {
+      delayed_acks_lost_ = 0;
+      return;
+    }
+    if (++delayed_acks_lost_ < 2) {
+      net::prefer_delayed_acks(fd);
+    } else if (delayed_acks_lost_ == 2) {
+      spdlog::debug("call {}: delayed ACKs off for the rest of the call (the sender waits for each ACK)", label_);
+    }
+  }
+
   // A stream that went silent is gone and must not keep its execution "connected" or its backends
   // open. Each half period: if nothing was heard since the last tick, ping; if nothing was heard
   // after the ping either, drop the connection (the pending read then ends the call).
@@ -191,8 +210,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       if (self->heard_ != self->heard_at_tick_) {
         self->heard_at_tick_ = self->heard_;
         self->pinged_ = false;
-        // The kernel leaves that mode when a delayed ACK's timer fires (a pause in the stream).
-        if (self->started_) net::prefer_delayed_acks(self->lowest_socket().native_handle());
+        if (self->started_) self->renew_delayed_acks();
       } else if (!self->pinged_ && !self->closing_) {
         self->pinged_ = true;
         // One ping at a time (Beast's rule): one still waiting behind a write counts as sent.
@@ -650,6 +668,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   asio::steady_timer idle_timer_;
   std::uint64_t heard_ = 0;          // messages and control frames read
   std::uint64_t heard_at_tick_ = 0;  // heard_ at the idle watch's last tick
+  int delayed_acks_lost_ = 0;        // idle ticks in a row that found delayed ACKs off
   bool pinged_ = false;              // the idle watch has pinged since it last heard anything
   bool ping_in_flight_ = false;
   bool idle_out_ = false;  // the idle watch dropped the connection
