@@ -315,6 +315,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void do_close() {
     error_code ignored;
     request_timer_.cancel();
+    // The place goes before the FIN does: a client that saw the connection end finds it free
+    // (the session itself lasts until its cancelled operations have run, a loop turn later).
+    connection_ = Lease{};
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
