@@ -138,12 +138,8 @@ CaptureComparison compare_capture(const std::string& capture, const std::string&
   // the sent audio matches after it; audio missing or changed is never skipped, only counted.
   constexpr std::size_t resume_len = 80;  // 10 ms that must match after a gap
   const auto max_gap = static_cast<std::size_t>(cap->rate) / 2;
+  constexpr int silence = 8;  // what a starved player's silence may read as
   std::size_t lag = best_lag, same = 0, gaps = 0, gap_samples = 0, searches = 0;
-  const auto silent = [&](std::size_t from, std::size_t to) {
-    for (std::size_t k = from; k < to; ++k)
-      if (std::abs(c[k]) > 8) return false;
-    return true;
-  };
   const auto matches_at = [&](std::size_t i, std::size_t at_lag) {
     const auto n = std::min(resume_len, r.size() - i);
     if (at_lag + i + n > c.size()) return false;
@@ -158,9 +154,10 @@ CaptureComparison compare_capture(const std::string& capture, const std::string&
       continue;
     }
     if (searches++ > 64) continue;  // a capture that differs throughout: no more searching
+    // The gap grows one sample at a time and ends at the first sound: it is silent throughout.
     for (std::size_t gap = 1; gap <= max_gap && lag + i + gap < c.size(); ++gap) {
-      if (std::abs(c[lag + i + gap - 1]) > 8) break;  // a gap is silence
-      if (matches_at(i, lag + gap) && silent(lag + i, lag + i + gap)) {
+      if (std::abs(c[lag + i + gap - 1]) > silence) break;
+      if (matches_at(i, lag + gap)) {
         lag += gap;
         ++gaps;
         gap_samples += gap;
