@@ -153,6 +153,27 @@ TEST_CASE("URL variants: default port added or removed, never another port", "[s
   CHECK(signature_url_variants("https://:80/x").empty());
 }
 
+// Node's querystring.stringify(querystring.parse(q)) for the query below is
+// "1=y&2=x&b=1&b=3&b=4&a=2&c=~": array-index keys first, ascending, then each key at its first
+// place with all its values.
+TEST_CASE("the legacy variant regroups repeated query keys at their first place, as Node does", "[signature]") {
+  const auto variants = signature_url_variants("https://h/p?b=1&a=2&b=3&2=x&1=y&c=%7e&b=4");
+  CHECK(std::find(variants.begin(), variants.end(), "https://h/p?1=y&2=x&b=1&b=3&b=4&a=2&c=~") != variants.end());
+
+  // Thousands of distinct keys (a client's URL, up to the header limit): every one kept, in order.
+  std::string query;
+  std::string expected;
+  for (int i = 0; i < 3000; ++i) {
+    const auto field = "k" + std::to_string(i) + "=" + std::to_string(i % 7);
+    query += (i ? "&" : "") + field;
+    expected += (i ? "&" : "") + field;
+  }
+  query += "&k0=again";
+  expected.insert(expected.find('&'), "&k0=again");
+  const auto many = signature_url_variants("https://h/p?" + query);
+  CHECK(std::find(many.begin(), many.end(), "https://h/p?" + expected) != many.end());
+}
+
 // Found by fuzzing (tests/fuzz/fuzz_signature.cpp): "mmmm://mmmm://" lost its empty port when it
 // was split and joined again, so a request signed over the URL it arrived at was refused.
 TEST_CASE("a request signed over the URL exactly as it arrived is valid, an empty port too", "[signature][fuzz]") {
@@ -174,7 +195,7 @@ TEST_CASE("a host with a ':' outside IPv6 brackets or an unclosed bracket is no 
   // And "https://[9033…" (as found, with control bytes and a NUL) opened an IPv6 literal it never closed.
   constexpr char found[] = "https://[9033\x1f\x1f\x31\0\x1fhttps:http://le.ngRok.io:443/twilio/status(W=b?bodySHA256";
   const std::string unclosed(found, sizeof found - 1);
-  for (const std::string url :
+  for (const std::string& url :
        {std::string("O://\x1d\x1d:o:"), std::string("https://a:b:443/x"), std::string("https://a:b/x"), unclosed,
         std::string("https://[::1/x"), std::string("https://[::1]x/"), std::string("https://a]b/"),
         std::string("https://a[b:443/")}) {

@@ -14,6 +14,7 @@
 #include <charconv>
 #include <map>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "twilio/base64.h"
 #include "twilio/percent_encoding.h"
@@ -230,14 +231,19 @@ bool is_array_index(std::string_view key) {
   return ec == std::errc() && ptr == key.data() + key.size() && v < 4294967295ULL;
 }
 
-// The query as Node's querystring.parse then querystring.stringify would rewrite it.
+// The query as Node's querystring.parse then querystring.stringify would rewrite it: a key's
+// values gathered at its first place. The query is the client's (up to the header limit, thousands
+// of fields) and is read before the signature is known good, so a key finds its place through an
+// index, not by a walk over the keys before it (quadratic: 5 ms a request at 2,000 fields).
 std::string legacy_querystring(std::string_view query) {
+  auto parsed = parse_form(query);
   std::vector<std::pair<std::string, std::vector<std::string>>> fields;
-  for (auto& field : parse_form(query)) {
-    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == field.first; });
-    if (it == fields.end())
-      fields.emplace_back(std::move(field.first), std::vector<std::string>{std::move(field.second)});
-    else it->second.push_back(std::move(field.second));
+  std::unordered_map<std::string, std::size_t> place;
+  place.reserve(parsed.size());
+  for (auto& field : parsed) {
+    const auto [it, first] = place.try_emplace(field.first, fields.size());
+    if (first) fields.emplace_back(std::move(field.first), std::vector<std::string>{std::move(field.second)});
+    else fields[it->second].second.push_back(std::move(field.second));
   }
   std::stable_partition(fields.begin(), fields.end(), [](const auto& f) { return is_array_index(f.first); });
   const auto first_named = std::find_if(fields.begin(), fields.end(),
