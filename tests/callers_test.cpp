@@ -18,6 +18,7 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
+#include "support/media_call.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
 #include "support/ws_peer.h"
@@ -453,6 +454,45 @@ TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives 
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
   CHECK(post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1888"}}, {{"X-Twilio-Signature", sig}})
             .status == 200);
+}
+
+// Twilio signs a JSON array as its key once per element, so a 64 KiB body could name 400 MB of
+// signed parameters (one 20,000-byte key over 20,000 elements), all built and hashed before the
+// signature is known good: half a second and 1 GB of RSS a request before the bound.
+TEST_CASE("a JSON body whose arrays repeat a long key past four times its size is refused before it is expanded",
+          "[callers][bad-input][signature]") {
+  const std::string& token = test::secrets::auth_token;
+  auto serve = test::start_serve({"--validate-signatures", "--pins-file", demo_pins}, {{"TWILIO_AUTH_TOKEN", token}});
+  const std::string base = "https://127.0.0.1:" + std::to_string(serve.port);
+  const std::map<std::string, std::string> json_type{{"Content-Type", "application/json"}};
+  std::string elements = "0";
+  for (int i = 1; i < 20'000; ++i) elements += ",0";
+  const std::string body = R"({"pin":"1234","callerId":"+1888",")" + std::string(20'000, 'k') + R"(":[)" + elements +
+                           "]}";
+  REQUIRE(body.size() < 64 * 1024);  // within the default --max-body-bytes
+  const auto rss_before = test::rss_kib(serve.process->pid());
+
+  auto headers = json_type;
+  headers["X-Twilio-Signature"] = twilio::compute_signature(token, base + "/validate-pin", {{"pin", "1234"}});
+  for (int i = 0; i < 4; ++i) {
+    const auto refused = test::http_request(serve.port, "POST", "/validate-pin", headers, body);
+    CHECK(refused.status == 400);
+    CHECK_THAT(json::parse(refused.body).at("message").get<std::string>(),
+               Catch::Contains("JSON arrays expand to more than " + std::to_string(4 * body.size()) +
+                               " bytes of signed parameters"));
+  }
+  const auto rss_after = test::rss_kib(serve.process->pid());
+  INFO("serve's RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
+  CHECK(rss_after - rss_before < 64 * 1024);
+
+  // Arrays within the bound are still signed as Twilio signs them.
+  const json tagged{{"pin", "1234"}, {"callerId", "+1888"}, {"tags", json(std::vector<int>(1000, 7))}};
+  twilio::RequestParams signed_params{{"pin", "1234"}, {"callerId", "+1888"}};
+  for (int i = 0; i < 1000; ++i) signed_params.emplace_back("tags", "7");
+  auto tagged_headers = json_type;
+  tagged_headers["X-Twilio-Signature"] = twilio::compute_signature(token, base + "/validate-pin", signed_params);
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin", tagged_headers, tagged.dump()).status == 200);
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
 }
 
 TEST_CASE("client mistakes get 4xx with a message, never a 5xx", "[callers][bad-input]") {

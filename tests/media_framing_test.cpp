@@ -25,6 +25,7 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/in_process_serve.h"
+#include "support/media_call.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "testclient/twilio_stream_writer.h"
@@ -181,15 +182,6 @@ testclient::TwilioStreamWriter start_call(RawClient& client, const test::Backend
   return writer;
 }
 
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 }  // namespace
 
 TEST_CASE("the media stream's handshake answers RFC 6455's example key", "[media][framing]") {
@@ -291,14 +283,14 @@ TEST_CASE("pings from a peer that never reads grow nothing", "[media][framing][b
   RawClient warm(serve.port);  // the first stream's one-time costs before the baseline
   warm.send_frame(0x89, "x");
   REQUIRE(warm.read_frame());
-  const auto before = rss_kib(pid);
+  const auto before = test::rss_kib(pid);
   RawClient flood(serve.port);
   const std::string ping = RawClient::frame(0x89, std::string(125, 'p'));
   std::string burst;
   for (int i = 0; i < 1000; ++i) burst += ping;
   // 40 MB of pings whose 40 MB of pongs nobody reads (the socket buffers fill after a few MB).
   for (int i = 0; i < 300; ++i) flood.send_bytes(burst);
-  const auto after = rss_kib(pid);
+  const auto after = test::rss_kib(pid);
   INFO("RSS before " << before << " KiB, after " << after << " KiB");
   CHECK(after - before < 16 * 1024);
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
