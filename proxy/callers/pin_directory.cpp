@@ -61,15 +61,14 @@ Result<std::vector<PinEntry>> parse_pins(const std::string& text) {
   return entries;
 }
 
-PinDirectory::PinDirectory(std::string path)
-    : path_(std::move(path)), entries_(std::make_shared<std::vector<PinEntry>>()) {
+PinDirectory::PinDirectory(std::string path) : path_(std::move(path)), set_(std::make_shared<PinSet>()) {
   if (path_.empty()) return;
   if (auto loaded = reload(); !loaded) throw std::invalid_argument(loaded.error());
 }
 
 std::size_t PinDirectory::size() const {
   std::lock_guard lock(mutex_);
-  return entries_->size();
+  return set_->entries.size();
 }
 
 Result<std::size_t> PinDirectory::reload() {
@@ -79,27 +78,32 @@ Result<std::size_t> PinDirectory::reload() {
   text << in.rdbuf();
   auto parsed = parse_pins(text.str());
   if (!parsed) return Error{"--pins-file '" + path_ + "': " + parsed.error()};
-  auto entries = std::make_shared<const std::vector<PinEntry>>(std::move(parsed.value()));
+  auto set = std::make_shared<PinSet>();
+  set->entries = std::move(parsed.value());
+  set->digests.reserve(set->entries.size());
+  for (const auto& e : set->entries) set->digests.push_back(e.pin.empty() ? e.pin_sha256 : twilio::sha256_hex(e.pin));
+  const auto count = set->entries.size();
   std::lock_guard lock(mutex_);
-  entries_ = std::move(entries);
-  return entries_->size();
+  set_ = std::move(set);
+  return count;
 }
 
 std::optional<PinEntry> PinDirectory::find(const std::string& pin) const {
-  std::shared_ptr<const std::vector<PinEntry>> entries;
+  std::shared_ptr<const PinSet> set;
   {
     std::lock_guard lock(mutex_);
-    entries = entries_;
+    set = set_;
   }
   const auto hash = twilio::sha256_hex(pin);
-  std::optional<PinEntry> match;
-  for (const auto& e : *entries) {
+  std::optional<std::size_t> match;
+  for (std::size_t i = 0; i < set->digests.size(); ++i) {
     // No early exit: the time taken does not tell how far down the list a PIN is. Digests of a
     // fixed length are compared, so neither does it tell a PIN's length.
-    const bool same = twilio::constant_time_equal(e.pin.empty() ? e.pin_sha256 : twilio::sha256_hex(e.pin), hash);
-    if (same && !match) match = e;
+    const bool same = twilio::constant_time_equal(set->digests[i], hash);
+    if (same && !match) match = i;
   }
-  return match;
+  if (!match) return std::nullopt;
+  return set->entries[*match];
 }
 
 }  // namespace callproxy::proxy

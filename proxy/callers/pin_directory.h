@@ -37,9 +37,16 @@ class PinDirectory {
   std::optional<PinEntry> find(const std::string& pin) const;
 
  private:
+  // The entries and each one's PIN as SHA-256 hex, hashed once when the file is read (a check
+  // compares against every entry: hashing plain PINs per check cost a hash per entry per request).
+  struct PinSet {
+    std::vector<PinEntry> entries;
+    std::vector<std::string> digests;
+  };
+
   std::string path_;
   mutable std::mutex mutex_;
-  std::shared_ptr<const std::vector<PinEntry>> entries_;
+  std::shared_ptr<const PinSet> set_;
 };
 
 }  // namespace callproxy::proxy
