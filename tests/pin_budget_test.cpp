@@ -96,6 +96,27 @@ TEST_CASE("the source table stays bounded: expired and empty entries go first, t
   CHECK(budgets.tracked_sources() == 1);
 }
 
+// A full table of live sources is walked again only once its oldest window can be over; the walks
+// it skips must not keep an expired source's place from a new one a moment too long.
+TEST_CASE("a full source table makes room as each oldest window ends, not later", "[callers][budget]") {
+  PinFailureBudgets budgets(policy(0, 5, 3));
+  const auto t0 = PinFailureBudgets::Clock::now();
+  budgets.admit("10.0.0.1", t0);
+  budgets.admit("10.0.0.2", t0 + 10s);
+  budgets.admit("10.0.0.3", t0 + 20s);
+  CHECK(budgets.admit("10.0.0.4", t0 + 30s).ticket.source.empty());
+  CHECK(budgets.admit("10.0.0.5", t0 + 59s).ticket.source.empty());
+  CHECK(budgets.admit("10.0.0.6", t0 + 60s).ticket.source == "10.0.0.6");  // .1's window is over
+  CHECK(budgets.admit("10.0.0.7", t0 + 65s).ticket.source.empty());
+  CHECK(budgets.admit("10.0.0.8", t0 + 70s).ticket.source == "10.0.0.8");  // .2's
+  CHECK(budgets.tracked_sources() == 3);
+  // A refund to nothing makes room at once, whatever the windows.
+  const auto nine = budgets.admit("10.0.0.9", t0 + 80s);
+  CHECK(nine.ticket.source == "10.0.0.9");  // .3's window ended at 80 s
+  budgets.refund(nine.ticket);
+  CHECK(budgets.admit("10.0.0.10", t0 + 81s).ticket.source == "10.0.0.10");
+}
+
 TEST_CASE("budget sources: IPv4 as it is, IPv6 by its /64", "[callers][budget]") {
   CHECK(budget_source("203.0.113.7") == "203.0.113.7");
   CHECK(budget_source("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace callproxy::proxy {
@@ -34,7 +35,7 @@ PinFailureBudgets::Admission PinFailureBudgets::admit(std::string_view source, C
   if (policy_.per_source > 0 && !source.empty()) {
     auto it = sources_.find(std::string(source));
     if (it == sources_.end()) {
-      if (sources_.size() >= policy_.max_sources) prune(now);
+      if (sources_.size() >= policy_.max_sources && now >= prune_after_) prune(now);
       // Still full of live sources: this one is held by the global budget alone until room is made.
       if (sources_.size() < policy_.max_sources)
         it = sources_.emplace(std::string(source), Window{now, 0, false}).first;
@@ -68,7 +69,9 @@ void PinFailureBudgets::refund(const Ticket& ticket) {
   if (ticket.global && global_started_ && global_.start == ticket.global_window && global_.used > 0) --global_.used;
   if (ticket.source.empty()) return;
   const auto it = sources_.find(ticket.source);
-  if (it != sources_.end() && it->second.start == ticket.source_window && it->second.used > 0) --it->second.used;
+  if (it != sources_.end() && it->second.start == ticket.source_window && it->second.used > 0) {
+    if (--it->second.used == 0) prune_after_ = Clock::time_point::min();  // it may be pruned now
+  }
 }
 
 std::size_t PinFailureBudgets::tracked_sources() const {
@@ -77,10 +80,18 @@ std::size_t PinFailureBudgets::tracked_sources() const {
 }
 
 void PinFailureBudgets::prune(Clock::time_point now) {
+  auto oldest = Clock::time_point::max();
   for (auto it = sources_.begin(); it != sources_.end();) {
-    if (expired(it->second, now) || it->second.used == 0) it = sources_.erase(it);
-    else ++it;
+    if (expired(it->second, now) || it->second.used == 0) {
+      it = sources_.erase(it);
+    } else {
+      oldest = std::min(oldest, it->second.start);
+      ++it;
+    }
   }
+  // Until the oldest window left is over, another walk would find nothing to drop (a refund to
+  // zero brings the next walk forward).
+  prune_after_ = oldest == Clock::time_point::max() ? now : oldest + policy_.window;
 }
 
 }  // namespace callproxy::proxy

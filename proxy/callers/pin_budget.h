@@ -66,7 +66,9 @@ class PinFailureBudgets {
     unsigned used = 0;
     bool tripped = false;
   };
-  // Drops sources whose window is over or that hold no failure.
+  // Drops sources whose window is over or that hold no failure. Called when the table is full and
+  // a new source comes, but not again before `prune_after_`: with the table full of live sources
+  // (global budget off, a flood of addresses) each new source would otherwise walk the whole table.
   void prune(Clock::time_point now);
   bool expired(const Window& w, Clock::time_point now) const { return now - w.start >= policy_.window; }
 
@@ -75,6 +77,7 @@ class PinFailureBudgets {
   Window global_;
   bool global_started_ = false;
   std::unordered_map<std::string, Window> sources_;
+  Clock::time_point prune_after_ = Clock::time_point::min();
 };
 
 }  // namespace callproxy::proxy
