@@ -13,6 +13,7 @@
 #include "proxy/callers/twiml_routes.h"
 #include "proxy/media/backend_target.h"
 #include "proxy/server.h"
+#include "twilio/signature.h"
 
 namespace callproxy::cli {
 namespace {
@@ -88,6 +89,16 @@ std::string seconds_text(std::chrono::milliseconds duration) {
 std::string check_backend_entry(const std::string& entry) {
   auto parsed = proxy::parse_backend(entry);
   return parsed ? std::string() : parsed.error();
+}
+
+// --public-url: signatures are checked against it, so anything that is not an absolute http(s) or
+// ws(s) URL would make every signed request fail; refused at start instead.
+std::string check_public_url(const std::string& url) {
+  const auto scheme = url.substr(0, url.find("://"));
+  if (!twilio::is_signable_url(url) || (scheme != "https" && scheme != "wss" && scheme != "http" && scheme != "ws")) {
+    return "expected an absolute URL such as wss://proxy.example.com (scheme https, wss, http or ws, then a host)";
+  }
+  return {};
 }
 
 std::string bool_text(bool value) { return value ? "true" : "false"; }
@@ -242,7 +253,8 @@ RunFunction setup_serve(CLI::App& parent) {
       ->envname("CALLPROXY_INSECURE_OPEN_RELAY");
   app->add_option("--public-url", options.signatures.public_url,
                   "The base URL Twilio uses to reach us (e.g. wss://proxy.example.com), when behind a proxy")
-      ->envname("CALLPROXY_PUBLIC_URL");
+      ->envname("CALLPROXY_PUBLIC_URL")
+      ->check(check_public_url);
 
   // Callers.
   app->add_option("--pins-file", options.callers.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")

@@ -218,6 +218,23 @@ TEST_CASE("sign refuses bad input with exit 2 and a clear message", "[cli][sign]
   }
 }
 
+// Signatures are checked against --public-url: one that is not an absolute URL made every signed
+// request fail with 403 while serve ran as if all were well.
+TEST_CASE("serve refuses a --public-url that is not an absolute URL, at start, naming the flag", "[cli]") {
+  for (const std::string bad : {"proxy.example.com", "/media", "ftp://proxy.example.com", "https://",
+                                "wss:/x.example.com", "https://a:b:443/"}) {
+    INFO(bad);
+    const auto run = run_command(callproxy_args({"serve", "--port", "0", "--store", "memory", "--public-url", bad}));
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--public-url: expected an absolute URL such as wss://proxy.example.com") != std::string::npos);
+    CHECK(line_count(run.err) == 1);
+  }
+  const auto from_env = run_command(callproxy_args({"serve", "--port", "0", "--store", "memory"}),
+                                    {{"CALLPROXY_PUBLIC_URL", "calls.example.com"}});
+  CHECK(from_env.exit_code == 2);
+  CHECK(from_env.err.find("--public-url") != std::string::npos);
+}
+
 TEST_CASE("serve's reply queue limits refuse nonsense with exit 2, naming the flag and its range", "[cli]") {
   const std::vector<std::pair<std::string, std::string>> bad{
       {"--max-reply-queue", "0"},          {"--max-reply-queue", "-1"},

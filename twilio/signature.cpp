@@ -345,6 +345,8 @@ std::optional<std::string> query_param(std::string_view url, std::string_view ke
 
 bool has_body_hash(std::string_view url) { return query_param(url, "bodySHA256").has_value(); }
 
+bool is_signable_url(std::string_view url) { return split_url(url).has_value(); }
+
 std::vector<std::string> signature_url_variants(std::string_view url) {
   const auto raw = split_url(url);
   if (!raw) return {};

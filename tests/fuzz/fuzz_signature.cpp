@@ -36,10 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto verdict = validator.validate(presented, url, params);
   if (variants.empty()) {
     fuzz::require(verdict == SignatureVerdict::invalid_url, "a URL without variants is not called invalid");
+    fuzz::require(!is_signable_url(url), "a URL without variants is called signable", url);
     return 0;
   }
+  fuzz::require(is_signable_url(url), "a URL with variants is not called signable", url);
   for (const auto& variant : variants) {
-    fuzz::require(!signature_url_variants(variant).empty(), "a URL variant is not a URL the validator reads", variant);
+    fuzz::require(is_signable_url(variant), "a URL variant is not a URL the validator reads", variant);
   }
 
   // Signed over the URL it arrived at: valid, with its parameters and with none.
