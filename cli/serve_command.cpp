@@ -92,11 +92,14 @@ std::string check_backend_entry(const std::string& entry) {
 }
 
 // --public-url: signatures are checked against it, so anything that is not an absolute http(s) or
-// ws(s) URL would make every signed request fail; refused at start instead.
+// ws(s) URL would make every signed request fail; refused at start instead. Empty is unset (the
+// config file's commented default), as before.
 std::string check_public_url(const std::string& url) {
+  if (url.empty()) return {};
   const auto scheme = url.substr(0, url.find("://"));
   if (!twilio::is_signable_url(url) || (scheme != "https" && scheme != "wss" && scheme != "http" && scheme != "ws")) {
-    return "expected an absolute URL such as wss://proxy.example.com (scheme https, wss, http or ws, then a host)";
+    return "expected an absolute URL such as wss://proxy.example.com (scheme https, wss, http or ws in lowercase, "
+           "then a host)";
   }
   return {};
 }

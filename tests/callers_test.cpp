@@ -492,6 +492,18 @@ TEST_CASE("a JSON body whose arrays repeat a long key past four times its size i
   auto tagged_headers = json_type;
   tagged_headers["X-Twilio-Signature"] = twilio::compute_signature(token, base + "/validate-pin", signed_params);
   CHECK(test::http_request(serve.port, "POST", "/validate-pin", tagged_headers, tagged.dump()).status == 200);
+
+  // Past four times a small body but within the 64 KiB floor: signed as Twilio signs it.
+  const std::string key(100, 'k');
+  const json wide{{"pin", "1234"}, {"callerId", "+1888"}, {key, json(std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9})}};
+  twilio::RequestParams wide_params{{"pin", "1234"}, {"callerId", "+1888"}};
+  for (int i = 1; i <= 9; ++i) wide_params.emplace_back(key, std::to_string(i));
+  std::size_t expansion = 0;
+  for (const auto& [k, v] : wide_params) expansion += k.size() + v.size();
+  REQUIRE(expansion > 4 * wide.dump().size());
+  auto wide_headers = json_type;
+  wide_headers["X-Twilio-Signature"] = twilio::compute_signature(token, base + "/validate-pin", wide_params);
+  CHECK(test::http_request(serve.port, "POST", "/validate-pin", wide_headers, wide.dump()).status == 200);
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
 }
 

@@ -222,7 +222,7 @@ TEST_CASE("sign refuses bad input with exit 2 and a clear message", "[cli][sign]
 // request fail with 403 while serve ran as if all were well.
 TEST_CASE("serve refuses a --public-url that is not an absolute URL, at start, naming the flag", "[cli]") {
   for (const std::string bad : {"proxy.example.com", "/media", "ftp://proxy.example.com", "https://",
-                                "wss:/x.example.com", "https://a:b:443/"}) {
+                                "wss:/x.example.com", "https://a:b:443/", "HTTPS://proxy.example.com"}) {
     INFO(bad);
     const auto run = run_command(callproxy_args({"serve", "--port", "0", "--store", "memory", "--public-url", bad}));
     CHECK(run.exit_code == 2);

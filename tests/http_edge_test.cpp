@@ -282,6 +282,10 @@ TEST_CASE("signatures checked without --public-url are warned about: the URL com
                                 {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
   CHECK(log.find("SECURITY: --validate-signatures without --public-url") != std::string::npos);
   CHECK(log.find("rebuilt from the request's Host header") != std::string::npos);
+  // An empty --public-url (the config file's commented default) is unset, not refused.
+  CHECK(start_up_log({"--bind", "127.0.0.1", "--validate-signatures", "--public-url", ""},
+                     {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}})
+            .find("SECURITY: --validate-signatures without --public-url") != std::string::npos);
   CHECK(start_up_log({"--bind", "127.0.0.1", "--validate-signatures", "--public-url", "https://calls.example.com"},
                      {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}})
             .find("SECURITY") == std::string::npos);
