@@ -281,3 +281,14 @@ TEST_CASE("test support finds a test secret in a log and remembers the signature
   CHECK(test::secrets::leaked_in("refused Zm9yZ2VkLXNpZ25hdHVyZS12YWx1ZT0= here").size() == 1);
   CHECK(test::secrets::leaked_in("key short").empty());
 }
+
+TEST_CASE("test support never hands out one loopback port twice in a test", "[support]") {
+  // The kernel gives bind(0) a recently closed port again now and then; two of a test's ports
+  // being one made nginx read its http listen as a second ssl one and refuse to start.
+  std::set<unsigned short> ports;
+  for (int i = 0; i < 2000; ++i) {
+    const auto port = test::free_port();
+    INFO("call " << i << ": port " << port);
+    REQUIRE(ports.insert(port).second);
+  }
+}

@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include <arpa/inet.h>
@@ -198,18 +200,28 @@ ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env, st
 }
 
 unsigned short free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  // The kernel may hand the same port to two binds in a row once the first socket is closed, so
+  // two ports chosen back to back (nginx's https and http, Redis's plain and TLS) could be one:
+  // nginx then read both listens as one ssl port and refused to start. A port handed out once in
+  // this process is never handed out again.
+  static std::mutex mutex;
+  static std::set<unsigned short> handed_out;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("cannot bind a loopback port");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
-    throw std::runtime_error("cannot bind a loopback port");
+    const std::lock_guard lock(mutex);
+    if (handed_out.insert(ntohs(addr.sin_port)).second) return ntohs(addr.sin_port);
   }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  throw std::runtime_error("no loopback port that this test has not used already");
 }
 
 bool can_use_mount_namespaces() {

@@ -78,7 +78,8 @@ struct ServeProcess {
 ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {},
                          std::vector<std::string> launcher = {});
 
-// A free TCP port on 127.0.0.1 (bound once and released: free a moment ago).
+// A free TCP port on 127.0.0.1 (bound once and released: free a moment ago), never one this
+// process was given before.
 unsigned short free_port();
 
 // Whether this test may make mount namespaces (root, and unshare works here); the tests that need
