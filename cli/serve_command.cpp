@@ -97,7 +97,7 @@ std::string check_backend_entry(const std::string& entry) {
 std::string check_public_url(const std::string& url) {
   if (url.empty()) return {};
   const auto scheme = url.substr(0, url.find("://"));
-  if (!twilio::is_signable_url(url) || (scheme != "https" && scheme != "wss" && scheme != "http" && scheme != "ws")) {
+  if (!twilio::is_signable_url(url) || !twilio::is_web_scheme(scheme)) {
     return "expected an absolute URL such as wss://proxy.example.com (scheme https, wss, http or ws in lowercase, "
            "then a host)";
   }

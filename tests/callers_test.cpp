@@ -45,14 +45,13 @@ struct StoreUnderTest {
   explicit StoreUnderTest(const std::string& kind) : db(test::temp_path("contract.db")) {
     if (kind == "memory") store = proxy::make_memory_store();
     if (kind == "sqlite") store = proxy::make_sqlite_store(db);
-    if (kind == "redis") {
+    if (kind == "redis" || kind == "redis-callproxy") {
       redis.emplace();
-      store = proxy::make_redis_store({"127.0.0.1", redis->port(), 3});
-    }
-    if (kind == "redis-callproxy") {
-      redis.emplace();
-      proxy::StoreSpec::Redis spec{"127.0.0.1", redis->port(), 3};
-      spec.keys = proxy::RedisKeys::callproxy;
+      proxy::StoreSpec::Redis spec;
+      spec.host = "127.0.0.1";
+      spec.port = redis->port();
+      spec.db = 3;
+      if (kind == "redis-callproxy") spec.keys = proxy::RedisKeys::callproxy;
       store = proxy::make_redis_store(spec);
     }
   }

@@ -215,3 +215,13 @@ TEST_CASE("a host with a ':' outside IPv6 brackets or an unclosed bracket is no 
   CHECK_FALSE(signature_url_variants("https://[::1]:443/x").empty());
   CHECK_FALSE(signature_url_variants("https://[::1]/x").empty());
 }
+
+TEST_CASE("the web's four schemes, lowercase, are the ones a public URL may have", "[signature]") {
+  for (const auto* scheme : {"http", "https", "ws", "wss"}) CHECK(is_web_scheme(scheme));
+  for (const auto* scheme : {"", "HTTPS", "Wss", "ftp", "file", "httpss", "htt", "https:"}) {
+    INFO(scheme);
+    CHECK_FALSE(is_web_scheme(scheme));
+  }
+  CHECK(is_signable_url("wss://proxy.example.com/media"));
+  CHECK_FALSE(is_signable_url("proxy.example.com/media"));
+}

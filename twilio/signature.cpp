@@ -176,10 +176,6 @@ std::string join_url(const UrlParts& p, const std::optional<std::string>& port) 
   return out;
 }
 
-bool is_special_scheme(std::string_view scheme) {
-  return scheme == "http" || scheme == "https" || scheme == "ws" || scheme == "wss";
-}
-
 std::optional<std::string_view> whatwg_default_port(std::string_view scheme) {
   if (scheme == "http" || scheme == "ws") return "80";
   if (scheme == "https" || scheme == "wss") return "443";
@@ -213,7 +209,7 @@ UrlParts whatwg_normalised(UrlParts p) {
     if (def && digits == *def) p.port.reset();
     else p.port = std::string(digits);
   }
-  const bool special = is_special_scheme(p.scheme);
+  const bool special = is_web_scheme(p.scheme);
   if (p.path.empty() && special) p.path = "/";
   p.path = whatwg_encode(p.path, "\"<>`{}");
   if (p.query) p.query = whatwg_encode(*p.query, special ? "\"#<>'" : "\"#<>");
@@ -353,6 +349,10 @@ std::optional<std::string> query_param(std::string_view url, std::string_view ke
 bool has_body_hash(std::string_view url) { return query_param(url, "bodySHA256").has_value(); }
 
 bool is_signable_url(std::string_view url) { return split_url(url).has_value(); }
+
+bool is_web_scheme(std::string_view scheme) {
+  return scheme == "http" || scheme == "https" || scheme == "ws" || scheme == "wss";
+}
 
 std::vector<std::string> signature_url_variants(std::string_view url) {
   const auto raw = split_url(url);

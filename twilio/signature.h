@@ -42,6 +42,10 @@ std::vector<std::string> signature_url_variants(std::string_view url);
 // signature_url_variants gives it variants exactly when this is true, at a fraction of the cost.
 bool is_signable_url(std::string_view url);
 
+// Whether `scheme` (lowercase, as URLs are normalised) is one of the web's: http, https, ws, wss,
+// the schemes Twilio signs and WHATWG calls special.
+bool is_web_scheme(std::string_view scheme);
+
 // Equality that takes the same time whatever the contents (only the lengths leak): for values of
 // a fixed, public length (signatures, hex digests).
 bool constant_time_equal(std::string_view a, std::string_view b);

@@ -23,7 +23,7 @@ std::string RequestSigning::signed_url(std::string_view scheme, std::string_view
     const auto colon = public_base_.find("://");
     const std::string_view base_scheme = std::string_view(public_base_).substr(0, colon);
     const bool secure = base_scheme == "https" || base_scheme == "wss";
-    if (colon != std::string::npos && (secure || base_scheme == "http" || base_scheme == "ws")) {
+    if (colon != std::string::npos && twilio::is_web_scheme(base_scheme)) {
       const bool websocket = scheme == "wss" || scheme == "ws";
       const char* use = websocket ? (secure ? "wss" : "ws") : (secure ? "https" : "http");
       return use + public_base_.substr(colon) + std::string(target);
