@@ -13,7 +13,7 @@
 
 #include "proxy/callers/caller_routes.h"
 #include "proxy/callers/pin_directory.h"
-#include "proxy/callers/store_error_log.h"
+#include "proxy/http/limited_log.h"
 #include "proxy/store/state_store.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
@@ -412,6 +412,51 @@ TEST_CASE("a refused signature is logged without the query string, which may car
   }
   CHECK_NOTHROW(serve.process->wait_for_stderr("wss://" + host + "/media, query not shown"));
   // The secrets check of test support runs when serve ends: the query's key must not be there.
+}
+
+TEST_CASE("refused signatures are logged once per reason and interval, in lines of bounded length",
+          "[callers][signature][log][bad-input]") {
+  // Without --public-url the checked URL carries the Host header, which a client makes as long as
+  // the 16 KiB header limit allows; every forged request wrote it in full before.
+  auto serve = test::start_serve({"--validate-signatures", "--pins-file", test::secrets::pins_file()},
+                                 {{"TWILIO_AUTH_TOKEN", test::secrets::auth_token}});
+  const std::string host(6000, 'h');
+  const std::string body = json{{"pin", "1"}, {"callerId", "+1"}}.dump();
+  const auto forged = twilio::compute_signature(test::secrets::other_auth_token, "https://" + host + "/validate-pin",
+                                                {{"pin", "1"}});
+  for (int i = 0; i < 40; ++i) {
+    const auto answer = test::raw_exchange(
+        serve.port, "POST /validate-pin HTTP/1.1\r\nHost: " + host +
+                        "\r\nContent-Type: application/json\r\nX-Twilio-Signature: " + forged +
+                        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    REQUIRE(answer.rfind("HTTP/1.1 403", 0) == 0);
+  }
+  for (int i = 0; i < 40; ++i) {
+    try {
+      test::WsClient ws(serve.port, "/media");
+      FAIL("an unsigned handshake was accepted");
+    } catch (const test::HandshakeRefused& e) {
+      REQUIRE(e.status == 400);
+    }
+  }
+  // Every line of the floods is written before its answer; this request's line comes after them all.
+  test::http_request(serve.port, "GET", "/after-the-floods");
+  serve.process->wait_for_stderr("/after-the-floods");
+  const auto log = serve.process->err();
+  const auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("POST /validate-pin: refused: ") == 1);
+  CHECK(count("media: handshake without X-Twilio-Signature refused") == 1);
+  CHECK(log.find("signed URL checked: https://" + host.substr(0, 200)) != std::string::npos);
+  CHECK(log.find(host.substr(0, 300)) == std::string::npos);
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    INFO(line.substr(0, 200));
+    CHECK(line.size() < 1024);
+  }
 }
 
 TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on",
@@ -880,7 +925,7 @@ TEST_CASE("a Redis that stops answering is given up on in seconds, not left hang
   CHECK(back);
 }
 
-TEST_CASE("store error lines: the first per reason, then one per interval counting the rest, reasons bounded",
+TEST_CASE("limited log lines: the first per reason, then one per interval counting the rest, reasons bounded",
           "[callers][log]") {
   std::ostringstream log;
   const auto previous = spdlog::default_logger();
@@ -892,29 +937,35 @@ TEST_CASE("store error lines: the first per reason, then one per interval counti
     log.str("");
     return text;
   };
-  proxy::StoreErrorLog limit(10s);
-  const auto t0 = proxy::StoreErrorLog::Clock::time_point{} + 1h;
+  proxy::LimitedLog limit(proxy::LimitedLog::Level::error, "state store: ", 10s);
+  const auto t0 = proxy::LimitedLog::Clock::time_point{} + 1h;
 
-  limit.error("Redis is not reachable", t0);
+  limit.write("Redis is not reachable", t0);
   CHECK(lines() == "state store: Redis is not reachable\n");
-  for (int i = 0; i < 5; ++i) limit.error("Redis is not reachable", t0 + 1s);
-  limit.error("sqlite is busy", t0 + 2s);  // another reason has its own line
+  for (int i = 0; i < 5; ++i) limit.write("Redis is not reachable", t0 + 1s);
+  limit.write("sqlite is busy", t0 + 2s);  // another reason has its own line
   CHECK(lines() == "state store: sqlite is busy\n");
-  limit.error("Redis is not reachable", t0 + 9s);
+  limit.write("Redis is not reachable", t0 + 9s);
   CHECK(lines().empty());
-  limit.error("Redis is not reachable", t0 + 10s);
+  limit.write("Redis is not reachable", t0 + 10s);
   CHECK(lines() == "state store: Redis is not reachable (6 more like it since the last line)\n");
-  limit.error("Redis is not reachable", t0 + 21s);
+  limit.write("Redis is not reachable", t0 + 21s);
   CHECK(lines() == "state store: Redis is not reachable\n");
 
   // Reasons past the bound share one slot (30 new ones fit beside the two above, the 31st is
   // written, the 11 after it are counted): a sender cannot grow the table with new texts.
-  for (std::size_t i = 0; i < proxy::StoreErrorLog::max_reasons + 10; ++i)
-    limit.error("why " + std::to_string(i), t0 + 30s);
+  for (std::size_t i = 0; i < proxy::LimitedLog::max_reasons + 10; ++i)
+    limit.write("why " + std::to_string(i), t0 + 30s);
   const auto written = lines();
-  CHECK(std::count(written.begin(), written.end(), '\n') ==
-        static_cast<long>(proxy::StoreErrorLog::max_reasons - 2 + 1));
-  limit.error("why 1000", t0 + 41s);
+  CHECK(std::count(written.begin(), written.end(), '\n') == static_cast<long>(proxy::LimitedLog::max_reasons - 2 + 1));
+  limit.write("why 1000", t0 + 41s);
   CHECK(lines() == "state store: why 1000 (11 more like it since the last line)\n");
+  // A line that is not its own reason: every refusal of one kind counts against one slot, whatever
+  // path each request named.
+  proxy::LimitedLog refusals(proxy::LimitedLog::Level::warn, {}, 10s);
+  refusals.write("invalid signature", "POST /a: refused", t0);
+  refusals.write("invalid signature", "POST /b: refused", t0 + 1s);
+  refusals.write("invalid signature", "POST /c: refused", t0 + 11s);
+  CHECK(lines() == "POST /a: refused\nPOST /c: refused (1 more like it since the last line)\n");
   spdlog::set_default_logger(previous);
 }

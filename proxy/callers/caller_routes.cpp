@@ -12,7 +12,7 @@
 
 #include "core/json_text.h"
 #include "proxy/callers/caller_id.h"
-#include "proxy/callers/store_error_log.h"
+#include "proxy/http/limited_log.h"
 #include "twilio/json_limits.h"
 #include "twilio/percent_encoding.h"
 
@@ -26,7 +26,7 @@ constexpr std::size_t twilio_signature_chars = 28;  // base64 of the 20 bytes of
 HttpResponse json_response(int status, const json& body) { return HttpResponse::json(status, dump_json(body)); }
 
 HttpResponse store_unavailable(const std::string& why) {
-  store_error_log().error(why);
+  store_error_log().write(why);
   return HttpResponse::error(503, "state store unavailable, try again later");
 }
 
@@ -207,8 +207,10 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
   if (signature.empty()) return HttpResponse::error(400, "missing X-Twilio-Signature header");
   const auto url = signing.signed_url("https", request.header("Host"), request.target);
   const auto refuse = [&](twilio::SignatureVerdict verdict) {
-    spdlog::warn("{} {}: refused: {} (signed URL checked: {}, query not shown)", request.method, request.path(),
-                 twilio::describe(verdict), without_query(url));
+    signature_refusal_log().write(
+        twilio::describe(verdict),
+        fmt::format("{} {}: refused: {} (signed URL checked: {}, query not shown)", request.method,
+                    logged_path(request.path()), twilio::describe(verdict), logged_path(without_query(url))));
     return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
   };
   // Twilio's signature is always base64 of an HMAC-SHA1 (28 characters): anything else is refused
@@ -297,7 +299,8 @@ void check_pin(CallerApi& api, const std::string& caller_id, const std::string& 
         case PinApiAnswer::Outcome::unavailable:
           // Not the caller's fault: no attempt is counted.
           api.budgets.refund(ticket);
-          spdlog::error("PIN check for {} could not be made: {}", caller_id, answer.error);
+          pin_api_error_log().write(answer.error,
+                                    fmt::format("PIN check for {} could not be made: {}", caller_id, answer.error));
           return done({PinCheck::Outcome::unavailable, {}, {}, {}, answer.error});
       }
     });

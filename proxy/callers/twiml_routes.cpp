@@ -11,7 +11,7 @@
 #include "core/json_text.h"
 #include "core/xml_writer.h"
 #include "proxy/callers/caller_id.h"
-#include "proxy/callers/store_error_log.h"
+#include "proxy/http/limited_log.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/stream_token.h"
 
@@ -159,7 +159,7 @@ void voice(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
   api.callers.store.caller(caller_id, [&api, respond](StoreResult<CallerState> state) {
     const auto& options = api.options;
     if (!state) {
-      store_error_log().error(state.error());
+      store_error_log().write(state.error());
       return respond(try_later(options));
     }
     if (state.value().blocked) return respond(goodbye(options));
@@ -201,7 +201,7 @@ void pin(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
                 case PinCheck::Outcome::blocked: return respond(goodbye(options));
                 case PinCheck::Outcome::unavailable: return respond(try_later(options));
                 case PinCheck::Outcome::store_error:
-                  store_error_log().error(check.error);
+                  store_error_log().write(check.error);
                   return respond(try_later(options));
               }
             });

@@ -19,6 +19,7 @@
 
 #include "core/json_text.h"
 #include "net/asio_names.h"
+#include "proxy/http/limited_log.h"
 #include "proxy/media/call_session.h"
 
 namespace callproxy::proxy {
@@ -34,7 +35,6 @@ std::shared_ptr<spdlog::logger> access_logger() {
   return logger ? logger : spdlog::default_logger();
 }
 
-constexpr std::size_t max_logged_path_bytes = 256;
 // A connection past the connection limit gets this long (at most) to say it is a health probe.
 constexpr std::chrono::milliseconds probe_header_timeout{2000};
 // What a kept-alive connection reads while it waits for the next request.
@@ -267,7 +267,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       const auto& message = parser_->get();
       if (!message.method_string().empty()) method_ = std::string(message.method_string());
       const auto target = std::string_view(message.target());
-      if (!target.empty()) path_ = std::string(target.substr(0, std::min(target.find('?'), max_logged_path_bytes)));
+      if (!target.empty()) path_ = std::string(logged_path(target.substr(0, target.find('?'))));
       if (const auto it = message.find("X-Request-Id"); it != message.end()) incoming = std::string(it->value());
       if (message.version() == 10) version_ = 10;
       head_ = message.method() == http::verb::head;

@@ -1,6 +1,8 @@
 #include "proxy/http/media_gate.h"
 
-#include <spdlog/spdlog.h>
+#include <spdlog/fmt/fmt.h>
+
+#include "proxy/http/limited_log.h"
 
 namespace callproxy::proxy {
 
@@ -13,14 +15,16 @@ std::optional<HttpResponse> MediaGate::check(const HttpRequest& upgrade, Lease& 
   const auto signature = upgrade.header("X-Twilio-Signature");
   if (signature.empty()) {
     metrics_.handshake_rejections[Rejection::missing_signature].add();
-    spdlog::warn("media: handshake without X-Twilio-Signature refused");
+    signature_refusal_log().write("media: no signature", "media: handshake without X-Twilio-Signature refused");
     return HttpResponse::error(400, "missing X-Twilio-Signature header");
   }
   const auto url = signing_.signed_url("wss", upgrade.header("Host"), upgrade.target);
   if (signing_.validator().validate(signature, url, {}) != twilio::SignatureVerdict::valid) {
     metrics_.handshake_rejections[Rejection::bad_signature].add();
-    spdlog::warn("media: handshake with an invalid signature refused (signed URL checked: {}, query not shown)",
-                 without_query(url));
+    signature_refusal_log().write(
+        "media: invalid signature",
+        fmt::format("media: handshake with an invalid signature refused (signed URL checked: {}, query not shown)",
+                    logged_path(without_query(url))));
     return HttpResponse::error(403, "invalid X-Twilio-Signature");
   }
   return admit(call);
