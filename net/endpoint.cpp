@@ -1,5 +1,7 @@
 #include "net/endpoint.h"
 
+#include "core/log_text.h"
+
 #include <arpa/inet.h>
 
 #include <boost/url/parse.hpp>
@@ -20,6 +22,15 @@ std::string Endpoint::url(bool http) const {
   const bool v6 = host.find(':') != std::string::npos;
   const char* scheme = http ? (tls ? "https://" : "http://") : (tls ? "wss://" : "ws://");
   return scheme + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + target;
+}
+
+std::string Endpoint::logged_url(bool http) const {
+  // The query may carry the backend's credentials; the path is the peer's to make long.
+  const bool v6 = host.find(':') != std::string::npos;
+  const char* scheme = http ? (tls ? "https://" : "http://") : (tls ? "wss://" : "ws://");
+  const auto query = target.find('?');
+  return scheme + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) +
+         logged_text(std::string_view(target).substr(0, query)) + (query == std::string::npos ? "" : "?…");
 }
 
 Result<Endpoint> parse_url(std::string_view text, UrlScheme kind) {

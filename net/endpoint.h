@@ -21,8 +21,12 @@ struct Endpoint {
 
   // host[:port] as a Host header says it: IPv6 in brackets, the scheme's default port left out.
   std::string authority() const;
-  // ws[s]://host:port/target (or http[s]:// with `http`), for logs and metrics.
+  // ws[s]://host:port/target (or http[s]:// with `http`): the whole URL, which parses back to
+  // this endpoint.
   std::string url(bool http = false) const;
+  // The same for log lines: a query shown as "?…" (it may carry credentials), a path past 256
+  // bytes cut (core/log_text.h).
+  std::string logged_url(bool http = false) const;
 };
 
 enum class UrlScheme { websocket, http };  // ws:// and wss://, or http:// and https://

@@ -41,7 +41,7 @@ bool on_loop_thread() {
   return known == 1;
 }
 
-// Used by the allocator replacements, which sanitizer builds leave out.
+// Used by the allocator replacements, which AddressSanitizer builds leave out.
 [[maybe_unused]] void count() {
   if (counting.load(std::memory_order_relaxed) && on_loop_thread()) {
     loop_allocations.fetch_add(1, std::memory_order_relaxed);

@@ -424,6 +424,7 @@ TEST_CASE("refused signatures are logged once per reason and interval, in lines 
   const std::string body = json{{"pin", "1"}, {"callerId", "+1"}}.dump();
   const auto forged = twilio::compute_signature(test::secrets::other_auth_token, "https://" + host + "/validate-pin",
                                                 {{"pin", "1"}});
+  const auto flood_began = std::chrono::steady_clock::now();
   for (int i = 0; i < 40; ++i) {
     const auto answer = test::raw_exchange(
         serve.port, "POST /validate-pin HTTP/1.1\r\nHost: " + host +
@@ -439,6 +440,8 @@ TEST_CASE("refused signatures are logged once per reason and interval, in lines 
       REQUIRE(e.status == 400);
     }
   }
+  // One line per reason and 10 s at most: one each, unless this machine took that long.
+  const auto intervals = static_cast<std::size_t>((std::chrono::steady_clock::now() - flood_began) / 10s);
   // Every line of the floods is written before its answer; this request's line comes after them all.
   test::http_request(serve.port, "GET", "/after-the-floods");
   serve.process->wait_for_stderr("/after-the-floods");
@@ -448,9 +451,12 @@ TEST_CASE("refused signatures are logged once per reason and interval, in lines 
     for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
     return n;
   };
-  CHECK(count("POST /validate-pin: refused: ") == 1);
-  CHECK(count("media: handshake without X-Twilio-Signature refused") == 1);
-  CHECK(log.find("signed URL checked: https://" + host.substr(0, 200)) != std::string::npos);
+  for (const auto* line : {"POST /validate-pin: refused: ", "media: handshake without X-Twilio-Signature refused"}) {
+    INFO(line);
+    CHECK(count(line) >= 1);
+    CHECK(count(line) <= 1 + intervals);
+  }
+  CHECK(log.find("signed URL checked: https://" + host.substr(0, 248) + "…") != std::string::npos);
   CHECK(log.find(host.substr(0, 300)) == std::string::npos);
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "support/child_process.h"
@@ -645,6 +646,45 @@ TEST_CASE("bad input from Twilio's side is ignored or closes only that stream", 
   REQUIRE(garbage.ws.wait_closed());
   CHECK(garbage.ws.close_code() == 1008);
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a start's long SIDs are cut in the call's log lines and repeated starts are logged once",
+          "[media][bad-input][log]") {
+  // The label (streamSid and callSid) is in every line of the call; a second start was logged
+  // each time it came, outside the per-call limit.
+  BackendServer backend;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  auto start = json::parse(call.writer.start());
+  const std::string stream_sid = "MZ" + std::string(5000, 'a');
+  start["streamSid"] = stream_sid;
+  start["start"]["streamSid"] = stream_sid;
+  start["start"]["callSid"] = "CA" + std::string(5000, 'b');
+  call.ws.send_text(call.writer.connected());
+  const auto flood_began = std::chrono::steady_clock::now();
+  for (int i = 0; i < 30; ++i) call.ws.send_text(start.dump());
+  call.media(1);
+  // The backend has the media that came after every start: serve has read them all, and wrote
+  // their lines before this request's.
+  REQUIRE(backend.wait_for_messages(2));
+  // One line per 10 s at most: one, unless this machine took that long over 30 messages.
+  const auto intervals = (std::chrono::steady_clock::now() - flood_began) / 10s;
+  test::http_request(serve.port, "GET", "/after-the-starts");
+  serve.process->wait_for_stderr("/after-the-starts");
+  const auto log = serve.process->err();
+  std::size_t repeats = 0;
+  for (auto at = log.find("second 'start' ignored"); at != std::string::npos;
+       at = log.find("second 'start' ignored", at + 1)) {
+    ++repeats;
+  }
+  CHECK(repeats >= 1);
+  CHECK(repeats <= 1 + static_cast<std::size_t>(intervals));
+  CHECK(log.find("MZ" + std::string(62, 'a') + "… (CA" + std::string(62, 'b') + "…)") != std::string::npos);
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    INFO(line.substr(0, 200));
+    CHECK(line.size() < 1024);
+  }
 }
 
 TEST_CASE("bad input from a backend is ignored and counted", "[media][bad-input]") {

@@ -19,6 +19,7 @@
 
 #include <netinet/tcp.h>
 
+#include "core/log_text.h"
 #include "net/backoff.h"
 #include "net/client_connect.h"
 #include "net/delayed_acks.h"
@@ -94,6 +95,9 @@ TEST_CASE("URLs give endpoints with default ports, bracketed IPv6 and no credent
   CHECK(wss.value().port == 443);
   CHECK(wss.value().target == "/stream?x=1");
   CHECK(wss.value().authority() == "bot.example.com");
+  // For logs: the query (a backend's credentials, as like as not) shown as "?…".
+  CHECK(wss.value().url() == "wss://bot.example.com:443/stream?x=1");
+  CHECK(wss.value().logged_url() == "wss://bot.example.com:443/stream?…");
 
   const auto v6 = net::parse_url("ws://[::1]:9000", net::UrlScheme::websocket);
   REQUIRE(v6.ok());
@@ -113,6 +117,19 @@ TEST_CASE("URLs give endpoints with default ports, bracketed IPv6 and no credent
   CHECK(net::parse_url("ws://x:0/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK(net::parse_url("ws://x:70000/", net::UrlScheme::websocket).error().find("port") != std::string::npos);
   CHECK_FALSE(net::parse_url("not a url", net::UrlScheme::websocket).ok());
+}
+
+TEST_CASE("text a peer chose is logged cut at 256 bytes on a character boundary, the cut marked", "[net][log]") {
+  CHECK(logged_text("/media") == "/media");
+  CHECK(logged_text(std::string(256, 'a')) == std::string(256, 'a'));
+  CHECK(logged_text(std::string(300, 'a')) == std::string(256, 'a') + "…");
+  // "é" is two bytes: a cut that would split the one at bytes 255-256 keeps neither byte.
+  CHECK(logged_text(std::string(255, 'a') + "éz") == std::string(255, 'a') + "…");
+  CHECK(logged_text("ABCDEFGH", 4) == "ABCD…");
+  const auto long_path = net::parse_url("ws://10.0.0.5:9000/" + std::string(5000, 'p'), net::UrlScheme::websocket);
+  REQUIRE(long_path.ok());
+  CHECK(long_path.value().logged_url() == "ws://10.0.0.5:9000/" + std::string(255, 'p') + "…");
+  CHECK(long_path.value().url() == "ws://10.0.0.5:9000/" + std::string(5000, 'p'));
 }
 
 namespace {

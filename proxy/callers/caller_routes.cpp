@@ -210,7 +210,7 @@ std::optional<HttpResponse> check_request_signature(const HttpRequest& request, 
     signature_refusal_log().write(
         twilio::describe(verdict),
         fmt::format("{} {}: refused: {} (signed URL checked: {}, query not shown)", request.method,
-                    logged_path(request.path()), twilio::describe(verdict), logged_path(without_query(url))));
+                    logged_text(request.path()), twilio::describe(verdict), logged_text(without_query(url))));
     return HttpResponse::error(403, "Twilio request validation failed: " + std::string(twilio::describe(verdict)));
   };
   // Twilio's signature is always base64 of an HMAC-SHA1 (28 characters): anything else is refused

@@ -35,6 +35,8 @@ std::shared_ptr<spdlog::logger> access_logger() {
   return logger ? logger : spdlog::default_logger();
 }
 
+// Methods are tokens of any length to the parser; the known ones are at most 7 letters.
+constexpr std::size_t max_logged_method_bytes = 32;
 // A connection past the connection limit gets this long (at most) to say it is a health probe.
 constexpr std::chrono::milliseconds probe_header_timeout{2000};
 // What a kept-alive connection reads while it waits for the next request.
@@ -265,9 +267,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     // soon as its Content-Length is seen): what was parsed is there.
     if (parser_) {
       const auto& message = parser_->get();
-      if (!message.method_string().empty()) method_ = std::string(message.method_string());
+      if (!message.method_string().empty()) method_ = logged_text(message.method_string(), max_logged_method_bytes);
       const auto target = std::string_view(message.target());
-      if (!target.empty()) path_ = std::string(logged_path(target.substr(0, target.find('?'))));
+      if (!target.empty()) path_ = logged_text(target.substr(0, target.find('?')));
       if (const auto it = message.find("X-Request-Id"); it != message.end()) incoming = std::string(it->value());
       if (message.version() == 10) version_ = 10;
       head_ = message.method() == http::verb::head;

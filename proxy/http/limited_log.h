@@ -14,13 +14,10 @@
 #include <string_view>
 #include <utility>
 
+#include "core/log_text.h"
 #include "proxy/media/log_limit.h"
 
 namespace callproxy::proxy {
-
-// What a log line keeps of a path or URL a client chose (the access log's cut too).
-constexpr std::size_t max_logged_path_bytes = 256;
-inline std::string_view logged_path(std::string_view path) { return path.substr(0, max_logged_path_bytes); }
 
 class LimitedLog {
  public:

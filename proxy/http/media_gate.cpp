@@ -24,7 +24,7 @@ std::optional<HttpResponse> MediaGate::check(const HttpRequest& upgrade, Lease& 
     signature_refusal_log().write(
         "media: invalid signature",
         fmt::format("media: handshake with an invalid signature refused (signed URL checked: {}, query not shown)",
-                    logged_path(without_query(url))));
+                    logged_text(without_query(url))));
     return HttpResponse::error(403, "invalid X-Twilio-Signature");
   }
   return admit(call);

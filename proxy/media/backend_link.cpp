@@ -98,7 +98,8 @@ class WebSocketBackendLink final : public BackendLink,
       // Bounded in bytes too, whatever the messages carry: dtmf floods and unknown events count.
       metrics_.backend_lag_disconnects.add();
       spdlog::warn("call {}: backend {} fell behind ({} bytes in {} messages queued, limit {} bytes): disconnecting",
-                   config_.call_label, config_.target.url(), queue_.bytes(), queue_.size(), queue_.limits().max_bytes);
+                   config_.call_label, config_.target.logged_url(), queue_.bytes(), queue_.size(),
+                   queue_.limits().max_bytes);
       return fail_for_good("fell behind", DropReason::backend_lag);
     }
     queued_audio_ += frame.audio;
@@ -114,7 +115,7 @@ class WebSocketBackendLink final : public BackendLink,
     if (waiting > allowed) {
       metrics_.backend_lag_disconnects.add();
       spdlog::warn("call {}: backend {} fell behind ({} ms of audio queued, limit {} ms): disconnecting",
-                   config_.call_label, config_.target.url(),
+                   config_.call_label, config_.target.logged_url(),
                    std::chrono::duration_cast<std::chrono::milliseconds>(waiting).count(),
                    options_.max_backend_lag.count());
       return fail_for_good("fell behind", DropReason::backend_lag);
@@ -226,9 +227,9 @@ class WebSocketBackendLink final : public BackendLink,
     if (ec) return on_connect_failed("WebSocket handshake failed: " + ec.message());
     if (reconnecting_) {
       metrics_.backend_reconnects.add();
-      spdlog::info("call {}: backend {} reconnected", config_.call_label, config_.target.url());
+      spdlog::info("call {}: backend {} reconnected", config_.call_label, config_.target.logged_url());
     } else {
-      spdlog::info("call {}: backend {} connected", config_.call_label, config_.target.url());
+      spdlog::info("call {}: backend {} connected", config_.call_label, config_.target.logged_url());
     }
     reconnecting_ = false;
     backoff_.reset();
@@ -253,7 +254,7 @@ class WebSocketBackendLink final : public BackendLink,
 
   void on_connect_failed(const std::string& why) {
     metrics_.backend_connect_failures.add();
-    spdlog::warn("call {}: backend {}: {}", config_.call_label, config_.target.url(), why);
+    spdlog::warn("call {}: backend {}: {}", config_.call_label, config_.target.logged_url(), why);
     if (reconnecting_) {
       // What queued during the failed attempt is stale by the next one: the live stream resumes.
       drop_queue(DropReason::backend_down);
@@ -268,7 +269,7 @@ class WebSocketBackendLink final : public BackendLink,
   void on_dropped(const std::string& why) {
     if (state_ == State::closed) return;
     if (state_ == State::finishing || finish_requested_) return fail_for_good("call ended");
-    spdlog::warn("call {}: backend {} dropped: {}", config_.call_label, config_.target.url(), why);
+    spdlog::warn("call {}: backend {} dropped: {}", config_.call_label, config_.target.logged_url(), why);
     if (!options_.backend_reconnect) return fail_for_good("dropped: " + why);
     // What was queued for the lost connection is lost with it; the live stream resumes.
     drop_queue(DropReason::backend_down);
@@ -415,7 +416,7 @@ class WebSocketBackendLink final : public BackendLink,
     finish_timer_.cancel();
     drop_connection();
     if (was_open && why != "call ended") {
-      spdlog::warn("call {}: backend {} closed: {}", config_.call_label, config_.target.url(), why);
+      spdlog::warn("call {}: backend {} closed: {}", config_.call_label, config_.target.logged_url(), why);
     }
     auto events = std::move(events_);  // no callbacks after this one
     if (events.on_closed) events.on_closed(*this, why);

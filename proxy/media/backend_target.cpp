@@ -2,13 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/log_text.h"
 #include "twilio/json_limits.h"
 
 namespace callproxy::proxy {
 
 Result<BackendTarget> parse_backend(std::string_view entry) {
   const auto fail = [&](std::string_view why) {
-    return Error{"backend '" + std::string(entry) + "': " + std::string(why)};
+    return Error{"backend '" + logged_text(entry) + "': " + std::string(why)};
   };
   if (entry.find("://") != std::string_view::npos) {
     auto url = net::parse_url(entry, net::UrlScheme::websocket);

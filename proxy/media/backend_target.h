@@ -13,7 +13,7 @@
 
 namespace callproxy::proxy {
 
-// A backend's WebSocket endpoint; url() is ws[s]://host:port/target, for logs and metrics.
+// A backend's WebSocket endpoint; logged_url() names it in log lines (net/endpoint.h).
 using BackendTarget = net::Endpoint;
 
 // "host:port" means ws://host:port/media and "host" ws://host:80/media (the Node service's

@@ -16,6 +16,7 @@
 #include <deque>
 
 #include "core/fault_injection.h"
+#include "core/log_text.h"
 #include "core/random_hex.h"
 #include "net/asio_names.h"
 #include "net/delayed_acks.h"
@@ -54,6 +55,8 @@ twilio::MediaScanner& loop_scanner(std::size_t max_message_bytes) {
 }
 
 // Log lines a peer can cause, each limited per call (log_limit.h).
+constexpr std::size_t max_logged_sid_bytes = 64;
+
 enum class PeerLog : std::size_t {
   malformed,
   bad_payload,
@@ -64,6 +67,7 @@ enum class PeerLog : std::size_t {
   backend_malformed,
   reply_on_fork,
   reply_invalid,
+  second_start,
   count
 };
 
@@ -379,7 +383,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
 
   void on_start(const twilio::StartMessage& start, std::string_view text) {
     if (started_) {
-      spdlog::warn("call {}: second 'start' ignored", label_);
+      peer_warn(PeerLog::second_start, "second 'start' ignored");
       return;
     }
     started_ = true;
@@ -387,7 +391,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     // From here on the stream is one-way: one ACK per two frames, not one each (net/delayed_acks.h).
     net::prefer_delayed_acks(lowest_socket().native_handle());
     stream_sid_ = start.stream_sid;
-    label_ = start.stream_sid + " (" + (start.call_sid.empty() ? "no callSid" : start.call_sid) + ")";
+    // Twilio's SIDs are 34 characters; the label is in every line of the call, so a sender's
+    // longer ones are cut.
+    label_ = logged_text(start.stream_sid, max_logged_sid_bytes) + " (" +
+             (start.call_sid.empty() ? "no callSid" : logged_text(start.call_sid, max_logged_sid_bytes)) + ")";
 
     const auto hosts_param = start.custom_parameters.find("backendHosts");
     if (!options_.stream_token_secret.empty()) {
@@ -439,7 +446,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       }
       if (!options_.backend_allowlist.may_allow(target.value().host, target.value().port)) {
         metrics_.backends_refused[RefusedBackend::not_allowed].add();
-        spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().url());
+        spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().logged_url());
         continue;
       }
       targets.push_back(std::move(target.value()));
@@ -540,8 +547,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     auto parsed = twilio::read_backend_reply(text);
     if (!parsed) {
       metrics_.parse_errors[ParseSource::backend].add();
-      peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}", link.target().url(),
-                parsed.error());
+      peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}",
+                link.target().logged_url(), parsed.error());
       return;
     }
     auto& reply = parsed.value();
@@ -553,7 +560,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       // A one-way stream: Twilio plays nothing sent back on it.
       metrics_.replies_on_fork.add();
       peer_warn(PeerLog::reply_on_fork, "backend {} sends replies on a one-way (fork) stream: dropped",
-                link.target().url());
+                link.target().logged_url());
       return;
     }
     // What goes to Twilio is checked as what comes from it is.
@@ -561,7 +568,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       const auto check = twilio::check_media_payload(media->payload, options_.max_frame_bytes);
       if (check.drop) {
         metrics_.replies_invalid.add();
-        peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {}", link.target().url(),
+        peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {}", link.target().logged_url(),
                   twilio::describe(*check.drop));
         return;
       }
@@ -569,7 +576,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
                mark && (mark->name.empty() || mark->name.size() > options_.max_mark_name_bytes)) {
       metrics_.replies_invalid.add();
       peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: a mark name of {} bytes (1..{} allowed)",
-                link.target().url(), mark->name.size(), options_.max_mark_name_bytes);
+                link.target().logged_url(), mark->name.size(), options_.max_mark_name_bytes);
       return;
     }
     // Always the call's own streamSid, whatever the backend wrote.
@@ -591,7 +598,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   void on_backend_closed(BackendLink& link, std::string_view reason) {
     if (ended_ || stop_sent_ || !links_ready_) return;
     const bool any_left = std::any_of(links_.begin(), links_.end(), [](const auto& l) { return !l->closed(); });
-    spdlog::info("call {}: backend {} gone ({}); {}", label_, link.target().url(), reason,
+    spdlog::info("call {}: backend {} gone ({}); {}", label_, link.target().logged_url(), reason,
                  any_left ? "the others continue" : "no backend left");
     if (!any_left) close_twilio(websocket::close_code::try_again_later, "no backend left");
   }

@@ -55,7 +55,16 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
   fuzz::require(!net::ip_bytes(t.host).empty() || inet_aton(t.host.c_str(), &number) == 0,
                 "a backend host that is no IP literal reads as an IPv4 number to the resolver", t.host);
 
-  // url() is what logs and metrics name: it reads back as the same backend (but for a host name
+  // What log lines name: the path cut, no query.
+  const auto logged = t.logged_url();
+  const auto query = t.target.find('?');
+  fuzz::require(query == std::string::npos ? logged.find('?') == std::string::npos
+                                           : logged.size() >= 4 && logged.compare(logged.size() - 4, 4, "?…") == 0,
+                "a backend's logged URL shows its query", logged);
+  fuzz::require(logged.size() <= t.url().size() + 4 && logged.size() <= 8 + t.host.size() + 2 + 6 + 256 + 3 + 4,
+                "a backend's logged URL is longer than its bounds", logged);
+
+  // url() is the whole URL: it reads back as the same backend (but for a host name
   // that starts with an IPv4 address, which Boost.URL 1.81 cannot read in a URL: net/endpoint.cpp).
   const auto again = parse_backend(t.url());
   if (again || again.error().find("starts with an IPv4 address") == std::string::npos) {

@@ -203,7 +203,8 @@ unsigned short free_port() {
   // The kernel may hand the same port to two binds in a row once the first socket is closed, so
   // two ports chosen back to back (nginx's https and http, Redis's plain and TLS) could be one:
   // nginx then read both listens as one ssl port and refused to start. A port handed out once in
-  // this process is never handed out again.
+  // this process is never handed out again. (Test processes running side by side can still
+  // meet on a port: only one process's own choices are remembered.)
   static std::mutex mutex;
   static std::set<unsigned short> handed_out;
   for (int attempt = 0; attempt < 64; ++attempt) {
