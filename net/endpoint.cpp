@@ -18,19 +18,19 @@ std::string Endpoint::authority() const {
   return port == (tls ? 443 : 80) ? name : name + ":" + std::to_string(port);
 }
 
-std::string Endpoint::url(bool http) const {
+std::string Endpoint::origin(bool http) const {
   const bool v6 = host.find(':') != std::string::npos;
   const char* scheme = http ? (tls ? "https://" : "http://") : (tls ? "wss://" : "ws://");
-  return scheme + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + target;
+  return scheme + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
+
+std::string Endpoint::url(bool http) const { return origin(http) + target; }
 
 std::string Endpoint::logged_url(bool http) const {
   // The query may carry the backend's credentials; the path is the peer's to make long.
-  const bool v6 = host.find(':') != std::string::npos;
-  const char* scheme = http ? (tls ? "https://" : "http://") : (tls ? "wss://" : "ws://");
   const auto query = target.find('?');
-  return scheme + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) +
-         logged_text(std::string_view(target).substr(0, query)) + (query == std::string::npos ? "" : "?…");
+  return origin(http) + logged_text(std::string_view(target).substr(0, query)) +
+         (query == std::string::npos ? "" : "?…");
 }
 
 Result<Endpoint> parse_url(std::string_view text, UrlScheme kind) {

@@ -27,6 +27,9 @@ struct Endpoint {
   // The same for log lines: a query shown as "?…" (it may carry credentials), a path past 256
   // bytes cut (core/log_text.h).
   std::string logged_url(bool http = false) const;
+
+ private:
+  std::string origin(bool http) const;  // scheme://host:port
 };
 
 enum class UrlScheme { websocket, http };  // ws:// and wss://, or http:// and https://

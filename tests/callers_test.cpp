@@ -446,23 +446,14 @@ TEST_CASE("refused signatures are logged once per reason and interval, in lines 
   test::http_request(serve.port, "GET", "/after-the-floods");
   serve.process->wait_for_stderr("/after-the-floods");
   const auto log = serve.process->err();
-  const auto count = [&](const std::string& needle) {
-    std::size_t n = 0;
-    for (auto at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
-    return n;
-  };
   for (const auto* line : {"POST /validate-pin: refused: ", "media: handshake without X-Twilio-Signature refused"}) {
     INFO(line);
-    CHECK(count(line) >= 1);
-    CHECK(count(line) <= 1 + intervals);
+    CHECK(test::count_of(log, line) >= 1);
+    CHECK(test::count_of(log, line) <= 1 + intervals);
   }
   CHECK(log.find("signed URL checked: https://" + host.substr(0, 248) + "…") != std::string::npos);
   CHECK(log.find(host.substr(0, 300)) == std::string::npos);
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    INFO(line.substr(0, 200));
-    CHECK(line.size() < 1024);
-  }
+  CHECK(test::longest_line(log) < 1024);
 }
 
 TEST_CASE("a body nested 100000 deep is refused with a 4xx and the server lives on",

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <numeric>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "support/child_process.h"
@@ -672,19 +671,11 @@ TEST_CASE("a start's long SIDs are cut in the call's log lines and repeated star
   test::http_request(serve.port, "GET", "/after-the-starts");
   serve.process->wait_for_stderr("/after-the-starts");
   const auto log = serve.process->err();
-  std::size_t repeats = 0;
-  for (auto at = log.find("second 'start' ignored"); at != std::string::npos;
-       at = log.find("second 'start' ignored", at + 1)) {
-    ++repeats;
-  }
+  const auto repeats = test::count_of(log, "second 'start' ignored");
   CHECK(repeats >= 1);
   CHECK(repeats <= 1 + static_cast<std::size_t>(intervals));
   CHECK(log.find("MZ" + std::string(62, 'a') + "… (CA" + std::string(62, 'b') + "…)") != std::string::npos);
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    INFO(line.substr(0, 200));
-    CHECK(line.size() < 1024);
-  }
+  CHECK(test::longest_line(log) < 1024);
 }
 
 TEST_CASE("bad input from a backend is ignored and counted", "[media][bad-input]") {

@@ -23,16 +23,11 @@
 using namespace callproxy;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using test::count_of;
 using test::eventually;
 using test::metric;
 
 namespace {
-
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
 
 std::string temp_path(const std::string& name) { return "/tmp/callproxy-" + std::to_string(::getpid()) + "-" + name; }
 

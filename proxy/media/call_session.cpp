@@ -54,9 +54,10 @@ twilio::MediaScanner& loop_scanner(std::size_t max_message_bytes) {
   return *scanner;
 }
 
-// Log lines a peer can cause, each limited per call (log_limit.h).
+// What a log line keeps of a SID (Twilio's are 34 characters; the label is in every line of a call).
 constexpr std::size_t max_logged_sid_bytes = 64;
 
+// Log lines a peer can cause, each limited per call (log_limit.h).
 enum class PeerLog : std::size_t {
   malformed,
   bad_payload,

@@ -199,6 +199,22 @@ ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env, st
   return serve;
 }
 
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::size_t longest_line(const std::string& text) {
+  std::size_t longest = 0;
+  for (std::size_t begin = 0; begin < text.size();) {
+    const auto end = std::min(text.find('\n', begin), text.size());
+    longest = std::max(longest, end - begin);
+    begin = end + 1;
+  }
+  return longest;
+}
+
 unsigned short free_port() {
   // The kernel may hand the same port to two binds in a row once the first socket is closed, so
   // two ports chosen back to back (nginx's https and http, Redis's plain and TLS) could be one:

@@ -78,6 +78,11 @@ struct ServeProcess {
 ServeProcess start_serve(std::vector<std::string> extra_args = {}, EnvChanges env = {},
                          std::vector<std::string> launcher = {});
 
+// How many times `needle` occurs in `text` (a log's lines of one kind), and the length of its
+// longest line.
+std::size_t count_of(const std::string& text, const std::string& needle);
+std::size_t longest_line(const std::string& text);
+
 // A free TCP port on 127.0.0.1 (bound once and released: free a moment ago), never one this
 // process was given before.
 unsigned short free_port();
