@@ -395,6 +395,17 @@ RunFunction setup_serve(CLI::App& parent) {
       ->envname("CALLPROXY_MAX_MESSAGE_BYTES")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{16} << 20))
       ->capture_default_str();
+  app->add_option("--max-control-frames", options.media.max_control_frames,
+                  "Pings and pongs a peer (Twilio's side or a backend) may send per second, as many at once; "
+                  "past it the stream is closed (1008)")
+      ->envname("CALLPROXY_MAX_CONTROL_FRAMES")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app->add_option("--max-message-fragments", options.media.max_message_fragments,
+                  "Frames one fragmented WebSocket message may come in; past it the stream is closed (1009)")
+      ->envname("CALLPROXY_MAX_MESSAGE_FRAGMENTS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}))
+      ->capture_default_str();
   app->add_option("--max-frame-bytes", options.media.max_frame_bytes,
                   "Largest media payload accepted, in decoded bytes (Twilio sends 160); larger frames are dropped")
       ->envname("CALLPROXY_MAX_FRAME_BYTES")
@@ -415,6 +426,12 @@ RunFunction setup_serve(CLI::App& parent) {
                   "Default: what the file descriptor limit allows")
       ->envname("CALLPROXY_MAX_CONNECTIONS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
+  app->add_option("--max-connections-per-source", options.http.max_connections_per_source,
+                  "Connections at once from one address (IPv6: one /64), calls included; past it 503. 0 = no cap "
+                  "(keep it 0 behind a balancer or proxy: every connection then comes from its address)")
+      ->envname("CALLPROXY_MAX_CONNECTIONS_PER_SOURCE")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}))
+      ->capture_default_str();
   app->add_option("--max-calls", options.http.max_calls,
                   "Media streams at once; past it a new one is refused 503 before the upgrade. Default: what the "
                   "file descriptor limit allows")

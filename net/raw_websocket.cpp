@@ -28,6 +28,23 @@ constexpr std::size_t initial_read_buffer = 1024;
 // Pongs and closes are not queued behind this much unsent output (a peer that pings and never
 // reads gets no answers rather than a growing buffer).
 constexpr std::size_t control_output_limit = 64 * 1024;
+// The work one read call does for a peer before the loop's other work gets its turn: frames
+// handled (a media message is one, and ends the turn) and bytes read from the socket. 64 KiB is
+// a few reads of the largest buffer; 32 frames are 600 ms of Twilio's audio.
+constexpr std::size_t turn_frame_budget = 32;
+constexpr std::size_t turn_byte_budget = 64 * 1024;
+
+class ReadLimitCategory final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "callproxy.read_limit"; }
+  std::string message(int value) const override {
+    switch (static_cast<ReadLimit>(value)) {
+      case ReadLimit::control_frames: return "too many control frames (pings, pongs) per second";
+      case ReadLimit::fragments: return "a message in too many fragments";
+    }
+    return "read limit";
+  }
+};
 
 // Mask keys (RFC 6455 5.3: unpredictable, from a strong source): the kernel's random bytes,
 // fetched 4 KiB at a time per thread, 1,024 frames per system call.
@@ -84,6 +101,11 @@ bool token_listed(std::string_view list, std::string_view token) {
 }
 
 }  // namespace
+
+const boost::system::error_category& read_limit_category() {
+  static const ReadLimitCategory category;
+  return category;
+}
 
 bool RawWebSocket::can_accept(const http::request<http::string_body>& request) {
   if (request.method() != http::verb::get || request.version() != 11) return false;
@@ -174,11 +196,15 @@ void RawWebSocket::read_handshake_response() {
     const bool accept_ok = count == 1 && accept == expected_accept_;
     header_value(block, "Sec-WebSocket-Extensions", count);
     const bool no_extensions = count == 0;  // none was offered
+    header_value(block, "Sec-WebSocket-Protocol", count);
+    const bool no_subprotocol = count == 0;  // none was asked for (RFC 6455 4.1: fail the connection)
     if (!switching) return handshake_finished(websocket::error::upgrade_declined);
     if (!upgrade) return handshake_finished(websocket::error::no_upgrade);
     if (!connection) return handshake_finished(websocket::error::no_connection_upgrade);
     if (!accept_ok) return handshake_finished(websocket::error::bad_sec_accept);
-    if (!no_extensions) return handshake_finished(make_error_code(boost::system::errc::protocol_error));
+    if (!no_extensions || !no_subprotocol) {
+      return handshake_finished(make_error_code(boost::system::errc::protocol_error));
+    }
     begin_ = header_end + 4;  // what follows is the first frames
     drained_ = n < room;
     if (begin_ == end_ && drained_) {
@@ -203,7 +229,10 @@ void RawWebSocket::handshake_finished(error_code ec) {
 // ---- reading ------------------------------------------------------------------------------
 
 RawWebSocket::Event RawWebSocket::read_while_undrained(Event event) {
-  while (event.kind == Event::need_read && !drained_) event = read_and_parse();
+  while (event.kind == Event::need_read && !drained_) {
+    if (turn_bytes_ >= turn_byte_budget) return {Event::yield, {}, 0};
+    event = read_and_parse();
+  }
   return event;
 }
 
@@ -230,6 +259,7 @@ RawWebSocket::Event RawWebSocket::read_and_parse() {
   }
   if (ec) return {Event::failed, ec, 0};
   end_ += n;
+  turn_bytes_ += n;
   drained_ = n < room;
   return parse_buffered();
 }
@@ -245,9 +275,21 @@ RawWebSocket::Event RawWebSocket::fail(std::uint16_t close_code, error_code ec, 
   return {Event::failed, ec, 0};
 }
 
+// A token bucket: control_rate_ frames a second, as many at once.
+bool RawWebSocket::control_frame_allowed() {
+  const auto now = std::chrono::steady_clock::now();
+  const std::chrono::duration<double> elapsed = now - control_refilled_;
+  control_refilled_ = now;
+  control_tokens_ = std::min<double>(control_rate_, control_tokens_ + elapsed.count() * control_rate_);
+  if (control_tokens_ < 1) return false;
+  control_tokens_ -= 1;
+  return true;
+}
+
 RawWebSocket::Event RawWebSocket::parse_buffered() {
   for (;;) {
     if (dropped_) return {Event::failed, asio::error::operation_aborted, 0};
+    if (turn_frames_ >= turn_frame_budget) return {Event::yield, {}, 0};
     ws::FrameHeader header;
     const auto result = ws::read_frame_header(in_.get() + begin_, end_ - begin_, role_ == Role::server, header);
     if (result.status == ws::HeaderStatus::protocol_error) {
@@ -289,6 +331,10 @@ RawWebSocket::Event RawWebSocket::parse_buffered() {
     const auto length = static_cast<std::size_t>(header.length);
     if (header.masked) ws::unmask(payload, length, header.key);
     begin_ += frame_bytes;
+    ++turn_frames_;
+    if ((header.opcode == ws::Opcode::ping || header.opcode == ws::Opcode::pong) && !control_frame_allowed()) {
+      return fail(1008, ReadLimit::control_frames, "too many control frames");
+    }
     const std::string_view text(reinterpret_cast<const char*>(payload), length);
 
     switch (header.opcode) {
@@ -321,7 +367,9 @@ RawWebSocket::Event RawWebSocket::parse_buffered() {
         in_fragments_ = true;
         fragments_opcode_ = op;
         fragments_.clear();
+        fragment_count_ = 0;
       }
+      if (++fragment_count_ >= max_fragments_) return fail(1009, ReadLimit::fragments, "too many fragments");
       fragments_.append(text);
       continue;
     }
@@ -476,7 +524,7 @@ void RawWebSocket::drop_socket() {
   // reading and discarding, until the peer closes too (closing it with unread bytes would
   // answer with a reset, which may destroy our close frame before the peer reads it).
   socket_.shutdown(LoopSocket::shutdown_send, ignored);
-  linger(std::move(socket_));
+  linger(std::move(socket_), std::move(held_));
   if (flushed_) {
     auto handler = std::move(flushed_);
     flushed_ = nullptr;
@@ -488,8 +536,10 @@ void RawWebSocket::drop_socket() {
 namespace {
 
 struct Lingering {
-  explicit Lingering(LoopSocket&& s) : socket(std::move(s)), timer(socket.get_executor()) {}
+  Lingering(LoopSocket&& s, std::shared_ptr<void> h)
+      : socket(std::move(s)), held(std::move(h)), timer(socket.get_executor()) {}
   LoopSocket socket;
+  std::shared_ptr<void> held;  // released with the last handler, after the socket is closed
   asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
       timer;
   std::array<char, 1024> discard{};
@@ -506,9 +556,9 @@ void discard_until_end(const std::shared_ptr<Lingering>& lingering) {
 
 }  // namespace
 
-void RawWebSocket::linger(LoopSocket&& socket) {
+void RawWebSocket::linger(LoopSocket&& socket, std::shared_ptr<void> held) {
   if (!socket.is_open()) return;
-  auto lingering = std::make_shared<Lingering>(std::move(socket));
+  auto lingering = std::make_shared<Lingering>(std::move(socket), std::move(held));
   lingering->timer.expires_after(std::chrono::seconds(2));
   lingering->timer.async_wait([lingering](error_code ec) {
     if (ec) return;

@@ -22,6 +22,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +34,12 @@
 #include "net/loop_stream.h"
 
 namespace callproxy::net {
+
+// Limits on what a peer may make a stream do that no message size bounds: past either, the
+// stream is closed (1008 for control frames, 1009 for fragments) and the read ends with this.
+enum class ReadLimit { control_frames = 1, fragments };
+const boost::system::error_category& read_limit_category();
+inline boost::system::error_code make_error_code(ReadLimit e) { return {static_cast<int>(e), read_limit_category()}; }
 
 namespace raw_websocket_detail {
 
@@ -98,7 +105,7 @@ class RawWebSocket {
   enum class Role { server, client };
 
   // Whether the upgrade request is one this class answers itself: GET, HTTP/1.1, version 13 and
-  // a well-formed key. Anything else goes to Beast, whose refusals say what was wrong.
+  // one well-formed key. serve refuses anything else before the 101 (400 or 426).
   static bool can_accept(const boost::beast::http::request<boost::beast::http::string_body>& request);
 
   explicit RawWebSocket(LoopTcpStream&& stream, Role role = Role::server);
@@ -110,12 +117,23 @@ class RawWebSocket {
   LoopSocket& socket() { return socket_; }
 
   void read_message_max(std::size_t bytes) { max_message_ = bytes; }
+  // Pings and pongs a peer may send: `per_second` on average, as many at once (past it: 1008).
+  void max_control_frames(unsigned per_second) {
+    control_rate_ = per_second;
+    control_tokens_ = per_second;
+  }
+  // Frames one fragmented message may come in (past it: 1009). Empty fragments cost no bytes, so
+  // --max-message-bytes alone would let a peer send them for ever.
+  void max_message_fragments(std::size_t fragments) { max_fragments_ = fragments; }
   // Readable bytes the reader may touch past every message it is handed (before the first read).
   void read_padding(std::size_t bytes) { padding_ = bytes; }
   // Called for every ping and pong the peer sends.
   void control_callback(std::function<void()> callback) { on_control_ = std::move(callback); }
   // Extra header lines for the 101 answer, each ending in CRLF.
   void response_headers(std::string lines) { extra_headers_ = std::move(lines); }
+  // Whatever `held` is (a place among serve's connection limits) lives as long as the socket,
+  // lingering after a close included: no open descriptor is outside the limits.
+  void hold_until_closed(std::shared_ptr<void> held) { held_ = std::move(held); }
   // How long a close we started waits for the peer's close before the socket is dropped.
   void close_timeout(std::chrono::milliseconds timeout) { close_timeout_ = timeout; }
 
@@ -158,10 +176,16 @@ class RawWebSocket {
   // until the next read; message_capacity() bytes are readable from its start (>= its size plus
   // the read padding). Errors: websocket::error::closed after a close handshake,
   // message_too_big (closed with 1009), bad_frame_payload (1007), errc::protocol_error (1002).
+  //
+  // Fairness: one call does a bounded amount of work (turn_frame_budget frames, turn_byte_budget
+  // bytes read) and, if it found no message within it, continues in a handler posted behind the
+  // loop's other work: a peer that floods pings or empty fragments cannot hold the loop.
   template <class Handler>
   void async_read(Handler&& handler) {
+    begin_turn();
     const auto event = read_while_undrained(parse_buffered());
     if (event.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
+    if (event.kind == Event::yield) return continue_later(std::forward<Handler>(handler));
     auto alloc = boost::asio::get_associated_allocator(handler);
     boost::asio::post(socket_.get_executor(),
                       boost::asio::bind_allocator(
@@ -199,7 +223,8 @@ class RawWebSocket {
 
  private:
   struct Event {
-    enum Kind { need_read, message, closed, failed } kind = need_read;
+    // yield: the turn's budget is spent with no message yet; the read goes on in a later turn.
+    enum Kind { need_read, yield, message, closed, failed } kind = need_read;
     error_code ec;
     std::size_t bytes = 0;
   };
@@ -211,10 +236,21 @@ class RawWebSocket {
     auto alloc = boost::asio::get_associated_allocator(handler);
     wait_readable(boost::asio::bind_allocator(alloc, [this, h = std::forward<Handler>(handler)](error_code ec) mutable {
       if (ec) return finish_read(h, Event{Event::failed, ec, 0});
+      begin_turn();
       const auto event = read_while_undrained(read_and_parse());
       if (event.kind == Event::need_read) return wait_then_read(std::move(h));
+      if (event.kind == Event::yield) return continue_later(std::move(h));
       finish_read(h, event);
     }));
+  }
+  // The read goes on in a handler queued behind what the loop has ready (other sockets, timers).
+  // The handler keeps its owner, and so this stream, alive, as every read's handler does.
+  template <class Handler>
+  void continue_later(Handler&& handler) {
+    auto alloc = boost::asio::get_associated_allocator(handler);
+    boost::asio::post(socket_.get_executor(),
+                      boost::asio::bind_allocator(
+                          alloc, [this, h = std::forward<Handler>(handler)]() mutable { async_read(std::move(h)); }));
   }
   template <class Handler>
   void wait_readable(Handler&& handler) {
@@ -247,6 +283,11 @@ class RawWebSocket {
   // `event`, or while it needs bytes and the socket may still hold some, the next read's
   Event read_while_undrained(Event event);
   Event fail(std::uint16_t close_code, error_code ec, const char* why);
+  void begin_turn() {
+    turn_frames_ = 0;
+    turn_bytes_ = 0;
+  }
+  bool control_frame_allowed();
   void reading_over(error_code ec);
   void send_frame(std::uint8_t opcode, std::string_view payload);
   void send_raw(std::string_view bytes);
@@ -254,24 +295,32 @@ class RawWebSocket {
   void wait_writable();
   void start_close(std::uint16_t code, std::string_view reason);
   void drop_socket();
-  static void linger(LoopSocket&& socket);
+  static void linger(LoopSocket&& socket, std::shared_ptr<void> held);
 
   LoopSocket socket_;
   boost::asio::detail::reactor& reactor_;
   Role role_;
   std::size_t padding_ = 64;
   std::size_t max_message_ = 64 * 1024;
+  unsigned control_rate_ = 32;
+  std::size_t max_fragments_ = 128;
   std::chrono::milliseconds close_timeout_{5000};
   std::function<void()> on_control_;
   std::string extra_headers_;
+  std::shared_ptr<void> held_;
 
   // Read side: bytes [begin_, end_) of in_ are read and not yet consumed.
   std::unique_ptr<std::uint8_t[]> in_;
   std::size_t in_size_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
-  bool drained_ = true;    // the last read left the socket empty: wait before reading again
-  std::string fragments_;  // a fragmented message so far
+  bool drained_ = true;          // the last read left the socket empty: wait before reading again
+  std::size_t turn_frames_ = 0;  // frames handled and bytes read in this turn (fairness budget)
+  std::size_t turn_bytes_ = 0;
+  double control_tokens_ = 32;  // control frames the peer may still send now (refilled over time)
+  std::chrono::steady_clock::time_point control_refilled_ = std::chrono::steady_clock::now();
+  std::size_t fragment_count_ = 0;  // frames of the fragmented message so far
+  std::string fragments_;           // a fragmented message so far
   std::uint8_t fragments_opcode_ = 0;
   bool in_fragments_ = false;
   const char* message_data_ = nullptr;
@@ -302,3 +351,6 @@ class RawWebSocket {
 };
 
 }  // namespace callproxy::net
+
+template <>
+struct boost::system::is_error_code_enum<callproxy::net::ReadLimit> : std::true_type {};

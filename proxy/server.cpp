@@ -184,7 +184,7 @@ struct Server::Impl {
         twiml{callers, options.callers.twiml, options.media, options.signatures},
         loops(options.threads),
         plan(plan_limits(options, fds, loops.size())),
-        limits(plan.max_connections, plan.max_calls),
+        limits(plan.max_connections, plan.max_calls, options.http.max_connections_per_source),
         gate(signing, draining, limits, metrics.shared()),
         http{router, options.http, gate, calls, limits, metrics.shared(), server_tls.get()},
         listener(loops.loop(0), "serve"),

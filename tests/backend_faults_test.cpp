@@ -344,6 +344,19 @@ TEST_CASE("a backend that sends what is not WebSocket is dropped, counted and re
   expect_whole_call(noisy.messages(faults.size()), 0, 500);
 }
 
+TEST_CASE("a backend whose 101 names a subprotocol serve never asked for is left out and counted",
+          "[backend-faults][bad-input]") {
+  RawBackend odd({Behaviour::unasked_subprotocol});
+  Scene scene({}, odd.host_port());
+  REQUIRE(odd.wait_for_connections(1));
+  CHECK(eventually([&] { return metric(scene.serve.port, "callproxy_backend_connect_failures_total") == 1; }));
+  CHECK(odd.wait_closed(0));
+  CHECK(odd.messages(0).empty());  // no start on a connection whose handshake failed
+  // The call goes on with its other backend.
+  scene.stream(10);
+  CHECK(scene.partner.wait_for_messages(1 + 10));
+}
+
 TEST_CASE("a primary that replies faster than real time to a caller that reads nothing is bounded by the reply queue",
           "[backend-faults]") {
   BackendServer primary;

@@ -183,6 +183,24 @@ TEST_CASE("past --max-connections a request is answered 503, and /healthz still 
   CHECK(metric(serve.port, "callproxy_connections_refused_total") >= 2);
 }
 
+TEST_CASE("with --max-connections-per-source one address holds at most that many connections; others still get in",
+          "[serve][edge][limits]") {
+  auto serve = test::start_serve({"--max-connections-per-source", "3"});
+  std::vector<std::unique_ptr<test::TcpConnection>> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(std::make_unique<test::TcpConnection>(serve.port));
+  // The fourth from 127.0.0.1 is answered 503 at once, health probe or not.
+  test::TcpConnection beyond(serve.port);
+  beyond.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(beyond.read_reply(5s).status == 503);
+  CHECK(beyond.wait_closed(5s));
+  // Another address is not held to 127.0.0.1's places.
+  CHECK(test::http_request_from("127.0.0.2", serve.port, "GET", "/healthz").status == 200);
+  // Once its connections are gone, the address is served again.
+  idle.clear();
+  CHECK(eventually([&] { return test::http_request(serve.port, "GET", "/healthz").status == 200; }));
+  CHECK(metric(serve.port, "callproxy_connections_refused_total") >= 1);
+}
+
 TEST_CASE("serve raises its soft descriptor limit to the hard one and says so", "[serve][edge][limits]") {
   auto serve = test::start_serve({}, {}, {"/usr/bin/prlimit", "--nofile=100:300", "--"});
   CHECK_NOTHROW(serve.process->wait_for_stderr("file descriptors: soft limit raised from 100 to 300 (the hard limit)"));

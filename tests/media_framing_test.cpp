@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -19,6 +21,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "net/delayed_acks.h"
@@ -196,6 +199,33 @@ TEST_CASE("the media stream's handshake answers RFC 6455's example key", "[media
   CHECK(old.response().find("Sec-WebSocket-Version: 13") != std::string::npos);
 }
 
+TEST_CASE("a handshake whose key is short, not canonical or given twice is refused 400, and logged as refused",
+          "[media][framing][bad-input]") {
+  auto serve = test::start_serve();
+  const auto upgrade = [&](const std::string& key_lines) {
+    return test::parse_reply(test::raw_exchange(
+        serve.port, "GET /media HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                        key_lines + "Sec-WebSocket-Version: 13\r\n\r\n"));
+  };
+  for (const std::string lines : {"Sec-WebSocket-Key: c2hvcnQ=\r\n",                  // 5 bytes
+                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==\r\n",  // stray low bits
+                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: "
+                                  "dGhlIHNhbXBsZSBub25jZQ==\r\n",  // twice
+                                  ""}) {                           // none
+    INFO(lines);
+    const auto reply = upgrade(lines);
+    CHECK(reply.status == 400);
+    CHECK(reply.body.find("Sec-WebSocket-Key") != std::string::npos);
+  }
+  RawClient fine(serve.port);  // the same request with one canonical key
+  CHECK(fine.response().rfind("HTTP/1.1 101 ", 0) == 0);
+  // The access log says what the client got: 400 four times, 101 once.
+  serve.process->wait_for_stderr("GET /media 101 ");
+  const auto log = serve.process->err();
+  CHECK(test::count_of(log, "GET /media 400 ") == 4);
+  CHECK(test::count_of(log, "GET /media 101 ") == 1);
+}
+
 TEST_CASE("fragmented messages with pings among the fragments arrive whole, pings are answered", "[media][framing]") {
   test::BackendServer backend;
   auto serve = test::start_serve();
@@ -220,11 +250,14 @@ TEST_CASE("fragmented messages with pings among the fragments arrive whole, ping
   const auto* forwarded = std::get_if<twilio::MediaMessage>(&read.value().message);
   REQUIRE(forwarded);
 
-  // A message split into many small frames, its last one carrying the rest.
+  // A message split into as many small frames as --max-message-fragments allows (128).
   const auto second = writer.media(audio);
-  client.send_frame(0x01, second.substr(0, 1));
-  for (std::size_t i = 1; i + 1 < second.size(); ++i) client.send_frame(0x00, second.substr(i, 1));
-  client.send_frame(0x80, second.substr(second.size() - 1));
+  const std::size_t piece = (second.size() + 127) / 128;
+  client.send_frame(0x01, second.substr(0, piece));
+  std::size_t at = piece, frames = 1;
+  for (; at + piece < second.size(); at += piece, ++frames) client.send_frame(0x00, second.substr(at, piece));
+  client.send_frame(0x80, second.substr(at));
+  CHECK(frames + 1 <= 128);
   REQUIRE(backend.wait_for_messages(3));
 
   // The close handshake: serve echoes the code and ends the connection; the backend hears stop.
@@ -278,7 +311,8 @@ TEST_CASE("each protocol violation closes only its stream, with 1002, 1007 or 10
 }
 
 TEST_CASE("pings from a peer that never reads grow nothing", "[media][framing][bad-input]") {
-  auto serve = test::start_serve();
+  // The ping limit out of reach: what is bounded here is what the pongs may grow.
+  auto serve = test::start_serve({"--max-control-frames", "1000000"});
   const auto pid = serve.process->pid();
   RawClient warm(serve.port);  // the first stream's one-time costs before the baseline
   warm.send_frame(0x89, "x");
@@ -293,6 +327,92 @@ TEST_CASE("pings from a peer that never reads grow nothing", "[media][framing][b
   const auto after = test::rss_kib(pid);
   INFO("RSS before " << before << " KiB, after " << after << " KiB");
   CHECK(after - before < 16 * 1024);
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+namespace {
+// Open descriptors of process `pid`.
+std::size_t open_descriptors(pid_t pid) {
+  std::size_t count = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++count;
+  }
+  return count;
+}
+}  // namespace
+
+TEST_CASE("streams closed for a protocol error hold their places while they linger: a flood of them cannot use up "
+          "the descriptors",
+          "[media][framing][bad-input][limits]") {
+  // The attacker holds ~500 sockets at once: this process may need more than a default soft limit.
+  rlimit own{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &own) == 0);
+  own.rlim_cur = own.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &own);
+  REQUIRE(own.rlim_cur >= 1024);
+
+  constexpr std::size_t fd_limit = 256;
+  test::BackendServer backend;
+  auto serve = test::start_serve(
+      {"--threads", "1"}, {},
+      {"/usr/bin/prlimit", "--nofile=" + std::to_string(fd_limit) + ":" + std::to_string(fd_limit), "--"});
+  std::vector<std::unique_ptr<test::TwilioCall>> calls;
+  for (int i = 0; i < 5; ++i) {
+    calls.push_back(std::make_unique<test::TwilioCall>(
+        serve.port, std::map<std::string, std::string>{{"backendHosts", "[\"" + backend.host_port() + "\"]"}}));
+    calls.back()->start();
+  }
+  REQUIRE(backend.wait_for_connections(5));
+
+  // 200 upgrades a second for 3 s, each then sending an unmasked frame (closed with 1002); the
+  // attacker keeps each socket open 2.5 s, so serve's end lingers its full 2 s.
+  const std::string upgrade = "GET /media HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const std::string unmasked = RawClient::frame(0x81, "{}", false);
+  using Clock = std::chrono::steady_clock;
+  std::deque<std::pair<Clock::time_point, int>> held;
+  std::size_t most_descriptors = 0, frame = 0;
+  const auto start = Clock::now();
+  for (auto next = start; next < start + 3s; next += 5ms) {
+    std::this_thread::sleep_until(next);  // the attacker's pace
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(serve.port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+        ::send(fd, upgrade.data(), upgrade.size(), MSG_NOSIGNAL) > 0) {
+      // The frame once the 101 came (a client sends nothing before it); a 503 gets nothing more.
+      pollfd p{fd, POLLIN, 0};
+      char answer[512];
+      if (::poll(&p, 1, 1000) == 1 && ::recv(fd, answer, sizeof answer, 0) > 12 &&
+          std::string_view(answer, 13) == "HTTP/1.1 101 ") {
+        ::send(fd, unmasked.data(), unmasked.size(), MSG_NOSIGNAL);
+      }
+    }
+    held.emplace_back(Clock::now(), fd);
+    while (!held.empty() && held.front().first < Clock::now() - 2500ms) {
+      ::close(held.front().second);
+      held.pop_front();
+    }
+    if ((next - start) % 50ms == 0ms) {
+      most_descriptors = std::max(most_descriptors, open_descriptors(serve.process->pid()));
+      for (auto& call : calls) call->media(frame);
+      ++frame;
+    }
+  }
+  for (const auto& [when, fd] : held) ::close(fd);
+  INFO("serve's descriptors peaked at " << most_descriptors << " of " << fd_limit);
+  CHECK(most_descriptors < fd_limit - 8);
+  CHECK(serve.process->err().find("Too many open files") == std::string::npos);
+  // Every good call lived through it: a frame sent now reaches the backend on each connection.
+  for (auto& call : calls) call->media(frame);
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    CHECK(backend.wait_for_messages(frame + 2, i));
+    CHECK_FALSE(calls[i]->ws.wait_closed(0ms));
+  }
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
 }
 

@@ -1,9 +1,11 @@
 // Failed-PIN budgets that do not depend on the caller ID, on an injected clock.
 #include <catch2/catch.hpp>
 
+#include "net/source_key.h"
 #include "proxy/callers/pin_budget.h"
 
 using namespace callproxy::proxy;
+namespace net = callproxy::net;
 using namespace std::chrono_literals;
 
 namespace {
@@ -117,10 +119,10 @@ TEST_CASE("a full source table makes room as each oldest window ends, not later"
   CHECK(budgets.admit("10.0.0.10", t0 + 81s).ticket.source == "10.0.0.10");
 }
 
-TEST_CASE("budget sources: IPv4 as it is, IPv6 by its /64", "[callers][budget]") {
-  CHECK(budget_source("203.0.113.7") == "203.0.113.7");
-  CHECK(budget_source("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
-  CHECK(budget_source("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64");
-  CHECK(budget_source("::1") == "::/64");
-  CHECK(budget_source("") == "");
+TEST_CASE("source keys: IPv4 as it is, IPv6 by its /64", "[callers][budget][net]") {
+  CHECK(net::source_key("203.0.113.7") == "203.0.113.7");
+  CHECK(net::source_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
+  CHECK(net::source_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64");
+  CHECK(net::source_key("::1") == "::/64");
+  CHECK(net::source_key("") == "");
 }

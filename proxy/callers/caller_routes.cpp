@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/json_text.h"
+#include "net/source_key.h"
 #include "proxy/callers/caller_id.h"
 #include "proxy/http/limited_log.h"
 #include "twilio/json_limits.h"
@@ -273,7 +274,7 @@ Result<PinRequest> checked_pin_request(std::string pin, std::string caller_id, s
 }
 
 std::string pin_budget_source(const HttpRequest& request, const RequestSigning& signing) {
-  return signing.enabled() ? std::string() : budget_source(request.remote_address);
+  return signing.enabled() ? std::string() : net::source_key(request.remote_address);
 }
 
 void check_pin(CallerApi& api, const std::string& caller_id, const std::string& pin, const std::string& source,

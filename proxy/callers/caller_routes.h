@@ -60,7 +60,7 @@ struct PinCheck {
 };
 
 // Checks `pin` for `caller_id` (already checked_pin_request'd): blocked callers first, then the
-// failure budgets (`source`: budget_source of the peer, empty with signatures), the pins file,
+// failure budgets (`source`: net::source_key of the peer, empty with signatures), the pins file,
 // the PIN API; counts a wrong PIN, clears the count on a right one. `done` may run on any thread.
 void check_pin(CallerApi& api, const std::string& caller_id, const std::string& pin, const std::string& source,
                std::function<void(PinCheck)> done);

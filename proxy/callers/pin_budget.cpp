@@ -1,21 +1,9 @@
 #include "proxy/callers/pin_budget.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <utility>
 
 namespace callproxy::proxy {
-
-std::string budget_source(std::string_view address) {
-  std::string text(address);
-  in6_addr v6{};
-  if (text.find(':') == std::string::npos || ::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;
-  for (std::size_t i = 8; i < 16; ++i) v6.s6_addr[i] = 0;
-  char out[INET6_ADDRSTRLEN] = {};
-  if (!::inet_ntop(AF_INET6, &v6, out, sizeof out)) return text;
-  return std::string(out) + "/64";
-}
 
 PinFailureBudgets::Admission PinFailureBudgets::admit(std::string_view source, Clock::time_point now) {
   Admission admission;

@@ -28,10 +28,6 @@ struct PinBudgetPolicy {
   std::size_t max_sources = 10'000;  // sources tracked at once; expired ones are pruned first
 };
 
-// The budget key for a connection's address: IPv4 as it is, IPv6 by its /64 (one subscriber's
-// prefix, which a single host may rotate through freely). Anything unparsable is used as given.
-std::string budget_source(std::string_view address);
-
 class PinFailureBudgets {
  public:
   using Clock = std::chrono::steady_clock;

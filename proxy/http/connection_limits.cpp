@@ -12,9 +12,27 @@ Lease ConnectionLimits::take(std::atomic<std::size_t>& count, std::size_t max) {
   return Lease(count);
 }
 
-ConnectionLimits::Admission ConnectionLimits::admit_connection() {
-  if (auto lease = take(connections_, max_connections_)) return {Place::full, std::move(lease)};
-  if (auto lease = take(probes_, probe_reserve)) return {Place::probe, std::move(lease)};
+Lease ConnectionLimits::take_source(std::string_view source) {
+  std::lock_guard lock(sources_mutex_);
+  if (sources_.size() >= sweep_at_) {
+    for (auto it = sources_.begin(); it != sources_.end();) {
+      it = it->second->load(std::memory_order_relaxed) == 0 ? sources_.erase(it) : std::next(it);
+    }
+    sweep_at_ = std::max<std::size_t>(1024, 2 * sources_.size());
+  }
+  auto& count = sources_[std::string(source)];
+  if (!count) count = std::make_unique<std::atomic<std::size_t>>(0);
+  return take(*count, max_per_source_);
+}
+
+ConnectionLimits::Admission ConnectionLimits::admit_connection(std::string_view source) {
+  Lease from_source;
+  if (max_per_source_ > 0) {
+    from_source = take_source(source);
+    if (!from_source) return {};
+  }
+  if (auto lease = take(connections_, max_connections_)) return {Place::full, std::move(lease), std::move(from_source)};
+  if (auto lease = take(probes_, probe_reserve)) return {Place::probe, std::move(lease), std::move(from_source)};
   return {};
 }
 

@@ -2,14 +2,20 @@
 // use up its file descriptors: past --max-connections a connection is read only if it asks for a
 // health probe (a small reserve of such places, so /healthz answers at the cap), past that it is
 // answered 503 at once; past --max-calls a /media upgrade is answered 503 before the upgrade.
-// Both limits default to what the descriptor limit allows (plan_descriptors).
+// Both limits default to what the descriptor limit allows (plan_descriptors). With
+// --max-connections-per-source, one source (net/source_key.h) gets no more than that many of
+// the places, so one host cannot take them all (off behind a balancer: every client is its one).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "core/result.h"
@@ -48,8 +54,9 @@ class ConnectionLimits {
   // Connections past max_connections that are still read, for health probes only.
   static constexpr std::size_t probe_reserve = 8;
 
-  ConnectionLimits(std::size_t max_connections, std::size_t max_calls)
-      : max_connections_(max_connections), max_calls_(max_calls) {}
+  // `max_per_source` 0: no per-source cap.
+  ConnectionLimits(std::size_t max_connections, std::size_t max_calls, std::size_t max_per_source = 0)
+      : max_connections_(max_connections), max_calls_(max_calls), max_per_source_(max_per_source) {}
 
   enum class Place {
     full,   // a connection like any other
@@ -58,10 +65,11 @@ class ConnectionLimits {
   };
   struct Admission {
     Place place = Place::none;
-    Lease lease;  // empty for Place::none
+    Lease lease;   // empty for Place::none
+    Lease source;  // the place among its source's (with a per-source cap; else empty)
   };
-  // From any thread.
-  Admission admit_connection();
+  // From any thread. `source`: the peer's source_key(); past its cap the answer is Place::none.
+  Admission admit_connection(std::string_view source = {});
   // A place among the calls; empty at --max-calls.
   Lease admit_call() { return take(calls_, max_calls_); }
 
@@ -75,8 +83,16 @@ class ConnectionLimits {
  private:
   static Lease take(std::atomic<std::size_t>& count, std::size_t max);
 
+  Lease take_source(std::string_view source);
+
   std::size_t max_connections_;
   std::size_t max_calls_;
+  std::size_t max_per_source_;
+  // Connections per source. A count's node never moves; a source whose count is back at 0 is
+  // erased by the next sweep (no lease refers to it then: leases are only made under the lock).
+  std::mutex sources_mutex_;
+  std::unordered_map<std::string, std::unique_ptr<std::atomic<std::size_t>>> sources_;
+  std::size_t sweep_at_ = 1024;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> probes_{0};
   std::atomic<std::size_t> calls_{0};

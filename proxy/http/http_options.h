@@ -25,6 +25,9 @@ struct HttpOptions {
   // Connections and calls at once (connection_limits.h); 0 derives them from the descriptor limit.
   std::size_t max_connections = 0;
   std::size_t max_calls = 0;
+  // Connections at once from one source (an IPv4 address, an IPv6 /64), calls included; 0 = no
+  // cap (behind a balancer every connection comes from it).
+  std::size_t max_connections_per_source = 0;
 };
 
 }  // namespace callproxy::proxy

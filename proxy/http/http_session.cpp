@@ -19,6 +19,8 @@
 
 #include "core/json_text.h"
 #include "net/asio_names.h"
+#include "net/source_key.h"
+#include "net/websocket_frame.h"
 #include "proxy/http/limited_log.h"
 #include "proxy/media/call_session.h"
 
@@ -76,6 +78,33 @@ void log_refusals(const HttpContext& context) {
 // client already sent is read off first so that closing does not reset the connection before the
 // client has read the answer. TLS connections are closed without an answer (it would take a
 // handshake).
+// Why a WebSocket upgrade is one serve does not take (RFC 6455 4.2.1: version 13, one key of 16
+// bytes in canonical base64), or nullopt. Checked before the 101, so that the access log, the
+// metrics and the answer agree, and every stream that gets a 101 is read by net::RawWebSocket.
+std::optional<HttpResponse> handshake_refusal(const http::request<http::string_body>& upgrade) {
+  if (upgrade.count(http::field::sec_websocket_version) != 1 || upgrade[http::field::sec_websocket_version] != "13") {
+    auto refusal = HttpResponse::error(426, "/media speaks WebSocket version 13 only");
+    refusal.headers.emplace_back("Sec-WebSocket-Version", "13");
+    return refusal;
+  }
+  if (upgrade.count(http::field::sec_websocket_key) != 1 ||
+      !net::ws::valid_client_key(upgrade[http::field::sec_websocket_key])) {
+    return HttpResponse::error(400, "Sec-WebSocket-Key must be one header: 16 bytes in canonical base64");
+  }
+  return std::nullopt;
+}
+
+// The peer's address as the connection has it; an IPv4 client of a dual-stack socket as IPv4.
+std::string peer_address(const net::LoopSocket& socket) {
+  error_code ec;
+  const auto address = socket.remote_endpoint(ec).address();
+  if (ec) return {};
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+  }
+  return address.to_string();
+}
+
 void refuse_at_once(net::LoopSocket socket, const HttpContext& context) {
   log_refusals(context);
   error_code ignored;
@@ -99,17 +128,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
 
  public:
-  // `connection` is this connection's place among --max-connections (or the probe reserve, when
-  // `probe`); it goes with the connection when it becomes a call.
+  // `admission` holds this connection's places among --max-connections (or the probe reserve)
+  // and its source's; they go with the connection when it becomes a call.
   template <class... TlsContext>
-  HttpSession(net::LoopSocket&& socket, const HttpContext& context, Lease connection, bool probe, TlsContext&... tls)
+  HttpSession(net::LoopSocket&& socket, const HttpContext& context, ConnectionLimits::Admission admission,
+              TlsContext&... tls)
       : stream_(std::move(socket), tls...),
         request_timer_(stream_.get_executor()),
         context_(context),
         router_(context.router),
         options_(context.options),
-        connection_(std::move(connection)),
-        probe_(probe) {}
+        connection_(std::move(admission.lease)),
+        source_(std::move(admission.source)),
+        probe_(admission.place == ConnectionLimits::Place::probe) {}
 
   void run() {
     // Start on the socket's own loop: everything of this connection happens there.
@@ -208,6 +239,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     request.request_id = request_id_;
     if (request.path() == "/media") {
       if (!beast::websocket::is_upgrade(message)) return do_write(context_.gate.not_websocket(), false);
+      if (auto refusal = handshake_refusal(message)) {
+        context_.metrics.handshake_rejections[Rejection::not_websocket].add();
+        return do_write(std::move(*refusal), false);
+      }
       Lease call;
       if (auto refusal = context_.gate.check(request, call)) return do_write(std::move(*refusal), false);
       // The connection becomes a call: it keeps its socket, its loop, and its places among the
@@ -215,7 +250,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       log_access(101);
       auto upgrade = parser_->release();
       upgrade.set("X-Request-Id", request_id_);  // the 101 carries it, as every other answer does
-      auto places = std::make_shared<std::pair<Lease, Lease>>(std::move(connection_), std::move(call));
+      auto places = std::make_shared<std::array<Lease, 3>>(
+          std::array<Lease, 3>{std::move(connection_), std::move(source_), std::move(call)});
       return start_call_session(std::move(stream_), std::move(upgrade), context_.calls, std::move(places));
     }
     request.body = std::move(message.body());
@@ -320,21 +356,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     // The place goes before the FIN does: a client that saw the connection end finds it free
     // (the session itself lasts until its cancelled operations have run, a loop turn later).
     connection_ = Lease{};
+    source_ = Lease{};
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
   }
 
-  // The peer's address as the connection has it; an IPv4 client of a dual-stack socket as IPv4.
-  std::string remote_address() const {
-    error_code ec;
-    const auto address = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec).address();
-    if (ec) return {};
-    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-      return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
-    }
-    return address.to_string();
-  }
+  std::string remote_address() const { return peer_address(beast::get_lowest_layer(stream_).socket()); }
 
   std::string remote() const {
     error_code ec;
@@ -357,22 +385,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   const Router& router_;
   const HttpOptions& options_;
   Lease connection_;
+  Lease source_;
   const bool probe_;  // past the connection limit: health probes only
 };
 
 }  // namespace
 
 void accept_http_connection(net::LoopSocket socket, const HttpContext& context) {
-  auto admission = context.limits.admit_connection();
+  std::string source;
+  if (context.options.max_connections_per_source > 0) {
+    source = net::source_key(peer_address(socket));
+  }
+  auto admission = context.limits.admit_connection(source);
   if (admission.place == ConnectionLimits::Place::none) return refuse_at_once(std::move(socket), context);
-  const bool probe = admission.place == ConnectionLimits::Place::probe;
   if (context.tls) {
-    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, std::move(admission.lease), probe,
-                                             *context.tls)
-        ->run();
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, std::move(admission), *context.tls)->run();
   } else {
-    std::make_shared<HttpSession<net::LoopTcpStream>>(std::move(socket), context, std::move(admission.lease), probe)
-        ->run();
+    std::make_shared<HttpSession<net::LoopTcpStream>>(std::move(socket), context, std::move(admission))->run();
   }
 }
 

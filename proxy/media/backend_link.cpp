@@ -192,6 +192,9 @@ class WebSocketBackendLink final : public BackendLink,
       ws_->tcp.expires_never();
       auto& ws = ws_->ws.emplace(std::move(ws_->tcp), net::RawWebSocket::Role::client);
       ws.read_message_max(options_.max_message_bytes);
+      ws.max_control_frames(options_.max_control_frames);
+      ws.max_message_fragments(options_.max_message_fragments);
+      ws.hold_until_closed(config_.held);
       // What is left of the connect timeout: the handshake is part of connecting.
       const auto left = std::max<Clock::duration>(connect_deadline_ - Clock::now(), std::chrono::milliseconds(1));
       ws.async_handshake(config_.target.authority(), config_.target.target,
@@ -313,6 +316,7 @@ class WebSocketBackendLink final : public BackendLink,
     if (state_ == State::closed) return;
     if (ec) {
       if (ec == websocket::error::message_too_big) metrics_.oversized_messages.add();
+      if (ec.category() == net::read_limit_category()) metrics_.flood_closes[ParseSource::backend].add();
       return on_dropped(ec == websocket::error::closed ? "closed by backend" : ec.message());
     }
     auto connection = ws_;  // the callback may end the link: keep this connection's buffer alive

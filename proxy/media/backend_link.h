@@ -55,6 +55,9 @@ struct BackendLinkConfig {
   const MediaOptions* options = nullptr;
   Metrics* metrics = nullptr;
   net::LazyClientTlsContext* tls = nullptr;  // for wss://
+  // The call's places among serve's limits: each connection keeps them until its socket is
+  // closed, lingering after a close included.
+  std::shared_ptr<void> held;
 };
 
 std::shared_ptr<BackendLink> start_backend_link(boost::asio::io_context& loop, BackendLinkConfig config,

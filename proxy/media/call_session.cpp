@@ -73,7 +73,7 @@ enum class PeerLog : std::size_t {
 };
 
 // One call from Twilio, over `Ws`: our own framing on a plain connection
-// (net::RawWebSocket), or Beast's stream over TLS or for requests Beast must refuse.
+// (net::RawWebSocket), or Beast's stream over TLS.
 template <class Ws>
 class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   using std::enable_shared_from_this<CallSession<Ws>>::shared_from_this;
@@ -131,6 +131,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       }
       ws_.response_headers(std::move(headers));
       ws_.read_message_max(options_.max_message_bytes);
+      ws_.max_control_frames(options_.max_control_frames);
+      ws_.max_message_fragments(options_.max_message_fragments);
+      ws_.hold_until_closed(held_);
       ws_.read_padding(twilio::scan_padding);
       ws_.async_accept(request, beast::bind_front_handler(&CallSession::on_accept, shared_from_this()));
     } else {
@@ -264,6 +267,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         metrics_.oversized_messages.add();
         spdlog::warn("call {}: message over {} bytes: stream closed (1009)", label_, options_.max_message_bytes);
         return end("message too big");
+      }
+      if (ec.category() == net::read_limit_category()) {
+        metrics_.flood_closes[ParseSource::twilio].add();
+        spdlog::warn("call {}: {}: stream closed ({})", label_, ec.message(),
+                     ec == net::ReadLimit::control_frames ? 1008 : 1009);
+        return end(ec.message());
       }
       if (idle_out_) {
         return end("stream lost: nothing from Twilio for " + std::to_string(options_.stream_idle_timeout.count()) +
@@ -475,7 +484,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     spdlog::info("call {}: started, {} backend{}", label_, targets.size(), targets.size() == 1 ? "" : "s");
     std::weak_ptr<CallSession> weak = shared_from_this();
     for (auto& target : targets) {
-      BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, &context_.backend_tls};
+      BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, &context_.backend_tls, held_};
       BackendLink::Events events{[weak](BackendLink& link, std::string_view message) {
                                    if (auto self = weak.lock()) self->on_backend_message(link, message);
                                  },
@@ -706,13 +715,14 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
 
 void start_call_session(net::LoopTcpStream stream, http::request<http::string_body> request, CallContext& context,
                         std::shared_ptr<void> held) {
-  if (net::RawWebSocket::can_accept(request)) {
-    std::make_shared<CallSession<net::RawWebSocket>>(std::move(stream), context, std::move(held))
-        ->run(std::move(request));
-  } else {
-    std::make_shared<CallSession<websocket::stream<net::LoopTcpStream>>>(std::move(stream), context, std::move(held))
-        ->run(std::move(request));
+  // The HTTP session refused every upgrade this class would not answer (handshake_refusal), so
+  // this holds; were it ever not to, the connection ends here rather than on a reader untested.
+  if (!net::RawWebSocket::can_accept(request)) {
+    spdlog::error("media: an upgrade past the handshake checks is not one a stream can answer: connection closed");
+    return;
   }
+  std::make_shared<CallSession<net::RawWebSocket>>(std::move(stream), context, std::move(held))
+      ->run(std::move(request));
 }
 
 void start_call_session(beast::ssl_stream<net::LoopTcpStream> stream, http::request<http::string_body> request,

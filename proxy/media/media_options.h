@@ -38,7 +38,12 @@ struct MediaOptions {
   std::string stream_token_secret;  // never logged
   std::chrono::seconds stream_token_ttl{60};
 
-  std::size_t max_message_bytes = 64 * 1024;        // one WebSocket message, either direction
+  std::size_t max_message_bytes = 64 * 1024;  // one WebSocket message, either direction
+  // What a peer (Twilio's side or a backend) may make a stream do that costs loop time but no
+  // message bytes: pings and pongs per second (as many at once), frames per fragmented message.
+  // Twilio sends no pings and never fragments; keep-alive pings come every few seconds.
+  unsigned max_control_frames = 32;                 // per second; past it the stream is closed (1008)
+  std::size_t max_message_fragments = 128;          // past it the stream is closed (1009)
   std::size_t max_frame_bytes = 32 * 1024;          // one media payload, decoded (Twilio sends 160)
   std::size_t max_backends_per_call = 8;            // a start naming more is refused (1008)
   std::chrono::milliseconds start_timeout{10'000};  // a stream without `start` by then is closed (1008)

@@ -128,6 +128,10 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
           sum([](const Metrics& m) { return m.binary_frames_ignored.value(); }));
   counter(out, "callproxy_oversized_messages_total", "Messages over --max-message-bytes",
           sum([](const Metrics& m) { return m.oversized_messages.value(); }));
+  labelled(out, "callproxy_flood_closes_total",
+           "Streams closed for too many control frames or fragments (--max-control-frames, "
+           "--max-message-fragments), by sender",
+           "source", sum_labelled(&Metrics::flood_closes), std::array<const char*, 2>{"twilio", "backend"});
   labelled(out, "callproxy_pin_checks_refused_total",
            "PIN checks refused without looking at the PIN, by the failure budget that was spent", "budget",
            sum_labelled(&Metrics::pin_checks_refused), std::array<const char*, 2>{"global", "source"});

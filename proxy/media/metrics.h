@@ -102,6 +102,7 @@ struct alignas(64) Metrics {
   LabelledCounter<ParseSource> parse_errors;
   Counter binary_frames_ignored;
   Counter oversized_messages;
+  LabelledCounter<ParseSource> flood_closes;      // streams closed for --max-control-frames or --max-message-fragments
   LabelledCounter<PinBudget> pin_checks_refused;  // PIN checks refused, unchecked, by a spent budget
   Counter connections_refused;    // answered 503 for --max-connections (past the health-probe reserve, or not a probe)
   Counter http_request_timeouts;  // requests answered 503 at --request-timeout

@@ -183,11 +183,13 @@ std::vector<std::string> callproxy_args(std::vector<std::string> args) {
 }
 
 ServeProcess start_serve(std::vector<std::string> extra_args, EnvChanges env, std::vector<std::string> launcher) {
-  std::vector<std::string> args{"serve", "--bind", "127.0.0.1", "--port", "0", "--threads", "2"};
-  // Tests share no state file unless they ask for one.
-  if (std::find(extra_args.begin(), extra_args.end(), "--store") == extra_args.end()) {
-    args.insert(args.end(), {"--store", "memory"});
-  }
+  std::vector<std::string> args{"serve", "--bind", "127.0.0.1", "--port", "0"};
+  const auto given = [&](const std::string& flag) {
+    return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+  };
+  // Two loops unless a test pins its calls to one; no shared state file unless it asks for one.
+  if (!given("--threads")) args.insert(args.end(), {"--threads", "2"});
+  if (!given("--store")) args.insert(args.end(), {"--store", "memory"});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   ServeProcess serve;
   auto command = callproxy_args(args);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "support/ws_flood.h"
 #include "twilio/base64.h"
 
 namespace callproxy::test {
@@ -198,7 +199,9 @@ struct RawBackend::Impl {
     buffer.erase(0, end);
     write_all(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Accept: " +
-                      accept_key(key) + "\r\n\r\n");
+                      accept_key(key) +
+                      (behaviour == Behaviour::unasked_subprotocol ? "\r\nSec-WebSocket-Protocol: chat" : "") +
+                      "\r\n\r\n");
     switch (behaviour) {
       case Behaviour::stall:
         while (!stopping) {
@@ -217,6 +220,16 @@ struct RawBackend::Impl {
       case Behaviour::reserved_opcode: write_all(fd, server_frame(0x83, "x")); break;
       case Behaviour::fragmented_control: write_all(fd, server_frame(0x09, "")); break;
       case Behaviour::invalid_utf8: write_all(fd, server_frame(0x81, "\xc3\x28")); break;
+      case Behaviour::fragment_flood:
+      case Behaviour::ping_flood: {
+        const int code = flood(fd, behaviour == Behaviour::fragment_flood ? FloodKind::fragments : FloodKind::pings,
+                               false, stopping);
+        {
+          std::lock_guard lock(mutex);
+          if (code != 0) connections[index]->close_code = code;
+        }
+        return mark_closed(index);
+      }
       default: break;
     }
     read_frames(index, fd, std::move(buffer), behaviour == Behaviour::slow_reader);

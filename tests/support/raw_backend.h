@@ -16,16 +16,19 @@ class RawBackend {
  public:
   // What a connection does once accepted.
   enum class Behaviour {
-    normal,              // WebSocket handshake, then reads every frame (answers a close with a close)
-    no_answer,           // reads the upgrade request and never answers it
-    stall,               // handshake, then never reads (a small receive buffer)
-    slow_reader,         // handshake, then reads 1 KiB every 50 ms (a small receive buffer)
-    half_frame,          // handshake, then half of a text frame, then closes
-    garbage,             // handshake, then bytes that are not WebSocket ("HTTP/1.1 200 OK ...")
-    masked_frame,        // handshake, then a masked frame (servers must not mask)
-    reserved_opcode,     // handshake, then a frame with opcode 3
-    fragmented_control,  // handshake, then a ping without FIN
-    invalid_utf8,        // handshake, then a text frame that is not UTF-8
+    normal,               // WebSocket handshake, then reads every frame (answers a close with a close)
+    no_answer,            // reads the upgrade request and never answers it
+    stall,                // handshake, then never reads (a small receive buffer)
+    slow_reader,          // handshake, then reads 1 KiB every 50 ms (a small receive buffer)
+    half_frame,           // handshake, then half of a text frame, then closes
+    garbage,              // handshake, then bytes that are not WebSocket ("HTTP/1.1 200 OK ...")
+    masked_frame,         // handshake, then a masked frame (servers must not mask)
+    reserved_opcode,      // handshake, then a frame with opcode 3
+    fragmented_control,   // handshake, then a ping without FIN
+    invalid_utf8,         // handshake, then a text frame that is not UTF-8
+    unasked_subprotocol,  // answers the handshake with a subprotocol serve never asked for, then reads
+    fragment_flood,       // handshake, then empty fragments of a message that never ends, as fast as it can
+    ping_flood,           // handshake, then empty pings as fast as it can (their pongs read and dropped)
   };
 
   // Connection i behaves as per_connection[i] (the last entry for every later one).
