@@ -31,13 +31,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/flood.h"
 
 namespace callproxy::bench {
 namespace {
@@ -101,6 +104,8 @@ struct Options {
   std::uint16_t sink_port = 0;
   bool check = false;
   bool kernel_timestamps = true;
+  int flood = 0;  // peers flooding the target alongside the calls (bench/flood.h)
+  std::string flood_kind = "fragments";
 };
 
 void usage() {
@@ -126,6 +131,11 @@ void usage() {
              "  --drain S (5)         seconds to wait after the last stop for frames still in flight\n"
              "  --start-timeout S (60) seconds for a spawned target to accept connections\n"
              "  --settle S (0.3)      seconds the target idles before its idle RSS is read\n"
+             "  --flood N (0)         N more peers flood the target's WebSocket path with tiny frames from\n"
+             "                        the calls' start to the window's end, reconnecting when closed;\n"
+             "                        /healthz is timed every 50 ms meanwhile (the fairness row)\n"
+             "  --flood-kind K        fragments (an endless message of empty fragments, the default)\n"
+             "                        or pings (empty pings, their pongs read and dropped)\n"
              "  --check               exit 1 unless every call streamed and no frame was lost,\n"
              "                        duplicated, reordered or damaged\n"
              "  --no-kernel-timestamps  stamp receipt in user space instead of SO_TIMESTAMPNS\n",
@@ -192,6 +202,8 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--frames") o.frames = parse_long(v, "--frames");
     else if (a == "--path") o.path = v;
     else if (a == "--label") o.label = v;
+    else if (a == "--flood") o.flood = static_cast<int>(parse_long(v, "--flood"));
+    else if (a == "--flood-kind") o.flood_kind = v;
     else if (a == "--url") o.url = v;
     else if (a == "--pid") o.pid = static_cast<pid_t>(parse_long(v, "--pid"));
     else if (a == "--target-log") o.target_log = v;
@@ -204,6 +216,7 @@ Options parse_options(int argc, char** argv) {
   }
   if (o.mode == "drive") {
     if (o.target_command.empty() == (o.pid == 0)) die("drive needs either a target command after -- or --pid");
+    if (o.flood_kind != "fragments" && o.flood_kind != "pings") die("--flood-kind is fragments or pings");
     if (o.pid != 0 && o.url.empty()) die("--pid needs --url");
     if (o.calls < 1 || o.backends < 1 || o.backends > 64) die("--calls must be >= 1 and --backends 1..64");
     if (o.format != "simple" && o.format != "twilio") die("--format must be simple or twilio");
@@ -1250,11 +1263,17 @@ int drive(const Options& o) {
   const long idle_rss = pid > 0 ? read_rss_kib(pid).value_or(-1) : -1;
 
   Driver driver(run, loop, target_port, sink_port, frames_per_call);
+  std::optional<Flood> flood;
+  if (o.flood > 0) {
+    flood.emplace(target_port, run.path, o.flood_kind == "pings" ? FloodKind::pings : FloodKind::fragments, o.flood);
+  }
   const std::int64_t t0 = monotonic_ns() + 10'000'000;
   driver.schedule(t0);
   const std::int64_t window_start = t0 + static_cast<std::int64_t>((o.ramp_s + o.warmup_s) * 1e9);
   const std::int64_t window_end = window_start + static_cast<std::int64_t>(o.window_s * 1e9);
   Sample a, b;
+  // connections, closed by the target, worst /healthz (ms), unanswered /healthz
+  std::optional<std::tuple<std::uint64_t, std::uint64_t, double, std::uint64_t>> flood_figures;
   bool window_opened = false, window_closed = false;
   std::int64_t drain_deadline = INT64_MAX;
   while (!interrupted) {
@@ -1269,6 +1288,11 @@ int drive(const Options& o) {
       window_closed = true;
       sink.in_window = driver.in_window = false;
       b = take_sample(pid, sink);
+      if (flood) {
+        flood_figures.emplace(flood->connections(), flood->closed(), flood->worst_healthz_ms(),
+                              flood->healthz_unanswered());
+        flood.reset();
+      }
     }
     driver.run_due(now);
     if (driver.all_finished() && drain_deadline == INT64_MAX) {
@@ -1314,7 +1338,19 @@ int drive(const Options& o) {
   j.field("starts_received", k.starts).field("stops_received", k.stops);
   j.field("window_frames_sent", f.window_frames_sent).field("window_frames_received", window_frames);
   j.field("frames_per_s", window_s > 0 ? static_cast<double>(window_frames) / window_s : NAN, 0);
+  j.field("frames_per_s_per_call", window_s > 0 ? static_cast<double>(window_frames) / window_s / o.calls : NAN, 1);
   j.raw("latency_us", percentiles_us(sink.latency));
+  if (flood_figures) {
+    const auto& [connections, closed, worst_ms, unanswered] = *flood_figures;
+    Json fl;
+    fl.field("peers", o.flood)
+        .field("kind", o.flood_kind)
+        .field("connections", connections)
+        .field("closed_by_target", closed)
+        .field("healthz_worst_ms", worst_ms, 1)
+        .field("healthz_unanswered", unanswered);
+    j.raw("flood", fl.str());
+  }
   j.raw("send_late_us", percentiles_us(f.send_late));
   if (pid > 0) j.field("target_pid", static_cast<long>(pid));
   add_target_cpu(j, a, b, window_frames, f.window_frames_sent);

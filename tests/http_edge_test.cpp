@@ -183,7 +183,7 @@ TEST_CASE("past --max-connections a request is answered 503, and /healthz still 
   CHECK(metric(serve.port, "callproxy_connections_refused_total") >= 2);
 }
 
-TEST_CASE("with --max-connections-per-source one address holds at most that many connections; others still get in",
+TEST_CASE("with --max-connections-per-source one address holds at most that many connections, others still get in",
           "[serve][edge][limits]") {
   auto serve = test::start_serve({"--max-connections-per-source", "3"});
   std::vector<std::unique_ptr<test::TcpConnection>> idle;
