@@ -20,6 +20,30 @@ std::string nested(std::size_t depth, const std::string& inside = "") {
 
 }  // namespace
 
+TEST_CASE("JSON value bound: never below the values parsed, commas and brackets in strings not counted", "[json]") {
+  const auto parsed_values = [](const std::string& text) {
+    std::size_t n = 0;
+    const auto count = [&n](auto& self, const nlohmann::json& v) -> void {
+      ++n;
+      if (v.is_structured()) {
+        for (const auto& child : v) self(self, child);
+      }
+    };
+    count(count, nlohmann::json::parse(text));
+    return n;
+  };
+  for (const std::string text : {"1", "[]", "{}", "[1,2,3]", R"({"a":[1,[2,{}]],"b":"x"})", "[[0,0],[0,0],[0,0]]",
+                                 R"(["a,b,[c", "\\",{"k":"\","}])"}) {
+    INFO(text);
+    CHECK(twilio::json_value_bound(text) >= parsed_values(text));
+  }
+  CHECK(twilio::json_value_bound(R"(["a,b,[c", "\\",{"k":"\","}])") ==
+        5);  // 1, [, two commas, {: the strings add nothing
+  std::string many = "[0";
+  for (int i = 0; i < 9999; ++i) many += ",0";
+  CHECK(twilio::json_value_bound(many + "]") == 10001);
+}
+
 TEST_CASE("JSON depth: the limit passes and one deeper is refused and brackets in strings do not count", "[json]") {
   CHECK(twilio::json_depth_within(nested(32), 32));
   CHECK_FALSE(twilio::json_depth_within(nested(33), 32));

@@ -4,8 +4,12 @@
 
 namespace callproxy::twilio {
 
-bool json_depth_within(std::string_view text, std::size_t max_depth) {
-  std::size_t depth = 0;
+namespace {
+
+// Calls `f(c)` for every byte of `text` outside strings (escapes honoured) while it returns true;
+// false when `f` stopped the scan.
+template <class F>
+bool for_each_outside_strings(std::string_view text, F f) {
   bool in_string = false;
   bool escaped = false;
   for (const char c : text) {
@@ -15,15 +19,30 @@ bool json_depth_within(std::string_view text, std::size_t max_depth) {
       else if (c == '"') in_string = false;
       continue;
     }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;  // an unbalanced close is the parser's to refuse
-    }
+    if (c == '"') in_string = true;
+    else if (!f(c)) return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool json_depth_within(std::string_view text, std::size_t max_depth) {
+  std::size_t depth = 0;
+  return for_each_outside_strings(text, [&](char c) {
+    if (c == '[' || c == '{') return ++depth <= max_depth;
+    if ((c == ']' || c == '}') && depth > 0) --depth;  // an unbalanced close is the parser's to refuse
+    return true;
+  });
+}
+
+std::size_t json_value_bound(std::string_view text) {
+  std::size_t values = 1;
+  for_each_outside_strings(text, [&](char c) {
+    if (c == ',' || c == '[' || c == '{') ++values;
+    return true;
+  });
+  return values;
 }
 
 Result<nlohmann::json> parse_json_bounded(std::string_view text, std::size_t max_depth) {

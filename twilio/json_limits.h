@@ -21,6 +21,11 @@ inline constexpr std::size_t max_json_depth = 32;
 // that the text is valid JSON.
 bool json_depth_within(std::string_view text, std::size_t max_depth = max_json_depth);
 
+// At least as many as the values `text` holds (scalars, arrays and objects): one per opening
+// bracket and per comma outside strings, plus one. One pass, no allocation: what a body would
+// cost to parse is known before it is parsed.
+std::size_t json_value_bound(std::string_view text);
+
 // Parses `text` without throwing: "not valid JSON", or "JSON nested deeper than N levels" before
 // any parsing is done.
 Result<nlohmann::json> parse_json_bounded(std::string_view text, std::size_t max_depth = max_json_depth);
