@@ -6,6 +6,7 @@
 
 #include "assets/sample_call.h"
 #include "cli/commands.h"
+#include "cli/finite_range.h"
 #include "testclient/client_test_options.h"
 #include "twilio/audio_file.h"
 
@@ -77,13 +78,13 @@ RunFunction setup_client_test(CLI::App& parent) {
   app->add_option("--wav", flags->wav, "Call audio: any WAV (converted to 8 kHz mu-law); default: the bundled sample")
       ->check(CLI::ExistingFile);
   auto* every = app->add_option("--every", flags->every, "Start a call every SECONDS, until interrupted (default 10)")
-                    ->check(CLI::Range(0.05, 86400.0));
+                    ->check(finite_range(0.05, 86400.0));
   auto* once = app->add_flag("--once", flags->once, "One call; exit 0 if it streamed to its end, 1 otherwise");
   once->excludes(every);
   auto* calls =
       app->add_option("--calls", options.calls, "Concurrent calls (load mode)")->check(CLI::Range(1u, 100000u));
   auto* duration = app->add_option("--duration", flags->duration, "Seconds each call streams (loops the audio)")
-                       ->check(CLI::Range(0.02, 86400.0));
+                       ->check(finite_range(0.02, 86400.0));
   calls->excludes(once)->excludes(every);
   duration->excludes(every);
   auto* hosts = app->add_option("--backend-hosts", flags->backend_hosts,
@@ -111,14 +112,7 @@ RunFunction setup_client_test(CLI::App& parent) {
         if (d.substr(0, at).find_first_not_of("0123456789*#") != std::string::npos) {
           return "DTMF digits are 0-9, * and #, got '" + d.substr(0, at) + "'";
         }
-        try {
-          std::size_t used = 0;
-          const double s = std::stod(d.substr(at + 1), &used);
-          if (used != d.size() - at - 1 || s < 0) throw std::invalid_argument("");
-        } catch (const std::exception&) {
-          return "expected DIGITS@SECONDS, got '" + d + "'";
-        }
-        return std::string();
+        return check_finite_in_range(d.substr(at + 1), 0.0, 86400.0);  // as every floating-point setting
       });
   app->add_option("--save-replies", options.save_replies, "Write the audio sent back to the caller to FILE.wav");
   app->add_flag("--json", options.json, "Print a JSON summary per call");

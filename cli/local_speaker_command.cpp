@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/finite_range.h"
 #include "speaker/local_speaker.h"
 
 namespace callproxy::cli {
@@ -29,7 +30,7 @@ RunFunction setup_local_speaker(CLI::App& parent) {
   app->add_option("--wav-out", options->wav_out, "Also write what plays to FILE.wav (valid at any stop)");
   app->add_flag("--echo", options->echo, "Send received audio back to the caller (tests the reply path)");
   app->add_option("--jitter-buffer", *jitter, "Seconds of audio buffered before a stream plays")
-      ->check(CLI::Range(0.0, 5.0))
+      ->check(finite_range(0.0, 5.0))
       ->capture_default_str();
   return [options, output, jitter] {
     options->output = *output == "wav"    ? speaker::LocalSpeakerOptions::Output::wav

@@ -6,9 +6,30 @@
 #include <spdlog/spdlog.h>
 
 #include "core/json_text.h"
+#include "core/log_escape.h"
 
 namespace callproxy::cli {
 namespace {
+
+// `text` as a line of the text log may hold it (core/log_escape.h): what a peer put in a message
+// can neither end the line nor reach a reader's terminal as a control sequence.
+void append_log_text(std::string_view text, spdlog::memory_buf_t& dest) {
+  const auto plain = log_safe_prefix(text);
+  dest.append(text.data(), text.data() + plain);
+  if (plain == text.size()) return;
+  const auto rest = log_escaped(text.substr(plain));
+  dest.append(rest.data(), rest.data() + rest.size());
+}
+
+// %V: the message of a text line, escaped. Every text line's message goes through it, so no call
+// site has to remember which of its arguments a peer chose.
+class TextMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    append_log_text(std::string_view(msg.payload.data(), msg.payload.size()), dest);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<TextMessageFlag>(); }
+};
 
 // %j: the message as a JSON string (quoted and escaped), so JSON lines stay valid whatever
 // a peer put in a log message.
@@ -44,18 +65,15 @@ class AccessTextFlag : public spdlog::custom_flag_formatter {
     const auto record = nlohmann::json::parse(payload, nullptr, false);
     std::string text;
     if (record.is_object()) {
-      // The path may hold any bytes a client sent: control characters become '?'.
-      auto path = record.value("path", std::string("-"));
-      for (auto& c : path) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-      }
       text = fmt::format("http: {} {} {} {:.3f} ms request_id={} peer={}", record.value("method", std::string("-")),
-                         path, record.value("status", 0), record.value("durationMs", 0.0),
-                         record.value("requestId", std::string("-")), record.value("peer", std::string("-")));
+                         record.value("path", std::string("-")), record.value("status", 0),
+                         record.value("durationMs", 0.0), record.value("requestId", std::string("-")),
+                         record.value("peer", std::string("-")));
     } else {
       text = payload;
     }
-    dest.append(text.data(), text.data() + text.size());
+    // The method and the path may hold any bytes a client sent.
+    append_log_text(text, dest);
   }
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<AccessTextFlag>(); }
 };
@@ -70,7 +88,9 @@ void configure_logging(const LogOptions& options) {
     formatter->add_flag<JsonMessageFlag>('j').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%j})");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<TextMessageFlag>('V').set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %V");
+    logger->set_formatter(std::move(formatter));
   }
   logger->set_level(spdlog::level::from_str(options.level));
 

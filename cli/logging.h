@@ -1,4 +1,5 @@
-// Log output for every subcommand: human text (default) or one JSON object per line.
+// Log output for every subcommand: human text (default; control bytes in a message escaped, see
+// core/log_escape.h) or one JSON object per line.
 #pragma once
 
 #include <string>

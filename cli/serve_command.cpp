@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/finite_range.h"
 #include "proxy/callers/caller_id.h"
 #include "proxy/callers/twiml_routes.h"
 #include "proxy/media/backend_target.h"
@@ -106,7 +107,8 @@ std::string check_public_url(const std::string& url) {
 
 std::string bool_text(bool value) { return value ? "true" : "false"; }
 
-// Seconds on the command line, milliseconds inside; the default is what `target` holds.
+// Seconds on the command line, milliseconds inside; the default is what `target` holds. NaN and
+// infinities are refused (finite_range.h): a NaN deadline or window switched its protection off.
 CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
                          const std::string& help, double max = 86400.0, double min = 0.0) {
   return app
@@ -115,7 +117,7 @@ CLI::Option* add_seconds(CLI::App* app, const std::string& name, std::chrono::mi
           [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
           help)
       ->default_str(seconds_text(target))
-      ->check(CLI::Range(min, max));
+      ->check(finite_range(min, max));
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // The real binary's command line: help, version, usage errors and the sign subcommand.
 #include <catch2/catch.hpp>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <fstream>
 
+#include "cli/commands.h"
 #include "support/child_process.h"
 #include "test_data.h"
 #include "twilio/signature.h"
@@ -39,6 +41,34 @@ std::vector<std::string> param_flags(const nlohmann::json& vector) {
     }
   }
   return flags;
+}
+
+// How a subcommand is set up, and its arguments for a run that ends at once whether or not a
+// value gets past its checks: an address no interface has (TEST-NET-1: nothing is sent), a
+// media URL on a loopback port nobody listens on. Were a value taken, the run would end with 1,
+// not run on until the test's time limit.
+struct Subcommand {
+  std::string name;
+  callproxy::cli::RunFunction (*setup)(CLI::App&);
+  std::vector<std::string> args;
+};
+
+std::string url_no_one_listens_on() { return "ws://127.0.0.1:" + std::to_string(test::free_port()) + "/media"; }
+
+std::vector<Subcommand> subcommands_that_end_at_once() {
+  return {
+      {"serve", callproxy::cli::setup_serve, {"serve", "--bind", "192.0.2.1", "--port", "0", "--store", "memory"}},
+      {"client-test", callproxy::cli::setup_client_test, {"client-test", "--url", url_no_one_listens_on()}},
+      {"local-speaker",
+       callproxy::cli::setup_local_speaker,
+       {"local-speaker", "--bind", "192.0.2.1", "--port", "0", "--output", "null"}},
+      {"sign", callproxy::cli::setup_sign, {"sign", "--url", "https://h/", "--auth-token", "t"}},
+  };
+}
+
+// A subcommand's floating-point settings (CLI11 names their type FLOAT).
+std::vector<const CLI::Option*> floating_point_options(const CLI::App& app) {
+  return app.get_options([](const CLI::Option* option) { return option->get_type_name().rfind("FLOAT", 0) == 0; });
 }
 
 }  // namespace
@@ -253,4 +283,44 @@ TEST_CASE("serve's reply queue limits refuse nonsense with exit 2, naming the fl
                                     {{"CALLPROXY_MAX_REPLY_QUEUE_BYTES", "12"}});
   CHECK(from_env.exit_code == 2);
   CHECK(from_env.err.find("--max-reply-queue-bytes: Value 12 not in range 1024 to 1073741824") != std::string::npos);
+}
+
+// CLI11's Range compares, and NaN compares false both ways: `nan` passed every floating-point
+// setting and switched off what it bounds (a --pin-failure-window of NaN refused no wrong PIN, a
+// --start-timeout of NaN closed every stream at once). Infinities are no setting either.
+TEST_CASE("every floating-point setting refuses NaN and infinities, as a flag and as a variable, naming it", "[cli]") {
+  const std::vector<std::string> not_finite{"nan", "NaN", "inf", "-inf", "infinity"};
+  std::size_t settings = 0;
+  for (const auto& sub : subcommands_that_end_at_once()) {
+    CLI::App app;
+    sub.setup(app);
+    for (const auto* option : floating_point_options(*app.get_subcommand(sub.name))) {
+      ++settings;
+      const auto flag = "--" + option->get_lnames().front();
+      for (const auto& value : not_finite) {
+        INFO(sub.name << " " << flag << " " << value);
+        auto args = sub.args;
+        args.insert(args.end(), {flag, value});
+        const auto as_flag = run_command(callproxy_args(args), no_token);
+        CHECK(as_flag.exit_code == 2);
+        CHECK(as_flag.err.find(flag + ": Value " + value + " is not a finite number") != std::string::npos);
+        CHECK(line_count(as_flag.err) == 1);
+        if (option->get_envname().empty()) continue;
+        INFO(option->get_envname());
+        const auto as_variable = run_command(callproxy_args(sub.args), {{option->get_envname(), value}});
+        CHECK(as_variable.exit_code == 2);
+        CHECK(as_variable.err.find(flag + ": Value " + value + " is not a finite number") != std::string::npos);
+      }
+    }
+  }
+  CHECK(settings >= 12);  // serve's nine durations, client-test's two, local-speaker's one
+
+  // client-test's --dtmf takes seconds after its digits.
+  for (const auto& value : not_finite) {
+    INFO(value);
+    const auto dtmf = run_command(
+        callproxy_args({"client-test", "--url", url_no_one_listens_on(), "--once", "--dtmf", "1@" + value}));
+    CHECK(dtmf.exit_code == 2);
+    CHECK(dtmf.err.find("--dtmf: Value " + value + " is not a finite number") != std::string::npos);
+  }
 }

@@ -3,6 +3,7 @@
 // and the package's config file.
 #include <catch2/catch.hpp>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "cli/commands.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/redis_server.h"
@@ -171,6 +173,32 @@ TEST_CASE("a config file with an unknown key, a bad value, a table or a key set 
     CHECK(refused.err.find(file.path + ": ") != std::string::npos);
     for (const auto& part : c.expected) CHECK(refused.err.find(part) != std::string::npos);
     CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  }
+}
+
+// CLI11's Range compares, and NaN compares false both ways: `pin-failure-window = nan` passed and
+// switched the failed-PIN budget off. The file's bare TOML `nan` and `inf`, the spellings strtod
+// takes, and a quoted "nan" are refused for every floating-point key.
+TEST_CASE("a config file's NaN or infinity for a floating-point setting is refused, naming the key", "[cli][config]") {
+  CLI::App app;
+  cli::setup_serve(app);
+  const auto floating_point = app.get_subcommand("serve")->get_options(
+      [](const CLI::Option* option) { return option->get_type_name().rfind("FLOAT", 0) == 0; });
+  CHECK(floating_point.size() >= 9);  // the walk saw serve's durations
+  for (const auto* option : floating_point) {
+    const auto key = option->get_lnames().front();
+    for (const std::string value : {"nan", "NaN", "inf", "-inf", "+inf", "infinity", "\"nan\""}) {
+      INFO(key << " = " << value);
+      const ConfigFile file(key + " = " + value + "\n");
+      // An address no interface has (TEST-NET-1; nothing is sent): were the value taken, serve would
+      // stop with 1 at once rather than run.
+      const auto refused = test::run_command(test::callproxy_args(
+          {"serve", "--bind", "192.0.2.1", "--port", "0", "--store", "memory", "--config", file.path}));
+      CHECK(refused.exit_code == 2);
+      CHECK(refused.err.find(file.path + ": key '" + key + "': --" + key + ": Value ") != std::string::npos);
+      CHECK(refused.err.find("is not a finite number") != std::string::npos);
+      CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+    }
   }
 }
 

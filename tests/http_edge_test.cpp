@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sstream>
 #include <thread>
 
 #include "proxy/http/connection_limits.h"
@@ -37,6 +38,13 @@ std::string start_up_log(std::vector<std::string> args, test::EnvChanges env = {
   return serve.err();
 }
 
+// A chunk size as chunked encoding writes it: hexadecimal.
+std::string hex_size(std::size_t n) {
+  std::ostringstream out;
+  out << std::hex << n;
+  return out.str();
+}
+
 const std::vector<std::string> low_fd_limit{"/usr/bin/prlimit", "--nofile=128:128", "--"};
 
 }  // namespace
@@ -62,6 +70,69 @@ TEST_CASE("a request without a Host header or with two is refused 400", "[serve]
   // HTTP/1.0 did not have to send one; one Host is what every client sends.
   CHECK(test::parse_reply(test::raw_exchange(serve.port, "GET /healthz HTTP/1.0\r\n\r\n")).status == 200);
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+// RFC 9112 6.3: when a request's transfer codings do not end in chunked, its body's length
+// cannot be known. Beast's parser took such a body as empty and read it as the next request, one
+// that a proxy in front, framing the body otherwise, never saw (the shape of request smuggling).
+TEST_CASE("a Transfer-Encoding other than chunked is answered once, 400 or 501, and the connection closed",
+          "[serve][edge]") {
+  auto serve = test::start_serve();
+  const std::string smuggled = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct Case {
+    std::string fields;  // the request's Transfer-Encoding lines
+    int status;
+  };
+  const std::vector<Case> cases{
+      {"Transfer-Encoding: xchunked\r\n", 400},
+      {"Transfer-Encoding: gzip\r\n", 400},
+      {"Transfer-Encoding: identity\r\n", 400},
+      {"Transfer-Encoding: chunked, identity\r\n", 400},
+      {"Transfer-Encoding: chunked, chunked\r\n", 400},
+      {"Transfer-Encoding: \r\n", 400},
+      {"Transfer-Encoding: identity\r\nTransfer-Encoding: gzip\r\n", 400},
+      // Framed by chunked, but serve decodes no other coding (RFC 9112 6.1), nor knows parameters.
+      {"Transfer-Encoding: gzip, chunked\r\n", 501},
+      {"Transfer-Encoding: chunked;x=1\r\n", 501},
+      {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501},
+  };
+  for (const auto& c : cases) {
+    INFO(c.fields);
+    test::TcpConnection connection(serve.port);
+    REQUIRE(connection.send("POST /validate-pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + c.fields +
+                            "\r\n" + smuggled));
+    CHECK(connection.wait_closed(5s));
+    const auto answers = connection.received();
+    CHECK(test::count_of(answers, "HTTP/1.1 ") == 1);  // the smuggled request is not answered
+    const auto reply = test::parse_reply(answers);
+    CHECK(reply.status == c.status);
+    CHECK(reply.headers.at("connection") == "close");
+    CHECK(json::parse(reply.body).at("message").get<std::string>().find("Transfer-Encoding") != std::string::npos);
+  }
+  // HTTP/1.0 has no transfer codings (RFC 9112 6.1: the framing is faulty).
+  const auto old = test::parse_reply(test::raw_exchange(
+      serve.port, "POST /validate-pin HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled));
+  CHECK(old.status == 400);
+  CHECK(json::parse(old.body).at("message").get<std::string>().find("Transfer-Encoding") != std::string::npos);
+  CHECK(serve.process->err().find("GET /readyz") == std::string::npos);  // no access line: never answered
+}
+
+TEST_CASE("a chunked request body is read whole and the connection goes on", "[serve][edge]") {
+  auto serve = test::start_serve({"--pins-file", std::string(CALLPROXY_ASSETS) + "/demo-pins.json"});
+  test::TcpConnection connection(serve.port);
+  const std::string body = R"({"pin":"1234","callerId":"+15550001234"})";
+  for (const std::string coding : {"chunked", "Chunked", " chunked "}) {
+    INFO("Transfer-Encoding:" << coding);
+    REQUIRE(connection.send("POST /validate-pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Transfer-Encoding:" +
+                            coding + "\r\n\r\n" + "5\r\n" + body.substr(0, 5) + "\r\n" + hex_size(body.size() - 5) +
+                            "\r\n" + body.substr(5) + "\r\n0\r\n\r\n"));
+    const auto reply = connection.read_reply();
+    CHECK(reply.status == 200);
+    CHECK(json::parse(reply.body).at("backendIds") == "[1]");  // the Node service's shape
+  }
+  REQUIRE(connection.send("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(connection.read_reply().body == R"({"status":"ready"})");
 }
 
 TEST_CASE("HEAD answers carry no body and 405 answers list HEAD wherever GET is allowed", "[serve][edge]") {

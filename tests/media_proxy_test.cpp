@@ -678,6 +678,34 @@ TEST_CASE("a start's long SIDs are cut in the call's log lines and repeated star
   CHECK(test::longest_line(log) < 1024);
 }
 
+// A peer chooses its SIDs: a newline in one wrote a log line of the peer's choosing, an ESC
+// sequence recoloured the terminal of whoever read the log. Every text line escapes them.
+TEST_CASE("control bytes in a start's SIDs are escaped in the text log: no forged lines, no terminal sequences",
+          "[media][bad-input][log]") {
+  BackendServer backend;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port, {{"backendHosts", backend_hosts({&backend})}});
+  auto start = json::parse(call.writer.start());
+  const std::string forged = "2030-01-01 00:00:00.000 error FORGED";
+  const std::string stream_sid = "MZ1\n" + forged + "\x1b[31m\r\t\x7f\u0085";
+  start["streamSid"] = stream_sid;
+  start["start"]["streamSid"] = stream_sid;
+  start["start"]["callSid"] = "CA1\x1b]0;title\x07";
+  call.ws.send_text(call.writer.connected());
+  call.ws.send_text(start.dump());
+  serve.process->wait_for_stderr("started, 1 backend");
+  const auto log = serve.process->err();
+  INFO(log);
+  CHECK(log.find("\n" + forged) == std::string::npos);  // no line of the peer's
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK(log.find('\r') == std::string::npos);
+  CHECK(log.find('\x7f') == std::string::npos);
+  CHECK(log.find("\u0085") == std::string::npos);
+  // What the peer sent is there for a reader to see, escaped.
+  CHECK(log.find("call MZ1\\n" + forged + "\\e[31m\\r\\t\\x7F\\xC2\\x85 (CA1\\e]0;title\\x07): started") !=
+        std::string::npos);
+}
+
 TEST_CASE("bad input from a backend is ignored and counted", "[media][bad-input]") {
   BackendServer backend;
   auto serve = test::start_serve();

@@ -64,6 +64,33 @@ std::optional<std::string> host_problem(const http::request_header<>& message) {
   return std::nullopt;
 }
 
+// A request refused for how it is framed: its status and why.
+struct FramingRefusal {
+  int status;
+  std::string message;
+};
+
+// RFC 9112 6.1 and 6.3. chunked is the one transfer coding serve reads, and only as the request's
+// whole Transfer-Encoding. When the codings do not end in chunked (`gzip`, `xchunked`, `chunked,
+// identity`) the body's length cannot be known: Beast's parser takes it as empty and would read
+// the body as the next request, one that a proxy in front, framing the body otherwise, never saw
+// (request smuggling). Those are answered 400 and the connection closed. What Beast's parser
+// frames as chunked (`chunked_framed`) but is not `chunked` alone (`gzip, chunked`, `chunked;x=1`)
+// has a body serve cannot decode: 501, closed too. HTTP/1.0 has no transfer codings: 400.
+std::optional<FramingRefusal> transfer_coding_problem(const http::request_header<>& message, bool chunked_framed) {
+  const auto lines = message.count(http::field::transfer_encoding);
+  if (lines == 0) return std::nullopt;
+  if (message.version() < 11) return FramingRefusal{400, "Transfer-Encoding in an HTTP/1.0 request"};
+  if (!chunked_framed) {
+    return FramingRefusal{400, "Transfer-Encoding does not end in a single chunked: the body's length is unknown"};
+  }
+  auto value = std::string_view(message[http::field::transfer_encoding]);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (lines == 1 && beast::iequals(value, "chunked")) return std::nullopt;
+  return FramingRefusal{501, "Transfer-Encoding other than chunked alone is not implemented"};
+}
+
 void log_refusals(const HttpContext& context) {
   context.metrics.connections_refused.add();
   if (const auto refused = context.limits.note_refusal(Clock::now())) {
@@ -195,6 +222,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (ec) return on_read_error(ec);
     const auto& message = parser_->get();
     if (auto problem = host_problem(message)) return send_error(400, "malformed HTTP request: " + *problem);
+    if (auto refusal = transfer_coding_problem(message, parser_->chunked())) {
+      return send_error(refusal->status, (refusal->status == 400 ? "malformed HTTP request: " : "") + refusal->message);
+    }
     if (probe_ && !is_health_probe(message)) {
       log_refusals(context_);
       auto refusal = HttpResponse::error(503, at_limit_message);
