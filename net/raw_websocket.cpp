@@ -542,12 +542,20 @@ struct Lingering {
   std::shared_ptr<void> held;  // released with the last handler, after the socket is closed
   asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
       timer;
-  std::array<char, 1024> discard{};
+  std::size_t discarded = 0;
 };
 
+// What lingering sockets read is thrown away: one buffer per loop thread serves them all (a
+// loop's reads all happen on its own thread, one at a time).
+thread_local std::array<char, 16 * 1024> discard_buffer;
+// A peer that goes on sending after our close (a flood, say) is read this far, then its socket
+// is closed: it may then get a reset rather than its last bytes acknowledged, having been told.
+constexpr std::size_t max_discarded = 64 * 1024;
+
 void discard_until_end(const std::shared_ptr<Lingering>& lingering) {
-  lingering->socket.async_read_some(asio::buffer(lingering->discard), [lingering](error_code ec, std::size_t) {
-    if (!ec) return discard_until_end(lingering);
+  lingering->socket.async_read_some(asio::buffer(discard_buffer), [lingering](error_code ec, std::size_t n) {
+    lingering->discarded += n;
+    if (!ec && lingering->discarded < max_discarded) return discard_until_end(lingering);
     lingering->timer.cancel();
     error_code ignored;
     lingering->socket.close(ignored);
