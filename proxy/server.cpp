@@ -43,7 +43,11 @@ std::unique_ptr<StateStore> open_store_flag(const ServeOptions& options) {
   try {
     store = open_store(spec.value(), options.store_limits);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("--redis-ca: ") + e.what());  // the one way a Redis spec fails here
+    // A Redis spec fails here one way (its CA file); a SQLite one names its setting itself.
+    if (std::holds_alternative<StoreSpec::Redis>(spec.value().kind)) {
+      throw std::invalid_argument(std::string("--redis-ca: ") + e.what());
+    }
+    throw;
   }
   spdlog::info("state store: {}", store->describe());
   return store;

@@ -1,11 +1,10 @@
 #include "proxy/callers/pin_directory.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "core/regular_file.h"
 #include "proxy/media/backend_target.h"
 #include "twilio/json_limits.h"
 #include "twilio/signature.h"
@@ -72,11 +71,9 @@ std::size_t PinDirectory::size() const {
 }
 
 Result<std::size_t> PinDirectory::reload() {
-  std::ifstream in(path_);
-  if (!in) return Error{"--pins-file '" + path_ + "': cannot read it"};
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_pins(text.str());
+  const auto text = read_regular_file(path_, max_pins_file_bytes);
+  if (!text) return Error{"--pins-file '" + path_ + "': " + text.error()};
+  auto parsed = parse_pins(text.value());
   if (!parsed) return Error{"--pins-file '" + path_ + "': " + parsed.error()};
   auto set = std::make_shared<PinSet>();
   set->entries = std::move(parsed.value());

@@ -24,6 +24,12 @@ struct PinEntry {
 // Parses a pins file's text; the error names the entry and field (or the JSON line and column).
 Result<std::vector<PinEntry>> parse_pins(const std::string& text);
 
+// The most of a pins file that is read: a larger one is refused. An entry takes about 100 bytes,
+// so 16 MiB holds some 150,000 PINs, far more than any deployment routes by file (the identity
+// API is for more); parsed, a file costs several times its size in memory, which the limit keeps
+// to a few hundred MB at worst.
+inline constexpr std::size_t max_pins_file_bytes = std::size_t{16} << 20;
+
 class PinDirectory {
  public:
   // Loads `path` (empty: no PINs, every check fails). Throws std::invalid_argument on a bad file.
@@ -31,7 +37,8 @@ class PinDirectory {
 
   bool configured() const { return !path_.empty(); }
   std::size_t size() const;
-  // Re-reads the file; on error keeps the current set and returns the error.
+  // Re-reads the file, a regular file of at most max_pins_file_bytes (core/regular_file.h); on
+  // error keeps the current set and returns the error.
   Result<std::size_t> reload();
   // The entry whose PIN this is. Every entry is compared, in constant time.
   std::optional<PinEntry> find(const std::string& pin) const;

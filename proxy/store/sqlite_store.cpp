@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/regular_file.h"
 #include "proxy/store/execution_marks.h"
 #include "proxy/store/state_store.h"
 #include "proxy/store/store_thread.h"
@@ -97,6 +98,11 @@ class SqliteStore final : public StateStore {
  public:
   SqliteStore(std::string path, const StoreLimits& limits)
       : path_(std::move(path)), limits_(limits), marks_(limits.prune_interval) {
+    // SQLite would take /dev/zero for an empty database (and, as root, create /dev/zero-journal
+    // beside it) and fail a FIFO with a bare "disk I/O error": a setting naming either is refused.
+    if (const auto why = not_regular_file(path_); !why.empty()) {
+      throw std::invalid_argument("--store sqlite:" + path_ + ": " + why);
+    }
     create_private(path_);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {

@@ -133,8 +133,9 @@ std::unique_ptr<StateStore> make_memory_store(const StoreLimits& limits = {});
 // SQLite file store (WAL, one transaction per operation) on its own worker thread; survives
 // restarts and kill -9. A new file (and its WAL and shared memory) is readable by its owner
 // alone. Execution marks are kept in memory, off the file (sqlite_store.cpp says why). Throws
-// std::runtime_error naming the file when it cannot be opened; a read-only file is opened for
-// reading (writes then fail, with a clear error).
+// std::invalid_argument when `path` names something other than a regular file (a FIFO, a
+// device), std::runtime_error naming the file when it cannot be opened; a read-only file is opened
+// for reading (writes then fail, with a clear error).
 std::unique_ptr<StateStore> make_sqlite_store(const std::string& path, const StoreLimits& limits = {});
 
 // Redis (RESP2, hiredis's reader and formatter over an Asio socket, TLS for rediss://, on the
