@@ -1,6 +1,8 @@
 // Files serve's settings name (the pins file, the config file, TLS certificates, keys and CA
 // files, the SQLite store): anything but a regular file stops serve at once with exit 2, saying
-// which setting and what the file is, and never hangs it; a file over its size limit is refused.
+// which setting and what the file is, and never hangs it; a file over its size limit is refused;
+// SIGHUP reads the pins file off the event loops, so what the file has become never stalls
+// connections or signals.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -9,15 +11,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <vector>
 
 #include "core/regular_file.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/callers/pin_reloader.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/wait.h"
 #include "test_data.h"
 
 using namespace callproxy;
@@ -135,4 +142,80 @@ TEST_CASE("a file is read whole when regular and within its limit, through a sym
   CHECK(not_regular_file(regular).empty());
   CHECK(not_regular_file(dir.path + "/none").empty());
   CHECK(not_regular_file(dir.fifo) == "is a FIFO, not a regular file");
+}
+
+TEST_CASE("a pins reload reads the file off the loop and the loop puts the new set in place", "[files][pins]") {
+  const TempDirectory dir;
+  const auto path = dir.file("pins.json", pins_with("1111"));
+  proxy::PinDirectory pins(path);
+  std::mutex mutex;
+  std::vector<std::function<void()>> posted;  // the "loop": what the reloader handed back to it
+  const auto run_posted = [&] {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard lock(mutex);
+      tasks.swap(posted);
+    }
+    for (auto& task : tasks) task();
+    return tasks.size();
+  };
+  proxy::PinReloader reloader(pins, [&](std::function<void()> task) {
+    std::lock_guard lock(mutex);
+    posted.push_back(std::move(task));
+  });
+
+  dir.file("pins.json", pins_with("2222"));
+  reloader.request();
+  reloader.request();  // while the first reads: one more after it, however many are asked for
+  reloader.request();
+  // Read on a thread of its own, installed only when the loop runs what it was handed.
+  REQUIRE(test::eventually([&] {
+    std::lock_guard lock(mutex);
+    return posted.size() == 1;
+  }));
+  CHECK(pins.find("1111"));
+  CHECK(run_posted() == 1);
+  CHECK(pins.find("2222"));
+  CHECK_FALSE(pins.find("1111"));
+  // The reload asked for meanwhile, and only one.
+  REQUIRE(test::eventually([&] {
+    std::lock_guard lock(mutex);
+    return posted.size() == 1;
+  }));
+  CHECK(run_posted() == 1);
+  CHECK_FALSE(test::eventually([&] { return run_posted() > 0; }, 200ms));
+
+  // A FIFO in the file's place is refused without waiting for a writer; the set in use stays.
+  std::remove(path.c_str());
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  reloader.request();
+  REQUIRE(test::eventually([&] { return run_posted() == 1; }));
+  CHECK(pins.find("2222"));
+}
+
+TEST_CASE("SIGHUP with the pins file replaced by a FIFO: /healthz answers, the old PINs work, SIGTERM ends serve",
+          "[serve][files][pins]") {
+  const TempDirectory dir;
+  const auto path = dir.file("pins.json", pins_with("1357"));
+  auto serve = test::start_serve({"--pins-file", path});
+  REQUIRE(pin_accepted(serve.port, "1357"));
+
+  std::remove(path.c_str());
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("is a FIFO, not a regular file; keeping the 1 entries in use", 5s);
+  const auto asked = std::chrono::steady_clock::now();
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+  CHECK(std::chrono::steady_clock::now() - asked < 2s);
+  CHECK(pin_accepted(serve.port, "1357"));
+
+  // A regular file again: the next SIGHUP reads it.
+  std::remove(path.c_str());
+  dir.file("pins.json", pins_with("8642"));
+  serve.process->signal(SIGHUP);
+  serve.process->wait_for_stderr("SIGHUP: 1 PIN entries reloaded", 5s);
+  CHECK(pin_accepted(serve.port, "8642"));
+
+  serve.process->signal(SIGTERM);
+  CHECK(serve.process->wait(5s) == 0);
 }

@@ -70,7 +70,7 @@ std::size_t PinDirectory::size() const {
   return set_->entries.size();
 }
 
-Result<std::size_t> PinDirectory::reload() {
+Result<std::shared_ptr<const PinDirectory::PinSet>> PinDirectory::read() const {
   const auto text = read_regular_file(path_, max_pins_file_bytes);
   if (!text) return Error{"--pins-file '" + path_ + "': " + text.error()};
   auto parsed = parse_pins(text.value());
@@ -79,10 +79,20 @@ Result<std::size_t> PinDirectory::reload() {
   set->entries = std::move(parsed.value());
   set->digests.reserve(set->entries.size());
   for (const auto& e : set->entries) set->digests.push_back(e.pin.empty() ? e.pin_sha256 : twilio::sha256_hex(e.pin));
+  return std::shared_ptr<const PinSet>(std::move(set));
+}
+
+std::size_t PinDirectory::install(std::shared_ptr<const PinSet> set) {
   const auto count = set->entries.size();
   std::lock_guard lock(mutex_);
   set_ = std::move(set);
   return count;
+}
+
+Result<std::size_t> PinDirectory::reload() {
+  auto set = read();
+  if (!set) return Error{set.error()};
+  return install(std::move(set.value()));
 }
 
 std::optional<PinEntry> PinDirectory::find(const std::string& pin) const {
