@@ -13,7 +13,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -38,7 +38,10 @@ struct TempDirectory {
     if (::mkdir(path.c_str(), 0700) != 0) throw std::runtime_error("cannot make " + path);
     if (::mkfifo(fifo.c_str(), 0600) != 0) throw std::runtime_error("cannot make the FIFO " + fifo);
   }
-  ~TempDirectory() { std::system(("rm -rf '" + path + "'").c_str()); }  // NOLINT(cert-env33-c): a test's temp dir
+  ~TempDirectory() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
   TempDirectory(const TempDirectory&) = delete;
   TempDirectory& operator=(const TempDirectory&) = delete;
 
