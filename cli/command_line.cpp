@@ -34,8 +34,9 @@ std::unique_ptr<CommandLine> make_command_line() {
 
   // CLI11 reads the file (TOML) after the command line and before the environment; ConfigFile
   // checks every key and leaves out those the environment sets, so a variable wins over the file.
-  app.set_config("--config", "", "serve: read settings from this TOML file (keys: serve's flags without --)")
-      ->type_name("FILE");
+  auto* config = app.set_config("--config", "",
+                                "serve: read settings from this TOML file (keys: serve's flags without --)")
+                     ->type_name("FILE");
   app.allow_config_extras(CLI::config_extras_mode::error);
   auto make_probe = [] {
     auto probe = std::make_shared<CommandLine>();
@@ -45,7 +46,10 @@ std::unique_ptr<CommandLine> make_command_line() {
   auto node_cache = [](const CLI::Option& option) {
     return option.get_name() == "--store" && node_cache_store().has_value();
   };
-  app.config_formatter(std::make_shared<ConfigFile>(app, "serve", make_probe, node_cache));
+  auto file = std::make_shared<ConfigFile>(app, "serve", make_probe, node_cache);
+  // The file is read where --config is parsed, within bounds, never by CLI11 (config_file.h).
+  config->transform([file](const std::string& path) { return file->preload(path); })->trigger_on_parse();
+  app.config_formatter(file);
   return line;
 }
 

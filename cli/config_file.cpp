@@ -6,6 +6,8 @@
 #include <sstream>
 #include <utility>
 
+#include "core/regular_file.h"
+
 namespace callproxy::cli {
 namespace {
 
@@ -135,11 +137,20 @@ ConfigFile::ConfigFile(const CLI::App& root, std::string command, std::function<
   comment('\n');
 }
 
-std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& input) const {
-  const auto* file = root_.get_config_ptr();
-  const auto where = file && !file->results().empty() ? file->results().back() : std::string("config file");
+std::string ConfigFile::preload(const std::string& path) {
+  if (path.empty()) return path;
+  auto text = read_regular_file(path, max_config_file_bytes);
+  if (!text) throw CLI::FileError(path + ": " + text.error());  // main says "config file" before it
+  path_ = path;
+  text_ = std::move(text.value());
+  return "/dev/null";  // always there, read at once, and empty
+}
+
+std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& /*input*/) const {
+  const auto where = path_.empty() ? std::string("config file") : path_;
   const auto refuse = [&where](const std::string& what) { return CLI::ConfigError(where + ": " + what); };
-  std::istringstream text(without_comments(input));
+  std::istringstream preloaded(text_);
+  std::istringstream text(without_comments(preloaded));
   auto items = CLI::ConfigTOML::from_config(text);
 
   std::set<const CLI::Option*> seen;

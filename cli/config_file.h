@@ -6,15 +6,25 @@
 // then its environment variable, then the file, then the default. Every key of a file is checked
 // on its own, whatever overrides it, so a file is valid or not by itself; an unknown key, a key
 // set twice or a section is an error naming it.
+//
+// The file is read as every file serve reads (core/regular_file.h): a regular file of at most
+// max_config_file_bytes, opened without blocking. CLI11 would open it itself, a FIFO hanging it and
+// /dev/zero growing it without end, so --config's value is read by preload() as it is parsed and
+// CLI11 is handed a stand-in to open (/dev/null), while from_config() parses the text read.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
 
 namespace callproxy::cli {
+
+// The most of a config file that is read: assets/callproxy.toml, every setting documented at
+// length, is about 11 KiB; 1 MiB is room for any real file and refuses what is not one.
+inline constexpr std::size_t max_config_file_bytes = std::size_t{1} << 20;
 
 class ConfigFile : public CLI::ConfigTOML {
  public:
@@ -25,6 +35,12 @@ class ConfigFile : public CLI::ConfigTOML {
   ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe,
              std::function<bool(const CLI::Option&)> also_from_environment);
 
+  // --config's transform: reads `path` and returns the stand-in CLI11 is to open in its place.
+  // Throws CLI::FileError saying what is wrong with the file (missing, a FIFO, too big). An empty
+  // path (no file) is returned as it is.
+  std::string preload(const std::string& path);
+
+  // Parses the text preload() read (`input` is the stand-in's, and empty).
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
 
  private:
@@ -36,6 +52,8 @@ class ConfigFile : public CLI::ConfigTOML {
   std::string command_;
   std::function<std::shared_ptr<CLI::App>()> make_probe_;
   std::function<bool(const CLI::Option&)> also_from_environment_;
+  std::string path_;  // the file preload() read, as the user named it
+  std::string text_;  // and its text
 };
 
 // Every setting of `command` (then the root's), each with its description, flag, variable and

@@ -21,6 +21,10 @@ class CountedStore final : public StateStore {
   void is_connected(const std::string& execution_id, std::function<void(StoreResult<bool>)> done) override {
     store_->is_connected(execution_id, counted(std::move(done)));
   }
+  void claim_stream_token(const std::string& token_id, std::chrono::milliseconds ttl,
+                          std::function<void(StoreResult<bool>)> done) override {
+    store_->claim_stream_token(token_id, ttl, counted(std::move(done)));
+  }
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
     store_->caller(id, counted(std::move(done)));
   }

@@ -18,6 +18,7 @@
 #include "net/tls_context.h"
 #include "proxy/callers/caller_routes.h"
 #include "proxy/callers/pin_directory.h"
+#include "proxy/callers/pin_reloader.h"
 #include "proxy/callers/twiml_routes.h"
 #include "proxy/counted_store.h"
 #include "proxy/http/connection_limits.h"
@@ -43,7 +44,11 @@ std::unique_ptr<StateStore> open_store_flag(const ServeOptions& options) {
   try {
     store = open_store(spec.value(), options.store_limits);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("--redis-ca: ") + e.what());  // the one way a Redis spec fails here
+    // A Redis spec fails here one way (its CA file); a SQLite one names its setting itself.
+    if (std::holds_alternative<StoreSpec::Redis>(spec.value().kind)) {
+      throw std::invalid_argument(std::string("--redis-ca: ") + e.what());
+    }
+    throw;
   }
   spdlog::info("state store: {}", store->describe());
   return store;
@@ -183,6 +188,7 @@ struct Server::Impl {
         callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
         twiml{callers, options.callers.twiml, options.media, options.signatures},
         loops(options.threads),
+        pin_reloads(pins, [this](std::function<void()> task) { asio::post(loops.loop(0), std::move(task)); }),
         plan(plan_limits(options, fds, loops.size())),
         limits(plan.max_connections, plan.max_calls, options.http.max_connections_per_source),
         gate(signing, draining, limits, metrics.shared()),
@@ -227,13 +233,9 @@ struct Server::Impl {
     signals.async_wait([this](error_code ec, int signal) {
       if (ec) return;
       if (signal == SIGHUP) {
-        // Reload the PINs; a bad file keeps the set in use.
-        if (pins.configured()) {
-          const auto loaded = pins.reload();
-          if (loaded)
-            spdlog::info("SIGHUP: {} PIN entries reloaded from {}", loaded.value(), options.callers.pins_file);
-          else spdlog::error("SIGHUP: {}; keeping the {} entries in use", loaded.error(), pins.size());
-        }
+        // Reload the PINs, read off this loop (it accepts every connection); a bad file keeps the
+        // set in use.
+        if (pins.configured()) pin_reloads.request();
         return do_wait_signal();
       }
       if (draining.exchange(true)) {
@@ -302,6 +304,7 @@ struct Server::Impl {
   std::chrono::steady_clock::time_point drain_deadline{};
   bool calls_told_to_end = false;
   net::EventLoops loops;
+  PinReloader pin_reloads;  // after the loops and the pins: waits for a reload still reading before either goes
   DescriptorPlan plan;
   ConnectionLimits limits;
   MediaGate gate;

@@ -1,11 +1,13 @@
 // The state stores' own guarantees, beyond the callers contract: asynchronous completion, file
-// modes, callbacks that throw, pruning of expired records, execution marks owned by their stream.
+// modes, callbacks that throw, pruning of expired records, execution marks owned by their stream,
+// stream tokens claimed once.
 #include <catch2/catch.hpp>
 
 #include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <future>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -69,6 +71,12 @@ void mark(proxy::StateStore& store, const std::string& id, const std::string& ow
 
 void clear(proxy::StateStore& store, const std::string& id, const std::string& owner) {
   REQUIRE(wait_for<proxy::Done>([&](auto done) { store.clear_connected(id, owner, done); }).ok());
+}
+
+bool claim(proxy::StateStore& store, const std::string& token_id, std::chrono::milliseconds ttl = 60s) {
+  const auto claimed = wait_for<bool>([&](auto done) { store.claim_stream_token(token_id, ttl, done); });
+  REQUIRE(claimed.ok());
+  return claimed.value();
 }
 
 proxy::RecordCounts counts(proxy::StateStore& store) {
@@ -166,7 +174,7 @@ TEST_CASE("only the stream that owns an execution mark clears it, in every store
   }
 }
 
-TEST_CASE("expired attempts and marks are pruned, so rotating IDs do not grow a store", "[store]") {
+TEST_CASE("expired attempts, marks and token claims are pruned, so rotating IDs do not grow a store", "[store]") {
   for (const std::string kind : {"memory", "sqlite"}) {
     INFO(kind);
     proxy::StoreLimits limits;
@@ -184,10 +192,12 @@ TEST_CASE("expired attempts and marks are pruned, so rotating IDs do not grow a 
               }).ok());
       mark(store, "FN" + std::to_string(i), "A", proxy::MarkUpdate::claim,
            std::chrono::duration_cast<std::chrono::milliseconds>(ttl));
+      CHECK(claim(store, "T" + std::to_string(i), std::chrono::duration_cast<std::chrono::milliseconds>(ttl)));
     }
     if (std::chrono::steady_clock::now() - started < ttl) {
       CHECK(counts(store).attempts == 50);
       CHECK(counts(store).executions == 50);
+      CHECK(counts(store).stream_tokens == 50);
     }
     // The next writes after the expiry remove what expired.
     CHECK(test::eventually(
@@ -196,10 +206,90 @@ TEST_CASE("expired attempts and marks are pruned, so rotating IDs do not grow a 
                     store.record_failure("+1666", proxy::AttemptPolicy{}, done);
                   }).ok());
           mark(store, "FN-live", "A", proxy::MarkUpdate::claim);
+          claim(store, "T-live");  // true the first time, false after: a write either way
           const auto now = counts(store);
-          return now.attempts == 1 && now.executions == 1;
+          return now.attempts == 1 && now.executions == 1 && now.stream_tokens == 1;
         },
         10s, 100ms));
+  }
+}
+
+TEST_CASE("a stream token is claimed once, until its claim expires, in every store", "[store][stream-token]") {
+  for (const std::string kind : {"memory", "sqlite", "redis", "redis-callproxy"}) {
+    INFO(kind);
+    StoreUnderTest under_test(kind);
+    auto& store = *under_test.store;
+    CHECK(claim(store, "token-1"));
+    CHECK_FALSE(claim(store, "token-1"));
+    CHECK_FALSE(claim(store, "token-1"));
+    CHECK(claim(store, "token-2"));  // another token, another claim
+
+    // A claim that has expired is no claim: the id may be claimed again (once).
+    CHECK(claim(store, "token-3", 100ms));
+    CHECK_FALSE(claim(store, "token-3", 100ms));
+    CHECK(test::eventually([&] { return claim(store, "token-3", 60s); }, 5s));
+    CHECK_FALSE(claim(store, "token-3"));
+
+    // Of claims made at once, one wins.
+    std::mutex mutex;
+    int answers = 0, won = 0;
+    for (int i = 0; i < 20; ++i) {
+      store.claim_stream_token("token-4", 60s, [&](proxy::StoreResult<bool> r) {
+        std::lock_guard lock(mutex);
+        ++answers;
+        if (r.ok() && r.value()) ++won;
+      });
+    }
+    REQUIRE(test::eventually([&] {
+      std::lock_guard lock(mutex);
+      return answers == 20;
+    }));
+    CHECK(won == 1);
+  }
+}
+
+TEST_CASE("two stores on one SQLite file or one Redis: of claims racing through both, one wins",
+          "[store][stream-token]") {
+  for (const std::string kind : {"sqlite", "redis"}) {
+    INFO(kind);
+    StoreUnderTest under_test(kind);
+    std::unique_ptr<proxy::StateStore> other;
+    if (kind == "sqlite") other = proxy::make_sqlite_store(under_test.db.path);
+    if (kind == "redis") {
+      proxy::StoreSpec::Redis spec;
+      spec.host = "127.0.0.1";
+      spec.port = under_test.redis->port();
+      other = proxy::make_redis_store(spec);
+    }
+    const int tokens = 50;
+    std::mutex mutex;
+    int answers = 0;
+    std::map<int, int> won;  // per token: claims won, through either store
+    int errors = 0;
+    const auto count = [&](int token) {
+      return [&, token](proxy::StoreResult<bool> r) {
+        std::lock_guard lock(mutex);
+        ++answers;
+        if (!r.ok()) ++errors;
+        else if (r.value()) ++won[token];
+      };
+    };
+    // Each from its own thread, through its own store (its own connection), at once.
+    std::thread first([&] {
+      for (int i = 0; i < tokens; ++i) under_test.store->claim_stream_token("race-" + std::to_string(i), 60s, count(i));
+    });
+    std::thread second([&] {
+      for (int i = 0; i < tokens; ++i) other->claim_stream_token("race-" + std::to_string(i), 60s, count(i));
+    });
+    first.join();
+    second.join();
+    REQUIRE(test::eventually([&] {
+      std::lock_guard lock(mutex);
+      return answers == 2 * tokens;
+    }));
+    CHECK(errors == 0);
+    for (int i = 0; i < tokens; ++i) CHECK(won[i] == 1);
+    other.reset();
   }
 }
 

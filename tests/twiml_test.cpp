@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <set>
@@ -22,6 +24,7 @@
 #include "support/xml_reader.h"
 #include "test_data.h"
 #include "testclient/twilio_stream_writer.h"
+#include "twilio/base64.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 #include "twilio/stream_token.h"
@@ -208,6 +211,11 @@ TEST_CASE("stream tokens: valid for their call, backends and time, refused other
   CHECK(twilio::check_stream_token(secret, std::string(200, 'v'), "CA1", hosts, now) == V::malformed);
   CHECK(twilio::describe(V::mismatch) == "invalid stream token");
   CHECK(twilio::describe(V::expired) == "expired stream token");
+  // What a store remembers a used token by: a digest, not the token; and until when.
+  CHECK(twilio::stream_token_id(token) == twilio::sha256_hex(token));
+  CHECK(twilio::stream_token_id(token).find(token.substr(token.rfind('.') + 1)) == std::string::npos);
+  CHECK(twilio::stream_token_expiry(token) == now + 60);
+  CHECK(twilio::stream_token_expiry("v1.x.y") == -1);
 }
 
 TEST_CASE("TwiML URLs come from --public-url with the scheme each use needs", "[twiml]") {
@@ -538,6 +546,111 @@ TEST_CASE("a stream with a missing, forged, expired or other backends' token is 
   CHECK(backend.connections() == 0);
   CHECK(other.connections() == 0);
   CHECK(test::eventually([&] { return metric(serve.port, "callproxy_active_calls") == 0; }));
+}
+
+TEST_CASE("a stream token serves one stream: another stream with it, at once or later, is refused as an invalid one",
+          "[twiml][stream-token][media]") {
+  const auto db = test::temp_path("tokens.db");
+  for (const auto& store : {std::string("memory"), "sqlite:" + db}) {
+    INFO(store);
+    test::BackendServer backend;
+    auto serve = test::start_serve({"--stream-token-secret", test::secrets::stream_token_secret, "--store", store});
+    const auto sid = call_sid_for(110);
+    const auto hosts = json::array({backend.host_port()}).dump();
+    const auto token = twilio::mint_stream_token(test::secrets::stream_token_secret, sid, hosts, unix_now() + 60);
+    test::secrets::remember(token);
+    const std::map<std::string, std::string> params{{"backendHosts", hosts}, {"streamToken", token}};
+    const auto refused = [&] {
+      return metric(serve.port, R"(callproxy_streams_refused_total{reason="stream_token"})");
+    };
+
+    StreamCall first(serve.port, sid, params);
+    first.start();
+    REQUIRE(backend.wait_for_messages(1));
+
+    // The same token on a second stream while the first lives (a replayed handshake and start).
+    StreamCall second(serve.port, sid, params);
+    second.start();
+    REQUIRE(second.ws.wait_closed());
+    CHECK(second.ws.close_code() == 1008);
+    CHECK(second.ws.close_reason() == "stream token already used");
+    CHECK(refused() == 1);
+    // The first streams on, to its one backend.
+    first.ws.send_text(first.writer.media(std::vector<std::uint8_t>(160, 0x22)));
+    REQUIRE(backend.wait_for_messages(2));
+    CHECK_FALSE(first.ws.wait_closed(0ms));
+
+    // And once the first has ended, a later stream with it is refused all the same; as the
+    // token's query form is.
+    first.ws.close();
+    REQUIRE(test::eventually([&] { return metric(serve.port, "callproxy_active_calls") == 0; }));
+    StreamCall later(serve.port, sid, params);
+    later.start();
+    REQUIRE(later.ws.wait_closed());
+    CHECK(later.ws.close_code() == 1008);
+    CHECK(later.ws.close_reason() == "stream token already used");
+    StreamCall by_query(serve.port, sid, {{"backendHosts", hosts}}, "/media?token=" + token);
+    by_query.start();
+    REQUIRE(by_query.ws.wait_closed());
+    CHECK(by_query.ws.close_reason() == "stream token already used");
+    CHECK(refused() == 3);
+    CHECK(backend.connections() == 1);
+    serve.process->signal(SIGTERM);
+    REQUIRE(serve.process->wait() == 0);
+    CHECK(test::count_of(serve.process->err(), "stream token already used: closing the stream (1008)") == 3);
+  }
+  for (const auto* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
+}
+
+TEST_CASE(
+    "two serve instances on one Redis: a token used on one is refused on the other; with Redis away, none gets in",
+    "[twiml][stream-token][media][redis]") {
+  test::RedisServer redis;
+  test::BackendServer backend;
+  const std::vector<std::string> args{"--stream-token-secret", test::secrets::stream_token_secret, "--store",
+                                      redis.url()};
+  auto one = test::start_serve(args);
+  auto other = test::start_serve(args);
+  const auto sid = call_sid_for(120);
+  const auto hosts = json::array({backend.host_port()}).dump();
+  const auto token = twilio::mint_stream_token(test::secrets::stream_token_secret, sid, hosts, unix_now() + 60);
+  test::secrets::remember(token);
+  const std::map<std::string, std::string> params{{"backendHosts", hosts}, {"streamToken", token}};
+
+  // Audio sent straight after the start, while the token is being claimed, reaches the backend
+  // whole and in order once it is connected.
+  StreamCall on_one(one.port, sid, params);
+  on_one.start();
+  for (std::uint8_t i = 1; i <= 5; ++i) on_one.ws.send_text(on_one.writer.media(std::vector<std::uint8_t>(160, i)));
+  REQUIRE(backend.wait_for_messages(6));
+  const auto received = backend.messages();
+  CHECK(json::parse(received[0]).at("event") == "start");
+  for (std::uint8_t i = 1; i <= 5; ++i) {
+    CHECK(json::parse(received[i]).at("media") == twilio::base64_encode(std::vector<std::uint8_t>(160, i)));
+  }
+  StreamCall on_other(other.port, sid, params);
+  on_other.start();
+  REQUIRE(on_other.ws.wait_closed());
+  CHECK(on_other.ws.close_code() == 1008);
+  CHECK(on_other.ws.close_reason() == "stream token already used");
+  CHECK(metric(other.port, R"(callproxy_streams_refused_total{reason="stream_token"})") == 1);
+  CHECK(backend.connections() == 1);
+  // Redis holds the claim under the token's digest, never the token itself.
+  CHECK(redis.command({"EXISTS", "callproxy:stream-token:" + twilio::stream_token_id(token)}).integer == 1);
+  CHECK(redis.command({"KEYS", "*" + token.substr(token.rfind('.') + 1) + "*"}).elements.empty());
+
+  // A token that cannot be claimed is not taken on trust: the stream is refused, try again later.
+  redis.stop();
+  const auto sid2 = call_sid_for(121);
+  const auto token2 = twilio::mint_stream_token(test::secrets::stream_token_secret, sid2, hosts, unix_now() + 60);
+  test::secrets::remember(token2);
+  StreamCall unchecked(other.port, sid2, {{"backendHosts", hosts}, {"streamToken", token2}});
+  unchecked.start();
+  REQUIRE(unchecked.ws.wait_closed());
+  CHECK(unchecked.ws.close_code() == 1013);
+  CHECK(unchecked.ws.close_reason() == "stream token cannot be checked");
+  CHECK(backend.connections() == 1);
+  CHECK_FALSE(on_one.ws.wait_closed(0ms));  // a live call does not need the store
 }
 
 TEST_CASE("serve refuses a short or empty stream token secret and TwiML settings out of range at start",

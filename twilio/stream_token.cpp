@@ -5,6 +5,7 @@
 
 #include <array>
 #include <charconv>
+#include <optional>
 
 #include "twilio/signature.h"
 
@@ -47,6 +48,23 @@ std::string mac_text(std::string_view secret, std::string_view call_sid, std::st
   return out;
 }
 
+// "<expiry>" of "v1.<expiry>.<MAC>", and the MAC; nullopt for what is not shaped so.
+struct TokenParts {
+  std::int64_t expires;
+  std::string_view mac;
+};
+std::optional<TokenParts> split(std::string_view token) {
+  if (token.size() > max_stream_token_chars || token.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const auto rest = token.substr(prefix.size());
+  const auto dot = rest.find('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  std::int64_t expires = 0;
+  const auto digits = rest.substr(0, dot);
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), expires);
+  if (error != std::errc() || end != digits.data() + digits.size() || expires < 0) return std::nullopt;
+  return TokenParts{expires, rest.substr(dot + 1)};
+}
+
 }  // namespace
 
 std::string mint_stream_token(std::string_view secret, std::string_view call_sid, std::string_view backend_hosts,
@@ -58,20 +76,11 @@ std::string mint_stream_token(std::string_view secret, std::string_view call_sid
 StreamTokenVerdict check_stream_token(std::string_view secret, std::string_view token, std::string_view call_sid,
                                       std::string_view backend_hosts, std::int64_t now_unix) {
   if (token.empty()) return StreamTokenVerdict::missing;
-  if (token.size() > max_stream_token_chars || token.substr(0, prefix.size()) != prefix) {
-    return StreamTokenVerdict::malformed;
-  }
-  const auto rest = token.substr(prefix.size());
-  const auto dot = rest.find('.');
-  if (dot == std::string_view::npos || dot == 0) return StreamTokenVerdict::malformed;
-  std::int64_t expires = 0;
-  const auto digits = rest.substr(0, dot);
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), expires);
-  if (error != std::errc() || end != digits.data() + digits.size() || expires < 0) {
-    return StreamTokenVerdict::malformed;
-  }
+  const auto parts = split(token);
+  if (!parts) return StreamTokenVerdict::malformed;
+  const auto expires = parts->expires;
   // Recomputed over the expiry as written: a changed expiry is a different MAC.
-  if (!equal_secrets(rest.substr(dot + 1), mac_text(secret, call_sid, backend_hosts, expires))) {
+  if (!equal_secrets(parts->mac, mac_text(secret, call_sid, backend_hosts, expires))) {
     return StreamTokenVerdict::mismatch;
   }
   if (now_unix >= expires) return StreamTokenVerdict::expired;
@@ -87,6 +96,13 @@ std::string_view describe(StreamTokenVerdict verdict) {
     case StreamTokenVerdict::expired: return "expired stream token";
   }
   return "invalid stream token";
+}
+
+std::string stream_token_id(std::string_view token) { return sha256_hex(token); }
+
+std::int64_t stream_token_expiry(std::string_view token) {
+  const auto parts = split(token);
+  return parts ? parts->expires : -1;
 }
 
 }  // namespace callproxy::twilio

@@ -32,4 +32,13 @@ StreamTokenVerdict check_stream_token(std::string_view secret, std::string_view 
 // backends), "expired stream token": what a refused stream is told in its close reason.
 std::string_view describe(StreamTokenVerdict verdict);
 
+// A token is used once (the stream that first presents it claims it in the state store): what the
+// store remembers it by is the SHA-256 of its text, in hex, so the store never holds a token that
+// could be presented.
+std::string stream_token_id(std::string_view token);
+
+// The expiry written in a token (Unix seconds), -1 when it is malformed. Believed only of a token
+// check_stream_token found valid: the MAC covers it.
+std::int64_t stream_token_expiry(std::string_view token);
+
 }  // namespace callproxy::twilio

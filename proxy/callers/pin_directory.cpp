@@ -1,11 +1,10 @@
 #include "proxy/callers/pin_directory.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "core/regular_file.h"
 #include "proxy/media/backend_target.h"
 #include "twilio/json_limits.h"
 #include "twilio/signature.h"
@@ -71,21 +70,29 @@ std::size_t PinDirectory::size() const {
   return set_->entries.size();
 }
 
-Result<std::size_t> PinDirectory::reload() {
-  std::ifstream in(path_);
-  if (!in) return Error{"--pins-file '" + path_ + "': cannot read it"};
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_pins(text.str());
+Result<std::shared_ptr<const PinDirectory::PinSet>> PinDirectory::read() const {
+  const auto text = read_regular_file(path_, max_pins_file_bytes);
+  if (!text) return Error{"--pins-file '" + path_ + "': " + text.error()};
+  auto parsed = parse_pins(text.value());
   if (!parsed) return Error{"--pins-file '" + path_ + "': " + parsed.error()};
   auto set = std::make_shared<PinSet>();
   set->entries = std::move(parsed.value());
   set->digests.reserve(set->entries.size());
   for (const auto& e : set->entries) set->digests.push_back(e.pin.empty() ? e.pin_sha256 : twilio::sha256_hex(e.pin));
+  return std::shared_ptr<const PinSet>(std::move(set));
+}
+
+std::size_t PinDirectory::install(std::shared_ptr<const PinSet> set) {
   const auto count = set->entries.size();
   std::lock_guard lock(mutex_);
   set_ = std::move(set);
   return count;
+}
+
+Result<std::size_t> PinDirectory::reload() {
+  auto set = read();
+  if (!set) return Error{set.error()};
+  return install(std::move(set.value()));
 }
 
 std::optional<PinEntry> PinDirectory::find(const std::string& pin) const {

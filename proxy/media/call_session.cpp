@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <optional>
+#include <utility>
 
 #include "core/fault_injection.h"
 #include "core/log_text.h"
@@ -70,6 +72,14 @@ enum class PeerLog : std::size_t {
   reply_invalid,
   second_start,
   count
+};
+
+// What a stream that passed its start's checks is admitted to: its backends, what each gets first,
+// and the Studio execution it marks connected.
+struct Admission {
+  std::vector<BackendTarget> targets;
+  std::vector<FrameText> preamble;
+  std::string execution_id;
 };
 
 // One call from Twilio, over `Ws`: our own framing on a plain connection
@@ -373,10 +383,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     } else {
       twilio::write_simple_media(frame.text(), payload);
     }
-    const OutboundFrame outbound{std::move(frame), audio_of(bytes), received};
-    for (auto& link : links_) {
-      if (!link->closed()) link->send(outbound);
-    }
+    to_backends(OutboundFrame{std::move(frame), audio_of(bytes), received});
   }
 
   void drop_media(twilio::MediaDrop reason, std::size_t bytes) {
@@ -407,6 +414,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
              (start.call_sid.empty() ? "no callSid" : logged_text(start.call_sid, max_logged_sid_bytes)) + ")";
 
     const auto hosts_param = start.custom_parameters.find("backendHosts");
+    std::string token_id;  // the token's, to claim once the rest of the start has been checked
+    std::chrono::milliseconds claim_for{};
     if (!options_.stream_token_secret.empty()) {
       // Before anything is connected: the token says this call may stream to these backends.
       const auto token_param = start.custom_parameters.find("streamToken");
@@ -425,6 +434,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         spdlog::warn("call {}: {}: closing the stream (1008) before connecting any backend", label_, reason);
         return close_twilio(websocket::close_code::policy_error, reason);
       }
+      token_id = twilio::stream_token_id(token);
+      claim_for = std::chrono::seconds(twilio::stream_token_expiry(token) - now) + options_.stream_token_clock_skew;
     }
 
     std::vector<std::string> entries = options_.default_backends;
@@ -446,7 +457,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       return close_twilio(websocket::close_code::policy_error, "too many backends");
     }
 
-    std::vector<BackendTarget> targets;
+    Admission admission;
     for (const auto& entry : entries) {
       auto target = parse_backend(entry);
       if (!target) {
@@ -459,31 +470,98 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().logged_url());
         continue;
       }
-      targets.push_back(std::move(target.value()));
+      admission.targets.push_back(std::move(target.value()));
     }
-    if (targets.empty()) {
+    if (admission.targets.empty()) {
       metrics_.streams_refused[StreamRefusal::no_backend].add();
       spdlog::warn("call {}: no usable backend: closing the stream", label_);
       return close_twilio(websocket::close_code::policy_error, "no backend for this call");
     }
 
-    std::vector<FrameText> preamble;
     if (passthrough()) {
-      preamble.push_back(connected_text_ ? connected_text_
-                                         : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
-      preamble.push_back(share(text));
+      admission.preamble.push_back(connected_text_
+                                       ? connected_text_
+                                       : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
+      admission.preamble.push_back(share(text));
     } else if (start.custom_parameters.count("streamToken") > 0) {
       // The token is for serve: backends of the simple format do not see it.
       auto without_token = start;
       without_token.custom_parameters.erase("streamToken");
-      preamble.push_back(share(twilio::write_simple_start(without_token)));
+      admission.preamble.push_back(share(twilio::write_simple_start(without_token)));
     } else {
-      preamble.push_back(share(twilio::write_simple_start(start)));
+      admission.preamble.push_back(share(twilio::write_simple_start(start)));
     }
 
-    spdlog::info("call {}: started, {} backend{}", label_, targets.size(), targets.size() == 1 ? "" : "s");
+    fork_ = options_.stream_mode == StreamMode::fork;
+    if (const auto it = start.custom_parameters.find("streamMode"); it != start.custom_parameters.end()) {
+      if (it->second == "fork" || it->second == "connect") {
+        fork_ = it->second == "fork";
+      } else {
+        spdlog::warn("call {}: streamMode '{}' is neither connect nor fork: using {}", label_, it->second.substr(0, 32),
+                     fork_ ? "fork" : "connect");
+      }
+    }
+    if (const auto it = start.custom_parameters.find("executionId");
+        it != start.custom_parameters.end() && !it->second.empty()) {
+      admission.execution_id = it->second;
+    }
+
+    if (token_id.empty()) return admit(std::move(admission));
+    claim_token(token_id, claim_for, std::move(admission));
+  }
+
+  // ---- the stream token's single use --------------------------------------------------
+  // A token serves one stream: it is claimed in the state store, last of the start's checks and
+  // before any backend is connected, so a token a stream has used (here, or on an instance sharing
+  // the store) is refused as an invalid one is. The store answers on its own thread and the answer
+  // comes back to this loop, which waits for nothing meanwhile: what Twilio sends in between is
+  // held (bounded as a backend's queue is) and goes to the backends once they exist. A store that
+  // cannot answer refuses the stream: as with a PIN that cannot be checked, nobody gets in on a
+  // check that was not made.
+  void claim_token(const std::string& token_id, std::chrono::milliseconds ttl, Admission admission) {
+    claiming_ = true;
+    admission_ = std::move(admission);
+    context_.store.claim_stream_token(token_id, ttl,
+                                      [weak = weak_from_this(), &loop = loop_](StoreResult<bool> claimed) mutable {
+                                        asio::post(loop, [weak, claimed = std::move(claimed)]() mutable {
+                                          if (auto self = weak.lock()) self->on_token_claimed(std::move(claimed));
+                                        });
+                                      });
+  }
+
+  void on_token_claimed(StoreResult<bool> claimed) {
+    claiming_ = false;
+    auto admission = std::move(*admission_);
+    admission_.reset();
+    if (ended_ || closing_) {  // the stream went meanwhile: nobody is connected for it
+      held_frames_.clear();
+      return;
+    }
+    if (!claimed) {
+      held_frames_.clear();
+      spdlog::warn("call {}: the stream token cannot be checked ({}): closing the stream (1013) before connecting any "
+                   "backend",
+                   label_, claimed.error());
+      return close_twilio(websocket::close_code::try_again_later, "stream token cannot be checked");
+    }
+    if (!claimed.value()) {
+      held_frames_.clear();
+      metrics_.streams_refused[StreamRefusal::stream_token].add();
+      spdlog::warn("call {}: stream token already used: closing the stream (1008) before connecting any backend",
+                   label_);
+      return close_twilio(websocket::close_code::policy_error, "stream token already used");
+    }
+    admit(std::move(admission));
+  }
+
+  // The stream may go to its backends: they are connected, each given the start and then what
+  // was held while the token was claimed.
+  void admit(Admission admission) {
+    const auto count = admission.targets.size();
+    spdlog::info("call {}: started, {} backend{}", label_, count, count == 1 ? "" : "s");
     std::weak_ptr<CallSession> weak = shared_from_this();
-    for (auto& target : targets) {
+    const auto& preamble = admission.preamble;
+    for (auto& target : admission.targets) {
       BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, &context_.backend_tls, held_};
       BackendLink::Events events{[weak](BackendLink& link, std::string_view message) {
                                    if (auto self = weak.lock()) self->on_backend_message(link, message);
@@ -494,23 +572,19 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       links_.push_back(start_backend_link(loop_, std::move(config), std::move(events)));
     }
     if (options_.replies == ReplyPolicy::first) primary_ = links_.front().get();
-    fork_ = options_.stream_mode == StreamMode::fork;
-    if (const auto it = start.custom_parameters.find("streamMode"); it != start.custom_parameters.end()) {
-      if (it->second == "fork" || it->second == "connect") {
-        fork_ = it->second == "fork";
-      } else {
-        spdlog::warn("call {}: streamMode '{}' is neither connect nor fork: using {}", label_, it->second.substr(0, 32),
-                     fork_ ? "fork" : "connect");
-      }
-    }
     links_ready_ = true;
     if (std::all_of(links_.begin(), links_.end(), [](const auto& l) { return l->closed(); })) {
+      held_frames_.clear();
       return close_twilio(websocket::close_code::try_again_later, "no backend left");
     }
+    for (const auto& frame : std::exchange(held_frames_, {})) to_backends(frame);
+    held_bytes_ = 0;
+    if (stop_sent_) {
+      for (auto& link : links_) link->finish();
+    }
 
-    if (const auto it = start.custom_parameters.find("executionId");
-        it != start.custom_parameters.end() && !it->second.empty()) {
-      execution_id_ = it->second;
+    if (!admission.execution_id.empty()) {
+      execution_id_ = std::move(admission.execution_id);
       mark_owner_ = random_hex(32);  // unique to this stream, across instances too
       refresh_execution(MarkUpdate::claim);
     }
@@ -534,17 +608,35 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   // ---- backends -----------------------------------------------------------------------
   bool passthrough() const { return options_.backend_format == BackendFormat::twilio; }
 
-  void to_all(const FrameText& text) {
-    const OutboundFrame frame{text, {}, Clock::now()};
+  void to_all(const FrameText& text) { to_backends(OutboundFrame{text, {}, Clock::now()}); }
+
+  // What goes to every backend; while the token is claimed (no backend exists yet), held.
+  void to_backends(const OutboundFrame& frame) {
+    if (claiming_) return hold(frame);
     for (auto& link : links_) {
       if (!link->closed()) link->send(frame);
     }
+  }
+
+  // At most --max-backend-queue-bytes wait, as behind a backend; past it a frame is dropped.
+  void hold(const OutboundFrame& frame) {
+    if (held_bytes_ + frame.text.size() > options_.max_backend_queue_bytes) {
+      metrics_.frames_dropped[DropReason::backend_lag].add();
+      return;
+    }
+    held_bytes_ += frame.text.size();
+    held_frames_.push_back(frame);
   }
 
   // `stop`: the stop in the backends' format.
   void send_stop(const FrameText& stop) {
     if (stop_sent_) return;
     stop_sent_ = true;
+    if (claiming_) {
+      // Past the bound too: backends that come to exist must hear that the call is over.
+      held_frames_.push_back(OutboundFrame{stop, {}, Clock::now()});
+      return;
+    }
     to_all(stop);
     for (auto& link : links_) link->finish();
   }
@@ -698,13 +790,17 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   std::string mark_owner_;       // this stream's token on the execution's mark
   FrameText connected_text_;
   std::vector<std::shared_ptr<BackendLink>> links_;
+  std::optional<Admission> admission_;      // while the token is claimed: what the stream is admitted to
+  std::vector<OutboundFrame> held_frames_;  // meanwhile, what the backends are to get
+  std::size_t held_bytes_ = 0;
   BackendLink* primary_ = nullptr;
   net::WriteQueue<FrameText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};
   CallRegistry::Membership membership_;
   bool counted_ = false;  // in the registry and the active-calls gauge
   bool started_ = false;
   bool links_ready_ = false;
-  bool fork_ = false;  // a one-way stream: replies are not relayed
+  bool claiming_ = false;  // the stream's token is being claimed in the state store
+  bool fork_ = false;      // a one-way stream: replies are not relayed
   bool stop_sent_ = false;
   bool writing_ = false;
   bool closing_ = false;

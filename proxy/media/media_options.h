@@ -34,9 +34,12 @@ struct MediaOptions {
   std::string backend_ca;  // extra CA file for wss:// backends
   // Per-call stream tokens (twilio/stream_token.h): with a secret, every stream's start must carry
   // a valid token (customParameters.streamToken, or ?token= on the handshake) or it is closed
-  // (1008) before any backend is connected. The call flow mints tokens valid for the TTL.
+  // (1008) before any backend is connected. The call flow mints tokens valid for the TTL. A token
+  // serves one stream: the state store remembers it used until its expiry and the skew after it
+  // (an instance whose clock is that much behind still takes it for unexpired).
   std::string stream_token_secret;  // never logged
   std::chrono::seconds stream_token_ttl{60};
+  std::chrono::seconds stream_token_clock_skew{60};
 
   std::size_t max_message_bytes = 64 * 1024;  // one WebSocket message, either direction
   // What a peer (Twilio's side or a backend) may make a stream do that costs loop time but no

@@ -41,6 +41,20 @@ class MemoryStore final : public StateStore {
     answer(std::move(done), marks_.is_connected(id));
   }
 
+  void claim_stream_token(const std::string& token_id, std::chrono::milliseconds ttl,
+                          std::function<void(StoreResult<bool>)> done) override {
+    bool claimed = false;
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      prune_if_due(now);
+      auto [it, added] = tokens_.try_emplace(token_id, now + ttl);
+      claimed = added || it->second <= now;  // an expired claim is no claim
+      if (claimed) it->second = now + ttl;
+    }
+    answer(std::move(done), claimed);
+  }
+
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
     CallerState state;
     {
@@ -109,6 +123,7 @@ class MemoryStore final : public StateStore {
     {
       std::lock_guard lock(mutex_);
       counts.attempts = attempts_.size();
+      counts.stream_tokens = tokens_.size();
     }
     counts.executions = marks_.size();
     answer(std::move(done), counts);
@@ -139,18 +154,20 @@ class MemoryStore final : public StateStore {
     return state;
   }
 
-  // Under the lock: callers whose attempts expired are forgotten, so that rotating caller IDs
-  // cannot grow the map without bound.
+  // Under the lock: callers whose attempts expired and tokens whose claims expired are forgotten,
+  // so that rotating caller IDs and every call's new token cannot grow the maps without bound.
   void prune_if_due(Clock::time_point now) {
     if (now - last_prune_ < limits_.prune_interval) return;
     last_prune_ = now;
     std::erase_if(attempts_, [now](const auto& entry) { return entry.second.expires <= now; });
+    std::erase_if(tokens_, [now](const auto& entry) { return entry.second <= now; });
   }
 
   StoreLimits limits_;
   std::mutex mutex_;
   std::unordered_map<std::string, Attempts> attempts_;
   std::map<std::string, std::string> blocked_;
+  std::unordered_map<std::string, Clock::time_point> tokens_;  // used stream tokens, until their claims expire
   Clock::time_point last_prune_{};
   ExecutionMarks marks_;
   StoreThread completions_{"memory store"};  // last: gone first, once its queue has run

@@ -277,6 +277,18 @@ class RedisStore final : public StateStore {
     });
   }
 
+  // SET NX: of every instance that tries, the one whose SET lands first claims the token; the
+  // key expires with the claim. The same key under either key set: the Node service has no tokens.
+  void claim_stream_token(const std::string& token_id, std::chrono::milliseconds ttl,
+                          std::function<void(StoreResult<bool>)> done) override {
+    command({"SET", key("stream-token:", token_id), "1", "NX", "PX",
+             std::to_string(std::max<std::int64_t>(ttl.count(), 1))},
+            [done = std::move(done)](StoreResult<Reply> r) {
+              if (!r) return done(Error{r.error()});
+              done(r.value().kind == Reply::Kind::status);  // +OK when set, nil when the key was there
+            });
+  }
+
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
     if (node_keys()) {
       // Two plain keys: one MGET reads both at one instant.

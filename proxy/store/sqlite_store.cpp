@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/regular_file.h"
 #include "proxy/store/execution_marks.h"
 #include "proxy/store/state_store.h"
 #include "proxy/store/store_thread.h"
@@ -97,6 +98,11 @@ class SqliteStore final : public StateStore {
  public:
   SqliteStore(std::string path, const StoreLimits& limits)
       : path_(std::move(path)), limits_(limits), marks_(limits.prune_interval) {
+    // SQLite would take /dev/zero for an empty database (and, as root, create /dev/zero-journal
+    // beside it) and fail a FIFO with a bare "disk I/O error": a setting naming either is refused.
+    if (const auto why = not_regular_file(path_); !why.empty()) {
+      throw std::invalid_argument("--store sqlite:" + path_ + ": " + why);
+    }
     create_private(path_);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -120,6 +126,10 @@ class SqliteStore final : public StateStore {
         exec("CREATE TABLE IF NOT EXISTS auth_attempts (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, "
              "expires_ms INTEGER NOT NULL)");
         exec("CREATE INDEX IF NOT EXISTS auth_attempts_expiry ON auth_attempts (expires_ms)");
+        // Used stream tokens, each until its claim expires: in the file, so that a restart within
+        // a token's life does not make it usable again, and processes sharing the file share them.
+        exec("CREATE TABLE IF NOT EXISTS stream_tokens (id TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL)");
+        exec("CREATE INDEX IF NOT EXISTS stream_tokens_expiry ON stream_tokens (expires_ms)");
       }
     } catch (const std::exception& e) {
       sqlite3_close(db_);
@@ -149,6 +159,24 @@ class SqliteStore final : public StateStore {
 
   void is_connected(const std::string& id, std::function<void(StoreResult<bool>)> done) override {
     completions_.post([done = std::move(done), connected = marks_.is_connected(id)] { done(connected); });
+  }
+
+  void claim_stream_token(const std::string& token_id, milliseconds ttl,
+                          std::function<void(StoreResult<bool>)> done) override {
+    run<bool>(std::move(done), [this, token_id, ttl] {
+      const auto now = now_ms();
+      // One statement, so one step for every connection to the file: a new id is inserted; a
+      // known one is taken over only when its claim has expired. A row changed is a claim won.
+      Statement(db_, "INSERT INTO stream_tokens (id, expires_ms) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET "
+                     "expires_ms = excluded.expires_ms WHERE stream_tokens.expires_ms <= ?3")
+          .bind(1, token_id)
+          .bind(2, now + ttl.count())
+          .bind(3, now)
+          .step();
+      const bool claimed = sqlite3_changes(db_) > 0;
+      prune_if_due();
+      return claimed;
+    });
   }
 
   void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) override {
@@ -222,9 +250,12 @@ class SqliteStore final : public StateStore {
 
   void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
     run<RecordCounts>(std::move(done), [this] {
-      Statement q(db_, "SELECT COUNT(*) FROM auth_attempts");
-      q.step();
-      return RecordCounts{static_cast<std::size_t>(q.integer(0)), marks_.size()};
+      Statement attempts(db_, "SELECT COUNT(*) FROM auth_attempts");
+      attempts.step();
+      Statement tokens(db_, "SELECT COUNT(*) FROM stream_tokens");
+      tokens.step();
+      return RecordCounts{static_cast<std::size_t>(attempts.integer(0)), marks_.size(),
+                          static_cast<std::size_t>(tokens.integer(0))};
     });
   }
 
@@ -257,17 +288,19 @@ class SqliteStore final : public StateStore {
     return state;
   }
 
-  // On the worker, after a write: callers whose attempts expired are deleted (by the expiry
-  // index), so that rotating caller IDs cannot grow the file without bound. Its failure is not
-  // the operation's: the next one tries again.
+  // On the worker, after a write: callers whose attempts expired and tokens whose claims expired
+  // are deleted (by the expiry indexes), so that rotating caller IDs and every call's new token
+  // cannot grow the file without bound. Its failure is not the operation's: the next one tries
+  // again.
   void prune_if_due() {
     const auto now = Clock::now();
     if (now - last_prune_ < limits_.prune_interval) return;
     try {
       Statement(db_, "DELETE FROM auth_attempts WHERE expires_ms <= ?1").bind(1, now_ms()).step();
+      Statement(db_, "DELETE FROM stream_tokens WHERE expires_ms <= ?1").bind(1, now_ms()).step();
       last_prune_ = now;
     } catch (const std::exception& e) {
-      spdlog::warn("state store: cannot remove expired attempts from {}: {}", describe(), e.what());
+      spdlog::warn("state store: cannot remove expired attempts and tokens from {}: {}", describe(), e.what());
     }
   }
 

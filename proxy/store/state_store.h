@@ -1,8 +1,8 @@
 // Shared state behind serve: which Studio executions have a live stream, which callers are
-// blocked and how many wrong PINs they have entered. Asynchronous by contract: an operation
-// returns at once and its callback runs later, on a thread of the store's own, never inline in
-// the caller; so no store ever blocks an event loop. Every store bounds what may wait on it: an
-// operation it cannot take or finish in time is answered with an error, never left hanging.
+// blocked and how many wrong PINs they have entered, which stream tokens have been used. Asynchronous by contract: an
+// operation returns at once and its callback runs later, on a thread of the store's own, never inline in the caller; so
+// no store ever blocks an event loop. Every store bounds what may wait on it: an operation it cannot take or finish in
+// time is answered with an error, never left hanging.
 #pragma once
 
 #include <chrono>
@@ -58,8 +58,9 @@ enum class MarkUpdate { claim, refresh };
 
 // Records a store holds, expired ones included until they are pruned.
 struct RecordCounts {
-  std::size_t attempts = 0;    // callers with failed PIN attempts
-  std::size_t executions = 0;  // "connected" marks
+  std::size_t attempts = 0;       // callers with failed PIN attempts
+  std::size_t executions = 0;     // "connected" marks
+  std::size_t stream_tokens = 0;  // used stream tokens
 };
 
 class StateStore {
@@ -77,6 +78,13 @@ class StateStore {
   virtual void clear_connected(const std::string& execution_id, const std::string& owner,
                                std::function<void(StoreResult<Done>)> done) = 0;
   virtual void is_connected(const std::string& execution_id, std::function<void(StoreResult<bool>)> done) = 0;
+
+  // A stream token serves one stream: the first to present it claims its id
+  // (twilio::stream_token_id) until `ttl` from now. true: this claim took it; false: it was
+  // claimed before and that claim has not expired. Atomic across everyone who shares the store
+  // (instances on one Redis, processes on one SQLite file): of concurrent claims, one wins.
+  virtual void claim_stream_token(const std::string& token_id, std::chrono::milliseconds ttl,
+                                  std::function<void(StoreResult<bool>)> done) = 0;
 
   // Callers. Every operation is atomic: concurrent failures all count.
   virtual void caller(const std::string& id, std::function<void(StoreResult<CallerState>)> done) = 0;
@@ -104,6 +112,8 @@ enum class RedisKeys {
   // callproxy:execution:<id>.
   callproxy,
 };
+// Used stream tokens are callproxy's alone, under either: callproxy:stream-token:<token id>
+// (SET NX PX: whoever sets it first has claimed the token).
 
 // --store: "memory", "sqlite:PATH" or "redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB]".
 struct StoreSpec {
@@ -133,8 +143,9 @@ std::unique_ptr<StateStore> make_memory_store(const StoreLimits& limits = {});
 // SQLite file store (WAL, one transaction per operation) on its own worker thread; survives
 // restarts and kill -9. A new file (and its WAL and shared memory) is readable by its owner
 // alone. Execution marks are kept in memory, off the file (sqlite_store.cpp says why). Throws
-// std::runtime_error naming the file when it cannot be opened; a read-only file is opened for
-// reading (writes then fail, with a clear error).
+// std::invalid_argument when `path` names something other than a regular file (a FIFO, a
+// device), std::runtime_error naming the file when it cannot be opened; a read-only file is opened
+// for reading (writes then fail, with a clear error).
 std::unique_ptr<StateStore> make_sqlite_store(const std::string& path, const StoreLimits& limits = {});
 
 // Redis (RESP2, hiredis's reader and formatter over an Asio socket, TLS for rediss://, on the

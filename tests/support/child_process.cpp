@@ -171,9 +171,10 @@ std::string ChildProcess::err() const {
   return err_;
 }
 
-CommandResult run_command(std::vector<std::string> args, EnvChanges env, std::optional<std::string> stdin_text) {
+CommandResult run_command(std::vector<std::string> args, EnvChanges env, std::optional<std::string> stdin_text,
+                          std::chrono::milliseconds time_limit) {
   ChildProcess child(std::move(args), std::move(env), std::move(stdin_text));
-  const int code = child.wait();
+  const int code = child.wait(time_limit);  // on a throw, the child's destructor kills it
   return CommandResult{code, child.out(), child.err()};
 }
 

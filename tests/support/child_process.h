@@ -57,9 +57,10 @@ struct CommandResult {
   std::string err;
 };
 
-// Runs to completion (30 s limit).
+// Runs to completion; throws, and kills it, when it is still running after `time_limit`.
 CommandResult run_command(std::vector<std::string> args, EnvChanges env = {},
-                          std::optional<std::string> stdin_text = {});
+                          std::optional<std::string> stdin_text = {},
+                          std::chrono::milliseconds time_limit = std::chrono::seconds(30));
 
 // A throwaway self-signed certificate for localhost made by the openssl CLI; returns the
 // directory holding cert.pem and key.pem (throws if openssl fails).
