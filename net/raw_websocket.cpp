@@ -548,14 +548,18 @@ struct Lingering {
 // What lingering sockets read is thrown away: one buffer per loop thread serves them all (a
 // loop's reads all happen on its own thread, one at a time).
 thread_local std::array<char, 16 * 1024> discard_buffer;
-// A peer that goes on sending after our close (a flood, say) is read this far, then its socket
-// is closed: it may then get a reset rather than its last bytes acknowledged, having been told.
+// A peer that goes on sending after our close (a flood, say) is read this far; then nothing
+// more is read and the socket waits out its linger: the peer's sends stall on a full window and
+// cost serve nothing, and it still has the rest of the linger to read our close before the
+// socket closes (closing at once, with its bytes unread, would reset the connection, which may
+// destroy the close frame it has not read yet).
 constexpr std::size_t max_discarded = 64 * 1024;
 
 void discard_until_end(const std::shared_ptr<Lingering>& lingering) {
   lingering->socket.async_read_some(asio::buffer(discard_buffer), [lingering](error_code ec, std::size_t n) {
     lingering->discarded += n;
     if (!ec && lingering->discarded < max_discarded) return discard_until_end(lingering);
+    if (!ec) return;  // read enough: the timer closes it
     lingering->timer.cancel();
     error_code ignored;
     lingering->socket.close(ignored);

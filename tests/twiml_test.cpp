@@ -603,7 +603,7 @@ TEST_CASE("a stream token serves one stream: another stream with it, at once or 
 }
 
 TEST_CASE(
-    "two serve instances on one Redis: a token used on one is refused on the other; with Redis away, none gets in",
+    "two serve instances on one Redis: a token used on one is refused on the other, and with Redis away none gets in",
     "[twiml][stream-token][media][redis]") {
   test::RedisServer redis;
   test::BackendServer backend;
