@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks that dependencies flow one way, as README's layout section states: every project
+# Checks that dependencies flow one way, as CONTRIBUTING.md's Layout section states: every project
 # include in a folder must name a folder that folder may depend on. Exit 1 listing the includes
 # that point the wrong way. Run by CTest (test "layout") and by hand.
 set -euo pipefail
@@ -51,7 +51,7 @@ while IFS= read -r file; do
 done < <(git ls-files --cached --others --exclude-standard '*.h' '*.cpp')
 
 if [[ $bad -ne 0 ]]; then
-  echo "check-layout: includes above point against the dependency direction (see README, Layout)" >&2
+  echo "check-layout: includes above point against the dependency direction (see CONTRIBUTING.md, Layout)" >&2
   exit 1
 fi
 echo "check-layout: every include follows the dependency direction"

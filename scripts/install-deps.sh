@@ -21,7 +21,7 @@ packages=(
   # that ALSA's default device (PortAudio) plays into.
   pulseaudio pulseaudio-utils libasound2-plugins
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
-  python3                                 # bench/run: the cross-check, the callgrind sums, the README table
+  python3                                 # bench/run: the cross-check, the callgrind sums, the bench/README.md table
   gnuplot-nox                             # bench/soak: the plot of RSS and descriptors over time
   clang-format clang-tidy                 # scripts/format.sh (CI checks it) and scripts/lint.sh
   dpkg-dev file systemd                   # scripts/package.sh (cpack -G DEB computes the dependencies), and

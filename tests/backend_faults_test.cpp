@@ -3,7 +3,7 @@
 // in the middle of a frame, one that sends what is not WebSocket, one that replies faster than
 // real time. In each, a faulty call runs beside three calls that behave (the bystanders): their
 // frames must reach their backends complete and in order, serve's memory must stay bounded, and
-// the faulty backend must end as README says (left out, dropped and counted, or reconnected).
+// the faulty backend must end as docs/serve.md says (left out, dropped and counted, or reconnected).
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>

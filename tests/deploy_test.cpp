@@ -1,4 +1,4 @@
-// The deployment README's "Deploy" section describes, run here: nginx with the shipped site config
+// The deployment docs/deploying.md describes, run here: nginx with the shipped site config
 // (assets/deploy/nginx/callproxy.conf) terminating TLS in front of serve, two instances on one
 // Redis behind its upstream (a drain included), and the dashboard and alert rules referring only
 // to metrics serve exports.

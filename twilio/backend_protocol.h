@@ -17,7 +17,7 @@ enum class BackendFormat { simple, twilio };
 
 // ---- serve -> backend ----------------------------------------------------------------------
 
-// The simple format, one writer per message (README, "Backend protocol"):
+// The simple format, one writer per message (docs/serve.md, "Backend protocol"):
 //   {"accountSid":…,"callSid":…,"customParameters":{…},"event":"start","mediaFormat":{…},"streamSid":…,"tracks":[…]}
 //   {"event":"media","media":"<base64>"}   {"event":"dtmf","digit":"5"}
 //   {"event":"mark","name":"…"}            {"event":"stop"}

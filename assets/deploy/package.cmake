@@ -38,7 +38,7 @@ install(TARGETS callproxy RUNTIME DESTINATION bin)
 install(FILES ${deploy_dir}/callproxy.service DESTINATION /lib/systemd/system)
 install(FILES ${CALLPROXY_PACKAGE_CONFIG} DESTINATION /etc/callproxy)
 install(FILES ${PROJECT_SOURCE_DIR}/assets/demo-pins.json DESTINATION share/doc/callproxy/examples RENAME pins.json)
-# The deployment around it (README, Deploy): TLS in front, the dashboard, the alert rules.
+# The deployment around it (docs/deploying.md): TLS in front, the dashboard, the alert rules.
 install(FILES ${deploy_dir}/nginx/callproxy.conf DESTINATION share/doc/callproxy/examples RENAME nginx-callproxy.conf)
 install(FILES ${deploy_dir}/grafana-dashboard.json ${deploy_dir}/prometheus-alerts.yml
         DESTINATION share/doc/callproxy/examples)

@@ -12,7 +12,7 @@
 // seconds of state that only matters while this process's call lives: on the file it waited
 // behind PIN checks when the file was locked (Studio then saw 410 for a live call), and a
 // restart must not bring back marks of calls that died with the process. Instances that share
-// marks (behind one load balancer) share them through Redis, as the README says.
+// marks (behind one load balancer) share them through Redis, as docs/configuration.md says.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
