@@ -430,7 +430,8 @@ RunFunction setup_serve(CLI::App& parent) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
   app->add_option("--max-connections-per-source", options.http.max_connections_per_source,
                   "Connections at once from one address (IPv6: one /64), calls included; past it 503. 0 = no cap "
-                  "(keep it 0 behind a balancer or proxy: every connection then comes from its address)")
+                  "(keep it 0 behind a balancer or proxy, where every connection comes from its address, and above "
+                  "your busiest calls: Twilio's calls come from a few Twilio addresses)")
       ->envname("CALLPROXY_MAX_CONNECTIONS_PER_SOURCE")
       ->check(CLI::Range(std::size_t{0}, std::size_t{100'000'000}))
       ->capture_default_str();

@@ -15,8 +15,12 @@ struct EventLoops::Loop {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(context);
 };
 
+std::size_t EventLoops::count_for(std::size_t count) {
+  return count != 0 ? count : std::max(1u, std::thread::hardware_concurrency());
+}
+
 EventLoops::EventLoops(std::size_t count) {
-  if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+  count = count_for(count);
   for (std::size_t i = 0; i < count; ++i) loops_.push_back(std::make_unique<Loop>());
 }
 

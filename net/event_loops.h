@@ -17,6 +17,8 @@ class EventLoops {
  public:
   // `count` 0 means one loop per hardware thread.
   explicit EventLoops(std::size_t count);
+  // How many loops EventLoops(count) runs.
+  static std::size_t count_for(std::size_t count);
   ~EventLoops();
   EventLoops(const EventLoops&) = delete;
   EventLoops& operator=(const EventLoops&) = delete;

@@ -250,7 +250,10 @@ RawWebSocket::Event RawWebSocket::read_and_parse() {
     end_ -= begin_;
     begin_ = 0;
   }
-  const std::size_t room = in_size_ - padding_ - end_;
+  // No more than the turn's budget has left (the buffer grows to the largest frame seen, up to
+  // --max-message-bytes): a turn reads at most turn_byte_budget.
+  const std::size_t budget_left = turn_bytes_ < turn_byte_budget ? turn_byte_budget - turn_bytes_ : 1;
+  const std::size_t room = std::min(in_size_ - padding_ - end_, budget_left);
   error_code ec;
   const auto n = socket_.read_some(asio::buffer(in_.get() + end_, room), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {

@@ -186,6 +186,9 @@ class RawWebSocket {
     const auto event = read_while_undrained(parse_buffered());
     if (event.kind == Event::need_read) return wait_then_read(std::forward<Handler>(handler));
     if (event.kind == Event::yield) return continue_later(std::forward<Handler>(handler));
+    // An end found here is an end as on the wait's path: the socket goes and a close we started
+    // learns it (its handler may hold our owner: left pending, neither would ever go).
+    if (event.kind == Event::failed || event.kind == Event::closed) reading_over(event.ec);
     auto alloc = boost::asio::get_associated_allocator(handler);
     boost::asio::post(socket_.get_executor(),
                       boost::asio::bind_allocator(

@@ -187,10 +187,10 @@ struct Server::Impl {
         budgets(options.callers.pin_budget),
         callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
         twiml{callers, options.callers.twiml, options.media, options.signatures},
+        plan(plan_limits(options, fds, net::EventLoops::count_for(options.threads))),
+        limits(plan.max_connections, plan.max_calls, options.http.max_connections_per_source),
         loops(options.threads),
         pin_reloads(pins, [this](std::function<void()> task) { asio::post(loops.loop(0), std::move(task)); }),
-        plan(plan_limits(options, fds, loops.size())),
-        limits(plan.max_connections, plan.max_calls, options.http.max_connections_per_source),
         gate(signing, draining, limits, metrics.shared()),
         http{router, options.http, gate, calls, limits, metrics.shared(), server_tls.get()},
         listener(loops.loop(0), "serve"),
@@ -303,10 +303,12 @@ struct Server::Impl {
   Router router;
   std::chrono::steady_clock::time_point drain_deadline{};
   bool calls_told_to_end = false;
+  DescriptorPlan plan;
+  // Before the loops: what their connections and calls hold (leases, lingering sockets' places
+  // included) is given back while the loops' pending handlers are destroyed.
+  ConnectionLimits limits;
   net::EventLoops loops;
   PinReloader pin_reloads;  // after the loops and the pins: waits for a reload still reading before either goes
-  DescriptorPlan plan;
-  ConnectionLimits limits;
   MediaGate gate;
   HttpContext http;
   net::Listener listener;

@@ -140,6 +140,8 @@ class RawClient {
     }
     return 0;
   }
+  // Sends a FIN: nothing more from this side, the connection still reads.
+  void shut_down_sending() { ::shutdown(fd_, SHUT_WR); }
   // Whether serve ended the TCP connection (end of stream) within `timeout`.
   bool ended(std::chrono::milliseconds timeout = 5s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -308,6 +310,41 @@ TEST_CASE("each protocol violation closes only its stream, with 1002, 1007 or 10
   bystander.send_text(writer.media(std::vector<std::uint8_t>(160, 7)));
   REQUIRE(backend.wait_for_messages(2));
   CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("a stream serve closed gives its call place back however its reading ends, a flood then a FIN included",
+          "[media][framing][bad-input][limits]") {
+  auto serve = test::start_serve({"--max-calls", "1", "--start-timeout", "1"});
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    std::optional<RawClient> client;
+    // The one call place may still be held by the last round's lingering socket: it comes back.
+    REQUIRE(test::eventually([&] {
+      try {
+        client.emplace(serve.port);
+        return client->response().rfind("HTTP/1.1 101 ", 0) == 0;
+      } catch (const std::exception&) {
+        return false;
+      }
+    }));
+    // No start: serve closes the stream (1008) and waits for our close. We answer with 4 KiB of
+    // empty frames (more than a turn's budget of frames and more than one read) and a FIN.
+    CHECK(client->close_code() == 1008);
+    std::string frames;
+    while (frames.size() < 4096) frames += RawClient::frame(0x89, "");
+    client->send_bytes(frames);
+    client->shut_down_sending();
+    CHECK(client->ended());
+  }
+  // The place is free again for a stream that starts.
+  CHECK(test::eventually([&] {
+    try {
+      RawClient last(serve.port);
+      return last.response().rfind("HTTP/1.1 101 ", 0) == 0;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
 }
 
 TEST_CASE("pings from a peer that never reads grow nothing", "[media][framing][bad-input]") {

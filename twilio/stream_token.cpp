@@ -60,6 +60,9 @@ std::optional<TokenParts> split(std::string_view token) {
   if (dot == std::string_view::npos || dot == 0) return std::nullopt;
   std::int64_t expires = 0;
   const auto digits = rest.substr(0, dot);
+  // Only the form mint_stream_token writes: "0012" would verify as 12 under another text, and
+  // so give a second single-use claim (stream_token_id is of the text).
+  if (digits.size() > 1 && digits.front() == '0') return std::nullopt;
   const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), expires);
   if (error != std::errc() || end != digits.data() + digits.size() || expires < 0) return std::nullopt;
   return TokenParts{expires, rest.substr(dot + 1)};

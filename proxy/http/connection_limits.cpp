@@ -16,7 +16,7 @@ Lease ConnectionLimits::take_source(std::string_view source) {
   std::lock_guard lock(sources_mutex_);
   if (sources_.size() >= sweep_at_) {
     for (auto it = sources_.begin(); it != sources_.end();) {
-      it = it->second->load(std::memory_order_relaxed) == 0 ? sources_.erase(it) : std::next(it);
+      it = it->second->load(std::memory_order_acquire) == 0 ? sources_.erase(it) : std::next(it);
     }
     sweep_at_ = std::max<std::size_t>(1024, 2 * sources_.size());
   }

@@ -41,7 +41,8 @@ class Lease {
 
   explicit operator bool() const { return count_ != nullptr; }
   void release() {
-    if (count_) count_->fetch_sub(1, std::memory_order_relaxed);
+    // release: a sweep that sees 0 (acquire) frees the counter only after this is done with it
+    if (count_) count_->fetch_sub(1, std::memory_order_release);
     count_ = nullptr;
   }
 

@@ -27,6 +27,7 @@ class MediaFlooders {
   MediaFlooders(const MediaFlooders&) = delete;
   MediaFlooders& operator=(const MediaFlooders&) = delete;
 
+  void stop();                                // every flooder stops and closes its connection
   std::size_t connections() const;            // handshakes that succeeded so far
   std::map<int, std::size_t> closes() const;  // close code -> how many connections serve closed with it
 
