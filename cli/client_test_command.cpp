@@ -6,6 +6,7 @@
 
 #include "assets/sample_call.h"
 #include "cli/commands.h"
+#include "cli/duration.h"
 #include "cli/finite_range.h"
 #include "testclient/client_test_options.h"
 #include "twilio/audio_file.h"
@@ -16,9 +17,9 @@ namespace {
 struct ClientTestFlags {
   testclient::ClientTestOptions options;
   std::string wav;
-  double every = 10;
+  std::chrono::milliseconds every{10'000};
   bool once = false;
-  double duration = 0;
+  std::chrono::milliseconds duration{0};
   std::string backend_hosts = R"(["localhost:8888"])";
   std::string backend_ids = "[1]";
   std::vector<std::string> params;
@@ -58,8 +59,8 @@ int run(ClientTestFlags& flags, const CLI::App& app) {
     // Twilio signs the stream's wss:// URL; a local ws:// URL stands for it.
     options.sign_url = options.url.rfind("ws://", 0) == 0 ? "wss://" + options.url.substr(5) : options.url;
   }
-  options.every = std::chrono::milliseconds(static_cast<long long>(flags.every * 1000));
-  options.duration = std::chrono::milliseconds(static_cast<long long>(flags.duration * 1000));
+  options.every = flags.every;
+  options.duration = flags.duration;
   if (flags.once) options.mode = testclient::ClientTestOptions::Mode::once;
   else if (app.count("--calls") > 0 || app.count("--duration") > 0)
     options.mode = testclient::ClientTestOptions::Mode::load;
@@ -77,14 +78,15 @@ RunFunction setup_client_test(CLI::App& parent) {
   app->add_option("--url", options.url, "The proxy's media URL (ws:// or wss://)")->capture_default_str();
   app->add_option("--wav", flags->wav, "Call audio: any WAV (converted to 8 kHz mu-law); default: the bundled sample")
       ->check(CLI::ExistingFile);
-  auto* every = app->add_option("--every", flags->every, "Start a call every SECONDS, until interrupted (default 10)")
-                    ->check(finite_range(0.05, 86400.0));
+  auto* every = add_duration(*app, "--every", [flags](std::chrono::milliseconds value) { flags->every = value; }, "",
+                             "Start a call every DURATION, until interrupted (default 10)", {0.05, 86400});
   auto* once = app->add_flag("--once", flags->once, "One call; exit 0 if it streamed to its end, 1 otherwise");
   once->excludes(every);
   auto* calls =
       app->add_option("--calls", options.calls, "Concurrent calls (load mode)")->check(CLI::Range(1u, 100000u));
-  auto* duration = app->add_option("--duration", flags->duration, "Seconds each call streams (loops the audio)")
-                       ->check(finite_range(0.02, 86400.0));
+  auto* duration = add_duration(*app, "--duration",
+                                [flags](std::chrono::milliseconds value) { flags->duration = value; }, "",
+                                "How long each call streams (loops the audio)", {0.02, 86400});
   calls->excludes(once)->excludes(every);
   duration->excludes(every);
   auto* hosts = app->add_option("--backend-hosts", flags->backend_hosts,

@@ -2,6 +2,8 @@
 
 #include "cli/config_file.h"
 
+#include <cstdlib>
+
 namespace callproxy::cli {
 
 void declare_commands(CommandLine& line) {
@@ -9,6 +11,7 @@ void declare_commands(CommandLine& line) {
   app.set_version_flag("--version", std::string("callproxy ") + CALLPROXY_VERSION);
   app.fallthrough();  // the logging flags (and --config) are accepted after the subcommand too
 
+  app.option_defaults()->group("Logging");
   app.add_option("--log-level", line.log.level, "Log level")
       ->envname("LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
@@ -17,6 +20,8 @@ void declare_commands(CommandLine& line) {
       ->envname("LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+
+  app.option_defaults()->group("Options");  // what comes after: --config, --help, --version
 
   line.commands = {
       {"serve", setup_serve(app)},
@@ -43,8 +48,15 @@ std::unique_ptr<CommandLine> make_command_line() {
     declare_commands(*probe);
     return std::shared_ptr<CLI::App>(probe, &probe->app);
   };
+  // Settings a variable of another option's sets too: the Node service's store variables, and its
+  // SERVER_API_TIMEOUT_MS (milliseconds, see --pin-api-timeout), win over the file as well.
   auto node_cache = [](const CLI::Option& option) {
-    return option.get_name() == "--store" && node_cache_store().has_value();
+    if (option.get_name() == "--store") return node_cache_store().has_value();
+    if (option.get_name() == "--pin-api-timeout") {
+      const char* ms = std::getenv("SERVER_API_TIMEOUT_MS");  // NOLINT(concurrency-mt-unsafe): before threads
+      return ms != nullptr && *ms != '\0';
+    }
+    return false;
   };
   auto file = std::make_shared<ConfigFile>(app, "serve", make_probe, node_cache);
   // The file is read where --config is parsed, within bounds, never by CLI11 (config_file.h).

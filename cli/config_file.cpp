@@ -1,6 +1,7 @@
 #include "cli/config_file.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -214,6 +215,79 @@ bool ConfigFile::from_environment(const CLI::Option& option) const {
   return also_from_environment_ && also_from_environment_(option);
 }
 
+namespace {
+
+// The settings a reader is shown: hidden ones (an empty group) are left out, and so are the
+// deprecated names from the template (a new file should not start with them).
+std::vector<Setting> listed_settings(const CLI::App& root, const std::string& command, bool deprecated) {
+  auto all = settings(root, command);
+  all.erase(std::remove_if(all.begin(), all.end(),
+                           [deprecated](const Setting& s) {
+                             const auto& group = s.option->get_group();
+                             return group.empty() || (!deprecated && group == "Deprecated");
+                           }),
+            all.end());
+  return all;
+}
+
+std::string flag_names(const CLI::Option& option, const std::string& separator) {
+  std::string flags;
+  for (const auto& name : option.get_lnames()) flags += (flags.empty() ? "--" : separator + "--") + name;
+  for (const auto& name : option.get_snames()) flags += separator + "-" + name;
+  return flags;
+}
+
+// Text for a Markdown table cell: '|' would end the cell, '<' start HTML, '*' and '_' emphasis,
+// '[' a link; each is escaped.
+std::string markdown_cell(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|' || c == '*' || c == '_' || c == '[' || c == ']' || c == '`') out += '\\';
+    if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// What CLI11 says a value must be, as a reader says it: "UINT:UINT in [0 - 256]" -> "UINT in [0 -
+// 256]", "TEXT:FILE" -> "FILE", "TEXT:{simple,twilio}" -> "one of simple, twilio".
+std::string value_type(const CLI::Option& option) {
+  if (option.get_expected_min() == 0) return "flag";
+  const auto type = option.get_type_name();
+  const auto colon = type.find(':');
+  if (colon == std::string::npos) return type;
+  const auto base = type.substr(0, colon);
+  auto rest = type.substr(colon + 1);
+  if (rest.size() > 2 && rest.front() == '{' && rest.back() == '}') {
+    std::string words = rest.substr(1, rest.size() - 2);
+    std::string out = "one of ";
+    for (const char c : words) out += c == ',' ? std::string(", ") : std::string(1, c);
+    return out;
+  }
+  if (rest.rfind(base, 0) == 0 || base == "TEXT") return rest;
+  return base + ", " + rest;
+}
+
+// The anchor GitHub gives a heading (lowercase, spaces to '-', punctuation dropped).
+std::string heading_anchor(const std::string& heading) {
+  std::string out;
+  for (const char c : heading) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_') {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (c == ' ') {
+      out += '-';
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string config_template(const CLI::App& root, const std::string& command) {
   std::ostringstream out;
   out << "# callproxy " << command << ": every setting, commented out, with its default.\n"
@@ -221,19 +295,64 @@ std::string config_template(const CLI::App& root, const std::string& command) {
       << "# Use: callproxy " << command << " --config FILE. A key is a flag's name without its leading \"--\";\n"
       << "# uncomment a line to set it. A flag on the command line wins over its environment variable,\n"
       << "# which wins over this file, which wins over the default. Values: numbers and true/false as\n"
-      << "# they are, text in double quotes (taken as written: no escapes), lists as [\"a\", \"b\"]. An\n"
+      << "# they are, text in double quotes (taken as written: no escapes), lists as [\"a\", \"b\"];\n"
+      << "# durations in seconds (30, 0.5) or as text with a unit (\"250ms\", \"5s\", \"2m\", \"1h\"). An\n"
       << "# unknown key, a bad value or a key set twice stops " << command << " with the key named.\n"
       << "#\n"
       << "# Generated from the flags by `callproxy " << command << " --print-config`.\n";
-  bool first_root = true;
-  for (const auto& [option, on_command] : settings(root, command)) {
-    if (!on_command && std::exchange(first_root, false)) out << "\n# Logging (every subcommand's flags)\n";
+  std::string group;
+  for (const auto& [option, on_command] : listed_settings(root, command, false)) {
+    if (option->get_group() != group) {
+      group = option->get_group();
+      const auto title = group + (on_command ? "" : " (every subcommand's flags)");
+      out << "\n# " << title << ' ' << std::string(97 - std::min<std::size_t>(title.size(), 90), '-') << '\n';
+    }
     out << '\n';
     write_comment(out, option->get_description());
-    std::string flags;
-    for (const auto& name : option->get_lnames()) flags += (flags.empty() ? "--" : " / --") + name;
-    write_comment(out, flags + (option->get_envname().empty() ? "" : ", environment " + option->get_envname()));
+    write_comment(out, flag_names(*option, " / ") +
+                           (option->get_envname().empty() ? "" : ", environment " + option->get_envname()));
     out << '#' << key_of(*option) << " = " << toml_value(*option) << '\n';
+  }
+  return out.str();
+}
+
+std::string settings_reference(const CLI::App& root, const std::string& command) {
+  const auto all = listed_settings(root, command, true);
+  std::vector<std::string> groups;
+  for (const auto& setting : all) {
+    if (std::find(groups.begin(), groups.end(), setting.option->get_group()) == groups.end()) {
+      groups.push_back(setting.option->get_group());
+    }
+  }
+  std::ostringstream out;
+  out << "# Settings reference\n\n"
+      << "Every setting of `callproxy " << command << "`, in the groups of `callproxy " << command
+      << " --help`: its flag, its\n"
+      << "environment variable, its default and what it takes. Each is also a key of the config file,\n"
+      << "the flag's name without `--` ([`assets/callproxy.toml`](../assets/callproxy.toml) lists them all,\n"
+      << "commented out). How flags, variables and the file combine, the state store's forms and the exit\n"
+      << "codes: [Configuration](configuration.md).\n\n"
+      << "A DURATION is seconds (`1.5`) or a number with a unit (`250ms`, `5s`, `2m`, `1h`); in the config\n"
+      << "file a number, or text with a unit (`\"250ms\"`).\n\n"
+      << "This page is generated from the flags (`callproxy " << command << " --print-reference > docs/settings.md`);\n"
+      << "a test fails when it differs from what the binary prints.\n\n";
+  for (const auto& group : groups) {
+    out << "- [" << group << "](#" << heading_anchor(group) << ")\n";
+  }
+  for (const auto& group : groups) {
+    out << "\n## " << group << "\n\n| setting | environment | default | takes | meaning |\n|---|---|---|---|---|\n";
+    for (const auto& [option, on_command] : all) {
+      if (option->get_group() != group) continue;
+      std::string flags;
+      for (const auto& name : option->get_lnames()) flags += (flags.empty() ? "" : ", ") + ("`--" + name + "`");
+      for (const auto& name : option->get_snames()) flags += ", `-" + name + "`";
+      const auto env = option->get_envname();
+      const auto fallback = option->get_expected_min() == 0 ? std::string("false") : std::string();
+      const auto default_text = option->get_default_str().empty() ? fallback : option->get_default_str();
+      out << "| " << flags << " | " << (env.empty() ? "" : "`" + env + "`") << " | "
+          << (default_text.empty() ? "" : "`" + default_text + "`") << " | " << markdown_cell(value_type(*option))
+          << " | " << markdown_cell(option->get_description()) << " |\n";
+    }
   }
   return out.str();
 }

@@ -58,6 +58,12 @@ class ConfigFile : public CLI::ConfigTOML {
 
 // Every setting of `command` (then the root's), each with its description, flag, variable and
 // default, commented out: a TOML file that documents them all and changes nothing as it is.
+// Sections follow the flags' groups (those of `--help`); deprecated names (group "Deprecated") are
+// accepted in a file but not listed.
 std::string config_template(const CLI::App& root, const std::string& command);
+
+// The same settings as a Markdown page (docs/settings.md): a table per group, each setting's flag,
+// variable, default, type and description.
+std::string settings_reference(const CLI::App& root, const std::string& command);
 
 }  // namespace callproxy::cli

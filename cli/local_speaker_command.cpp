@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/finite_range.h"
+#include "cli/duration.h"
 #include "speaker/local_speaker.h"
 
 namespace callproxy::cli {
@@ -12,7 +12,7 @@ namespace callproxy::cli {
 RunFunction setup_local_speaker(CLI::App& parent) {
   auto options = std::make_shared<speaker::LocalSpeakerOptions>();
   auto output = std::make_shared<std::string>("portaudio");
-  auto jitter = std::make_shared<double>(0.2);
+  auto jitter = std::make_shared<std::chrono::milliseconds>(200);
   auto* app = parent.add_subcommand(
       "local-speaker", "Accept the proxy's backend streams and play the callers' audio (PortAudio or a WAV file)");
   app->add_option("--port,-p", options->port, "TCP port to listen on (0 picks a free one)")
@@ -29,14 +29,12 @@ RunFunction setup_local_speaker(CLI::App& parent) {
   app->add_flag("--list-devices", options->list_devices, "List output devices and exit");
   app->add_option("--wav-out", options->wav_out, "Also write what plays to FILE.wav (valid at any stop)");
   app->add_flag("--echo", options->echo, "Send received audio back to the caller (tests the reply path)");
-  app->add_option("--jitter-buffer", *jitter, "Seconds of audio buffered before a stream plays")
-      ->check(finite_range(0.0, 5.0))
-      ->capture_default_str();
+  add_duration(*app, "--jitter-buffer", *jitter, "Audio buffered before a stream plays", {0, 5});
   return [options, output, jitter] {
     options->output = *output == "wav"    ? speaker::LocalSpeakerOptions::Output::wav
                       : *output == "null" ? speaker::LocalSpeakerOptions::Output::null
                                           : speaker::LocalSpeakerOptions::Output::portaudio;
-    options->jitter_buffer = std::chrono::milliseconds(static_cast<long long>(*jitter * 1000));
+    options->jitter_buffer = *jitter;
     return speaker::run_local_speaker(*options);
   };
 }

@@ -182,8 +182,9 @@ TEST_CASE("a config file with an unknown key, a bad value, a table or a key set 
 TEST_CASE("a config file's NaN or infinity for a floating-point setting is refused, naming the key", "[cli][config]") {
   CLI::App app;
   cli::setup_serve(app);
-  const auto floating_point = app.get_subcommand("serve")->get_options(
-      [](const CLI::Option* option) { return option->get_type_name().rfind("FLOAT", 0) == 0; });
+  const auto floating_point = app.get_subcommand("serve")->get_options([](const CLI::Option* option) {
+    return option->get_type_name().rfind("FLOAT", 0) == 0 || option->get_type_name().rfind("DURATION", 0) == 0;
+  });
   CHECK(floating_point.size() >= 9);  // the walk saw serve's durations
   for (const auto* option : floating_point) {
     const auto key = option->get_lnames().front();

@@ -1,0 +1,144 @@
+// serve's Callers and Call flow settings (proxy/callers' CallersOptions and TwimlOptions).
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "cli/duration.h"
+#include "cli/serve_flags.h"
+#include "proxy/callers/caller_id.h"
+
+namespace callproxy::cli {
+namespace {
+
+bool environment_has(const char* name) {
+  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read at start-up, before threads
+  return value != nullptr && *value != '\0';
+}
+
+}  // namespace
+
+void resolve_pin_api_timeout(ServeFlags& flags, const CLI::App& serve) {
+  if (serve.count("--pin-api-timeout-ms") == 0) return;
+  if (serve.count("--pin-api-timeout") > 0) {
+    spdlog::warn("--pin-api-timeout-ms / SERVER_API_TIMEOUT_MS ignored: --pin-api-timeout is set");
+    return;
+  }
+  flags.options.callers.pin_api_timeout = std::chrono::milliseconds(flags.pin_api_timeout_ms);
+  if (!environment_has("SERVER_API_TIMEOUT_MS")) {
+    spdlog::warn("--pin-api-timeout-ms is deprecated: write --pin-api-timeout {}ms (or in seconds)",
+                 flags.pin_api_timeout_ms);
+  }
+}
+
+void add_callers_flags(CLI::App& app, proxy::CallersOptions& callers) {
+  app.option_defaults()->group(group::callers);
+  app.add_option("--pins-file", callers.pins_file, "JSON list of PINs and their backends (reloaded on SIGHUP)")
+      ->envname("CALLPROXY_PINS_FILE")
+      ->check(CLI::ExistingFile);
+  app.add_option("--pin-api", callers.pin_api,
+                 "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
+      ->envname("SERVER_API_HOST");
+  add_duration(app, "--pin-api-timeout", callers.pin_api_timeout,
+               "How long the identity API has to answer. SERVER_API_TIMEOUT_MS (the Node service's variable, in "
+               "milliseconds) sets it too; this setting wins over it",
+               {0.001, 600})
+      ->envname("CALLPROXY_PIN_API_TIMEOUT");
+  app.add_option("--api-key", callers.api_key,
+                 "Key the admin routes require in the apiKey header (at least 16 characters; none: the admin "
+                 "routes refuse everyone)")
+      ->envname("SERVER_API_KEY");
+  app.add_flag("--debug-routes", callers.debug_routes,
+               "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id; with a key set, those "
+               "that write need it)")
+      ->default_str(bool_text(callers.debug_routes))
+      ->envname("ENABLE_DEBUG_ROUTES");
+  app.add_option("--attempts-allowed", callers.attempts.allowed, "Failed PINs allowed; one more blocks the caller")
+      ->envname("INVALID_AUTH_ATTEMPTS_ALLOWED")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  add_duration(app, "--attempts-ttl", callers.attempts.ttl,
+               "How long failed attempts are remembered after the last one (whole seconds)",
+               {1, 10.0 * 365 * 86400, true})
+      ->envname("INVALID_AUTH_ATTEMPTS_CACHE_TTL_SECONDS");
+
+  // Failed-PIN budgets that rotating caller IDs cannot get around (in memory, per process).
+  auto& budget = callers.pin_budget;
+  app.add_option("--pin-failures-global", budget.global,
+                 "Failed PIN checks allowed per window across all callers; then every check is refused (0 = no limit)")
+      ->envname("CALLPROXY_PIN_FAILURES_GLOBAL")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  app.add_option("--pin-failures-per-source", budget.per_source,
+                 "Failed PIN checks allowed per window from one address (IPv6: one /64); "
+                 "not applied with --validate-signatures (0 = no limit)")
+      ->envname("CALLPROXY_PIN_FAILURES_PER_SOURCE")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  add_duration(app, "--pin-failure-window", budget.window, "The window over which failed PIN checks are counted",
+               {1, 86400})
+      ->envname("CALLPROXY_PIN_FAILURE_WINDOW");
+  app.add_option("--pin-failure-sources", budget.max_sources, "Source addresses whose failures are tracked at once")
+      ->envname("CALLPROXY_PIN_FAILURE_SOURCES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+      ->capture_default_str();
+}
+
+void add_call_flow_flags(CLI::App& app, proxy::TwimlOptions& twiml) {
+  app.option_defaults()->group(group::call_flow);
+  const auto prompt = [&app](const std::string& name, std::string& target, const std::string& help,
+                             const std::string& env) {
+    app.add_option(name, target, "What a caller hears " + help)->envname(env)->capture_default_str();
+  };
+  prompt("--twiml-welcome", twiml.welcome, "before entering the PIN", "CALLPROXY_TWIML_WELCOME");
+  prompt("--twiml-wrong-pin", twiml.wrong_pin, "after a wrong PIN", "CALLPROXY_TWIML_WRONG_PIN");
+  prompt("--twiml-goodbye", twiml.goodbye,
+         "before the flow hangs up (blocked, withheld, no PIN entered, out of tries)", "CALLPROXY_TWIML_GOODBYE");
+  prompt("--twiml-connecting", twiml.connecting, "after the right PIN, before the stream", "CALLPROXY_TWIML_CONNECTING");
+  prompt("--twiml-try-later", twiml.try_later,
+         "when the PIN cannot be checked (PIN API or state store down); then the flow hangs up",
+         "CALLPROXY_TWIML_TRY_LATER");
+  app.add_option("--twiml-voice", twiml.voice, "<Say voice> (alice, Polly.Joanna, ...; empty: Twilio's default)")
+      ->envname("CALLPROXY_TWIML_VOICE")
+      ->capture_default_str();
+  app.add_option("--twiml-language", twiml.language, "<Say language> (empty: Twilio's default)")
+      ->envname("CALLPROXY_TWIML_LANGUAGE")
+      ->capture_default_str();
+  app.add_option("--twiml-pin-digits", twiml.pin_digits,
+                 "Digits of a PIN (<Gather numDigits>); 0: the caller ends it with #")
+      ->envname("CALLPROXY_TWIML_PIN_DIGITS")
+      ->check(CLI::Range(0u, static_cast<unsigned>(proxy::max_pin_bytes)))
+      ->capture_default_str();
+  add_duration(
+      app, "--twiml-gather-timeout",
+      [&twiml](std::chrono::milliseconds value) {
+        twiml.gather_timeout = static_cast<unsigned>(std::chrono::duration_cast<std::chrono::seconds>(value).count());
+      },
+      std::to_string(twiml.gather_timeout),
+      "Silence while the PIN is entered before the goodbye (<Gather timeout>; whole seconds)", {1, 600, true})
+      ->envname("CALLPROXY_TWIML_GATHER_TIMEOUT");
+  app.add_option("--twiml-max-tries", twiml.max_tries,
+                 "Wrong PINs one call may enter; after the last, goodbye (each one also counts towards "
+                 "--attempts-allowed)")
+      ->envname("CALLPROXY_TWIML_MAX_TRIES")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
+  app.add_option("--twiml-backend", twiml.backends,
+                 "The backendHosts a stream carries when the PIN names no backend (repeatable; none: the stream "
+                 "names none and --backend applies)")
+      ->envname("CALLPROXY_TWIML_BACKEND")
+      ->delimiter(',')
+      ->check(check_backend_entry);
+}
+
+void add_deprecated_flags(CLI::App& app, ServeFlags& flags) {
+  app.option_defaults()->group(group::deprecated);
+  // The Node service's variable is in milliseconds and keeps working; the flag of that name was
+  // callproxy's only setting in milliseconds, kept so that old command lines and files still start.
+  app.add_option("--pin-api-timeout-ms", flags.pin_api_timeout_ms,
+                 "Deprecated: write --pin-api-timeout (2.5 or 2500ms). The identity API's time to answer in "
+                 "milliseconds; its variable is the Node service's")
+      ->envname("SERVER_API_TIMEOUT_MS")
+      ->check(CLI::Range(1LL, 600000LL));
+}
+
+}  // namespace callproxy::cli

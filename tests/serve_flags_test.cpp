@@ -1,0 +1,236 @@
+// serve's flags as the rooms declare them (cli/serve_flags.h): one way to write a duration, every
+// setting in a named group, the deprecated millisecond flag and the Node service's variable, and
+// the settings reference kept equal to what the binary prints.
+#include <catch2/catch.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "cli/serve_flags.h"
+#include "support/child_process.h"
+
+using namespace callproxy;
+using namespace std::chrono_literals;
+
+namespace {
+
+// serve's flags on an app of their own, parsed from `args` (no environment unless the test sets it).
+struct ParsedServe {
+  explicit ParsedServe(std::vector<std::string> args) {
+    cli::add_listening_flags(app, flags.options);
+    cli::add_backend_flags(app, flags.options.media, flags.allow);
+    cli::add_stream_flags(app, flags.options.media);
+    cli::add_access_flags(app, flags.options);
+    cli::add_callers_flags(app, flags.options.callers);
+    cli::add_call_flow_flags(app, flags.options.callers.twiml);
+    cli::add_store_flags(app, flags.options);
+    cli::add_http_limit_flags(app, flags.options.http);
+    cli::add_deprecated_flags(app, flags);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    app.parse(args);
+    cli::resolve_pin_api_timeout(flags, app);
+  }
+  CLI::App app;
+  cli::ServeFlags flags;
+};
+
+// Sets an environment variable for the test's life (each test case runs in its own process).
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("a duration is seconds or a number with a unit, rounded to the millisecond", "[cli][duration]") {
+  const cli::DurationRange any{0, 86400};
+  const std::vector<std::pair<std::string, std::chrono::milliseconds>> good{
+      {"30", 30s},   {"0.5", 500ms}, {"1.5", 1500ms},   {"250ms", 250ms}, {"5s", 5s},      {"2m", 120s},
+      {"1h", 3600s}, {"0", 0ms},     {"0.0004", 0ms},   {"0.0006", 1ms},  {"1.5m", 90s},   {"1e3ms", 1s},
+      {"86400", 86400s}};
+  for (const auto& [text, expected] : good) {
+    INFO(text);
+    const auto parsed = cli::parse_duration(text, any);
+    REQUIRE(parsed.ok());
+    CHECK(parsed.value() == expected);
+  }
+  for (const std::string text : {"", "ms", "s", "5 s", "5sec", "5x", "5ms5", "five", "5.ms", "--5", "1,5", "nanms", "infs"}) {
+    INFO(text);
+    const auto parsed = cli::parse_duration(text, any);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().find("is not a duration") != std::string::npos);
+    CHECK(parsed.error().find("250ms") != std::string::npos);  // says how to write one
+  }
+  for (const std::string text : {"nan", "NaN", "inf", "-inf", "infinity", "1e999"}) {
+    INFO(text);
+    const auto parsed = cli::parse_duration(text, any);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error() == "Value " + text + " is not a finite number: expected 0 to 86400 seconds");
+  }
+}
+
+TEST_CASE("a duration's range holds whatever its unit, edges included", "[cli][duration]") {
+  const cli::DurationRange range{0.1, 600};
+  CHECK(cli::parse_duration("100ms", range).ok());
+  CHECK(cli::parse_duration("0.1", range).ok());
+  CHECK(cli::parse_duration("10m", range).ok());
+  CHECK(cli::parse_duration("600s", range).ok());
+  for (const std::string text : {"99ms", "0.09", "601", "10.1m", "1h", "-1", "-0.5s"}) {
+    INFO(text);
+    const auto parsed = cli::parse_duration(text, range);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error() == "Value " + text + " not in range 0.1 to 600 seconds");
+  }
+  const cli::DurationRange whole{1, 86400, true};
+  CHECK(cli::parse_duration("2m", whole).value() == 120s);
+  CHECK(cli::parse_duration("3000ms", whole).value() == 3s);
+  for (const std::string text : {"1.5", "2500ms", "1.01m"}) {
+    INFO(text);
+    const auto parsed = cli::parse_duration(text, whole);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error() == "Value " + text + " is not a whole number of seconds");
+  }
+  CHECK(cli::duration_text(30s) == "30");
+  CHECK(cli::duration_text(500ms) == "0.5");
+  CHECK(cli::duration_text(25ms) == "0.025");
+  CHECK(cli::duration_text(1500ms) == "1.5");
+}
+
+TEST_CASE("every serve duration takes a unit and lands in its setting", "[cli][duration]") {
+  ParsedServe serve({"--drain-timeout", "2m", "--start-timeout", "250ms", "--stream-idle-timeout", "1.5",
+                     "--backend-reconnect-window", "30s", "--backend-connect-timeout", "1500ms", "--max-backend-lag",
+                     "0.5", "--stream-token-ttl", "2m", "--attempts-ttl", "1h", "--pin-failure-window", "5m",
+                     "--pin-api-timeout", "2500ms", "--twiml-gather-timeout", "30s", "--header-timeout", "3s",
+                     "--request-timeout", "750ms"});
+  const auto& o = serve.flags.options;
+  CHECK(o.drain_timeout == 120s);
+  CHECK(o.media.start_timeout == 250ms);
+  CHECK(o.media.stream_idle_timeout == 1500ms);
+  CHECK(o.media.backend_reconnect_window == 30s);
+  CHECK(o.media.backend_connect_timeout == 1500ms);
+  CHECK(o.media.max_backend_lag == 500ms);
+  CHECK(o.media.stream_token_ttl == 120s);
+  CHECK(o.callers.attempts.ttl == 3600s);
+  CHECK(o.callers.pin_budget.window == 300s);
+  CHECK(o.callers.pin_api_timeout == 2500ms);
+  CHECK(o.callers.twiml.gather_timeout == 30u);
+  CHECK(o.http.header_timeout == 3s);
+  CHECK(o.http.request_timeout == 750ms);
+
+  // Every duration setting is one: typed DURATION, so --help, the template and the reference say so.
+  std::size_t durations = 0;
+  for (const auto* option : serve.app.get_options()) {
+    if (option->get_type_name().rfind("DURATION", 0) == 0) ++durations;
+  }
+  CHECK(durations == 13);
+  // Whole-second settings refuse what they cannot hold, naming the flag.
+  CHECK_THROWS_WITH(ParsedServe({"--stream-token-ttl", "1500ms"}),
+                    Catch::Contains("Value 1500ms is not a whole number of seconds"));
+  CHECK_THROWS_WITH(ParsedServe({"--twiml-gather-timeout", "2.5"}),
+                    Catch::Contains("Value 2.5 is not a whole number of seconds"));
+}
+
+TEST_CASE("the identity API's timeout: --pin-api-timeout wins over the old millisecond names", "[cli][duration]") {
+  CHECK(ParsedServe({}).flags.options.callers.pin_api_timeout == 10s);  // the default
+  CHECK(ParsedServe({"--pin-api-timeout-ms", "300"}).flags.options.callers.pin_api_timeout == 300ms);
+  CHECK(ParsedServe({"--pin-api-timeout", "2", "--pin-api-timeout-ms", "300"}).flags.options.callers.pin_api_timeout ==
+        2s);
+  {
+    ScopedEnv node("SERVER_API_TIMEOUT_MS", "1200");
+    CHECK(ParsedServe({}).flags.options.callers.pin_api_timeout == 1200ms);
+    CHECK(ParsedServe({"--pin-api-timeout", "0.3"}).flags.options.callers.pin_api_timeout == 300ms);
+  }
+  {
+    ScopedEnv ours("CALLPROXY_PIN_API_TIMEOUT", "4s");
+    CHECK(ParsedServe({}).flags.options.callers.pin_api_timeout == 4s);
+  }
+  CHECK_THROWS_WITH(ParsedServe({"--pin-api-timeout-ms", "0"}), Catch::Contains("Value 0 not in range 1 to 600000"));
+}
+
+TEST_CASE("the deprecated --pin-api-timeout-ms works and says so; the Node service's variable is not warned about",
+          "[cli][duration]") {
+  const auto help = test::run_command(test::callproxy_args({"serve", "--help"}));
+  CHECK(help.exit_code == 0);  // the old flag is listed last, under Deprecated
+  const auto deprecated = help.out.find("\nDeprecated:\n");
+  REQUIRE(deprecated != std::string::npos);
+  CHECK(help.out.find("--pin-api-timeout-ms", deprecated) != std::string::npos);
+  CHECK(help.out.find("--pin-api-timeout-ms") > deprecated);
+  CHECK(help.out.find("--pin-api-timeout DURATION") < deprecated);
+  // Not suggested in the config template; documented in the reference.
+  const auto config = test::run_command(test::callproxy_args({"serve", "--print-config"}));
+  CHECK(config.out.find("pin-api-timeout-ms") == std::string::npos);
+  const auto reference = test::run_command(test::callproxy_args({"serve", "--print-reference"}));
+  CHECK(reference.out.find("| `--pin-api-timeout-ms` | `SERVER_API_TIMEOUT_MS` |") != std::string::npos);
+
+  // The warning comes before serve listens, which start_serve waits for.
+  auto serve = test::start_serve({"--pin-api-timeout-ms", "300"});
+  auto node = test::start_serve({}, {{"SERVER_API_TIMEOUT_MS", "300"}});
+  CHECK(serve.process->err().find("--pin-api-timeout-ms is deprecated: write --pin-api-timeout 300ms") !=
+        std::string::npos);
+  CHECK(node.process->err().find("deprecated") == std::string::npos);
+}
+
+TEST_CASE("serve --help reads in sections, every setting in one", "[cli]") {
+  const auto help = test::run_command(test::callproxy_args({"serve", "--help"}));
+  REQUIRE(help.exit_code == 0);
+  std::size_t at = 0;
+  for (const auto& group : {cli::group::listening, cli::group::backends, cli::group::streams, cli::group::access,
+                            cli::group::callers, cli::group::call_flow, cli::group::store, cli::group::http_limits,
+                            cli::group::deprecated}) {
+    INFO(group);
+    const auto found = help.out.find("\n" + group + ":\n", at);
+    REQUIRE(found != std::string::npos);  // present, and after the one before
+    at = found;
+  }
+  CLI::App app;
+  cli::setup_serve(app);
+  for (const auto* option : app.get_subcommand("serve")->get_options()) {
+    INFO(option->get_name());
+    const auto& group = option->get_group();
+    if (option->get_name() == "--pin-api-timeout-ms") {
+      CHECK(group == cli::group::deprecated);
+    } else if (option->get_configurable()) {
+      CHECK(group != "Options");  // a setting has a section of its own
+      CHECK_FALSE(group.empty());
+    }
+  }
+}
+
+TEST_CASE("docs/settings.md is what `callproxy serve --print-reference` prints", "[cli][config][docs]") {
+  const auto printed = test::run_command(test::callproxy_args({"serve", "--print-reference"}));
+  REQUIRE(printed.exit_code == 0);
+  const std::string committed_path = std::string(CALLPROXY_SOURCE_DIR) + "/docs/settings.md";
+  if (printed.out != read_file(committed_path)) {
+    FAIL("docs/settings.md is out of date with serve's flags; regenerate it with\n  " CALLPROXY_BIN
+         " serve --print-reference > " CALLPROXY_SOURCE_DIR "/docs/settings.md");
+  }
+  // Every setting --print-config lists is in the reference, and the other way round.
+  const auto config = test::run_command(test::callproxy_args({"serve", "--print-config"}));
+  std::istringstream lines(config.out);
+  std::size_t keys = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() < 2 || line[0] != '#' || std::islower(static_cast<unsigned char>(line[1])) == 0) continue;
+    const auto key = line.substr(1, line.find(" = ") - 1);
+    INFO(key);
+    CHECK(printed.out.find("| `--" + key + "`") != std::string::npos);
+    ++keys;
+  }
+  CHECK(keys >= 60);
+}
