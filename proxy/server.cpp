@@ -26,7 +26,7 @@
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
 #include "proxy/media/call_session.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 #include "twilio/stream_token.h"
 
 namespace callproxy::proxy {
