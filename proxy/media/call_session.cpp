@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/fault_injection.h"
+#include "core/log_limit.h"
 #include "core/log_text.h"
 #include "core/random_hex.h"
 #include "net/asio_names.h"
@@ -27,7 +28,6 @@
 #include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
 #include "proxy/media/frame_text.h"
-#include "proxy/media/log_limit.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/media_message.h"
 #include "twilio/media_scan.h"
@@ -59,7 +59,7 @@ twilio::MediaScanner& loop_scanner(std::size_t max_message_bytes) {
 // What a log line keeps of a SID (Twilio's are 34 characters; the label is in every line of a call).
 constexpr std::size_t max_logged_sid_bytes = 64;
 
-// Log lines a peer can cause, each limited per call (log_limit.h).
+// Log lines a peer can cause, each limited per call (core/log_limit.h).
 enum class PeerLog : std::size_t {
   malformed,
   bad_payload,
