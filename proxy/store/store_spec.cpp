@@ -5,7 +5,9 @@
 
 #include <charconv>
 #include <optional>
+#include <utility>
 
+#include "net/endpoint.h"
 #include "twilio/percent_encoding.h"
 
 namespace callproxy::proxy {
@@ -45,35 +47,30 @@ Result<StoreSpec> parse_redis_url(std::string_view text) {
       return fail("redis URL names user '" + redis.user + "' without a password (redis://USER:PASSWORD@HOST)");
     }
   }
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unclosed '[' in the redis host");
-    host = authority.substr(1, close - 1);
-    const auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return fail("expected ':PORT' after the redis host");
-      port = after.substr(1);
-      if (port.empty()) return fail("redis port must be 1-65535, got ''");
+  // HOST, [IPv6] or either with :PORT, split as every host:port is (net/endpoint.h); no port
+  // is Redis's own (6379).
+  const bool bracketed = !authority.empty() && authority.front() == '[';
+  std::string host;
+  if (!bracketed && authority.find(':') == std::string_view::npos) {
+    host = std::string(authority);
+  } else if (bracketed && authority.find(']') == authority.size() - 1) {
+    host = std::string(authority.substr(1, authority.size() - 2));
+  } else {
+    auto split = net::split_host_port(authority);
+    if (!split) {
+      if (!bracketed) return fail("an IPv6 redis host is written in brackets: redis://[ADDRESS]:PORT");
+      if (authority.find(']') == std::string_view::npos) return fail("unclosed '[' in the redis host");
+      return fail("expected ':PORT' after the redis host");
     }
-  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-    if (port.empty()) return fail("redis port must be 1-65535, got ''");
-  }
-  if (!port.empty()) {
-    unsigned value = 0;
-    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
-      return fail("redis port must be 1-65535, got '" + std::string(port) + "'");
-    }
-    redis.port = static_cast<std::uint16_t>(value);
+    const auto port = net::parse_port(split->second);
+    if (!port) return fail("redis port must be 1-65535, got '" + split->second + "'");
+    host = std::move(split->first);
+    redis.port = *port;
   }
   if (host.empty()) return fail("redis[s]://HOST[:PORT][/DB] needs a host");
   if (host.find_first_of(" /@[]") != std::string_view::npos)
     return fail("invalid redis host '" + std::string(host) + "'");
-  redis.host = std::string(host);
+  redis.host = std::move(host);
   return StoreSpec{redis};
 }
 
