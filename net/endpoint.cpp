@@ -1,5 +1,6 @@
 #include "net/endpoint.h"
 
+#include "core/ascii_case.h"
 #include "core/log_text.h"
 
 #include <arpa/inet.h>
@@ -130,12 +131,6 @@ std::optional<std::pair<std::string, std::string>> split_host_port(std::string_v
   // A bare IPv6 literal has several colons and needs brackets.
   if (s.find(':') != colon) return std::nullopt;
   return std::pair{std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))};
-}
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace callproxy::net

@@ -51,6 +51,5 @@ bool valid_dns_name(std::string_view name);
 bool valid_host(std::string_view host);
 // "host:port" or "[v6]:port" split in two (the port unchecked); a bare IPv6 literal is refused.
 std::optional<std::pair<std::string, std::string>> split_host_port(std::string_view text);
-std::string lower_ascii(std::string_view text);
 
 }  // namespace callproxy::net

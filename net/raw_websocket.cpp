@@ -3,6 +3,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <boost/version.hpp>
 #include <spdlog/spdlog.h>
 
 #include <sys/random.h>
@@ -13,6 +14,22 @@
 #include <stdexcept>
 
 #include "net/websocket_frame.h"
+
+// The readable wait (raw_websocket.h, ReadableWait and SocketAccess) is built on Asio internals,
+// which are no API and may change in any release: detail::reactor_op and its perform/complete
+// protocol, the epoll reactor's start_op, post_immediate_completion and its per-direction
+// try_speculative_ flag, and basic_socket's protected impl_ (its socket_ and reactor_data_). They
+// were read and tested on Boost 1.81 (Debian 12) only, so another Boost stops the build here
+// rather than misbehave at run time. To take another: re-read those internals in its Asio, run
+// the tests that drive this file over real sockets (tests/media_framing_test.cpp,
+// tests/loop_fairness_test.cpp, tests/media_proxy_test.cpp: callproxy_tests "[media],[fairness]";
+// tests/alloc_test.cpp: callproxy_alloc_tests) and those of the framing it reads and writes
+// (tests/websocket_frame_test.cpp: "[websocket]"), then widen the range below.
+static_assert(BOOST_VERSION / 100 == 1081,
+              "net/raw_websocket.cpp relies on Asio internals verified on Boost 1.81 only (reactor_op, the epoll "
+              "reactor's start_op and try_speculative_, basic_socket's protected impl_): re-verify them for this "
+              "Boost, run callproxy_tests \"[media],[fairness],[websocket]\" and callproxy_alloc_tests, then widen "
+              "this check");
 
 namespace callproxy::net {
 namespace http = boost::beast::http;

@@ -20,13 +20,13 @@
 #include "proxy/callers/pin_directory.h"
 #include "proxy/callers/pin_reloader.h"
 #include "proxy/callers/twiml_routes.h"
-#include "proxy/counted_store.h"
 #include "proxy/http/connection_limits.h"
 #include "proxy/http/http_session.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
 #include "proxy/media/call_session.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
+#include "proxy/store/counted_store.h"
 #include "twilio/stream_token.h"
 
 namespace callproxy::proxy {

@@ -11,14 +11,16 @@ declare -A allowed=(
   [twilio]="core"
   [net]="core"
   [assets]=""
-  [proxy/store]="net twilio core"
-  [proxy/media]="proxy/store net twilio core"
-  [proxy/http]="proxy/media proxy/store net twilio core"
-  [proxy/callers]="proxy/http proxy/media proxy/store net twilio core"
-  [proxy]="proxy/callers proxy/http proxy/media proxy/store net twilio core"
+  # The counters every room of serve counts into: below them all, above nothing of theirs.
+  [proxy/metrics]="core"
+  [proxy/store]="proxy/metrics net twilio core"
+  [proxy/media]="proxy/store proxy/metrics net twilio core"
+  [proxy/http]="proxy/media proxy/store proxy/metrics net twilio core"
+  [proxy/callers]="proxy/http proxy/media proxy/store proxy/metrics net twilio core"
+  [proxy]="proxy/callers proxy/http proxy/media proxy/store proxy/metrics net twilio core"
   [testclient]="net twilio core"
   [speaker]="net twilio core"
-  [cli]="proxy proxy/callers proxy/http proxy/media proxy/store testclient speaker assets net twilio core"
+  [cli]="proxy proxy/callers proxy/http proxy/media proxy/store proxy/metrics testclient speaker assets net twilio core"
   # The bench's instruments stand alone (their own helpers; Asio/Beast only from the compiled
   # net library, never a project header), so a change to what they measure cannot change them;
   # and nothing may include them.

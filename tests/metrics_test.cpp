@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 
 using namespace callproxy::proxy;
 

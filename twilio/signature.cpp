@@ -15,6 +15,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/ascii_case.h"
 #include "twilio/base64.h"
 #include "twilio/percent_encoding.h"
 
@@ -77,12 +78,6 @@ struct Utf16Keyed {
     return *a.text < *b.text;
   }
 };
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 void percent_encode_byte(std::string& out, unsigned char b) {
   static constexpr char digits[] = "0123456789ABCDEF";

@@ -13,7 +13,7 @@
 #include "proxy/callers/pin_directory.h"
 #include "proxy/http/request_signing.h"
 #include "proxy/http/router.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 
 namespace callproxy::proxy {
 

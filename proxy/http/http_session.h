@@ -9,7 +9,7 @@
 #include "proxy/http/http_options.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/router.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 
 namespace boost::asio::ssl {
 class context;

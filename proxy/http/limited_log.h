@@ -1,7 +1,7 @@
 // Log lines a client can cause with a request: a signature refused, a state store or PIN API
 // that cannot answer. One that keeps asking would write a line per request (and one with a long
 // path, 16 KiB of it per line). Limited per reason as the media path's lines are
-// (media/log_limit.h, one LogSlot per reason): the first is written, then at most one per
+// (core/log_limit.h, one LogSlot per reason): the first is written, then at most one per
 // interval saying how many were like it. Shared by every HTTP loop, so behind a lock (taken on
 // refusals and errors only).
 #pragma once
@@ -14,8 +14,8 @@
 #include <string_view>
 #include <utility>
 
+#include "core/log_limit.h"
 #include "core/log_text.h"
-#include "proxy/media/log_limit.h"
 
 namespace callproxy::proxy {
 

@@ -8,7 +8,7 @@
 #include "proxy/http/connection_limits.h"
 #include "proxy/http/request_signing.h"
 #include "proxy/http/router.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 
 namespace callproxy::proxy {
 

@@ -6,7 +6,7 @@
 #include <atomic>
 
 #include "proxy/http/router.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {

@@ -4,15 +4,13 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "core/ascii_case.h"
 #include "net/endpoint.h"
 
 namespace callproxy::proxy {
 
 using net::ip_bytes;
 using net::parse_port;
-namespace {
-std::string lower(std::string_view s) { return net::lower_ascii(s); }
-}  // namespace
 
 void BackendAllowlist::add(std::string_view text) {
   const auto colon = text.rfind(':');
@@ -44,7 +42,7 @@ void BackendAllowlist::add(std::string_view text) {
   } else if (host.rfind("*.", 0) == 0) {
     if (!net::valid_dns_name(host.substr(2))) throw invalid("invalid host suffix");
     p.kind = Pattern::Kind::suffix;
-    p.text = lower(host.substr(1));
+    p.text = lower_ascii(host.substr(1));
   } else if (const auto slash = host.find('/'); slash != std::string_view::npos) {
     p.kind = Pattern::Kind::cidr;
     const auto network = host.substr(0, slash);
@@ -68,7 +66,7 @@ void BackendAllowlist::add(std::string_view text) {
   } else {
     if (!net::valid_dns_name(host)) throw invalid("invalid host");
     p.kind = Pattern::Kind::exact;
-    p.text = lower(host);
+    p.text = lower_ascii(host);
   }
   patterns_.push_back(std::move(p));
 }
@@ -77,10 +75,10 @@ bool BackendAllowlist::host_matches(const Pattern& p, std::string_view host, std
   switch (p.kind) {
     case Pattern::Kind::any: return true;
     // Name patterns match names only: an IP literal is judged by its address.
-    case Pattern::Kind::exact: return ip_bytes(host).empty() && lower(host) == p.text;
+    case Pattern::Kind::exact: return ip_bytes(host).empty() && lower_ascii(host) == p.text;
     case Pattern::Kind::suffix: {
       if (!ip_bytes(host).empty()) return false;
-      const auto h = lower(host);
+      const auto h = lower_ascii(host);
       return h.size() > p.text.size() && h.compare(h.size() - p.text.size(), p.text.size(), p.text) == 0;
     }
     case Pattern::Kind::cidr: {

@@ -13,7 +13,7 @@
 #include "proxy/media/backend_target.h"
 #include "proxy/media/frame_text.h"
 #include "proxy/media/media_options.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 
 namespace boost::asio {
 class io_context;

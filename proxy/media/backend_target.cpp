@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/ascii_case.h"
 #include "core/log_text.h"
 #include "twilio/json_limits.h"
 
@@ -28,7 +29,7 @@ Result<BackendTarget> parse_backend(std::string_view entry) {
   if (!port) return fail("port must be 1-65535");
   if (!net::valid_host(hp->first)) return fail("invalid host");
   BackendTarget t;
-  t.host = net::lower_ascii(hp->first);
+  t.host = lower_ascii(hp->first);
   t.port = *port;
   t.target = "/media";
   return t;

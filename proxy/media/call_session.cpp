@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/fault_injection.h"
+#include "core/log_limit.h"
 #include "core/log_text.h"
 #include "core/random_hex.h"
 #include "net/asio_names.h"
@@ -27,7 +28,6 @@
 #include "net/write_queue.h"
 #include "proxy/media/backend_link.h"
 #include "proxy/media/frame_text.h"
-#include "proxy/media/log_limit.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/media_message.h"
 #include "twilio/media_scan.h"
@@ -59,7 +59,7 @@ twilio::MediaScanner& loop_scanner(std::size_t max_message_bytes) {
 // What a log line keeps of a SID (Twilio's are 34 characters; the label is in every line of a call).
 constexpr std::size_t max_logged_sid_bytes = 64;
 
-// Log lines a peer can cause, each limited per call (log_limit.h).
+// Log lines a peer can cause, each limited per call (core/log_limit.h).
 enum class PeerLog : std::size_t {
   malformed,
   bad_payload,
@@ -80,6 +80,13 @@ struct Admission {
   std::vector<BackendTarget> targets;
   std::vector<FrameText> preamble;
   std::string execution_id;
+};
+
+// A stream token that passed its checks, to claim once the rest of the start has been checked:
+// its id (empty when serve takes no tokens) and how long the claim must last.
+struct TokenClaim {
+  std::string token_id;
+  std::chrono::milliseconds ttl{};
 };
 
 // One call from Twilio, over `Ws`: our own framing on a plain connection
@@ -398,11 +405,35 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     }
   }
 
+  // A 'start' is checked, then admitted: the stream token (when serve takes them) before anything
+  // else, then the backends it names; a check that fails closes the stream before any backend is
+  // connected. An admitted stream gets its backends once its token is claimed (claim_token).
   void on_start(const twilio::StartMessage& start, std::string_view text) {
     if (started_) {
       peer_warn(PeerLog::second_start, "second 'start' ignored");
       return;
     }
+    begin_stream(start);
+    const auto claim = check_stream_token(start);
+    if (!claim) return;  // refused: the stream is closing
+    auto targets = usable_backends(backend_entries(start));
+    if (!targets) return;  // refused: the stream is closing
+
+    Admission admission;
+    admission.targets = std::move(*targets);
+    admission.preamble = start_preamble(start, text);
+    fork_ = stream_is_fork(start);
+    if (const auto it = start.custom_parameters.find("executionId");
+        it != start.custom_parameters.end() && !it->second.empty()) {
+      admission.execution_id = it->second;
+    }
+
+    if (claim->token_id.empty()) return admit(std::move(admission));
+    claim_token(claim->token_id, claim->ttl, std::move(admission));
+  }
+
+  // The stream has started: its socket set for one-way traffic, its log lines labelled with its SIDs.
+  void begin_stream(const twilio::StartMessage& start) {
     started_ = true;
     start_timer_.cancel();
     // From here on the stream is one-way: one ACK per two frames, not one each (net/delayed_acks.h).
@@ -412,34 +443,38 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     // longer ones are cut.
     label_ = logged_text(start.stream_sid, max_logged_sid_bytes) + " (" +
              (start.call_sid.empty() ? "no callSid" : logged_text(start.call_sid, max_logged_sid_bytes)) + ")";
+  }
 
+  // Before anything is connected: the token says this call may stream to these backends. Nothing
+  // when it does not (the stream is closed, 1008); the token to claim when it does (none when
+  // serve takes no tokens).
+  std::optional<TokenClaim> check_stream_token(const twilio::StartMessage& start) {
+    if (options_.stream_token_secret.empty()) return TokenClaim{};
     const auto hosts_param = start.custom_parameters.find("backendHosts");
-    std::string token_id;  // the token's, to claim once the rest of the start has been checked
-    std::chrono::milliseconds claim_for{};
-    if (!options_.stream_token_secret.empty()) {
-      // Before anything is connected: the token says this call may stream to these backends.
-      const auto token_param = start.custom_parameters.find("streamToken");
-      const std::string_view token = token_param != start.custom_parameters.end()
-                                         ? std::string_view(token_param->second)
-                                         : handshake_token_;
-      const auto now =
-          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-      const auto verdict = twilio::check_stream_token(
-          options_.stream_token_secret, token, start.call_sid,
-          hosts_param != start.custom_parameters.end() ? std::string_view(hosts_param->second) : std::string_view(),
-          now);
-      if (verdict != twilio::StreamTokenVerdict::valid) {
-        metrics_.streams_refused[StreamRefusal::stream_token].add();
-        const std::string reason(twilio::describe(verdict));
-        spdlog::warn("call {}: {}: closing the stream (1008) before connecting any backend", label_, reason);
-        return close_twilio(websocket::close_code::policy_error, reason);
-      }
-      token_id = twilio::stream_token_id(token);
-      claim_for = std::chrono::seconds(twilio::stream_token_expiry(token) - now) + options_.stream_token_clock_skew;
+    const auto token_param = start.custom_parameters.find("streamToken");
+    const std::string_view token = token_param != start.custom_parameters.end() ? std::string_view(token_param->second)
+                                                                                : handshake_token_;
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto verdict = twilio::check_stream_token(
+        options_.stream_token_secret, token, start.call_sid,
+        hosts_param != start.custom_parameters.end() ? std::string_view(hosts_param->second) : std::string_view(), now);
+    if (verdict != twilio::StreamTokenVerdict::valid) {
+      metrics_.streams_refused[StreamRefusal::stream_token].add();
+      const std::string reason(twilio::describe(verdict));
+      spdlog::warn("call {}: {}: closing the stream (1008) before connecting any backend", label_, reason);
+      close_twilio(websocket::close_code::policy_error, reason);
+      return std::nullopt;
     }
+    return TokenClaim{twilio::stream_token_id(token), std::chrono::seconds(twilio::stream_token_expiry(token) - now) +
+                                                          options_.stream_token_clock_skew};
+  }
 
+  // The backends the start names (backendHosts), else serve's defaults; none when it names them
+  // wrongly.
+  std::vector<std::string> backend_entries(const twilio::StartMessage& start) {
     std::vector<std::string> entries = options_.default_backends;
-    if (const auto it = hosts_param; it != start.custom_parameters.end()) {
+    if (const auto it = start.custom_parameters.find("backendHosts"); it != start.custom_parameters.end()) {
       auto hosts = parse_backend_hosts(it->second);
       if (!hosts) {
         metrics_.backends_refused[RefusedBackend::invalid].add();
@@ -449,15 +484,20 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         entries = std::move(hosts.value());
       }
     }
+    return entries;
+  }
 
+  // The entries that parse and --backend-allow allows (each refused one counted and logged).
+  // Nothing when there are too many entries or none is usable: the stream is closed (1008).
+  std::optional<std::vector<BackendTarget>> usable_backends(const std::vector<std::string>& entries) {
     if (entries.size() > options_.max_backends_per_call) {
       metrics_.streams_refused[StreamRefusal::too_many_backends].add();
       spdlog::warn("call {}: start names {} backends, more than --max-backends-per-call ({}): closing the stream",
                    label_, entries.size(), options_.max_backends_per_call);
-      return close_twilio(websocket::close_code::policy_error, "too many backends");
+      close_twilio(websocket::close_code::policy_error, "too many backends");
+      return std::nullopt;
     }
-
-    Admission admission;
+    std::vector<BackendTarget> targets;
     for (const auto& entry : entries) {
       auto target = parse_backend(entry);
       if (!target) {
@@ -470,44 +510,45 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().logged_url());
         continue;
       }
-      admission.targets.push_back(std::move(target.value()));
+      targets.push_back(std::move(target.value()));
     }
-    if (admission.targets.empty()) {
+    if (targets.empty()) {
       metrics_.streams_refused[StreamRefusal::no_backend].add();
       spdlog::warn("call {}: no usable backend: closing the stream", label_);
-      return close_twilio(websocket::close_code::policy_error, "no backend for this call");
+      close_twilio(websocket::close_code::policy_error, "no backend for this call");
+      return std::nullopt;
     }
+    return targets;
+  }
 
+  // What every backend gets first: passthrough, Twilio's 'connected' and 'start' as they came;
+  // the simple format, the start in its own words, without the stream token (it is for serve).
+  std::vector<FrameText> start_preamble(const twilio::StartMessage& start, std::string_view text) {
+    std::vector<FrameText> preamble;
     if (passthrough()) {
-      admission.preamble.push_back(connected_text_
-                                       ? connected_text_
-                                       : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
-      admission.preamble.push_back(share(text));
+      preamble.push_back(connected_text_ ? connected_text_
+                                         : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
+      preamble.push_back(share(text));
     } else if (start.custom_parameters.count("streamToken") > 0) {
-      // The token is for serve: backends of the simple format do not see it.
       auto without_token = start;
       without_token.custom_parameters.erase("streamToken");
-      admission.preamble.push_back(share(twilio::write_simple_start(without_token)));
+      preamble.push_back(share(twilio::write_simple_start(without_token)));
     } else {
-      admission.preamble.push_back(share(twilio::write_simple_start(start)));
+      preamble.push_back(share(twilio::write_simple_start(start)));
     }
+    return preamble;
+  }
 
-    fork_ = options_.stream_mode == StreamMode::fork;
-    if (const auto it = start.custom_parameters.find("streamMode"); it != start.custom_parameters.end()) {
-      if (it->second == "fork" || it->second == "connect") {
-        fork_ = it->second == "fork";
-      } else {
-        spdlog::warn("call {}: streamMode '{}' is neither connect nor fork: using {}", label_, it->second.substr(0, 32),
-                     fork_ ? "fork" : "connect");
-      }
-    }
-    if (const auto it = start.custom_parameters.find("executionId");
-        it != start.custom_parameters.end() && !it->second.empty()) {
-      admission.execution_id = it->second;
-    }
-
-    if (token_id.empty()) return admit(std::move(admission));
-    claim_token(token_id, claim_for, std::move(admission));
+  // Whether the stream is one-way (fork) or two-way (connect): the start's streamMode, else
+  // --stream-mode.
+  bool stream_is_fork(const twilio::StartMessage& start) const {
+    const bool fork = options_.stream_mode == StreamMode::fork;
+    const auto it = start.custom_parameters.find("streamMode");
+    if (it == start.custom_parameters.end()) return fork;
+    if (it->second == "fork" || it->second == "connect") return it->second == "fork";
+    spdlog::warn("call {}: streamMode '{}' is neither connect nor fork: using {}", label_, it->second.substr(0, 32),
+                 fork ? "fork" : "connect");
+    return fork;
   }
 
   // ---- the stream token's single use --------------------------------------------------

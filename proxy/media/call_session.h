@@ -14,7 +14,7 @@
 #include "net/loop_stream.h"
 #include "proxy/media/call_registry.h"
 #include "proxy/media/media_options.h"
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::net {

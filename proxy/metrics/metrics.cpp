@@ -1,4 +1,4 @@
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 
 #include <fmt/format.h>
 

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "proxy/media/metrics.h"
+#include "proxy/metrics/metrics.h"
 #include "proxy/store/state_store.h"
 
 namespace callproxy::proxy {

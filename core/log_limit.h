@@ -9,7 +9,7 @@
 #include <optional>
 #include <utility>
 
-namespace callproxy::proxy {
+namespace callproxy {
 
 // One kind of line: the first is written, then at most one per interval.
 class LogSlot {
@@ -50,4 +50,4 @@ class LogLimit {
   std::array<LogSlot, static_cast<std::size_t>(Reason::count)> slots_{};
 };
 
-}  // namespace callproxy::proxy
+}  // namespace callproxy

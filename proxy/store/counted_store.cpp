@@ -1,4 +1,4 @@
-#include "proxy/counted_store.h"
+#include "proxy/store/counted_store.h"
 
 #include <utility>
 
