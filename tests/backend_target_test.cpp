@@ -236,6 +236,14 @@ TEST_CASE("redis URLs carry user, password, TLS and database as the Node service
   CHECK(v6.port == 7000);
   CHECK(v6.db == 1);
   CHECK(redis("redis://[::1]").port == 6379);
+  // An IPv6 host without brackets was guessed at (fe80::1:6379 as host fe80::1, port 6379; ::1 as
+  // host ":" port 1): refused, saying how to write it, as backends are.
+  for (const auto* url : {"redis://fe80::1:6379", "redis://::1", "rediss://2001:db8::7/3"}) {
+    INFO(url);
+    const auto refused = parse_store_spec(url);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().find("an IPv6 redis host is written in brackets") != std::string::npos);
+  }
 
   CHECK(parse_redis_keys("node").value() == RedisKeys::node);
   CHECK(parse_redis_keys("callproxy").value() == RedisKeys::callproxy);
