@@ -21,6 +21,7 @@
 #include "support/media_call.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
+#include "support/wait.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/percent_encoding.h"
@@ -165,8 +166,8 @@ TEST_CASE("every store counts attempts, blocks on the one too many, and forgets 
     wait_for<proxy::Done>(
         [&](auto done) { store->mark_connected("FN1", "stream-1", proxy::MarkUpdate::claim, 300ms, done); });
     CHECK(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
-    std::this_thread::sleep_for(400ms);
-    CHECK_FALSE(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
+    CHECK(test::eventually(
+        [&] { return !wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value(); }, 5s));
   }
 }
 
@@ -178,8 +179,11 @@ TEST_CASE("every store lets failed attempts expire after the TTL", "[callers][st
     const proxy::AttemptPolicy policy{9, 1s};
     wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 1);
-    std::this_thread::sleep_for(1100ms);
-    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0);
+    CHECK(test::eventually(
+        [&] {
+          return wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0;
+        },
+        5s));
     // The next failure starts again at one.
     CHECK(
         wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); }).value().attempts ==
@@ -858,19 +862,11 @@ TEST_CASE("two serve instances on one Redis see each other's blocks, attempts an
         R"("tracks":["inbound"],"customParameters":{"executionId":"FN77","backendHosts":"[\")" +
         backend.host_port() + R"(\"]"}}})");
     REQUIRE(backend.wait_for_messages(1));
-    bool seen = false;
-    for (int i = 0; i < 100 && !seen; ++i) {
-      seen = test::http_request(b.port, "GET", "/executions/FN77/connected").status == 200;
-      if (!seen) std::this_thread::sleep_for(20ms);
-    }
-    CHECK(seen);
+    CHECK(test::eventually(
+        [&] { return test::http_request(b.port, "GET", "/executions/FN77/connected").status == 200; }));
   }
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    gone = test::http_request(b.port, "GET", "/executions/FN77/connected").status == 410;
-    if (!gone) std::this_thread::sleep_for(20ms);
-  }
-  CHECK(gone);
+  CHECK(
+      test::eventually([&] { return test::http_request(b.port, "GET", "/executions/FN77/connected").status == 410; }));
 }
 
 TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it comes back by itself",
@@ -899,12 +895,9 @@ TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it 
   CHECK(backend.wait_for_messages(6));
 
   redis.start();
-  bool back = false;
-  for (int i = 0; i < 200 && !back; ++i) {
-    back = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).status == 200;
-    if (!back) std::this_thread::sleep_for(25ms);
-  }
-  CHECK(back);
+  CHECK(test::eventually([&] {
+    return post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).status == 200;
+  }));
   CHECK_NOTHROW(serve.process->wait_for_stderr("is back", std::chrono::seconds(10)));
 }
 
@@ -928,12 +921,7 @@ TEST_CASE("a Redis that stops answering is given up on in seconds, not left hang
   const auto hung = test::http_request(serve.port, "POST", "/auth-attempts/+1");
   CHECK(hung.status == 503);
   redis.resume();
-  bool back = false;
-  for (int i = 0; i < 200 && !back; ++i) {
-    back = test::http_request(serve.port, "POST", "/auth-attempts/+1").status == 201;
-    if (!back) std::this_thread::sleep_for(25ms);
-  }
-  CHECK(back);
+  CHECK(test::eventually([&] { return test::http_request(serve.port, "POST", "/auth-attempts/+1").status == 201; }));
 }
 
 TEST_CASE("limited log lines: the first per reason, then one per interval counting the rest, reasons bounded",
