@@ -298,7 +298,7 @@ TEST_CASE("a backend that never reads is dropped at --max-backend-queue-bytes, m
 }
 
 TEST_CASE("a backend that reads slower than the stream is dropped at --max-backend-lag, what it read in order",
-          "[backend-faults]") {
+          "[backend-faults][slow]") {
   RawBackend slow({Behaviour::slow_reader});
   Scene scene({"--max-backend-lag", "0.5"}, slow.host_port());
   scene.stream_until_faulty_backend_is_cut_off();

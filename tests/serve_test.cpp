@@ -43,7 +43,7 @@ TEST_CASE("serve never maps the audio libraries", "[serve]") {
   CHECK(audio.empty());
 }
 
-TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps serving", "[serve]") {
+TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps serving", "[serve][slow]") {
   auto serve = test::start_serve({"--max-body-bytes", "1024"});
   const auto missing = test::http_request(serve.port, "GET", "/no/such/route");
   CHECK(missing.status == 404);
