@@ -1,5 +1,5 @@
-// The built-in TwiML call flow and per-call stream tokens: the XML writer and the token as units,
-// then the real binary's /twiml routes (answers parsed back as XML) and streams carrying tokens.
+// The built-in TwiML call flow through the real binary: its /twiml routes (answers parsed back as
+// XML) and streams carrying tokens. The units: xml_writer_test, stream_token_test, twiml_routes_test.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -8,13 +8,9 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <future>
-#include <memory>
 #include <random>
 #include <set>
 
-#include "core/xml_writer.h"
-#include "proxy/callers/twiml_routes.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
@@ -138,160 +134,6 @@ struct StreamCall {
 };
 
 }  // namespace
-
-// ---- units --------------------------------------------------------------------------------
-
-TEST_CASE("the XML writer escapes & < > \" ' in text and attributes and the reader gets them back", "[twiml][xml]") {
-  const std::string nasty = R"(a<b>&c"d'e]]>f)";
-  XmlWriter w;
-  w.open("Response").element("Say", {{"voice", nasty}, {"x", "tab\tnl\ncr\r"}}, nasty + "\n\r").close();
-  const auto xml = w.finish();
-  CHECK(xml.find(R"(a&lt;b&gt;&amp;c&quot;d&apos;e]]&gt;f)") != std::string::npos);
-  const auto root = test::parse_xml(xml);
-  const auto& say = root.child("Say");
-  CHECK(say.text == nasty + "\n\r");
-  CHECK(say.at("voice") == nasty);
-  CHECK(say.at("x") == "tab\tnl\ncr\r");  // kept as references, not normalised into spaces
-}
-
-TEST_CASE("the XML writer leaves out what XML 1.0 forbids and keeps every other character", "[twiml][xml]") {
-  const std::string forbidden = std::string("\x00\x01\x08\x0b\x0c\x1f", 6) + "\xef\xbf\xbe" + "\xef\xbf\xbf" +
-                                "\xed\xa0\x80" /* a surrogate */ + "\xc0\xaf" /* overlong */ + "\xff" + "\xe2\x82";
-  const std::string kept = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e \xef\xbf\xbd";  // é € 📞 U+FFFD
-  XmlWriter w;
-  w.element("Say", {{"a", forbidden + kept}}, forbidden + kept);
-  const auto xml = w.finish();
-  const auto root = test::parse_xml(xml);  // throws on any forbidden character
-  CHECK(root.text == kept);
-  CHECK(root.at("a") == kept);
-}
-
-TEST_CASE("the XML writer refuses names that are not XML names, and the test reader is strict", "[twiml][xml]") {
-  for (const auto* bad : {"", "1a", "a b", "a<", "a\"", "Say>"}) {
-    INFO(bad);
-    XmlWriter w;
-    CHECK_THROWS_AS(w.open(bad), std::invalid_argument);
-    CHECK_THROWS_AS(w.empty("Say", {{bad, "v"}}), std::invalid_argument);
-  }
-  XmlWriter w;
-  CHECK_THROWS_AS(w.close(), std::logic_error);
-  CHECK(w.open("A").open("B").finish() == R"(<?xml version="1.0" encoding="UTF-8"?><A><B></B></A>)");
-  // The reader takes what the writer writes and nothing sloppier.
-  for (const auto* bad : {"<A>", "<A></B>", "<A>&</A>", "<A>a<b</A>", "<A x=1/>", "<A x='1' x='2'/>", "<A/><B/>",
-                          "<A>&nbsp;</A>", "<A>\x01</A>", "<A><!-- c --></A>", "<A>]]></A>", "<A x=\"<\"/>"}) {
-    INFO(bad);
-    CHECK_THROWS_AS(test::parse_xml(bad), std::runtime_error);
-  }
-}
-
-TEST_CASE("stream tokens: valid for their call, backends and time, refused otherwise", "[twiml][stream-token]") {
-  const std::string secret = test::secrets::stream_token_secret;
-  const std::string hosts = R"(["127.0.0.1:8888"])";
-  const auto now = unix_now();
-  const auto token = twilio::mint_stream_token(secret, "CA1", hosts, now + 60);
-  CHECK(token.rfind("v1." + std::to_string(now + 60) + ".", 0) == 0);
-  CHECK(token.size() < twilio::max_stream_token_chars);
-  using V = twilio::StreamTokenVerdict;
-  CHECK(twilio::check_stream_token(secret, token, "CA1", hosts, now) == V::valid);
-  CHECK(twilio::check_stream_token(secret, "", "CA1", hosts, now) == V::missing);
-  CHECK(twilio::check_stream_token(secret, token, "CA2", hosts, now) == V::mismatch);
-  CHECK(twilio::check_stream_token(secret, token, "CA1", R"(["127.0.0.1:9999"])", now) == V::mismatch);
-  CHECK(twilio::check_stream_token(secret, token, "CA1", "", now) == V::mismatch);
-  CHECK(twilio::check_stream_token("another-secret-of-16", token, "CA1", hosts, now) == V::mismatch);
-  CHECK(twilio::check_stream_token(secret, token, "CA1", hosts, now + 60) == V::expired);
-  // A later expiry written into the token is a different MAC.
-  auto stretched = token;
-  stretched.replace(3, std::to_string(now + 60).size(), std::to_string(now + 6000));
-  CHECK(twilio::check_stream_token(secret, stretched, "CA1", hosts, now + 100) == V::mismatch);
-  // Field boundaries count: a SID and hosts that concatenate alike are different calls.
-  CHECK(twilio::check_stream_token(secret, twilio::mint_stream_token(secret, "CA1[", "\"x\"]", now + 60), "CA1",
-                                   "[\"x\"]", now) == V::mismatch);
-  for (const auto* bad :
-       {"v1", "v1.", "v1..abc", "v2.1.abc", "v1.-5.abc", "v1.12x.abc", "v1.99999999999999999999.a", "v1.+12.abc"}) {
-    INFO(bad);
-    CHECK(twilio::check_stream_token(secret, bad, "CA1", hosts, now) == V::malformed);
-  }
-  // The expiry only as minted: a zero in front would be the same MAC under another text, and so
-  // another single-use claim for the same token.
-  CHECK(twilio::check_stream_token(secret, "v1.0" + token.substr(3), "CA1", hosts, now) == V::malformed);
-  CHECK(twilio::check_stream_token(secret, "v1.00" + token.substr(3), "CA1", hosts, now) == V::malformed);
-  CHECK(twilio::check_stream_token(secret, std::string(200, 'v'), "CA1", hosts, now) == V::malformed);
-  CHECK(twilio::describe(V::mismatch) == "invalid stream token");
-  CHECK(twilio::describe(V::expired) == "expired stream token");
-  // What a store remembers a used token by: a digest, not the token; and until when.
-  CHECK(twilio::stream_token_id(token) == twilio::sha256_hex(token));
-  CHECK(twilio::stream_token_id(token).find(token.substr(token.rfind('.') + 1)) == std::string::npos);
-  CHECK(twilio::stream_token_expiry(token) == now + 60);
-  CHECK(twilio::stream_token_expiry("v1.x.y") == -1);
-}
-
-TEST_CASE("TwiML URLs come from --public-url with the scheme each use needs", "[twiml]") {
-  CHECK(proxy::twiml_stream_url("", "calls.example.com") == "wss://calls.example.com/media");
-  CHECK(proxy::twiml_stream_url("https://calls.example.com/", "ignored") == "wss://calls.example.com/media");
-  CHECK(proxy::twiml_stream_url("wss://calls.example.com/proxy", "x") == "wss://calls.example.com/proxy/media");
-  CHECK(proxy::twiml_stream_url("http://127.0.0.1:8999", "x") == "ws://127.0.0.1:8999/media");
-  CHECK(proxy::twiml_pin_action("", 0) == "/twiml/pin");
-  CHECK(proxy::twiml_pin_action("", 2) == "/twiml/pin?tries=2");
-  CHECK(proxy::twiml_pin_action("wss://calls.example.com/proxy/", 1) ==
-        "https://calls.example.com/proxy/twiml/pin?tries=1");
-}
-
-// The TwiML flow's routes in this process, over the memory store, at a time the test chooses:
-// what proxy/server.cpp wires, without sockets.
-TEST_CASE("a token the TwiML flow mints with a 30 s TTL is valid at +29 s and expired at +31 s",
-          "[twiml][stream-token]") {
-  proxy::CallersOptions options;
-  options.pins_file = test::secrets::pins_file();
-  options.twiml.pin_digits = 8;
-  proxy::MediaOptions media;
-  media.stream_token_secret = test::secrets::stream_token_secret;
-  media.stream_token_ttl = 30s;  // --stream-token-ttl 30
-  const proxy::SignatureOptions signatures{false, "", "https://calls.example.com"};
-  const auto store = proxy::make_memory_store();
-  proxy::PinDirectory pins(options.pins_file);
-  proxy::RequestSigning signing(signatures);
-  proxy::PinFailureBudgets budgets(options.pin_budget);
-  proxy::ServerMetrics metrics;
-  proxy::CallerApi callers{options, *store, pins, signing, budgets, metrics.shared()};
-  proxy::TwimlApi api{callers, options.twiml, media, signatures};
-  // Minted half a second past a whole second: the expiry is in whole seconds, the half dropped.
-  const std::int64_t minted_at = 1'767'225'600;  // 2026-01-01T00:00:00Z
-  api.now = [&] { return std::chrono::system_clock::time_point(std::chrono::milliseconds(minted_at * 1000 + 500)); };
-  proxy::Router router;
-  proxy::add_twiml_routes(router, api);
-
-  proxy::HttpRequest request;
-  request.method = "POST";
-  request.target = "/twiml/pin";
-  request.headers = {{"Host", "calls.example.com"}, {"Content-Type", "application/x-www-form-urlencoded"}};
-  const auto sid = call_sid_for(30);
-  request.body = form_body(webhook("+15551110030", sid, test::secrets::pin));
-  request.remote_address = "127.0.0.1";
-  // The answer may come on another thread (the PIN check's), so it is waited for, with a deadline.
-  auto answered = std::make_shared<std::promise<proxy::HttpResponse>>();
-  router.dispatch(request, [answered](proxy::HttpResponse response) { answered->set_value(std::move(response)); });
-  auto future = answered->get_future();
-  REQUIRE(future.wait_for(10s) == std::future_status::ready);
-  const auto answer = future.get();
-  INFO(answer.body);
-  REQUIRE(answer.status == 200);
-  const auto root = test::parse_xml(answer.body);
-  const auto params = parameters_of(root.child("Connect").child("Stream"));
-  const auto& token = params.at("streamToken");
-  test::secrets::remember(token);
-  const auto& hosts = params.at("backendHosts");
-
-  using V = twilio::StreamTokenVerdict;
-  const auto at = [&](std::int64_t unix_seconds) {
-    return twilio::check_stream_token(test::secrets::stream_token_secret, token, sid, hosts, unix_seconds);
-  };
-  CHECK(twilio::stream_token_expiry(token) == minted_at + 30);
-  CHECK(at(minted_at) == V::valid);
-  CHECK(at(minted_at + 29) == V::valid);
-  CHECK(at(minted_at + 31) == V::expired);
-}
-
-// ---- the routes, through the real binary --------------------------------------------------
 
 TEST_CASE("TwiML voice: withheld and blocked callers hear goodbye and are hung up on, others are asked for the PIN",
           "[twiml][api]") {
