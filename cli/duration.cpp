@@ -5,7 +5,6 @@
 #include <sstream>
 #include <utility>
 
-
 namespace callproxy::cli {
 namespace {
 
@@ -47,10 +46,12 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, const Du
   const std::string value_text(text);
   double value = 0;
   if (number.empty() || !CLI::detail::lexical_cast(std::string(number), value)) {
-    return Error{"Value " + value_text + " is not a duration: expected seconds (1.5) or a number with a unit (250ms, 5s, " +
-                 "2m, 1h), " + range_text(range)};
+    return Error{"Value " + value_text +
+                 " is not a duration: expected seconds (1.5) or a number with a unit (250ms, 5s, " + "2m, 1h), " +
+                 range_text(range)};
   }
-  if (!std::isfinite(value)) return Error{"Value " + value_text + " is not a finite number: expected " + range_text(range)};
+  if (!std::isfinite(value))
+    return Error{"Value " + value_text + " is not a finite number: expected " + range_text(range)};
   const double seconds = value * scale;
   if (seconds < range.min_seconds || seconds > range.max_seconds) {
     return Error{"Value " + value_text + " not in range " + range_text(range)};

@@ -91,9 +91,10 @@ void add_call_flow_flags(CLI::App& app, proxy::TwimlOptions& twiml) {
   };
   prompt("--twiml-welcome", twiml.welcome, "before entering the PIN", "CALLPROXY_TWIML_WELCOME");
   prompt("--twiml-wrong-pin", twiml.wrong_pin, "after a wrong PIN", "CALLPROXY_TWIML_WRONG_PIN");
-  prompt("--twiml-goodbye", twiml.goodbye,
-         "before the flow hangs up (blocked, withheld, no PIN entered, out of tries)", "CALLPROXY_TWIML_GOODBYE");
-  prompt("--twiml-connecting", twiml.connecting, "after the right PIN, before the stream", "CALLPROXY_TWIML_CONNECTING");
+  prompt("--twiml-goodbye", twiml.goodbye, "before the flow hangs up (blocked, withheld, no PIN entered, out of tries)",
+         "CALLPROXY_TWIML_GOODBYE");
+  prompt("--twiml-connecting", twiml.connecting, "after the right PIN, before the stream",
+         "CALLPROXY_TWIML_CONNECTING");
   prompt("--twiml-try-later", twiml.try_later,
          "when the PIN cannot be checked (PIN API or state store down); then the flow hangs up",
          "CALLPROXY_TWIML_TRY_LATER");

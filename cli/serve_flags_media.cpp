@@ -36,7 +36,8 @@ void add_backend_flags(CLI::App& app, proxy::MediaOptions& media, std::vector<st
              {{"simple", proxy::BackendFormat::simple}, {"twilio", proxy::BackendFormat::twilio}},
              "What backends receive: simple (callproxy's small JSON) or twilio (Twilio's messages, passed through)")
       ->envname("CALLPROXY_BACKEND_FORMAT");
-  add_choice(app, "--replies", media.replies, {{"first", proxy::ReplyPolicy::first}, {"none", proxy::ReplyPolicy::none}},
+  add_choice(app, "--replies", media.replies,
+             {{"first", proxy::ReplyPolicy::first}, {"none", proxy::ReplyPolicy::none}},
              "Relay the primary (first) backend's audio to the caller, or none")
       ->envname("CALLPROXY_REPLIES");
   add_choice(app, "--stream-mode", media.stream_mode,

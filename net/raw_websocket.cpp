@@ -21,10 +21,10 @@
 // try_speculative_ flag, and basic_socket's protected impl_ (its socket_ and reactor_data_). They
 // were read and tested on Boost 1.81 (Debian 12) only, so another Boost stops the build here
 // rather than misbehave at run time. To take another: re-read those internals in its Asio, run
-// the tests that drive this file over real sockets (tests/media_framing_test.cpp,
-// tests/loop_fairness_test.cpp, tests/media_proxy_test.cpp: callproxy_tests "[media],[fairness]";
-// tests/alloc_test.cpp: callproxy_alloc_tests) and those of the framing it reads and writes
-// (tests/websocket_frame_test.cpp: "[websocket]"), then widen the range below.
+// the tests that drive this file over real sockets (tests/integration/media_framing_test.cpp,
+// tests/integration/loop_fairness_test.cpp, tests/integration/media_proxy_test.cpp: callproxy_tests
+// "[media],[fairness]"; tests/integration/alloc_test.cpp: callproxy_alloc_tests) and those of the framing it reads and
+// writes (tests/net/websocket_frame_test.cpp: "[websocket]"), then widen the range below.
 static_assert(BOOST_VERSION / 100 == 1081,
               "net/raw_websocket.cpp relies on Asio internals verified on Boost 1.81 only (reactor_op, the epoll "
               "reactor's start_op and try_speculative_, basic_socket's protected impl_): re-verify them for this "

@@ -57,8 +57,8 @@ namespace raw_websocket_detail {
 //     then reads, which at worst returns EAGAIN and waits again).
 // The caller must only wait after a read found the socket empty (it read less than it asked
 // for, or EAGAIN): data already there raises no new edge. Relies on Asio's detail namespace
-// (reactor_op, the reactor's start_op); tests/media_framing_test.cpp and the media suite cover it,
-// and raw_websocket.cpp refuses to build on a Boost other than the one that was verified.
+// (reactor_op, the reactor's start_op); tests/integration/media_framing_test.cpp and the media suite
+// cover it, and raw_websocket.cpp refuses to build on a Boost other than the one that was verified.
 template <class Handler>
 class ReadableWait final : public boost::asio::detail::reactor_op {
  public:

@@ -27,7 +27,7 @@ packages=(
   dpkg-dev file systemd                   # scripts/package.sh (cpack -G DEB computes the dependencies), and
                                           # scripts/check-package.sh (systemd-analyze checks the unit)
   clang libfuzzer-14-dev                  # the fuzz preset: clang++-14 and libFuzzer (bench/fuzz)
-  nginx curl                              # tests/deploy_test.cpp runs assets/deploy/nginx/callproxy.conf
+  nginx curl                              # tests/integration/deploy_test.cpp runs assets/deploy/nginx/callproxy.conf
                                           # (TLS in front, two instances behind its upstream; curl is its HTTPS client)
 )
 if [[ "${1:-}" == "--assets" ]]; then

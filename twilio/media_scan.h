@@ -1,7 +1,7 @@
 // The media fast path: recognises Twilio's `media` message where it was read, without a DOM and
 // without allocating, and validates what serve forwards from it. Every message the scanner does
 // not vouch for goes to the full parser (parse_twilio_message), so the scanner only ever answers
-// for a subset of what the full parser accepts, and answers the same (tests/media_scan_test.cpp).
+// for a subset of what the full parser accepts, and answers the same (tests/twilio/media_scan_test.cpp).
 #pragma once
 
 #include <cstddef>
@@ -77,7 +77,7 @@ class MediaScanner {
 // with no whitespace, strings of printable ASCII without escapes, and a valid payload: the
 // media outcome, with no JSON parser at all (a few hundred instructions a frame instead of a
 // couple of thousand). Anything else, a dropped payload included, is nullopt: the general scan
-// decides. Whatever this accepts, scan_any_layout accepts the same way (tests/media_scan_test.cpp,
+// decides. Whatever this accepts, scan_any_layout accepts the same way (tests/twilio/media_scan_test.cpp,
 // and the media_message fuzz target).
 std::optional<MediaScanner::Scan> match_twilio_layout(std::string_view text, std::size_t max_frame_bytes);
 

@@ -124,7 +124,7 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   const bool fork = api.media.stream_mode == StreamMode::fork;
   std::string token;
   if (!api.media.stream_token_secret.empty()) {
-    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const auto now = api.now().time_since_epoch();
     const auto expires = std::chrono::duration_cast<std::chrono::seconds>(now + api.media.stream_token_ttl).count();
     token = twilio::mint_stream_token(api.media.stream_token_secret, call_sid, hosts, expires);
   }

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +27,8 @@ struct TwimlApi {
   const MediaOptions& media;             // the stream mode, the stream token secret and TTL
   const SignatureOptions& signatures;    // --public-url: where Twilio reaches us
   std::atomic<bool> warned_host{false};  // the stream URL came from a Host header (said once)
+  // What a stream token's expiry counts from (now + the TTL); tests give a time of their own.
+  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
 };
 
 void add_twiml_routes(Router& router, TwimlApi& api);

@@ -3,7 +3,7 @@
 // scanner calls media or dropped, the full parser reads as a media message with the same payload
 // and the same verdict on it; and what its match of Twilio's own layout accepts, its simdjson scan
 // reads the same way. The full parser's messages must also survive being written and read
-// again. The property test in tests/media_scan_test.cpp checks the same with random edits.
+// again. The property test in tests/twilio/media_scan_test.cpp checks the same with random edits.
 #include <cstddef>
 #include <cstdint>
 #include <string>

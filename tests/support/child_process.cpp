@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -19,6 +20,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/test_secrets.h"
+#include "test_data.h"
 
 extern char** environ;
 
@@ -56,6 +58,9 @@ ChildProcess::ChildProcess(std::vector<std::string> args, EnvChanges env, std::o
   posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  working_dir_ = temp_path("cwd");
+  std::filesystem::create_directory(working_dir_);
+  posix_spawn_file_actions_addchdir_np(&actions, working_dir_.c_str());
   const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   close(in_pipe[0]);
@@ -256,7 +261,7 @@ std::vector<std::string> in_private_mount_namespace(const std::string& setup) {
 }
 
 std::string make_test_certificate(const std::string& name) {
-  const std::string dir = "/tmp/callproxy-tls-" + name + "-" + std::to_string(::getpid());
+  const std::string dir = temp_path("tls-" + name);
   const auto made = run_command({"/bin/sh", "-c",
                                  "mkdir -p " + dir +
                                      " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 "

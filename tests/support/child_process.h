@@ -19,6 +19,9 @@ namespace callproxy::test {
 // Environment changes: a value sets the variable, nullopt removes it.
 using EnvChanges = std::map<std::string, std::optional<std::string>>;
 
+// Each child works in a directory of its own in the test's temp_root() (test_data.h), removed
+// with it: what a child writes to relative paths (serve's default store, ./callproxy.db) never
+// lands in the build tree, nor in another child's way.
 class ChildProcess {
  public:
   ChildProcess(std::vector<std::string> args, EnvChanges env = {}, std::optional<std::string> stdin_text = {});
@@ -27,6 +30,8 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The child's working directory (absolute).
+  const std::string& working_dir() const { return working_dir_; }
   void signal(int sig);
   // The exit code (128+N when killed by signal N); throws if still running after `timeout`.
   int wait(std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -41,6 +46,7 @@ class ChildProcess {
   void check_log_for_secrets();
 
   pid_t pid_ = -1;
+  std::string working_dir_;
   bool serve_ = false;  // a callproxy serve child: its log is checked for secrets when it ends
   bool log_checked_ = false;
   std::optional<int> exit_code_;

@@ -1,5 +1,6 @@
 // What the media integration tests share: one call as Twilio makes it, a series from serve's
-// /metrics and a process's RSS. Header-only (the tests link the test client's writer).
+// /metrics, a process's RSS, and serve's log line for a backend cut off at a queue bound.
+// Header-only (the tests link the test client's writer).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,20 @@ inline long rss_kib(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+// serve's line for a backend cut off because its queue would pass a bound ("fell behind (B bytes
+// in M messages queued, limit L bytes)"): what was queued when the next message was refused. The
+// byte bound cut it when bytes <= limit and messages stayed under the message bound (4096).
+struct QueueCut {
+  std::size_t bytes = 0, messages = 0, limit = 0;
+};
+inline QueueCut queue_cut_of(const std::string& line) {
+  static const std::regex shape(R"(fell behind \((\d+) bytes in (\d+) messages queued, limit (\d+) bytes\))");
+  std::smatch m;
+  INFO(line);
+  REQUIRE(std::regex_search(line, m, shape));
+  return {std::stoul(m[1]), std::stoul(m[2]), std::stoul(m[3])};
 }
 
 }  // namespace callproxy::test

@@ -498,6 +498,13 @@ TEST_CASE("a backend that never reads is cut off by --max-backend-queue-bytes, w
   }
   REQUIRE(healthy.wait_for_messages(events + 2, 0, 30s));
   expect_only_the_stalled_backend_cut_off(serve, call, rss_before);
+  // 600 messages cannot reach the message bound (4096), and events carry no audio to lag: the
+  // cut is the byte bound's, at 1 MiB exactly (a wrong bound under 18 MB would cut as well).
+  const auto cut = test::queue_cut_of(serve.process->wait_for_stderr("messages queued, limit"));
+  CHECK(cut.limit == 1048576);
+  CHECK(cut.bytes <= 1048576);
+  CHECK(cut.bytes + event.size() + 100 > 1048576);  // full: the next event did not fit
+  CHECK(cut.messages < 40);
 }
 
 TEST_CASE("backends outside --backend-allow are refused and counted", "[media]") {

@@ -174,6 +174,8 @@ TEST_CASE("a header that does not arrive within --header-timeout closes the conn
     test::TcpConnection slow(serve.port);  // slowloris: a header that never ends
     REQUIRE(slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
     const auto started = std::chrono::steady_clock::now();
+    // The sleep paces the stimulus (a byte every 100 ms, as a slowloris sends), it waits for no
+    // result: the loop ends when serve closes, and wait_closed's deadline is the wait.
     for (int i = 0; i < 40 && slow.send("a"); ++i) std::this_thread::sleep_for(100ms);
     CHECK(slow.wait_closed(5s));
     CHECK(std::chrono::steady_clock::now() - started < 3s);
@@ -183,6 +185,7 @@ TEST_CASE("a header that does not arrive within --header-timeout closes the conn
     test::TcpConnection kept(serve.port);
     REQUIRE(kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
     CHECK(kept.read_reply().status == 200);
+    // That nothing happens (no close) can only be seen by waiting: three header timeouts.
     CHECK_FALSE(kept.wait_closed(1500ms));
     REQUIRE(kept.send("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"));
     CHECK(kept.read_reply().status == 200);
@@ -195,6 +198,7 @@ TEST_CASE("a body that does not arrive within --request-timeout closes the conne
   REQUIRE(slow.send("POST /validate-pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     "Content-Length: 100\r\n\r\n{\"pin\":"));
   const auto started = std::chrono::steady_clock::now();
+  // Pacing the stimulus (a body trickling in), not a wait: wait_closed's deadline is the wait.
   for (int i = 0; i < 40 && slow.send(" "); ++i) std::this_thread::sleep_for(100ms);
   CHECK(slow.wait_closed(5s));
   CHECK(std::chrono::steady_clock::now() - started < 3s);

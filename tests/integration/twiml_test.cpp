@@ -1,5 +1,5 @@
-// The built-in TwiML call flow and per-call stream tokens: the XML writer and the token as units,
-// then the real binary's /twiml routes (answers parsed back as XML) and streams carrying tokens.
+// The built-in TwiML call flow through the real binary: its /twiml routes (answers parsed back as
+// XML) and streams carrying tokens. The units: xml_writer_test, stream_token_test, twiml_routes_test.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -11,8 +11,6 @@
 #include <random>
 #include <set>
 
-#include "core/xml_writer.h"
-#include "proxy/callers/twiml_routes.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
@@ -136,105 +134,6 @@ struct StreamCall {
 };
 
 }  // namespace
-
-// ---- units --------------------------------------------------------------------------------
-
-TEST_CASE("the XML writer escapes & < > \" ' in text and attributes and the reader gets them back", "[twiml][xml]") {
-  const std::string nasty = R"(a<b>&c"d'e]]>f)";
-  XmlWriter w;
-  w.open("Response").element("Say", {{"voice", nasty}, {"x", "tab\tnl\ncr\r"}}, nasty + "\n\r").close();
-  const auto xml = w.finish();
-  CHECK(xml.find(R"(a&lt;b&gt;&amp;c&quot;d&apos;e]]&gt;f)") != std::string::npos);
-  const auto root = test::parse_xml(xml);
-  const auto& say = root.child("Say");
-  CHECK(say.text == nasty + "\n\r");
-  CHECK(say.at("voice") == nasty);
-  CHECK(say.at("x") == "tab\tnl\ncr\r");  // kept as references, not normalised into spaces
-}
-
-TEST_CASE("the XML writer leaves out what XML 1.0 forbids and keeps every other character", "[twiml][xml]") {
-  const std::string forbidden = std::string("\x00\x01\x08\x0b\x0c\x1f", 6) + "\xef\xbf\xbe" + "\xef\xbf\xbf" +
-                                "\xed\xa0\x80" /* a surrogate */ + "\xc0\xaf" /* overlong */ + "\xff" + "\xe2\x82";
-  const std::string kept = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e \xef\xbf\xbd";  // é € 📞 U+FFFD
-  XmlWriter w;
-  w.element("Say", {{"a", forbidden + kept}}, forbidden + kept);
-  const auto xml = w.finish();
-  const auto root = test::parse_xml(xml);  // throws on any forbidden character
-  CHECK(root.text == kept);
-  CHECK(root.at("a") == kept);
-}
-
-TEST_CASE("the XML writer refuses names that are not XML names, and the test reader is strict", "[twiml][xml]") {
-  for (const auto* bad : {"", "1a", "a b", "a<", "a\"", "Say>"}) {
-    INFO(bad);
-    XmlWriter w;
-    CHECK_THROWS_AS(w.open(bad), std::invalid_argument);
-    CHECK_THROWS_AS(w.empty("Say", {{bad, "v"}}), std::invalid_argument);
-  }
-  XmlWriter w;
-  CHECK_THROWS_AS(w.close(), std::logic_error);
-  CHECK(w.open("A").open("B").finish() == R"(<?xml version="1.0" encoding="UTF-8"?><A><B></B></A>)");
-  // The reader takes what the writer writes and nothing sloppier.
-  for (const auto* bad : {"<A>", "<A></B>", "<A>&</A>", "<A>a<b</A>", "<A x=1/>", "<A x='1' x='2'/>", "<A/><B/>",
-                          "<A>&nbsp;</A>", "<A>\x01</A>", "<A><!-- c --></A>", "<A>]]></A>", "<A x=\"<\"/>"}) {
-    INFO(bad);
-    CHECK_THROWS_AS(test::parse_xml(bad), std::runtime_error);
-  }
-}
-
-TEST_CASE("stream tokens: valid for their call, backends and time, refused otherwise", "[twiml][stream-token]") {
-  const std::string secret = test::secrets::stream_token_secret;
-  const std::string hosts = R"(["127.0.0.1:8888"])";
-  const auto now = unix_now();
-  const auto token = twilio::mint_stream_token(secret, "CA1", hosts, now + 60);
-  CHECK(token.rfind("v1." + std::to_string(now + 60) + ".", 0) == 0);
-  CHECK(token.size() < twilio::max_stream_token_chars);
-  using V = twilio::StreamTokenVerdict;
-  CHECK(twilio::check_stream_token(secret, token, "CA1", hosts, now) == V::valid);
-  CHECK(twilio::check_stream_token(secret, "", "CA1", hosts, now) == V::missing);
-  CHECK(twilio::check_stream_token(secret, token, "CA2", hosts, now) == V::mismatch);
-  CHECK(twilio::check_stream_token(secret, token, "CA1", R"(["127.0.0.1:9999"])", now) == V::mismatch);
-  CHECK(twilio::check_stream_token(secret, token, "CA1", "", now) == V::mismatch);
-  CHECK(twilio::check_stream_token("another-secret-of-16", token, "CA1", hosts, now) == V::mismatch);
-  CHECK(twilio::check_stream_token(secret, token, "CA1", hosts, now + 60) == V::expired);
-  // A later expiry written into the token is a different MAC.
-  auto stretched = token;
-  stretched.replace(3, std::to_string(now + 60).size(), std::to_string(now + 6000));
-  CHECK(twilio::check_stream_token(secret, stretched, "CA1", hosts, now + 100) == V::mismatch);
-  // Field boundaries count: a SID and hosts that concatenate alike are different calls.
-  CHECK(twilio::check_stream_token(secret, twilio::mint_stream_token(secret, "CA1[", "\"x\"]", now + 60), "CA1",
-                                   "[\"x\"]", now) == V::mismatch);
-  for (const auto* bad :
-       {"v1", "v1.", "v1..abc", "v2.1.abc", "v1.-5.abc", "v1.12x.abc", "v1.99999999999999999999.a", "v1.+12.abc"}) {
-    INFO(bad);
-    CHECK(twilio::check_stream_token(secret, bad, "CA1", hosts, now) == V::malformed);
-  }
-  // The expiry only as minted: a zero in front would be the same MAC under another text, and so
-  // another single-use claim for the same token.
-  CHECK(twilio::check_stream_token(secret, "v1.0" + token.substr(3), "CA1", hosts, now) == V::malformed);
-  CHECK(twilio::check_stream_token(secret, "v1.00" + token.substr(3), "CA1", hosts, now) == V::malformed);
-  CHECK(twilio::check_stream_token(secret, std::string(200, 'v'), "CA1", hosts, now) == V::malformed);
-  CHECK(twilio::describe(V::mismatch) == "invalid stream token");
-  CHECK(twilio::describe(V::expired) == "expired stream token");
-  // What a store remembers a used token by: a digest, not the token; and until when.
-  CHECK(twilio::stream_token_id(token) == twilio::sha256_hex(token));
-  CHECK(twilio::stream_token_id(token).find(token.substr(token.rfind('.') + 1)) == std::string::npos);
-  CHECK(twilio::stream_token_expiry(token) == now + 60);
-  CHECK(twilio::stream_token_expiry("v1.x.y") == -1);
-}
-
-TEST_CASE("TwiML URLs come from --public-url with the scheme each use needs", "[twiml]") {
-  CHECK(proxy::twiml_stream_url("", "calls.example.com") == "wss://calls.example.com/media");
-  CHECK(proxy::twiml_stream_url("https://calls.example.com/", "ignored") == "wss://calls.example.com/media");
-  CHECK(proxy::twiml_stream_url("wss://calls.example.com/proxy", "x") == "wss://calls.example.com/proxy/media");
-  CHECK(proxy::twiml_stream_url("http://127.0.0.1:8999", "x") == "ws://127.0.0.1:8999/media");
-  CHECK(proxy::twiml_pin_action("", 0) == "/twiml/pin");
-  CHECK(proxy::twiml_pin_action("", 2) == "/twiml/pin?tries=2");
-  CHECK(proxy::twiml_pin_action("wss://calls.example.com/proxy/", 1) ==
-        "https://calls.example.com/proxy/twiml/pin?tries=1");
-}
-
-// ---- the routes, through the real binary --------------------------------------------------
 
 TEST_CASE("TwiML voice: withheld and blocked callers hear goodbye and are hung up on, others are asked for the PIN",
           "[twiml][api]") {

@@ -2,12 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "test_data.h"
 
 using namespace callproxy;
 
@@ -41,7 +43,7 @@ TEST_CASE("serve never maps the audio libraries", "[serve]") {
   CHECK(audio.empty());
 }
 
-TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps serving", "[serve]") {
+TEST_CASE("serve answers client mistakes with 4xx and a JSON message, and keeps serving", "[serve][slow]") {
   auto serve = test::start_serve({"--max-body-bytes", "1024"});
   const auto missing = test::http_request(serve.port, "GET", "/no/such/route");
   CHECK(missing.status == 404);
@@ -102,4 +104,9 @@ TEST_CASE("serve takes its port from AUDIO_PROXY_PORT as the Node service does",
   test::ChildProcess serve(test::callproxy_args({"serve", "--bind", "127.0.0.1"}), {{"AUDIO_PROXY_PORT", "0"}});
   const auto line = serve.wait_for_stderr("listening on 127.0.0.1:");
   CHECK(line.find("127.0.0.1:8999") == std::string::npos);
+  // Without --store, the default sqlite:./callproxy.db: in serve's working directory, which is
+  // the test's temp directory (removed with it), never the build tree the tests run from.
+  CHECK(serve.err().find("state store: sqlite:./callproxy.db") != std::string::npos);
+  CHECK(serve.working_dir().rfind(test::temp_root() + "/", 0) == 0);
+  CHECK(std::filesystem::exists(serve.working_dir() + "/callproxy.db"));
 }

@@ -103,7 +103,7 @@ std::vector<std::string> serve_args(std::vector<std::string> extra) {
 
 TEST_CASE("streams flooding empty fragments or pings leave a good call on their loop its frames and /healthz its "
           "answers",
-          "[media][fairness][bad-input]") {
+          "[media][fairness][bad-input][slow]") {
   struct Case {
     const char* what;
     test::FloodKind kind;
@@ -133,8 +133,9 @@ TEST_CASE("streams flooding empty fragments or pings leave a good call on their 
   }
 }
 
-TEST_CASE("a backend flooding empty fragments or pings leaves a good call on its loop its frames", "[media][fairness]"
-                                                                                                   "[bad-input]") {
+TEST_CASE("a backend flooding empty fragments or pings leaves a good call on its loop its frames",
+          "[media][fairness]"
+          "[bad-input][slow]") {
   const auto behaviour = GENERATE(test::RawBackend::Behaviour::fragment_flood, test::RawBackend::Behaviour::ping_flood);
   const bool limits = GENERATE(true, false);
   const int expected = behaviour == test::RawBackend::Behaviour::fragment_flood ? 1009 : 1008;

@@ -159,7 +159,7 @@ TEST_CASE("only the stream that owns an execution mark clears it, in every store
 
     // A refresh of a mark nobody holds any more (expired) takes it over.
     mark(store, "FN2", "A", MarkUpdate::claim, 100ms);
-    std::this_thread::sleep_for(150ms);
+    REQUIRE(test::eventually([&] { return !connected(store, "FN2"); }, 5s));
     mark(store, "FN2", "B", MarkUpdate::refresh);
     clear(store, "FN2", "A");
     CHECK(connected(store, "FN2"));
@@ -169,8 +169,7 @@ TEST_CASE("only the stream that owns an execution mark clears it, in every store
     // Marks expire by themselves.
     mark(store, "FN3", "A", MarkUpdate::claim, 100ms);
     CHECK(connected(store, "FN3"));
-    std::this_thread::sleep_for(150ms);
-    CHECK_FALSE(connected(store, "FN3"));
+    CHECK(test::eventually([&] { return !connected(store, "FN3"); }, 5s));
   }
 }
 

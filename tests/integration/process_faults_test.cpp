@@ -19,6 +19,7 @@
 #include "support/http_client.h"
 #include "support/media_call.h"
 #include "support/wait.h"
+#include "test_data.h"
 
 using namespace callproxy;
 using namespace std::chrono_literals;
@@ -26,12 +27,6 @@ using nlohmann::json;
 using test::count_of;
 using test::eventually;
 using test::metric;
-
-namespace {
-
-std::string temp_path(const std::string& name) { return "/tmp/callproxy-" + std::to_string(::getpid()) + "-" + name; }
-
-}  // namespace
 
 // 500 calls, as the issue asks (150 under AddressSanitizer): each sends 400 frames (8 s of audio) from callproxy-bench,
 // whose sink is every call's backend and counts every frame by sequence number.
@@ -108,7 +103,7 @@ TEST_CASE("SIGHUP reloads the pins file atomically under load, a half-written fi
           "[process-faults][pins]") {
   const std::string old_pins = R"([{"pin":"1111","backendHosts":["old.example:1"]}])";
   const std::string new_pins = R"([{"pin":"1111","backendHosts":["new.example:2"]}])";
-  const auto path = temp_path("pins.json");
+  const auto path = test::temp_path("pins.json");
   std::ofstream(path) << old_pins;
   auto serve = test::start_serve({"--pins-file", path});
 

@@ -1,19 +1,15 @@
-// The callers API: policy units, the same contract over every store, and the real binary's routes.
+// The callers API: the same contract over every store, and the real binary's routes. (Its units:
+// pin_directory_test.cpp, caller_id_test.cpp, pin_budget_test.cpp, limited_log_test.cpp.)
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <fstream>
 #include <future>
-#include <sstream>
 #include <thread>
 
 #include "proxy/callers/caller_routes.h"
-#include "proxy/callers/pin_directory.h"
-#include "proxy/http/limited_log.h"
 #include "proxy/store/state_store.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
@@ -21,6 +17,7 @@
 #include "support/media_call.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
+#include "support/wait.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/percent_encoding.h"
@@ -83,54 +80,6 @@ test::HttpReply post_json(unsigned short port, const std::string& target, const 
 
 }  // namespace
 
-TEST_CASE("withheld caller IDs are recognised in every form Twilio uses", "[callers]") {
-  for (const auto* id : {"RESTRICTED", "restricted", "+7378742833", "7378742833", "Blocked", "2562533", "unknown",
-                         "8656696", "ANONYMOUS", "+266696687", "unavailable", "86282452253", "464", "+464", ""}) {
-    INFO(id);
-    CHECK(proxy::is_withheld_caller(id));
-  }
-  for (const auto* id : {"+15551234567", "anonymous1", "46", "+4645"}) {
-    INFO(id);
-    CHECK_FALSE(proxy::is_withheld_caller(id));
-  }
-}
-
-TEST_CASE("a bad pins file is refused with the entry and field named", "[callers][pins]") {
-  CHECK(proxy::parse_pins("[{\"pin\":\"1\"}]").ok());
-  const std::pair<const char*, const char*> cases[] = {
-      {"{}", "expected a JSON list"},
-      {"[1]", "entry 1: must be an object"},
-      {R"([{"pin":"1"},{"backendHosts":[]}])", "entry 2: needs exactly one of 'pin' and 'pin_sha256'"},
-      {R"([{"pin":"1","pin_sha256":"x"}])", "entry 1: needs exactly one"},
-      {R"([{"pin":12}])", "entry 1: 'pin' must be a non-empty string"},
-      {R"([{"pin_sha256":"ABC"}])", "entry 1: 'pin_sha256' must be 64 lowercase hex digits"},
-      {R"([{"pin":"1","backendHosts":"x:1"}])", "entry 1: 'backendHosts' must be a list"},
-      {R"([{"pin":"1","backendHosts":["no host"]}])", "entry 1: backend 'no host'"},
-      {"[{\"pin\":\n\"1\",,}]", "line 2"},
-  };
-  for (const auto& [text, message] : cases) {
-    INFO(text);
-    const auto parsed = proxy::parse_pins(text);
-    REQUIRE_FALSE(parsed.ok());
-    CHECK_THAT(parsed.error(), Catch::Contains(message));
-  }
-}
-
-TEST_CASE("PINs are found as plain text or by SHA-256", "[callers][pins]") {
-  proxy::PinDirectory pins(demo_pins);
-  CHECK(pins.size() == 2);
-  const auto plain = pins.find("1234");
-  REQUIRE(plain);
-  CHECK(plain->backend_hosts == R"(["localhost:8888"])");
-  CHECK(plain->backend_ids == "[1]");
-  const auto hashed = pins.find("4321");
-  REQUIRE(hashed);
-  CHECK(hashed->backend_ids == "[2]");
-  CHECK_FALSE(pins.find("12345"));
-  CHECK_FALSE(pins.find(""));
-  CHECK_FALSE(proxy::PinDirectory("").find("1234"));
-}
-
 TEST_CASE("every store counts attempts, blocks on the one too many, and forgets on unblock", "[callers][store]") {
   for (const std::string kind : store_kinds) {
     INFO(kind);
@@ -165,8 +114,8 @@ TEST_CASE("every store counts attempts, blocks on the one too many, and forgets 
     wait_for<proxy::Done>(
         [&](auto done) { store->mark_connected("FN1", "stream-1", proxy::MarkUpdate::claim, 300ms, done); });
     CHECK(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
-    std::this_thread::sleep_for(400ms);
-    CHECK_FALSE(wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value());
+    CHECK(test::eventually(
+        [&] { return !wait_for<bool>([&](auto done) { store->is_connected("FN1", done); }).value(); }, 5s));
   }
 }
 
@@ -178,8 +127,11 @@ TEST_CASE("every store lets failed attempts expire after the TTL", "[callers][st
     const proxy::AttemptPolicy policy{9, 1s};
     wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); });
     CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 1);
-    std::this_thread::sleep_for(1100ms);
-    CHECK(wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0);
+    CHECK(test::eventually(
+        [&] {
+          return wait_for<proxy::CallerState>([&](auto done) { store->caller("+1", done); }).value().attempts == 0;
+        },
+        5s));
     // The next failure starts again at one.
     CHECK(
         wait_for<proxy::CallerState>([&](auto done) { store->record_failure("+1", policy, done); }).value().attempts ==
@@ -858,19 +810,11 @@ TEST_CASE("two serve instances on one Redis see each other's blocks, attempts an
         R"("tracks":["inbound"],"customParameters":{"executionId":"FN77","backendHosts":"[\")" +
         backend.host_port() + R"(\"]"}}})");
     REQUIRE(backend.wait_for_messages(1));
-    bool seen = false;
-    for (int i = 0; i < 100 && !seen; ++i) {
-      seen = test::http_request(b.port, "GET", "/executions/FN77/connected").status == 200;
-      if (!seen) std::this_thread::sleep_for(20ms);
-    }
-    CHECK(seen);
+    CHECK(test::eventually(
+        [&] { return test::http_request(b.port, "GET", "/executions/FN77/connected").status == 200; }));
   }
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    gone = test::http_request(b.port, "GET", "/executions/FN77/connected").status == 410;
-    if (!gone) std::this_thread::sleep_for(20ms);
-  }
-  CHECK(gone);
+  CHECK(
+      test::eventually([&] { return test::http_request(b.port, "GET", "/executions/FN77/connected").status == 410; }));
 }
 
 TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it comes back by itself",
@@ -899,12 +843,9 @@ TEST_CASE("when Redis goes away routes answer 503, calls keep streaming, and it 
   CHECK(backend.wait_for_messages(6));
 
   redis.start();
-  bool back = false;
-  for (int i = 0; i < 200 && !back; ++i) {
-    back = post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).status == 200;
-    if (!back) std::this_thread::sleep_for(25ms);
-  }
-  CHECK(back);
+  CHECK(test::eventually([&] {
+    return post_json(serve.port, "/validate-pin", {{"pin", "1234"}, {"callerId", "+1"}}).status == 200;
+  }));
   CHECK_NOTHROW(serve.process->wait_for_stderr("is back", std::chrono::seconds(10)));
 }
 
@@ -928,55 +869,5 @@ TEST_CASE("a Redis that stops answering is given up on in seconds, not left hang
   const auto hung = test::http_request(serve.port, "POST", "/auth-attempts/+1");
   CHECK(hung.status == 503);
   redis.resume();
-  bool back = false;
-  for (int i = 0; i < 200 && !back; ++i) {
-    back = test::http_request(serve.port, "POST", "/auth-attempts/+1").status == 201;
-    if (!back) std::this_thread::sleep_for(25ms);
-  }
-  CHECK(back);
-}
-
-TEST_CASE("limited log lines: the first per reason, then one per interval counting the rest, reasons bounded",
-          "[callers][log]") {
-  std::ostringstream log;
-  const auto previous = spdlog::default_logger();
-  auto capture = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
-  capture->set_pattern("%v");
-  spdlog::set_default_logger(capture);
-  const auto lines = [&] {
-    auto text = log.str();
-    log.str("");
-    return text;
-  };
-  proxy::LimitedLog limit(proxy::LimitedLog::Level::error, "state store: ", 10s);
-  const auto t0 = proxy::LimitedLog::Clock::time_point{} + 1h;
-
-  limit.write("Redis is not reachable", t0);
-  CHECK(lines() == "state store: Redis is not reachable\n");
-  for (int i = 0; i < 5; ++i) limit.write("Redis is not reachable", t0 + 1s);
-  limit.write("sqlite is busy", t0 + 2s);  // another reason has its own line
-  CHECK(lines() == "state store: sqlite is busy\n");
-  limit.write("Redis is not reachable", t0 + 9s);
-  CHECK(lines().empty());
-  limit.write("Redis is not reachable", t0 + 10s);
-  CHECK(lines() == "state store: Redis is not reachable (6 more like it since the last line)\n");
-  limit.write("Redis is not reachable", t0 + 21s);
-  CHECK(lines() == "state store: Redis is not reachable\n");
-
-  // Reasons past the bound share one slot (30 new ones fit beside the two above, the 31st is
-  // written, the 11 after it are counted): a sender cannot grow the table with new texts.
-  for (std::size_t i = 0; i < proxy::LimitedLog::max_reasons + 10; ++i)
-    limit.write("why " + std::to_string(i), t0 + 30s);
-  const auto written = lines();
-  CHECK(std::count(written.begin(), written.end(), '\n') == static_cast<long>(proxy::LimitedLog::max_reasons - 2 + 1));
-  limit.write("why 1000", t0 + 41s);
-  CHECK(lines() == "state store: why 1000 (11 more like it since the last line)\n");
-  // A line that is not its own reason: every refusal of one kind counts against one slot, whatever
-  // path each request named.
-  proxy::LimitedLog refusals(proxy::LimitedLog::Level::warn, {}, 10s);
-  refusals.write("invalid signature", "POST /a: refused", t0);
-  refusals.write("invalid signature", "POST /b: refused", t0 + 1s);
-  refusals.write("invalid signature", "POST /c: refused", t0 + 11s);
-  CHECK(lines() == "POST /a: refused\nPOST /c: refused (1 more like it since the last line)\n");
-  spdlog::set_default_logger(previous);
+  CHECK(test::eventually([&] { return test::http_request(serve.port, "POST", "/auth-attempts/+1").status == 201; }));
 }

@@ -356,7 +356,7 @@ TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:
 
 TEST_CASE("two serve instances on one Redis behind nginx's upstream: calls spread, state shared, a drain refuses "
           "no call",
-          "[deploy][nginx][redis]") {
+          "[deploy][nginx][redis][slow]") {
   REQUIRE_NGINX(binary);
   const auto pki = make_test_pki();
   test::RedisServer redis;

@@ -94,6 +94,32 @@ TEST_CASE("the allowlist matches CIDR blocks, name suffixes, exact hosts and por
   CHECK_FALSE(allow.may_allow("192.168.0.1", 8900));
 }
 
+// A prefix ending inside a byte masks that byte's high bits only: both edges of the block are
+// in, both neighbours out. (A mask shifted the wrong way, 0xFF >> n, passed the /8 and /104
+// cases above, which end on byte boundaries.)
+TEST_CASE("a CIDR prefix ending inside a byte takes both edges of its block and neither neighbour",
+          "[backends][allowlist]") {
+  BackendAllowlist allow;
+  allow.add("10.16.0.0/12:*");           // 10.16.0.0 - 10.31.255.255: the second byte's high 4 bits
+  allow.add("[2001:db8:a0::]/43:9000");  // 2001:db8:a0:: - 2001:db8:bf:ffff:...: the sixth byte's high 3 bits
+  const auto allowed = [&](const std::string& address, std::uint16_t port) {
+    INFO(address);
+    return allow.allows(address, address, port) && allow.may_allow(address, port);
+  };
+  CHECK(allowed("10.16.0.0", 1));
+  CHECK(allowed("10.31.255.255", 1));
+  CHECK(allowed("10.20.1.2", 1));
+  CHECK_FALSE(allowed("10.15.255.255", 1));
+  CHECK_FALSE(allowed("10.32.0.0", 1));
+  CHECK_FALSE(allowed("10.0.0.1", 1));
+
+  CHECK(allowed("2001:db8:a0::", 9000));
+  CHECK(allowed("2001:db8:bf:ffff:ffff:ffff:ffff:ffff", 9000));
+  CHECK_FALSE(allowed("2001:db8:9f:ffff:ffff:ffff:ffff:ffff", 9000));
+  CHECK_FALSE(allowed("2001:db8:c0::", 9000));
+  CHECK_FALSE(allowed("2001:db8:a0::", 9001));
+}
+
 TEST_CASE("bad allowlist patterns are refused with the pattern named", "[backends]") {
   BackendAllowlist allow;
   for (const auto* pattern : {"10.0.0.0/33:1", "10.0.0.0/8", "host:port", "bad host:1", "300.0.0.0/8:1"}) {

@@ -8,11 +8,13 @@
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "support/child_process.h"
 #include "support/null_audio.h"
 #include "support/test_secrets.h"
+#include "support/wait.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/audio_file.h"
@@ -178,7 +180,16 @@ TEST_CASE("local-speaker's WAV file is valid after SIGTERM in the middle of a ca
       test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--once",
                             "--backend-hosts", json::array({speaker.host_port()}).dump()}));
   speaker.process->wait_for_stderr("started");
-  std::this_thread::sleep_for(1500ms);
+  // In the middle of the call: once the file holds a second of it (the WAV header is rewritten
+  // after every write, so its size is what was played; 16-bit samples at 8 kHz).
+  const auto header_bytes = 44;
+  REQUIRE(test::eventually(
+      [&] {
+        std::error_code error;
+        const auto size = std::filesystem::file_size(out, error);
+        return !error && size >= header_bytes + 8000 * 2;
+      },
+      20s));
   stop(speaker);
   const auto played = read_pcm(out);
   CHECK(played.size() > 8000 / 2);

@@ -283,15 +283,22 @@ TEST_CASE("a backend that never answers the WebSocket handshake is given up at -
 
 TEST_CASE("a backend that never reads is dropped at --max-backend-queue-bytes, memory bounded", "[backend-faults]") {
   RawBackend stalled({Behaviour::stall});
-  // Only the byte bound can trip: the lag bound is far away.
+  // Only the byte bound can trip: the lag bound is far away, and 64 KiB of frames (about 270 of
+  // them) is far below the message bound (4096), which would cut the backend too, later, were
+  // the byte bound wrong: so the log line must show the bytes, not only the cut.
   Scene scene({"--max-backend-queue-bytes", "65536", "--max-backend-lag", "600"}, stalled.host_port());
   scene.stream_until_faulty_backend_is_cut_off();
+  const auto cut = test::queue_cut_of(scene.serve.process->wait_for_stderr("messages queued, limit"));
+  CHECK(cut.limit == 65536);
+  CHECK(cut.bytes <= 65536);
+  CHECK(cut.bytes > 65536 - 1024);  // full: the next frame (under 300 bytes) did not fit
+  CHECK(cut.messages < 1000);
   scene.finish();
   CHECK_FALSE(scene.faulty->ws.wait_closed(0ms));
 }
 
 TEST_CASE("a backend that reads slower than the stream is dropped at --max-backend-lag, what it read in order",
-          "[backend-faults]") {
+          "[backend-faults][slow]") {
   RawBackend slow({Behaviour::slow_reader});
   Scene scene({"--max-backend-lag", "0.5"}, slow.host_port());
   scene.stream_until_faulty_backend_is_cut_off();
