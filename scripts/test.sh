@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-debug}
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh test   # build + the servers and tools the suite starts
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 ctest --preset "$preset" -j 2
