@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates assets/sample-call-ulaw.wav: a few seconds of synthetic speech as a caller would
 # send it through Twilio (8 kHz, mono, G.711 mu-law WAV). Needs espeak-ng and sox
-# (scripts/install-deps.sh --assets installs both). The output is deterministic for a given
+# (scripts/install-deps.sh assets installs both). The output is deterministic for a given
 # espeak-ng/sox version; the committed file was made with espeak-ng 1.51 and sox 14.4.2.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -29,6 +29,7 @@ fail() {
 if dpkg-query -W -f='${Status}' callproxy 2>/dev/null | grep -q "ok installed"; then
   fail "callproxy is installed on this machine already; this check installs and purges it"
 fi
+bash scripts/install-deps.sh package  # systemd-analyze, besides what scripts/package.sh needs
 
 deb=$(bash scripts/package.sh | tail -1)
 version=$(dpkg-deb -f "$deb" Version)

@@ -5,7 +5,7 @@
 #   scripts/format.sh [--check] FILE…  the same for just these files
 # Exit status: 0 clean (or formatted), 1 files need formatting (--check), 2 clang-format missing or failing.
 # Needs Debian 12's clang-format (version 14; other versions may format a few lines differently):
-#   apt-get install clang-format       (scripts/install-deps.sh is where the project's packages are listed)
+#   scripts/install-deps.sh format     (run first, when clang-format is missing)
 set -euo pipefail
 here=$(pwd)
 cd "$(dirname "$0")/.."
@@ -25,8 +25,9 @@ for arg in "$@"; do
   esac
 done
 
+command -v clang-format >/dev/null || bash scripts/install-deps.sh format || true
 if ! command -v clang-format >/dev/null; then
-  echo "format: clang-format not found: apt-get install clang-format (see scripts/install-deps.sh)" >&2
+  echo "format: clang-format not found: scripts/install-deps.sh format (or apt-get install clang-format)" >&2
   exit 2
 fi
 major=$(clang-format --version | sed -n 's/.*version \([0-9][0-9]*\).*/\1/p')

@@ -9,7 +9,7 @@
 # Uses build/debug/compile_commands.json (configures the debug preset if it is missing; builds
 # nothing). A Beast-heavy file takes clang-tidy 15-30 s and ~650 MB; the whole tree a few minutes.
 # Needs Debian 12's clang-tidy (14) and cmake:
-#   apt-get install clang-tidy         (scripts/install-deps.sh is where the project's packages are listed)
+#   scripts/install-deps.sh lint       (run first: clang-tidy, and what configuring the debug preset needs)
 set -euo pipefail
 here=$(pwd)
 cd "$(dirname "$0")/.."
@@ -36,8 +36,9 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
+bash scripts/install-deps.sh lint || exit 2
 if ! command -v clang-tidy >/dev/null; then
-  echo "lint: clang-tidy not found: apt-get install clang-tidy (see scripts/install-deps.sh)" >&2
+  echo "lint: clang-tidy not found: scripts/install-deps.sh lint (or apt-get install clang-tidy)" >&2
   exit 2
 fi
 if [[ ! -f "$build/compile_commands.json" ]]; then

@@ -12,7 +12,7 @@
 # NULL_AUDIO_DIR   where the server keeps its socket, PID and log (default /tmp/callproxy-null-audio)
 # NULL_AUDIO_RATE  the sink's sample rate (default 8000: G.711 audio is played unresampled)
 # NULL_AUDIO_TAIL  seconds recorded after rec-stop is asked, for the last samples (default 0.3)
-# Needs Debian's pulseaudio, pulseaudio-utils and libasound2-plugins (scripts/install-deps.sh).
+# Needs Debian's pulseaudio, pulseaudio-utils and libasound2-plugins (scripts/install-deps.sh test).
 set -uo pipefail
 
 dir=${NULL_AUDIO_DIR:-/tmp/callproxy-null-audio}
@@ -50,7 +50,7 @@ answering() { pactl info >/dev/null 2>&1; }
 
 start() {
   command -v pulseaudio >/dev/null && command -v parecord >/dev/null ||
-    fail "pulseaudio and parecord are missing (scripts/install-deps.sh installs them)"
+    fail "pulseaudio and parecord are missing (scripts/install-deps.sh test installs them)"
   if ! { owns "$dir/run/pid" pulseaudio && answering; }; then
     mkdir -p "$dir/run" "$dir/state" && chmod 700 "$dir" "$dir/run" || fail "cannot create $dir"
     # One null sink, the default for players and (its monitor) for recorders. No rewinds: with

@@ -5,7 +5,7 @@
 #   sudo apt-get install ./build/release/package/callproxy_*.deb
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh package
 cmake --preset release >/dev/null
 cmake --build --preset release --target callproxy >&2
 rm -f build/release/package/callproxy_*.deb

@@ -154,11 +154,11 @@ class Nginx {
   std::unique_ptr<test::ChildProcess> process_;
 };
 
-#define REQUIRE_NGINX(binary)                                                                         \
-  const std::string binary = find_nginx();                                                            \
-  if (binary.empty()) {                                                                               \
-    WARN("SKIPPED: nginx is not installed (scripts/install-deps.sh installs it; CI runs this test)"); \
-    return;                                                                                           \
+#define REQUIRE_NGINX(binary)                                                                              \
+  const std::string binary = find_nginx();                                                                 \
+  if (binary.empty()) {                                                                                    \
+    WARN("SKIPPED: nginx is not installed (scripts/install-deps.sh test installs it; CI runs this test)"); \
+    return;                                                                                                \
   }
 
 // An HTTPS request through nginx by curl, trusting only the test CA; the status and the body.
