@@ -51,16 +51,16 @@ struct ScopedEnv {
 TEST_CASE("a duration is seconds or a number with a unit, rounded to the millisecond", "[cli][duration]") {
   const cli::DurationRange any{0, 86400};
   const std::vector<std::pair<std::string, std::chrono::milliseconds>> good{
-      {"30", 30s},   {"0.5", 500ms}, {"1.5", 1500ms},   {"250ms", 250ms}, {"5s", 5s},      {"2m", 120s},
-      {"1h", 3600s}, {"0", 0ms},     {"0.0004", 0ms},   {"0.0006", 1ms},  {"1.5m", 90s},   {"1e3ms", 1s},
-      {"86400", 86400s}};
+      {"30", 30s}, {"0.5", 500ms},  {"1.5", 1500ms}, {"250ms", 250ms}, {"5s", 5s},    {"2m", 120s},     {"1h", 3600s},
+      {"0", 0ms},  {"0.0004", 0ms}, {"0.0006", 1ms}, {"1.5m", 90s},    {"1e3ms", 1s}, {"86400", 86400s}};
   for (const auto& [text, expected] : good) {
     INFO(text);
     const auto parsed = cli::parse_duration(text, any);
     REQUIRE(parsed.ok());
     CHECK(parsed.value() == expected);
   }
-  for (const std::string text : {"", "ms", "s", "5 s", "5sec", "5x", "5ms5", "five", "5.ms", "--5", "1,5", "nanms", "infs"}) {
+  for (const std::string text :
+       {"", "ms", "s", "5 s", "5sec", "5x", "5ms5", "five", "5.ms", "--5", "1,5", "nanms", "infs"}) {
     INFO(text);
     const auto parsed = cli::parse_duration(text, any);
     REQUIRE_FALSE(parsed.ok());
@@ -103,11 +103,32 @@ TEST_CASE("a duration's range holds whatever its unit, edges included", "[cli][d
 }
 
 TEST_CASE("every serve duration takes a unit and lands in its setting", "[cli][duration]") {
-  ParsedServe serve({"--drain-timeout", "2m", "--start-timeout", "250ms", "--stream-idle-timeout", "1.5",
-                     "--backend-reconnect-window", "30s", "--backend-connect-timeout", "1500ms", "--max-backend-lag",
-                     "0.5", "--stream-token-ttl", "2m", "--attempts-ttl", "1h", "--pin-failure-window", "5m",
-                     "--pin-api-timeout", "2500ms", "--twiml-gather-timeout", "30s", "--header-timeout", "3s",
-                     "--request-timeout", "750ms"});
+  ParsedServe serve({"--drain-timeout",
+                     "2m",
+                     "--start-timeout",
+                     "250ms",
+                     "--stream-idle-timeout",
+                     "1.5",
+                     "--backend-reconnect-window",
+                     "30s",
+                     "--backend-connect-timeout",
+                     "1500ms",
+                     "--max-backend-lag",
+                     "0.5",
+                     "--stream-token-ttl",
+                     "2m",
+                     "--attempts-ttl",
+                     "1h",
+                     "--pin-failure-window",
+                     "5m",
+                     "--pin-api-timeout",
+                     "2500ms",
+                     "--twiml-gather-timeout",
+                     "30s",
+                     "--header-timeout",
+                     "3s",
+                     "--request-timeout",
+                     "750ms"});
   const auto& o = serve.flags.options;
   CHECK(o.drain_timeout == 120s);
   CHECK(o.media.start_timeout == 250ms);
@@ -152,4 +173,3 @@ TEST_CASE("the identity API's timeout: --pin-api-timeout wins over the old milli
   }
   CHECK_THROWS_WITH(ParsedServe({"--pin-api-timeout-ms", "0"}), Catch::Contains("Value 0 not in range 1 to 600000"));
 }
-

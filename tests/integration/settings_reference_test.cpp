@@ -51,9 +51,9 @@ TEST_CASE("serve --help reads in sections, every setting in one", "[cli]") {
   const auto help = test::run_command(test::callproxy_args({"serve", "--help"}));
   REQUIRE(help.exit_code == 0);
   std::size_t at = 0;
-  for (const auto& group : {cli::group::listening, cli::group::backends, cli::group::streams, cli::group::access,
-                            cli::group::callers, cli::group::call_flow, cli::group::store, cli::group::http_limits,
-                            cli::group::deprecated}) {
+  for (const auto& group :
+       {cli::group::listening, cli::group::backends, cli::group::streams, cli::group::access, cli::group::callers,
+        cli::group::call_flow, cli::group::store, cli::group::http_limits, cli::group::deprecated}) {
     INFO(group);
     const auto found = help.out.find("\n" + group + ":\n", at);
     REQUIRE(found != std::string::npos);  // present, and after the one before
