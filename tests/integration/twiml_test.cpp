@@ -17,6 +17,7 @@
 #include "support/media_call.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
+#include "support/twilio_webhook.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "support/xml_reader.h"
@@ -41,27 +42,8 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string form_body(const twilio::RequestParams& params) {
-  std::string body;
-  for (const auto& [k, v] : params) {
-    if (!body.empty()) body += '&';
-    body += twilio::percent_encode(k, "-_.~") + "=" + twilio::percent_encode(v, "-_.~");
-  }
-  return body;
-}
-
-// A webhook as Twilio posts it: form-encoded, with what Twilio always sends besides.
-twilio::RequestParams webhook(const std::string& from, const std::string& call_sid,
-                              const std::optional<std::string>& digits = std::nullopt) {
-  twilio::RequestParams params{{"AccountSid", "AC0123456789abcdef0123456789abcdef"},
-                               {"CallSid", call_sid},
-                               {"From", from},
-                               {"To", "+15550000000"},
-                               {"CallStatus", "in-progress"},
-                               {"Direction", "inbound"}};
-  if (digits) params.emplace_back("Digits", *digits);
-  return params;
-}
+using test::form_body;
+using test::webhook;
 
 test::HttpReply post_form(unsigned short port, const std::string& target, const twilio::RequestParams& params,
                           std::map<std::string, std::string> headers = {}) {

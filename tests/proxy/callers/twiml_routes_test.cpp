@@ -12,6 +12,7 @@
 
 #include "proxy/callers/twiml_routes.h"
 #include "support/test_secrets.h"
+#include "support/twilio_webhook.h"
 #include "support/xml_reader.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
@@ -22,27 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string form_body(const twilio::RequestParams& params) {
-  std::string body;
-  for (const auto& [k, v] : params) {
-    if (!body.empty()) body += '&';
-    body += twilio::percent_encode(k, "-_.~") + "=" + twilio::percent_encode(v, "-_.~");
-  }
-  return body;
-}
-
-// A webhook as Twilio posts it: form-encoded, with what Twilio always sends besides.
-twilio::RequestParams webhook(const std::string& from, const std::string& call_sid,
-                              const std::optional<std::string>& digits = std::nullopt) {
-  twilio::RequestParams params{{"AccountSid", "AC0123456789abcdef0123456789abcdef"},
-                               {"CallSid", call_sid},
-                               {"From", from},
-                               {"To", "+15550000000"},
-                               {"CallStatus", "in-progress"},
-                               {"Direction", "inbound"}};
-  if (digits) params.emplace_back("Digits", *digits);
-  return params;
-}
+using test::form_body;
+using test::webhook;
 
 // The <Parameter>s of a <Stream> as a map.
 std::map<std::string, std::string> parameters_of(const test::XmlElement& stream) {
