@@ -23,6 +23,15 @@ void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app
   if (auto store = node_cache_store()) options.store = *store;
 }
 
+// Whether `flag` was given, empty included: on the command line or in the file (counted), or as
+// its environment variable set to "" (which CLI11 counts as unset).
+bool given_empty(const CLI::App& app, const std::string& flag) {
+  const auto* option = app.get_option(flag);
+  if (option->count() > 0) return true;
+  const char* value = std::getenv(option->get_envname().c_str());  // NOLINT(concurrency-mt-unsafe): before threads
+  return value != nullptr && *value == '\0';
+}
+
 int run_serve(ServeFlags& flags, const CLI::App& app) {
   if (flags.print_config) {
     std::cout << config_template(*app.get_parent(), app.get_name());
@@ -36,12 +45,14 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
   apply_node_cache_settings(options, app);
   resolve_pin_api_timeout(flags, app);
   try {
-    // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice.
-    if (app.get_option("--api-key")->count() > 0 && options.callers.api_key.empty()) {
+    // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice,
+    // from the environment too (CLI11 takes an empty variable for an unset one: SERVER_API_KEY=
+    // started serve keyless, its debug routes open, with no word).
+    if (given_empty(app, "--api-key") && options.callers.api_key.empty()) {
       throw std::invalid_argument("--api-key (SERVER_API_KEY) is empty: give a key of at least " +
                                   std::to_string(proxy::min_api_key_chars) + " characters, or none");
     }
-    if (app.get_option("--stream-token-secret")->count() > 0 && options.media.stream_token_secret.empty()) {
+    if (given_empty(app, "--stream-token-secret") && options.media.stream_token_secret.empty()) {
       throw std::invalid_argument("--stream-token-secret (CALLPROXY_STREAM_TOKEN_SECRET) is empty: give a secret of at "
                                   "least 16 characters, or none");
     }

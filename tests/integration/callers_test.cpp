@@ -250,8 +250,11 @@ TEST_CASE("serve refuses a short or empty api key at start, naming the flag", "[
            {{"--api-key", "fifteen-chars!!"}, {}},
            {{}, {{"SERVER_API_KEY", "short"}}},
            {{"--api-key", ""}, {}},
+           // Empty from the environment (a deployment's SERVER_API_KEY= with no value): CLI11
+           // takes it for unset, and serve started keyless with its debug routes open.
+           {{"--debug-routes"}, {{"SERVER_API_KEY", ""}}},
        }) {
-    INFO((args.empty() ? "SERVER_API_KEY" : "--api-key '" + args.at(1) + "'"));
+    INFO((args.empty() || args.at(0) != "--api-key" ? "SERVER_API_KEY" : "--api-key '" + args.at(1) + "'"));
     auto argv = test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0", "--store", "memory"});
     argv.insert(argv.end(), args.begin(), args.end());
     const auto result = test::run_command(argv, env);

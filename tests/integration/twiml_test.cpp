@@ -564,6 +564,12 @@ TEST_CASE("serve refuses a short or empty stream token secret and TwiML settings
       {{"CALLPROXY_STREAM_TOKEN_SECRET", "short"}});
   CHECK(env.exit_code == 2);
   CHECK(env.err.find("CALLPROXY_STREAM_TOKEN_SECRET") != std::string::npos);
+  // Set but empty: CLI11 takes it for unset, and serve started with no tokens required.
+  const auto empty = test::run_command(
+      test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0", "--store", "memory"}),
+      {{"CALLPROXY_STREAM_TOKEN_SECRET", ""}});
+  CHECK(empty.exit_code == 2);
+  CHECK(empty.err.find("CALLPROXY_STREAM_TOKEN_SECRET) is empty") != std::string::npos);
 }
 
 // ---- the Studio flow asset ----------------------------------------------------------------
