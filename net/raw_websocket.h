@@ -154,6 +154,11 @@ class RawWebSocket {
     send_frame(1, text);
     return out_.size() == out_sent_ && !write_error_ && !dropped_;
   }
+  // The same for a binary message (an audio shape's raw frames).
+  bool write_binary(std::string_view bytes) {
+    send_frame(2, bytes);
+    return out_.size() == out_sent_ && !write_error_ && !dropped_;
+  }
   // handler(error_code) once everything sent so far is in the kernel's hands (posted).
   template <class Handler>
   void when_flushed(Handler&& handler) {

@@ -9,18 +9,19 @@ cd "$(dirname "$0")/.."
 declare -A allowed=(
   [core]=""
   [twilio]="core"
+  [audio]="twilio core"
   [net]="core"
   [assets]=""
   # The counters every room of serve counts into: below them all, above nothing of theirs.
   [proxy/metrics]="core"
   [proxy/store]="proxy/metrics net twilio core"
-  [proxy/media]="proxy/store proxy/metrics net twilio core"
-  [proxy/http]="proxy/media proxy/store proxy/metrics net twilio core"
-  [proxy/callers]="proxy/http proxy/media proxy/store proxy/metrics net twilio core"
-  [proxy]="proxy/callers proxy/http proxy/media proxy/store proxy/metrics net twilio core"
-  [testclient]="net twilio core"
-  [speaker]="net twilio core"
-  [cli]="proxy proxy/callers proxy/http proxy/media proxy/store proxy/metrics testclient speaker assets net twilio core"
+  [proxy/media]="proxy/store proxy/metrics net audio twilio core"
+  [proxy/http]="proxy/media proxy/store proxy/metrics net audio twilio core"
+  [proxy/callers]="proxy/http proxy/media proxy/store proxy/metrics net audio twilio core"
+  [proxy]="proxy/callers proxy/http proxy/media proxy/store proxy/metrics net audio twilio core"
+  [testclient]="net audio twilio core"
+  [speaker]="net audio twilio core"
+  [cli]="proxy proxy/callers proxy/http proxy/media proxy/store proxy/metrics testclient speaker assets net audio twilio core"
   # The bench's instruments stand alone (their own helpers; Asio/Beast only from the compiled
   # net library, never a project header), so a change to what they measure cannot change them;
   # and nothing may include them.

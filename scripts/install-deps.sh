@@ -27,6 +27,7 @@ group[build]="
   libspdlog-dev libfmt-dev
   libsqlite3-dev                          # the default state store
   libhiredis-dev                          # the shared store (RESP over our own Asio socket)
+  libspeexdsp-dev                         # the audio shapes' resampler (audio/shape_converter.h)
   # WAV files, resampling to 8 kHz, the sound card: opened at run time (core/shared_library.h),
   # but their headers are compiled in; the -dev packages bring the libraries themselves too.
   libsndfile1-dev libsamplerate0-dev portaudio19-dev
@@ -40,12 +41,14 @@ group[test]="
   nginx curl openssl                      # tests/integration/deploy_test.cpp: the nginx config in front
                                           # (curl its HTTPS client, openssl makes the test certificates)
   git                                     # the layout test (scripts/check-layout.sh lists files with git)
+  libsoxr-dev                             # bench/resamplers, built with the suite so it cannot rot
 "
 group[bench]="
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
   python3                                 # bench/run: the cross-check, the callgrind sums, the bench/README.md
                                           # table; bench/soak itself
   gnuplot-nox                             # bench/soak: the plot of RSS and descriptors over time
+  libsoxr-dev                             # bench/resamplers: what the resampler was chosen against
 "
 group[fuzz]="
   clang libfuzzer-14-dev                  # the fuzz preset: clang++-14 and libFuzzer (bench/fuzz)

@@ -321,11 +321,11 @@ class WebSocketBackendLink final : public BackendLink,
     }
     auto connection = ws_;  // the callback may end the link: keep this connection's buffer alive
     if constexpr (raw) {
-      if (events_.on_message) events_.on_message(*this, connection->ws->message());
+      if (events_.on_message) events_.on_message(*this, connection->ws->message(), !connection->ws->got_text());
     } else {
       const auto data = connection->buffer.cdata();
       const std::string_view text(static_cast<const char*>(data.data()), data.size());
-      if (events_.on_message) events_.on_message(*this, text);
+      if (events_.on_message) events_.on_message(*this, text, !connection->ws.got_text());
       connection->buffer.consume(connection->buffer.size());
     }
     if (connection == ws_ && (state_ == State::open || state_ == State::finishing)) do_read();
@@ -339,7 +339,8 @@ class WebSocketBackendLink final : public BackendLink,
       // waited for (the link writes nothing more until it is through).
       while (!queue_.empty()) {
         const auto size = queue_.front().text.size();
-        if (!ws_->ws->write_text(queue_.front().text.text())) {
+        const auto& head = queue_.front();
+        if (!(head.binary ? ws_->ws->write_binary(head.text.text()) : ws_->ws->write_text(head.text.text()))) {
           writing_ = true;
           ws_->ws->when_flushed([self = this->shared_from_this(), c = ws_, size](error_code ec) {
             if (c == self->ws_) self->on_write(ec, size);
@@ -356,6 +357,7 @@ class WebSocketBackendLink final : public BackendLink,
 
   void write_with_beast() {
     writing_ = true;
+    ws_->ws.binary(queue_.front().binary);
     // The frame's text is kept alive by the handler: the queue may be cleared meanwhile.
     // Per frame: its memory comes from the loop's handler pool (net/handler_memory.h).
     ws_->ws.async_write(

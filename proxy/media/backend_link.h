@@ -29,13 +29,14 @@ struct OutboundFrame {
   FrameText text;
   std::chrono::microseconds audio{0};  // media: the audio it carries; 0 for control messages
   std::chrono::steady_clock::time_point received{};
+  bool binary = false;  // a binary WebSocket message (an audio shape's raw frames), else text
 };
 
 class BackendLink {
  public:
   struct Events {
-    // A text (or binary JSON) message the backend sent.
-    std::function<void(BackendLink&, std::string_view)> on_message;
+    // A message the backend sent, and whether it came as a binary message.
+    std::function<void(BackendLink&, std::string_view, bool binary)> on_message;
     // The link is gone for good (failed, fell behind, gave up reconnecting, or finished).
     std::function<void(BackendLink&, std::string_view reason)> on_closed;
   };

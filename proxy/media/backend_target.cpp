@@ -8,15 +8,21 @@
 
 namespace callproxy::proxy {
 
-Result<BackendTarget> parse_backend(std::string_view entry) {
+Result<BackendTarget> parse_backend(std::string_view whole_entry) {
   const auto fail = [&](std::string_view why) {
-    return Error{"backend '" + logged_text(entry) + "': " + std::string(why)};
+    return Error{"backend '" + logged_text(whole_entry) + "': " + std::string(why)};
   };
+  const auto shaped = audio::split_shaped_entry(whole_entry);
+  if (!shaped) return fail(shaped.error());
+  const auto entry = shaped.value().address;
   if (entry.find("://") != std::string_view::npos) {
     auto url = net::parse_url(entry, net::UrlScheme::websocket);
     if (!url) return fail(url.error());
     if (url.value().target.find_first_of(" \r\n\t") != std::string::npos) return fail("invalid path");
-    return url;
+    BackendTarget t;
+    static_cast<net::Endpoint&>(t) = std::move(url.value());
+    t.shape = shaped.value().shape;
+    return t;
   }
   // The Node service's convention: host:port means ws://host:port/media, and a host without a
   // port (a name, an IPv4 address or a bracketed IPv6 one) port 80, as its ws:// URL had it.
@@ -32,6 +38,7 @@ Result<BackendTarget> parse_backend(std::string_view entry) {
   t.host = lower_ascii(hp->first);
   t.port = *port;
   t.target = "/media";
+  t.shape = shaped.value().shape;
   return t;
 }
 

@@ -17,6 +17,7 @@
 #include <optional>
 #include <utility>
 
+#include "audio/shape_converter.h"
 #include "core/fault_injection.h"
 #include "core/log_limit.h"
 #include "core/log_text.h"
@@ -26,9 +27,11 @@
 #include "net/handler_memory.h"
 #include "net/raw_websocket.h"
 #include "net/write_queue.h"
+#include "proxy/media/audio_feeds.h"
 #include "proxy/media/backend_link.h"
 #include "proxy/media/frame_text.h"
 #include "twilio/backend_protocol.h"
+#include "twilio/base64.h"
 #include "twilio/media_message.h"
 #include "twilio/media_scan.h"
 #include "twilio/percent_encoding.h"
@@ -78,8 +81,16 @@ enum class PeerLog : std::size_t {
 // and the Studio execution it marks connected.
 struct Admission {
   std::vector<BackendTarget> targets;
-  std::vector<FrameText> preamble;
+  twilio::StartMessage start;  // what each backend's start is written from, in its shape
+  FrameText start_text;        // Twilio's own start, as it came
   std::string execution_id;
+};
+
+// A message held for the backends while the stream's token is claimed: for every backend, or
+// (media) for those of one feed.
+struct HeldFrame {
+  OutboundFrame frame;
+  std::optional<std::size_t> feed;
 };
 
 // A stream token that passed its checks, to claim once the rest of the start has been checked:
@@ -384,13 +395,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     if (stop_sent_) return;
     // Written once into a pooled text that every backend's queue shares: passthrough forwards
     // Twilio's own bytes (validated above), the simple format splices the validated payload.
-    FrameText frame = FrameText::make();
-    if (passthrough()) {
-      frame.text().assign(text);
-    } else {
-      twilio::write_simple_media(frame.text(), payload);
+    feeds_.on_media(payload, text);
+    for (std::size_t feed = 0; feed < feeds_.size(); ++feed) {
+      to_feed(feed, OutboundFrame{feeds_.frame(feed), audio_of(bytes), received, feeds_.binary(feed)});
     }
-    to_backends(OutboundFrame{std::move(frame), audio_of(bytes), received});
   }
 
   void drop_media(twilio::MediaDrop reason, std::size_t bytes) {
@@ -421,7 +429,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
 
     Admission admission;
     admission.targets = std::move(*targets);
-    admission.preamble = start_preamble(start, text);
+    admission.start = start;
+    admission.start_text = share(text);
+    for (const auto& target : admission.targets) feeds_.feed_for(target.shape);
     fork_ = stream_is_fork(start);
     if (const auto it = start.custom_parameters.find("executionId");
         it != start.custom_parameters.end() && !it->second.empty()) {
@@ -521,21 +531,16 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     return targets;
   }
 
-  // What every backend gets first: passthrough, Twilio's 'connected' and 'start' as they came;
-  // the simple format, the start in its own words, without the stream token (it is for serve).
-  std::vector<FrameText> start_preamble(const twilio::StartMessage& start, std::string_view text) {
+  // What a backend of `feed` gets first: passthrough, Twilio's 'connected' and 'start' (as they
+  // came, for Twilio's own shape); the simple format, the start in its own words. A start in
+  // another shape names it in mediaFormat, and only Twilio's own text keeps the stream token.
+  std::vector<FrameText> start_preamble(std::size_t feed, const Admission& admission) {
     std::vector<FrameText> preamble;
     if (passthrough()) {
       preamble.push_back(connected_text_ ? connected_text_
                                          : share(twilio::serialize(twilio::TwilioMessage{twilio::ConnectedMessage{}})));
-      preamble.push_back(share(text));
-    } else if (start.custom_parameters.count("streamToken") > 0) {
-      auto without_token = start;
-      without_token.custom_parameters.erase("streamToken");
-      preamble.push_back(share(twilio::write_simple_start(without_token)));
-    } else {
-      preamble.push_back(share(twilio::write_simple_start(start)));
     }
+    preamble.push_back(feeds_.start_for(feed, admission.start, admission.start_text.text()));
     return preamble;
   }
 
@@ -601,24 +606,39 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     const auto count = admission.targets.size();
     spdlog::info("call {}: started, {} backend{}", label_, count, count == 1 ? "" : "s");
     std::weak_ptr<CallSession> weak = shared_from_this();
-    const auto& preamble = admission.preamble;
+    std::vector<std::vector<FrameText>> preambles(feeds_.size());  // each feed's, written once
     for (auto& target : admission.targets) {
-      BackendLinkConfig config{std::move(target), label_, preamble, &options_, &metrics_, &context_.backend_tls, held_};
-      BackendLink::Events events{[weak](BackendLink& link, std::string_view message) {
-                                   if (auto self = weak.lock()) self->on_backend_message(link, message);
+      const auto feed = feeds_.feed_for(target.shape);
+      if (preambles[feed].empty()) preambles[feed] = start_preamble(feed, admission);
+      if (feed != 0) spdlog::info("call {}: backend {} gets {}", label_, target.logged_url(), target.shape.describe());
+      BackendLinkConfig config{std::move(target),     label_, preambles[feed], &options_, &metrics_,
+                               &context_.backend_tls, held_};
+      BackendLink::Events events{[weak](BackendLink& link, std::string_view message, bool binary) {
+                                   if (auto self = weak.lock()) self->on_backend_message(link, message, binary);
                                  },
                                  [weak](BackendLink& link, std::string_view reason) {
                                    if (auto self = weak.lock()) self->on_backend_closed(link, reason);
                                  }};
       links_.push_back(start_backend_link(loop_, std::move(config), std::move(events)));
+      link_feeds_.push_back(feed);
     }
-    if (options_.replies == ReplyPolicy::first) primary_ = links_.front().get();
+    if (options_.replies == ReplyPolicy::first) {
+      primary_ = links_.front().get();
+      const auto& shape = feeds_.shape(link_feeds_.front());
+      if (!shape.is_default()) from_primary_.emplace(shape);
+    }
     links_ready_ = true;
     if (std::all_of(links_.begin(), links_.end(), [](const auto& l) { return l->closed(); })) {
       held_frames_.clear();
       return close_twilio(websocket::close_code::try_again_later, "no backend left");
     }
-    for (const auto& frame : std::exchange(held_frames_, {})) to_backends(frame);
+    for (const auto& held : std::exchange(held_frames_, {})) {
+      if (held.feed) {
+        to_feed(*held.feed, held.frame);
+      } else {
+        to_backends(held.frame);
+      }
+    }
     held_bytes_ = 0;
     if (stop_sent_) {
       for (auto& link : links_) link->finish();
@@ -653,20 +673,28 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
 
   // What goes to every backend; while the token is claimed (no backend exists yet), held.
   void to_backends(const OutboundFrame& frame) {
-    if (claiming_) return hold(frame);
+    if (claiming_) return hold(frame, std::nullopt);
     for (auto& link : links_) {
       if (!link->closed()) link->send(frame);
     }
   }
 
+  // A media frame to the backends of one feed (audio_feeds.h).
+  void to_feed(std::size_t feed, const OutboundFrame& frame) {
+    if (claiming_) return hold(frame, feed);
+    for (std::size_t i = 0; i < links_.size(); ++i) {
+      if (link_feeds_[i] == feed && !links_[i]->closed()) links_[i]->send(frame);
+    }
+  }
+
   // At most --max-backend-queue-bytes wait, as behind a backend; past it a frame is dropped.
-  void hold(const OutboundFrame& frame) {
+  void hold(const OutboundFrame& frame, std::optional<std::size_t> feed) {
     if (held_bytes_ + frame.text.size() > options_.max_backend_queue_bytes) {
       metrics_.frames_dropped[DropReason::backend_lag].add();
       return;
     }
     held_bytes_ += frame.text.size();
-    held_frames_.push_back(frame);
+    held_frames_.push_back(HeldFrame{frame, feed});
   }
 
   // `stop`: the stop in the backends' format.
@@ -675,29 +703,34 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     stop_sent_ = true;
     if (claiming_) {
       // Past the bound too: backends that come to exist must hear that the call is over.
-      held_frames_.push_back(OutboundFrame{stop, {}, Clock::now()});
+      held_frames_.push_back(HeldFrame{OutboundFrame{stop, {}, Clock::now()}, std::nullopt});
       return;
     }
     to_all(stop);
     for (auto& link : links_) link->finish();
   }
 
-  void on_backend_message(BackendLink& link, std::string_view text) {
+  void on_backend_message(BackendLink& link, std::string_view text, bool binary) {
     if (&link != primary_ || ended_) {
       metrics_.replies_ignored.add();
       return;
     }
-    auto parsed = twilio::read_backend_reply(text);
-    if (!parsed) {
-      metrics_.parse_errors[ParseSource::backend].add();
-      peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}",
-                link.target().logged_url(), parsed.error());
-      return;
-    }
-    auto& reply = parsed.value();
-    if (std::holds_alternative<twilio::UnknownMessage>(reply)) {
-      metrics_.replies_ignored.add();
-      return;
+    // A primary that takes binary frames answers in them too: raw audio of its shape.
+    const bool binary_audio = binary && feeds_.binary(link_feeds_.front());
+    std::optional<twilio::ReplyMessage> parsed_reply;
+    if (!binary_audio) {
+      auto parsed = twilio::read_backend_reply(text);
+      if (!parsed) {
+        metrics_.parse_errors[ParseSource::backend].add();
+        peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}",
+                  link.target().logged_url(), parsed.error());
+        return;
+      }
+      if (std::holds_alternative<twilio::UnknownMessage>(parsed.value())) {
+        metrics_.replies_ignored.add();
+        return;
+      }
+      parsed_reply = std::move(parsed.value());
     }
     if (fork_) {
       // A one-way stream: Twilio plays nothing sent back on it.
@@ -706,14 +739,22 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
                 link.target().logged_url());
       return;
     }
+    if (binary_audio) {
+      return relay_audio(link, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    }
+    auto& reply = *parsed_reply;
     // What goes to Twilio is checked as what comes from it is.
     if (const auto* media = std::get_if<twilio::ReplyMedia>(&reply)) {
-      const auto check = twilio::check_media_payload(media->payload, options_.max_frame_bytes);
+      const auto check = twilio::check_media_payload(media->payload, reply_limit());
       if (check.drop) {
         metrics_.replies_invalid.add();
         peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {}", link.target().logged_url(),
                   twilio::describe(*check.drop));
         return;
+      }
+      if (from_primary_) {
+        twilio::base64_decode_into(media->payload, reply_bytes_);  // checked: cannot fail
+        return relay_audio(link, reply_bytes_);
       }
     } else if (const auto* mark = std::get_if<twilio::ReplyMark>(&reply);
                mark && (mark->name.empty() || mark->name.size() > options_.max_mark_name_bytes)) {
@@ -728,6 +769,33 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
           if constexpr (!std::is_same_v<std::decay_t<decltype(r)>, twilio::UnknownMessage>) r.stream_sid = stream_sid_;
         },
         reply);
+    queue_reply(reply);
+  }
+
+  // The most a reply's payload may carry, decoded: --max-frame-bytes of Twilio's audio, or as
+  // much audio time in the primary's shape.
+  std::size_t reply_limit() const {
+    if (!from_primary_) return options_.max_frame_bytes;
+    const auto& shape = feeds_.shape(link_feeds_.front());
+    return options_.max_frame_bytes * shape.frame_bytes() / 160;
+  }
+
+  // Audio of the primary's shape, as Twilio takes it: 8 kHz mu-law in a media message.
+  void relay_audio(BackendLink& link, std::span<const std::uint8_t> bytes) {
+    if (bytes.size() > reply_limit()) {
+      metrics_.replies_invalid.add();
+      peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {} bytes of audio, over the {} allowed",
+                link.target().logged_url(), bytes.size(), reply_limit());
+      return;
+    }
+    const auto mulaw = from_primary_->convert(bytes);
+    if (mulaw.empty()) return;  // not a whole sample yet: it comes with the next message
+    reply_base64_.clear();
+    twilio::base64_append(reply_base64_, mulaw);
+    queue_reply(twilio::ReplyMessage{twilio::ReplyMedia{stream_sid_, reply_base64_}});
+  }
+
+  void queue_reply(const twilio::ReplyMessage& reply) {
     auto serialized = share(twilio::serialize(reply));
     const auto size = serialized.size();
     if (!replies_.push(std::move(serialized), size)) {
@@ -831,8 +899,13 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   std::string mark_owner_;       // this stream's token on the execution's mark
   FrameText connected_text_;
   std::vector<std::shared_ptr<BackendLink>> links_;
-  std::optional<Admission> admission_;      // while the token is claimed: what the stream is admitted to
-  std::vector<OutboundFrame> held_frames_;  // meanwhile, what the backends are to get
+  std::vector<std::size_t> link_feeds_;  // each link's feed
+  AudioFeeds feeds_{options_.backend_format};
+  std::optional<audio::FromShape> from_primary_;  // the primary's replies, when not Twilio's shape
+  std::vector<std::uint8_t> reply_bytes_;         // scratch: a reply's audio, decoded
+  std::string reply_base64_;                      // scratch: its mu-law, encoded
+  std::optional<Admission> admission_;            // while the token is claimed: what the stream is admitted to
+  std::vector<HeldFrame> held_frames_;            // meanwhile, what the backends are to get
   std::size_t held_bytes_ = 0;
   BackendLink* primary_ = nullptr;
   net::WriteQueue<FrameText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};

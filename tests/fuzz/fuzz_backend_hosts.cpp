@@ -64,6 +64,15 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
   fuzz::require(logged.size() <= t.url().size() + 4 && logged.size() <= 8 + t.host.size() + 2 + 6 + 256 + 3 + 4,
                 "a backend's logged URL is longer than its bounds", logged);
 
+  // An entry's audio options are its own: the address part parses to the same backend without them.
+  if (const auto hash = entry.find('#'); hash != std::string_view::npos) {
+    const auto bare = parse_backend(entry.substr(0, hash));
+    fuzz::require(bare.ok() && bare.value().url() == t.url(), "a backend's audio options change its address",
+                  std::string(entry));
+  } else {
+    fuzz::require(t.shape.is_default(), "a backend entry without '#' has a shape other than Twilio's", t.url());
+  }
+
   // url() is the whole URL: it reads back as the same backend (but for a host name
   // that starts with an IPv4 address, which Boost.URL 1.81 cannot read in a URL: net/endpoint.cpp).
   const auto again = parse_backend(t.url());

@@ -48,14 +48,16 @@ struct Inbox {
   mutable std::condition_variable changed;
   std::deque<std::string> pending;
   std::vector<std::string> all;
+  std::vector<bool> binary;  // all[i] came as a binary message
   bool closed = false;
   int close_code = 0;
   std::string close_reason;
 
-  void push(std::string text) {
+  void push(std::string text, bool was_binary = false) {
     std::lock_guard lock(mutex);
     pending.push_back(text);
     all.push_back(std::move(text));
+    binary.push_back(was_binary);
     changed.notify_all();
   }
   void close(int code, std::string reason) {
@@ -98,7 +100,7 @@ struct Endpoint : std::enable_shared_from_this<Derived> {
             got_close ? std::string(reason.reason.data(), reason.reason.size()) : "error: " + ec.message());
         return;
       }
-      self->inbox.push(beast::buffers_to_string(self->buffer.data()));
+      self->inbox.push(beast::buffers_to_string(self->buffer.data()), !self->ws.got_text());
       self->buffer.consume(self->buffer.size());
       self->do_read();
     });
@@ -336,6 +338,19 @@ void BackendServer::send_text(const std::string& text, std::size_t index) {
   const auto endpoint = impl_->endpoint(index);
   if (!endpoint) throw std::runtime_error("no backend connection " + std::to_string(index));
   asio::post(impl_->loop.context, [endpoint, text] { endpoint->write(text, false); });
+}
+
+std::vector<bool> BackendServer::binary_messages(std::size_t index) const {
+  const auto endpoint = impl_->endpoint(index);
+  if (!endpoint) return {};
+  std::lock_guard lock(endpoint->inbox.mutex);
+  return endpoint->inbox.binary;
+}
+
+void BackendServer::send_binary(const std::string& bytes, std::size_t index) {
+  const auto endpoint = impl_->endpoint(index);
+  if (!endpoint) throw std::runtime_error("no backend connection " + std::to_string(index));
+  asio::post(impl_->loop.context, [endpoint, bytes] { endpoint->write(bytes, true); });
 }
 
 void BackendServer::kill(std::size_t index) {

@@ -72,6 +72,9 @@ class BackendServer {
   // Waits until connection `index` was closed (by either side).
   bool wait_closed(std::size_t index = 0, std::chrono::milliseconds timeout = 10s) const;
   void send_text(const std::string& text, std::size_t index = 0);
+  void send_binary(const std::string& bytes, std::size_t index = 0);
+  // For each message of messages(index): whether it came as a binary message.
+  std::vector<bool> binary_messages(std::size_t index = 0) const;
   // Drops connection `index` without a close handshake.
   void kill(std::size_t index = 0);
   // Stops accepting and drops every connection (the port is then closed).

@@ -302,3 +302,22 @@ TEST_CASE("bad redis URLs are refused with what is wrong, never with the passwor
   }
   CHECK_THAT(parse_redis_keys("hash").error(), Catch::Contains("node or callproxy"));
 }
+
+TEST_CASE("a backend entry's '#' options name its audio shape and leave its address as it was", "[backend]") {
+  const auto url = parse_backend("ws://stt.internal:9000/in?x=1#audio=pcm16@16000&frames=binary");
+  REQUIRE(url.ok());
+  CHECK(url.value().url() == "ws://stt.internal:9000/in?x=1");
+  CHECK(url.value().shape.audio_name() == "pcm16@16000");
+  CHECK(url.value().shape.frames == audio::Framing::binary);
+  const auto node_style = parse_backend("10.0.0.5:8900#audio=pcm16@24000");
+  REQUIRE(node_style.ok());
+  CHECK(node_style.value().url() == "ws://10.0.0.5:8900/media");
+  CHECK(node_style.value().shape.rate == 24000);
+  CHECK(parse_backend("10.0.0.5:8900").value().shape.is_default());
+  // Refused as invalid entries are, naming the entry and the option.
+  const auto bad = parse_backend("bot:9000#audio=opus@48000");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error(), Catch::StartsWith("backend 'bot:9000#audio=opus@48000': audio='opus@48000'"));
+  // The address before '#' is checked as before.
+  CHECK_FALSE(parse_backend("bot:99999#audio=pcm16@16000").ok());
+}
