@@ -26,13 +26,27 @@ std::string AudioShape::audio_name() const {
 }
 
 std::string AudioShape::describe() const {
-  return audio_name() + (frames == Framing::binary ? ", binary frames" : ", JSON frames");
+  return audio_name() + (frames == Framing::binary ? ", binary frames, " : ", JSON frames, ") +
+         std::string(tracks_name()) +
+         (tracks == Tracks::inbound ? " track"
+          : tracks == Tracks::both  ? " tracks"
+                                    : "");
+}
+
+std::string_view AudioShape::tracks_name() const {
+  switch (tracks) {
+    case Tracks::inbound: return "inbound";
+    case Tracks::both: return "both";
+    case Tracks::mix: return "mix";
+    case Tracks::stereo: return "stereo";
+  }
+  return "inbound";
 }
 
 Result<AudioShape> parse_audio_options(std::string_view options) {
   AudioShape shape;
-  bool seen_audio = false, seen_frames = false;
-  if (options.empty()) return Error{"nothing after '#': expected audio=… and/or frames=…"};
+  bool seen_audio = false, seen_frames = false, seen_tracks = false;
+  if (options.empty()) return Error{"nothing after '#': expected audio=…, frames=… or tracks=…"};
   while (true) {
     const auto amp = options.find('&');
     const auto option = options.substr(0, amp);
@@ -61,11 +75,32 @@ Result<AudioShape> parse_audio_options(std::string_view options) {
       } else {
         return Error{"frames='" + logged_text(value, 32) + "': expected json or binary"};
       }
+    } else if (key == "tracks") {
+      if (seen_tracks) return Error{"tracks= given twice"};
+      seen_tracks = true;
+      if (value == "inbound") {
+        shape.tracks = Tracks::inbound;
+      } else if (value == "both") {
+        shape.tracks = Tracks::both;
+      } else if (value == "mix") {
+        shape.tracks = Tracks::mix;
+      } else if (value == "stereo") {
+        shape.tracks = Tracks::stereo;
+      } else {
+        return Error{"tracks='" + logged_text(value, 32) + "': expected inbound, both, mix or stereo"};
+      }
     } else {
-      return Error{"unknown option '" + logged_text(option, 32) + "': expected audio=… or frames=…"};
+      return Error{"unknown option '" + logged_text(option, 32) + "': expected audio=…, frames=… or tracks=…"};
     }
     if (amp == std::string_view::npos) break;
     options.remove_prefix(amp + 1);
+  }
+  if (shape.tracks == Tracks::stereo && shape.codec != Codec::pcm16) {
+    return Error{"tracks=stereo is 16-bit PCM: add audio=pcm16@8000 (or @16000, @24000)"};
+  }
+  if (shape.tracks == Tracks::both && shape.frames == Framing::binary) {
+    return Error{"tracks=both labels each message with its track, which binary frames cannot carry: use JSON "
+                 "frames, or tracks=stereo"};
   }
   return shape;
 }

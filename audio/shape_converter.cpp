@@ -81,13 +81,22 @@ std::span<const std::uint8_t> ToShape::convert(std::span<const std::uint8_t> mul
   if (shape_.codec == Codec::mulaw) return mulaw;  // mulaw@8000: the bytes as they came
   linear_.resize(mulaw.size());
   twilio::mulaw_decode(mulaw, linear_);
-  if (!resampler_) {
-    pcm16_to_bytes(linear_, bytes_);
-    return bytes_;
+  return convert_linear(linear_);
+}
+
+std::span<const std::uint8_t> ToShape::convert_linear(std::span<const std::int16_t> linear) {
+  std::span<const std::int16_t> at_rate = linear;
+  if (resampler_) {
+    resampled_.clear();
+    resampler_->process(linear, resampled_);
+    at_rate = resampled_;
   }
-  resampled_.clear();
-  resampler_->process(linear_, resampled_);
-  pcm16_to_bytes(resampled_, bytes_);
+  if (shape_.codec == Codec::mulaw) {
+    bytes_.resize(at_rate.size());
+    twilio::mulaw_encode(at_rate, bytes_);
+  } else {
+    pcm16_to_bytes(at_rate, bytes_);
+  }
   return bytes_;
 }
 

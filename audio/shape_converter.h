@@ -48,6 +48,8 @@ class ToShape {
   explicit ToShape(AudioShape shape);
   // The shape's bytes for one frame of 8 kHz mu-law (valid until the next call).
   std::span<const std::uint8_t> convert(std::span<const std::uint8_t> mulaw);
+  // The same for a frame of 8 kHz linear samples (a mix of both sides).
+  std::span<const std::uint8_t> convert_linear(std::span<const std::int16_t> linear);
   const AudioShape& shape() const { return shape_; }
 
  private:

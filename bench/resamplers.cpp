@@ -59,8 +59,8 @@ using Factory = std::function<Converter(int in_rate, int out_rate)>;
 Factory speex(int quality) {
   return [quality](int in_rate, int out_rate) {
     int error = 0;
-    auto* st = speex_resampler_init(1, static_cast<spx_uint32_t>(in_rate), static_cast<spx_uint32_t>(out_rate),
-                                    quality, &error);
+    auto* st = speex_resampler_init(1, static_cast<spx_uint32_t>(in_rate), static_cast<spx_uint32_t>(out_rate), quality,
+                                    &error);
     if (!st) throw std::runtime_error("speex_resampler_init failed");
     speex_resampler_skip_zeros(st);
     std::shared_ptr<SpeexResamplerState> state(st, speex_resampler_destroy);
@@ -208,11 +208,10 @@ void measure(const Factory& factory, int in_rate, int out_rate, double seconds) 
 
   char alias[32] = "null";
   if (alias_db > -1e9) std::snprintf(alias, sizeof alias, "%.1f", alias_db);
-  std::printf(
-      "{\"converter\":\"%s\",\"from\":%d,\"to\":%d,\"cpu_us_per_frame\":%.3f,\"band_snr_db\":%.1f,"
-      "\"alias_db\":%s,\"latency_ms\":%.2f,\"mallocs_per_frame\":%.2f}\n",
-      name.c_str(), in_rate, out_rate, best / frames * 1e6, worst_snr, alias, latency_ms,
-      static_cast<double>(steady_mallocs) / (frames - 1));
+  std::printf("{\"converter\":\"%s\",\"from\":%d,\"to\":%d,\"cpu_us_per_frame\":%.3f,\"band_snr_db\":%.1f,"
+              "\"alias_db\":%s,\"latency_ms\":%.2f,\"mallocs_per_frame\":%.2f}\n",
+              name.c_str(), in_rate, out_rate, best / frames * 1e6, worst_snr, alias, latency_ms,
+              static_cast<double>(steady_mallocs) / (frames - 1));
 }
 
 }  // namespace
@@ -227,10 +226,16 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const std::vector<Factory> factories{
-      speex(3), speex(5), speex(7), soxr_at(SOXR_QQ, "QQ"), soxr_at(SOXR_LQ, "LQ"), soxr_at(SOXR_MQ, "MQ"),
-      soxr_at(SOXR_HQ, "HQ"), libsamplerate(SRC_SINC_FASTEST, "SINC_FASTEST"),
-      libsamplerate(SRC_SINC_MEDIUM_QUALITY, "SINC_MEDIUM"), libsamplerate(SRC_LINEAR, "LINEAR")};
+  const std::vector<Factory> factories{speex(3),
+                                       speex(5),
+                                       speex(7),
+                                       soxr_at(SOXR_QQ, "QQ"),
+                                       soxr_at(SOXR_LQ, "LQ"),
+                                       soxr_at(SOXR_MQ, "MQ"),
+                                       soxr_at(SOXR_HQ, "HQ"),
+                                       libsamplerate(SRC_SINC_FASTEST, "SINC_FASTEST"),
+                                       libsamplerate(SRC_SINC_MEDIUM_QUALITY, "SINC_MEDIUM"),
+                                       libsamplerate(SRC_LINEAR, "LINEAR")};
   const std::pair<int, int> directions[] = {{8000, 16000}, {8000, 24000}, {16000, 8000}, {24000, 8000}};
   try {
     for (const auto& [from, to] : directions) {

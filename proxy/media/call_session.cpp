@@ -397,7 +397,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     // Twilio's own bytes (validated above), the simple format splices the validated payload.
     feeds_.on_media(payload, text);
     for (std::size_t feed = 0; feed < feeds_.size(); ++feed) {
-      to_feed(feed, OutboundFrame{feeds_.frame(feed), audio_of(bytes), received, feeds_.binary(feed)});
+      const auto messages = feeds_.frames(feed);
+      for (std::size_t m = 0; m < messages.size(); ++m) {
+        // The audio time is the caller's frame's, counted once (tracks=both sends two messages).
+        to_feed(feed, OutboundFrame{messages[m], m == 0 ? audio_of(bytes) : std::chrono::microseconds(0), received,
+                                    feeds_.binary(feed)});
+      }
     }
   }
 
@@ -752,9 +757,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
                   twilio::describe(*check.drop));
         return;
       }
-      if (from_primary_) {
+      if (from_primary_ || feeds_.hears_replies()) {
         twilio::base64_decode_into(media->payload, reply_bytes_);  // checked: cannot fail
-        return relay_audio(link, reply_bytes_);
+        if (from_primary_) return relay_audio(link, reply_bytes_);
       }
     } else if (const auto* mark = std::get_if<twilio::ReplyMark>(&reply);
                mark && (mark->name.empty() || mark->name.size() > options_.max_mark_name_bytes)) {
@@ -769,7 +774,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
           if constexpr (!std::is_same_v<std::decay_t<decltype(r)>, twilio::UnknownMessage>) r.stream_sid = stream_sid_;
         },
         reply);
-    queue_reply(reply);
+    if (!queue_reply(reply) || !feeds_.hears_replies()) return;
+    // The backends that hear the primary's side hear what Twilio was given to play.
+    if (std::holds_alternative<twilio::ReplyMedia>(reply)) feeds_.on_reply_audio(reply_bytes_);
+    if (std::holds_alternative<twilio::ReplyClear>(reply)) feeds_.on_clear();
   }
 
   // The most a reply's payload may carry, decoded: --max-frame-bytes of Twilio's audio, or as
@@ -792,18 +800,22 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     if (mulaw.empty()) return;  // not a whole sample yet: it comes with the next message
     reply_base64_.clear();
     twilio::base64_append(reply_base64_, mulaw);
-    queue_reply(twilio::ReplyMessage{twilio::ReplyMedia{stream_sid_, reply_base64_}});
+    if (queue_reply(twilio::ReplyMessage{twilio::ReplyMedia{stream_sid_, reply_base64_}}) && feeds_.hears_replies()) {
+      feeds_.on_reply_audio(mulaw);
+    }
   }
 
-  void queue_reply(const twilio::ReplyMessage& reply) {
+  // False when the queue to Twilio is full (the reply is dropped and counted).
+  bool queue_reply(const twilio::ReplyMessage& reply) {
     auto serialized = share(twilio::serialize(reply));
     const auto size = serialized.size();
     if (!replies_.push(std::move(serialized), size)) {
       metrics_.frames_dropped[DropReason::twilio_lag].add();
-      return;
+      return false;
     }
     metrics_.replies_relayed.add();
     do_write_reply();
+    return true;
   }
 
   void on_backend_closed(BackendLink& link, std::string_view reason) {

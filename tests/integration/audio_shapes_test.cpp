@@ -5,12 +5,14 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "audio/audio_shape.h"
 #include "support/audio_compare.h"
 #include "support/child_process.h"
+#include "support/local_speaker.h"
 #include "support/media_call.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
@@ -173,6 +175,77 @@ TEST_CASE("a primary answering in its own shape is heard by the caller as mu-law
   }
 }
 
+TEST_CASE("both sides of a call, aligned on its clock: client-test as Twilio, local-speaker --echo as the primary",
+          "[media][shapes][tracks]") {
+  auto serve = test::start_serve();
+  auto speaker = test::start_speaker({"--output", "null", "--echo"});
+  BackendServer stereo, both;
+  const json hosts{"ws://" + speaker.host_port() + "/media",
+                   entry(stereo, "audio=pcm16@8000&tracks=stereo&frames=binary"), entry(both, "tracks=both")};
+  const auto call = test::run_command(
+      test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--once",
+                            "--json", "--backend-hosts", hosts.dump()}));
+  INFO(call.out << call.err << serve.process->err());
+  REQUIRE(call.exit_code == 0);
+  REQUIRE(stereo.wait_closed());
+  REQUIRE(both.wait_closed());
+  test::stop(speaker);
+
+  const auto caller = sample_call();  // whole frames; client-test pads its last one with silence
+  const auto frames = json::parse(call.out).at("framesSent").get<std::size_t>();
+  REQUIRE(frames >= caller.size() / 160);
+  // stereo: as long as the call, the caller left (exactly what was sent) ...
+  std::string interleaved;
+  const auto flags = stereo.binary_messages();
+  const auto messages = stereo.messages();
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    if (flags[i]) interleaved += messages[i];
+  }
+  REQUIRE(interleaved.size() == frames * 160 * 4);
+  const auto samples = test::from_le_bytes(test::bytes_of(interleaved));
+  const auto sent = test::mulaw_to_pcm(caller);
+  std::vector<std::int16_t> left(frames * 160), right(frames * 160);
+  for (std::size_t i = 0; i < left.size(); ++i) left[i] = samples[2 * i], right[i] = samples[2 * i + 1];
+  CHECK(std::equal(sent.begin(), sent.end(), left.begin()));
+  // ... and the primary right: its echo of the caller, placed when the caller hears it. Each of
+  // its 20 ms is silence or exactly a frame of the caller's from d frames before (d >= 1: an echo
+  // is heard after what it echoes), d never shrinking (a late echo delays what follows, as on
+  // Twilio's side), sample for sample: aligned on the frame, not a sample off.
+  std::size_t matched = 0, last_delay = 1;
+  const auto silent = [](const std::int16_t* x) {
+    return std::all_of(x, x + 160, [](std::int16_t v) { return v == 0; });
+  };
+  for (std::size_t f = 0; f < frames; ++f) {
+    const auto* r = &right[f * 160];
+    if (f >= last_delay && std::equal(r, r + 160, &left[(f - last_delay) * 160])) {
+      ++matched;  // silence included: the caller's pauses echo as silence
+      continue;
+    }
+    if (silent(r)) continue;  // nothing heard (yet): the echo is on its way
+    std::size_t delay = last_delay + 1;
+    while (delay <= f && !std::equal(r, r + 160, &left[(f - delay) * 160])) ++delay;
+    INFO("frame " << f << ": no caller frame from " << last_delay << " frames before or earlier matches");
+    REQUIRE(delay <= f);
+    last_delay = delay;
+    ++matched;
+  }
+  CHECK(last_delay <= 10);                     // the echo round trip: a few frames on loopback
+  CHECK(matched + last_delay + 15 >= frames);  // all but a few frames hold the echo they should
+
+  // both: the caller's frame then the primary's, labelled, for every frame of the call.
+  std::size_t inbound = 0, outbound = 0;
+  std::string expected = "inbound";
+  for (const auto& text : both.messages()) {
+    const auto message = json::parse(text);
+    if (message.at("event") != "media") continue;
+    CHECK(message.at("track") == expected);
+    (expected == "inbound" ? inbound : outbound) += 1;
+    expected = expected == "inbound" ? "outbound" : "inbound";
+  }
+  CHECK(inbound == frames);
+  CHECK(outbound == frames);
+}
+
 TEST_CASE("an entry naming an unknown or malformed shape is refused, counted and logged; the call goes on",
           "[media][shapes][bad-input]") {
   BackendServer good, never;
@@ -198,7 +271,8 @@ TEST_CASE("an entry naming an unknown or malformed shape is refused, counted and
 }
 
 TEST_CASE("a --backend naming a shape badly stops serve at start, naming the entry", "[media][shapes][bad-input]") {
-  const auto result = test::run_command(test::callproxy_args({"serve", "--port", "0", "--backend", "127.0.0.1:9#frames=raw"}));
+  const auto result = test::run_command(
+      test::callproxy_args({"serve", "--port", "0", "--backend", "127.0.0.1:9#frames=raw"}));
   CHECK(result.exit_code != 0);
   CHECK_THAT(result.err, Catch::Contains("127.0.0.1:9#frames=raw"));
   CHECK_THAT(result.err, Catch::Contains("frames='raw': expected json or binary"));

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "support/child_process.h"
+#include "support/local_speaker.h"
 #include "support/null_audio.h"
 #include "support/test_secrets.h"
 #include "support/wait.h"
@@ -25,24 +26,13 @@ using namespace callproxy;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
+using test::Speaker;
+using test::start_speaker;
+using test::stop;
+
 namespace {
 
 const std::string sample = std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav";
-
-struct Speaker {
-  std::unique_ptr<test::ChildProcess> process;
-  unsigned short port = 0;
-  std::string host_port() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-Speaker start_speaker(std::vector<std::string> args, test::EnvChanges env = {}) {
-  args.insert(args.begin(), {"local-speaker", "--bind", "127.0.0.1", "--port", "0"});
-  Speaker s;
-  s.process = std::make_unique<test::ChildProcess>(test::callproxy_args(args), std::move(env));
-  const auto line = s.process->wait_for_stderr("listening on 127.0.0.1:");
-  s.port = static_cast<unsigned short>(std::stoi(line.substr(line.find("127.0.0.1:") + 10)));
-  return s;
-}
 
 test::CommandResult client_test(unsigned short serve_port, std::vector<std::string> args, test::EnvChanges env = {}) {
   args.insert(args.begin(), {"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve_port) + "/media"});
@@ -81,12 +71,6 @@ std::string tone_wav(double hz, double seconds) {
   const auto path = test::temp_path(std::to_string(static_cast<int>(hz)) + "hz.wav");
   REQUIRE(twilio::write_mulaw_wav(path, codes).ok());
   return path;
-}
-
-// Stops the speaker (SIGTERM) and waits for it to exit cleanly.
-void stop(Speaker& speaker) {
-  speaker.process->signal(SIGTERM);
-  CHECK(speaker.process->wait(15s) == 0);
 }
 
 }  // namespace

@@ -17,7 +17,6 @@
 
 namespace callproxy::test {
 
-
 inline constexpr double pi = 3.14159265358979323846;
 
 // A logarithmic sweep over the telephone band (300-3400 Hz), plus `extra_hz` (0: none) at a
@@ -147,7 +146,6 @@ inline std::vector<std::int16_t> mulaw_to_pcm(std::span<const std::uint8_t> code
   twilio::mulaw_decode(codes, out);
   return out;
 }
-
 
 // What a perfect conversion of Twilio's 8 kHz mu-law to `rate` gives: the codes decoded, then
 // the reference converter (nothing at 8 kHz).
