@@ -1,8 +1,7 @@
 #include "cli/command_line.h"
 
 #include "cli/config_file.h"
-
-#include <cstdlib>
+#include "cli/environment.h"
 
 namespace callproxy::cli {
 
@@ -52,10 +51,7 @@ std::unique_ptr<CommandLine> make_command_line() {
   // SERVER_API_TIMEOUT_MS (milliseconds, see --pin-api-timeout), win over the file as well.
   auto node_cache = [](const CLI::Option& option) {
     if (option.get_name() == "--store") return node_cache_store().has_value();
-    if (option.get_name() == "--pin-api-timeout") {
-      const char* ms = std::getenv("SERVER_API_TIMEOUT_MS");  // NOLINT(concurrency-mt-unsafe): before threads
-      return ms != nullptr && *ms != '\0';
-    }
+    if (option.get_name() == "--pin-api-timeout") return environment_has("SERVER_API_TIMEOUT_MS");
     return false;
   };
   auto file = std::make_shared<ConfigFile>(app, "serve", make_probe, node_cache);

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <set>
 #include <sstream>
 #include <utility>
 
+#include "cli/environment.h"
 #include "core/regular_file.h"
 
 namespace callproxy::cli {
@@ -206,12 +206,9 @@ void ConfigFile::check_alone(const CLI::ConfigItem& item, const std::string& whe
 }
 
 bool ConfigFile::from_environment(const CLI::Option& option) const {
+  // An empty variable counts as unset, as CLI11 has it.
   const auto name = option.get_envname();
-  if (!name.empty()) {
-    // Read at start-up, before any thread exists; an empty variable counts as unset, as CLI11 has it.
-    const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
-    if (value != nullptr && *value != '\0') return true;
-  }
+  if (!name.empty() && environment_has(name)) return true;
   return also_from_environment_ && also_from_environment_(option);
 }
 

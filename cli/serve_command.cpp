@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/environment.h"
 #include "cli/serve_flags.h"
 #include "proxy/callers/twiml_routes.h"
 #include "proxy/server.h"
@@ -28,8 +29,7 @@ void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app
 bool given_empty(const CLI::App& app, const std::string& flag) {
   const auto* option = app.get_option(flag);
   if (option->count() > 0) return true;
-  const char* value = std::getenv(option->get_envname().c_str());  // NOLINT(concurrency-mt-unsafe): before threads
-  return value != nullptr && *value == '\0';
+  return environment_value(option->get_envname()) == EnvironmentValue::empty;
 }
 
 int run_serve(ServeFlags& flags, const CLI::App& app) {

@@ -1,22 +1,12 @@
 // serve's Callers and Call flow settings (proxy/callers' CallersOptions and TwimlOptions).
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-
 #include "cli/duration.h"
+#include "cli/environment.h"
 #include "cli/serve_flags.h"
 #include "proxy/callers/caller_id.h"
 
 namespace callproxy::cli {
-namespace {
-
-bool environment_has(const char* name) {
-  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read at start-up, before threads
-  return value != nullptr && *value != '\0';
-}
-
-}  // namespace
-
 void resolve_pin_api_timeout(ServeFlags& flags, const CLI::App& serve) {
   if (serve.count("--pin-api-timeout-ms") == 0) return;
   if (serve.count("--pin-api-timeout") > 0) {
