@@ -3,6 +3,7 @@
 
 #include "cli/duration.h"
 #include "cli/environment.h"
+#include "cli/other_variables.h"
 #include "cli/serve_flags.h"
 #include "proxy/callers/caller_id.h"
 
@@ -28,11 +29,12 @@ void add_callers_flags(CLI::App& app, proxy::CallersOptions& callers) {
   app.add_option("--pin-api", callers.pin_api,
                  "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
       ->envname("SERVER_API_HOST");
-  add_duration(app, "--pin-api-timeout", callers.pin_api_timeout,
-               "How long the identity API has to answer. SERVER_API_TIMEOUT_MS (the Node service's variable, in "
-               "milliseconds) sets it too; this setting wins over it",
-               {0.001, 600})
-      ->envname("CALLPROXY_PIN_API_TIMEOUT");
+  auto* timeout = add_duration(app, "--pin-api-timeout", callers.pin_api_timeout,
+                               "How long the identity API has to answer. SERVER_API_TIMEOUT_MS (the Node service's "
+                               "variable, in milliseconds) sets it too; this setting wins over it",
+                               {0.001, 600})
+                      ->envname("CALLPROXY_PIN_API_TIMEOUT");
+  also_set_by(timeout, [] { return environment_has("SERVER_API_TIMEOUT_MS"); });
   app.add_option("--api-key", callers.api_key,
                  "Key the admin routes require in the apiKey header (at least 16 characters; none: the admin "
                  "routes refuse everyone)")
