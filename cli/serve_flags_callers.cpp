@@ -39,11 +39,9 @@ void add_callers_flags(CLI::App& app, proxy::CallersOptions& callers) {
                  "Key the admin routes require in the apiKey header (at least 16 characters; none: the admin "
                  "routes refuse everyone)")
       ->envname("SERVER_API_KEY");
-  app.add_flag("--debug-routes", callers.debug_routes,
-               "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id; with a key set, those "
-               "that write need it)")
-      ->default_str(bool_text(callers.debug_routes))
-      ->envname("ENABLE_DEBUG_ROUTES");
+  add_switch(app, "--debug-routes", callers.debug_routes, "ENABLE_DEBUG_ROUTES",
+             "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id; with a key set, those "
+             "that write need it)");
   app.add_option("--attempts-allowed", callers.attempts.allowed, "Failed PINs allowed; one more blocks the caller")
       ->envname("INVALID_AUTH_ATTEMPTS_ALLOWED")
       ->check(CLI::Range(0, 1000000))

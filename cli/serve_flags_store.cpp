@@ -16,7 +16,12 @@ void add_store_flags(CLI::App& app, proxy::ServeOptions& options) {
                       return spec ? std::string() : spec.error();
                     })
                     ->capture_default_str();
-  also_set_by(store, [] { return node_cache_store().has_value(); });
+  // REMOTE_CACHE_ENABLED=true sets it, with or without REDIS_HOST (serve refuses the latter): a
+  // file's sqlite store must not stand in for the Redis the environment asks for.
+  also_set_by(store, [] {
+    auto cache = node_cache();
+    return cache && cache.value().enabled;
+  });
   app.add_option("--store-max-queue", options.store_limits.max_queued,
                  "Store operations that may wait at once (SQLite: queued for the file; Redis: awaiting replies); "
                  "beyond it the routes that need the store answer 503 at once")
