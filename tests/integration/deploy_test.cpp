@@ -98,6 +98,7 @@ class Nginx {
   Nginx(const std::string& binary, const TestPki& pki, Ports ports, const std::vector<unsigned short>& upstreams)
       : prefix_(test::temp_path("nginx")), https_port_(ports.https), http_port_(ports.http) {
     std::filesystem::create_directories(prefix_ + "/logs");
+    std::filesystem::create_directories(webroot());
     std::string site = test::read_file(deploy_dir + "/nginx/callproxy.conf");
     std::string servers;
     for (const auto port : upstreams) {
@@ -108,6 +109,7 @@ class Nginx {
     site = replace_exactly(site, "listen 80;", "listen 127.0.0.1:" + std::to_string(http_port_) + ";");
     site = replace_exactly(site, "/etc/letsencrypt/live/callproxy.example.com/fullchain.pem", pki.cert);
     site = replace_exactly(site, "/etc/letsencrypt/live/callproxy.example.com/privkey.pem", pki.key);
+    site = replace_exactly(site, "root /var/www/html;", "root " + webroot() + ";");
     std::ofstream(prefix_ + "/callproxy.conf") << site;
     // What /etc/nginx/nginx.conf gives a site on Debian, with every path in the prefix.
     std::ofstream(prefix_ + "/nginx.conf") << "events { worker_connections 512; }\n"
@@ -147,6 +149,8 @@ class Nginx {
   std::string base() const { return "https://127.0.0.1:" + std::to_string(https_port_); }
   std::string media_url() const { return "wss://127.0.0.1:" + std::to_string(https_port_) + "/media"; }
   std::string log() const { return process_->err(); }
+  // The site's certbot webroot (/var/www/html in the shipped file).
+  std::string webroot() const { return prefix_ + "/webroot"; }
 
  private:
   std::string prefix_;
@@ -347,10 +351,28 @@ TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:
     CHECK(post(nginx.base() + "/twiml/voice", call, test::secrets::other_auth_token).status == 403);
   }
 
-  SECTION("plain HTTP is redirected to https://") {
+  SECTION("plain HTTP is redirected to https://, but for the ACME challenges certificate renewal needs") {
     const auto reply = test::http_request(nginx.http_port(), "GET", "/readyz");
     CHECK(reply.status == 301);
     CHECK(reply.headers.at("location").rfind("https://", 0) == 0);
+
+    // What certbot --webroot writes, the CA fetches over plain HTTP on port 80.
+    const auto challenges = nginx.webroot() + "/.well-known/acme-challenge";
+    std::filesystem::create_directories(challenges);
+    std::ofstream(challenges + "/t0k3n-XYZ_abc") << "t0k3n-XYZ_abc.thumbprint";
+    const auto challenge = test::http_request(nginx.http_port(), "GET", "/.well-known/acme-challenge/t0k3n-XYZ_abc");
+    INFO(nginx.log());
+    CHECK(challenge.status == 200);
+    CHECK(challenge.body == "t0k3n-XYZ_abc.thumbprint");
+    CHECK(challenge.headers.at("content-type").rfind("text/plain", 0) == 0);
+    CHECK(test::http_request(nginx.http_port(), "GET", "/.well-known/acme-challenge/missing").status == 404);
+    // Only that directory: the rest of /.well-known, and anything else, is still redirected.
+    for (const auto* target : {"/.well-known/security.txt", "/blocked-callers", "/"}) {
+      INFO(target);
+      const auto other = test::http_request(nginx.http_port(), "GET", target);
+      CHECK(other.status == 301);
+      CHECK(other.headers.at("location") == "https://127.0.0.1" + std::string(target));
+    }
   }
 }
 
