@@ -2,8 +2,6 @@
 
 #include "cli/config_file.h"
 
-#include <cstdlib>
-
 namespace callproxy::cli {
 
 void declare_commands(CommandLine& line) {
@@ -38,7 +36,8 @@ std::unique_ptr<CommandLine> make_command_line() {
   app.require_subcommand(1);
 
   // CLI11 reads the file (TOML) after the command line and before the environment; ConfigFile
-  // checks every key and leaves out those the environment sets, so a variable wins over the file.
+  // checks every key and leaves out those the environment sets (a setting's own variable, or others
+  // the flag declares: cli/other_variables.h), so a variable wins over the file.
   auto* config = app.set_config("--config", "",
                                 "serve: read settings from this TOML file (keys: serve's flags without --)")
                      ->type_name("FILE");
@@ -48,17 +47,7 @@ std::unique_ptr<CommandLine> make_command_line() {
     declare_commands(*probe);
     return std::shared_ptr<CLI::App>(probe, &probe->app);
   };
-  // Settings a variable of another option's sets too: the Node service's store variables, and its
-  // SERVER_API_TIMEOUT_MS (milliseconds, see --pin-api-timeout), win over the file as well.
-  auto node_cache = [](const CLI::Option& option) {
-    if (option.get_name() == "--store") return node_cache_store().has_value();
-    if (option.get_name() == "--pin-api-timeout") {
-      const char* ms = std::getenv("SERVER_API_TIMEOUT_MS");  // NOLINT(concurrency-mt-unsafe): before threads
-      return ms != nullptr && *ms != '\0';
-    }
-    return false;
-  };
-  auto file = std::make_shared<ConfigFile>(app, "serve", make_probe, node_cache);
+  auto file = std::make_shared<ConfigFile>(app, "serve", make_probe);
   // The file is read where --config is parsed, within bounds, never by CLI11 (config_file.h).
   config->transform([file](const std::string& path) { return file->preload(path); })->trigger_on_parse();
   app.config_formatter(file);

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "core/result.h"
+
 namespace CLI {
 class App;
 }
@@ -19,9 +21,15 @@ RunFunction setup_sign(CLI::App& parent);
 RunFunction setup_client_test(CLI::App& parent);
 RunFunction setup_local_speaker(CLI::App& parent);
 
-// The store the Node service's REMOTE_CACHE_ENABLED + REDIS_HOST ask for, if they do: serve uses
-// it when neither --store nor CALLPROXY_STORE is given (and it wins over a config file's store).
-std::optional<std::string> node_cache_store();
+// What the Node service's REMOTE_CACHE_ENABLED + REDIS_HOST ask for. When REMOTE_CACHE_ENABLED is
+// true, they set the store: serve uses it when neither --store nor CALLPROXY_STORE is given (and
+// it wins over a config file's store).
+struct NodeCache {
+  bool enabled = false;              // REMOTE_CACHE_ENABLED is true (cli/boolean.h)
+  std::optional<std::string> store;  // REDIS_HOST as a store URL, when enabled and set
+};
+// An error when REMOTE_CACHE_ENABLED is set to something that is not a boolean.
+Result<NodeCache> node_cache();
 
 // Exit codes every subcommand shares.
 inline constexpr int exit_ok = 0;

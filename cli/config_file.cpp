@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <set>
 #include <sstream>
 #include <utility>
 
+#include "cli/environment.h"
+#include "cli/other_variables.h"
 #include "core/regular_file.h"
 
 namespace callproxy::cli {
@@ -127,12 +128,8 @@ void write_comment(std::ostream& out, const std::string& text) {
 
 }  // namespace
 
-ConfigFile::ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe,
-                       std::function<bool(const CLI::Option&)> also_from_environment)
-    : root_(root),
-      command_(std::move(command)),
-      make_probe_(std::move(make_probe)),
-      also_from_environment_(std::move(also_from_environment)) {
+ConfigFile::ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe)
+    : root_(root), command_(std::move(command)), make_probe_(std::move(make_probe)) {
   // Comments are removed before CLI11 reads the text (see without_comments); a line never
   // holds '\n', so CLI11 finds none left to cut.
   comment('\n');
@@ -206,13 +203,10 @@ void ConfigFile::check_alone(const CLI::ConfigItem& item, const std::string& whe
 }
 
 bool ConfigFile::from_environment(const CLI::Option& option) const {
+  // An empty variable counts as unset, as CLI11 has it.
   const auto name = option.get_envname();
-  if (!name.empty()) {
-    // Read at start-up, before any thread exists; an empty variable counts as unset, as CLI11 has it.
-    const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
-    if (value != nullptr && *value != '\0') return true;
-  }
-  return also_from_environment_ && also_from_environment_(option);
+  if (!name.empty() && environment_has(name)) return true;
+  return set_by_other_variables(option);
 }
 
 namespace {

@@ -30,10 +30,9 @@ class ConfigFile : public CLI::ConfigTOML {
  public:
   // `root`: the app whose --config this reads (its own settings and those of `command`).
   // `make_probe`: a fresh app declaring the same flags, on which each key is checked alone.
-  // `also_from_environment`: whether a setting is given by an environment variable other than
-  // its own (the Node service's REMOTE_CACHE_ENABLED + REDIS_HOST for --store).
-  ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe,
-             std::function<bool(const CLI::Option&)> also_from_environment);
+  // A key is left out when the environment gives its setting: the setting's own variable, or
+  // others declared with the flag (cli/other_variables.h).
+  ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe);
 
   // --config's transform: reads `path` and returns the stand-in CLI11 is to open in its place.
   // Throws CLI::FileError saying what is wrong with the file (missing, a FIFO, too big). An empty
@@ -51,7 +50,6 @@ class ConfigFile : public CLI::ConfigTOML {
   const CLI::App& root_;
   std::string command_;
   std::function<std::shared_ptr<CLI::App>()> make_probe_;
-  std::function<bool(const CLI::Option&)> also_from_environment_;
   std::string path_;  // the file preload() read, as the user named it
   std::string text_;  // and its text
 };

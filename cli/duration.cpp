@@ -1,9 +1,9 @@
 #include "cli/duration.h"
 
 #include <cmath>
-#include <iomanip>
-#include <sstream>
 #include <utility>
+
+#include "cli/finite_range.h"
 
 namespace callproxy::cli {
 namespace {
@@ -14,12 +14,6 @@ struct Unit {
 };
 // Longest suffix first: "ms" before "s".
 constexpr Unit units[] = {{"ms", 0.001}, {"s", 1.0}, {"m", 60.0}, {"h", 3600.0}};
-
-std::string number_text(double value) {
-  std::ostringstream out;
-  out << std::setprecision(12) << value;
-  return out.str();
-}
 
 std::string range_text(const DurationRange& range) {
   return number_text(range.min_seconds) + " to " + number_text(range.max_seconds) + " seconds";

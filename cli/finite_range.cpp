@@ -1,19 +1,16 @@
 #include "cli/finite_range.h"
 
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 namespace callproxy::cli {
-namespace {
 
-// 0.1, 600, 86400: a bound as a user writes it.
 std::string number_text(double value) {
   std::ostringstream out;
-  out << value;
+  out << std::setprecision(12) << value;
   return out.str();
 }
-
-}  // namespace
 
 std::string check_finite_in_range(const std::string& text, double min, double max) {
   const auto range = number_text(min) + " to " + number_text(max);

@@ -11,6 +11,10 @@
 
 namespace callproxy::cli {
 
+// 0.1, 600, 86400: a bound as a user writes it (up to 12 significant digits), for the messages and
+// --help of every numeric setting, durations included.
+std::string number_text(double value);
+
 // "" when `text` is a finite number (as CLI11 reads one) from `min` to `max`, else why not.
 std::string check_finite_in_range(const std::string& text, double min, double max);
 

@@ -7,8 +7,10 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/boolean.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
+#include "cli/environment.h"
 #include "cli/serve_flags.h"
 #include "proxy/callers/twiml_routes.h"
 #include "proxy/server.h"
@@ -17,10 +19,19 @@ namespace callproxy::cli {
 namespace {
 
 // The Node service's REMOTE_CACHE_ENABLED + REDIS_HOST, when neither --store nor CALLPROXY_STORE
-// is given (a config file's store is left out when they are set: the environment wins).
+// is given (a config file's store is left out when REMOTE_CACHE_ENABLED is true: the environment
+// wins). The Node service refused to start with the cache enabled and no host; so does serve,
+// rather than fall back to a file of its own on each instance of a fleet.
 void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app) {
-  if (app.count("--store") > 0) return;
-  if (auto store = node_cache_store()) options.store = *store;
+  auto cache = node_cache();
+  if (!cache) throw std::invalid_argument(cache.error());
+  if (app.count("--store") > 0 || !cache.value().enabled) return;
+  if (!cache.value().store) {
+    throw std::invalid_argument(
+        "REMOTE_CACHE_ENABLED is true but REDIS_HOST is not set: set REDIS_HOST to the Redis the instances share "
+        "(host, host:port or a redis[s]:// URL), or choose the store with --store (CALLPROXY_STORE)");
+  }
+  options.store = *cache.value().store;
 }
 
 // Whether `flag` was given, empty included: on the command line or in the file (counted), or as
@@ -28,8 +39,7 @@ void apply_node_cache_settings(proxy::ServeOptions& options, const CLI::App& app
 bool given_empty(const CLI::App& app, const std::string& flag) {
   const auto* option = app.get_option(flag);
   if (option->count() > 0) return true;
-  const char* value = std::getenv(option->get_envname().c_str());  // NOLINT(concurrency-mt-unsafe): before threads
-  return value != nullptr && *value == '\0';
+  return environment_value(option->get_envname()) == EnvironmentValue::empty;
 }
 
 int run_serve(ServeFlags& flags, const CLI::App& app) {
@@ -42,9 +52,9 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
     return exit_ok;
   }
   auto& options = flags.options;
-  apply_node_cache_settings(options, app);
-  resolve_pin_api_timeout(flags, app);
   try {
+    apply_node_cache_settings(options, app);
+    resolve_pin_api_timeout(flags, app);
     // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice,
     // from the environment too (CLI11 takes an empty variable for an unset one: SERVER_API_KEY=
     // started serve keyless, its debug routes open, with no word).
@@ -77,18 +87,28 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
 
 }  // namespace
 
-std::optional<std::string> node_cache_store() {
-  // Read once at start-up, before any thread exists.
+Result<NodeCache> node_cache() {
+  // Read once at start-up, before any thread exists; empty is unset, as for every variable.
   const char* enabled = std::getenv("REMOTE_CACHE_ENABLED");  // NOLINT(concurrency-mt-unsafe)
   const char* host = std::getenv("REDIS_HOST");               // NOLINT(concurrency-mt-unsafe)
-  if (!enabled || !host || !*host) return std::nullopt;
-  const std::string on(enabled);
-  if (on != "true" && on != "1" && on != "yes") return std::nullopt;
+  NodeCache cache;
+  if (enabled == nullptr || *enabled == '\0') return cache;
+  const auto on = parse_boolean(enabled);
+  if (!on) {
+    return Error{"REMOTE_CACHE_ENABLED=" + std::string(enabled) + " is not true or false (it takes " + boolean_words +
+                 ")"};
+  }
+  cache.enabled = *on;
+  if (!cache.enabled || host == nullptr || *host == '\0') return cache;
   // A host, host:port or a redis[s]:// URL.
   std::string where(host);
-  if (where.rfind("redis://", 0) == 0 || where.rfind("rediss://", 0) == 0) return where;
-  if (where.find(':') == std::string::npos) where += ":6379";
-  return "redis://" + where;
+  if (where.rfind("redis://", 0) == 0 || where.rfind("rediss://", 0) == 0) {
+    cache.store = where;
+  } else {
+    if (where.find(':') == std::string::npos) where += ":6379";
+    cache.store = "redis://" + where;
+  }
+  return cache;
 }
 
 RunFunction setup_serve(CLI::App& parent) {

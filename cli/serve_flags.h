@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/boolean.h"
 #include "proxy/serve_options.h"
 
 namespace callproxy::cli {
@@ -92,6 +93,23 @@ CLI::Option* add_choice(CLI::App& app, const std::string& name, Value& target,
 
 // "true"/"false", as a flag's default is shown.
 inline std::string bool_text(bool value) { return value ? "true" : "false"; }
+
+// A boolean setting: a flag (`names`: "--x", or "--x,!--no-x"), its variable `envname`, its
+// default what `target` holds. Its values, from the variable, the config file or --x=VALUE, are
+// read as the Node service read its variables (cli/boolean.h); any other is refused, naming the
+// variable (CLI11 alone took `enable` and any integer, and refused `TRUE`'s friends unevenly).
+inline CLI::Option* add_switch(CLI::App& app, const std::string& names, bool& target, const std::string& envname,
+                               const std::string& help) {
+  const CLI::Validator as_node_read(
+      [envname](std::string& text) {
+        const auto value = parse_boolean(text);
+        if (!value) return "Value " + text + " is not true or false (" + envname + " takes " + boolean_words + ")";
+        text = bool_text(*value);
+        return std::string();
+      },
+      "");
+  return app.add_flag(names, target, help)->default_str(bool_text(target))->envname(envname)->transform(as_node_read);
+}
 
 // "" when parse_backend takes a --backend or --twiml-backend entry, else why not.
 std::string check_backend_entry(const std::string& entry);

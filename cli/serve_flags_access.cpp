@@ -25,10 +25,8 @@ std::string check_public_url(const std::string& url) {
 void add_access_flags(CLI::App& app, proxy::ServeOptions& options) {
   app.option_defaults()->group(group::access);
   auto& signatures = options.signatures;
-  app.add_flag("--validate-signatures", signatures.validate,
-               "Refuse /media handshakes and signed routes without a valid X-Twilio-Signature")
-      ->default_str(bool_text(signatures.validate))
-      ->envname("VALIDATE_EXTERNAL_CALLS");
+  add_switch(app, "--validate-signatures", signatures.validate, "VALIDATE_EXTERNAL_CALLS",
+             "Refuse /media handshakes and signed routes without a valid X-Twilio-Signature");
   app.add_option("--auth-token", signatures.auth_token, "Twilio auth token, for signatures (never logged)")
       ->envname("TWILIO_AUTH_TOKEN");
   app.add_option("--public-url", signatures.public_url,
@@ -46,10 +44,8 @@ void add_access_flags(CLI::App& app, proxy::ServeOptions& options) {
                "whole seconds)",
                {1, 86400, true})
       ->envname("CALLPROXY_STREAM_TOKEN_TTL");
-  app.add_flag("--insecure-open-relay", options.insecure_open_relay,
-               "Listen beyond loopback without signatures and without --backend-allow, without the warning")
-      ->default_str(bool_text(options.insecure_open_relay))
-      ->envname("CALLPROXY_INSECURE_OPEN_RELAY");
+  add_switch(app, "--insecure-open-relay", options.insecure_open_relay, "CALLPROXY_INSECURE_OPEN_RELAY",
+             "Listen beyond loopback without signatures and without --backend-allow, without the warning");
 }
 
 }  // namespace callproxy::cli

@@ -1,22 +1,13 @@
 // serve's Callers and Call flow settings (proxy/callers' CallersOptions and TwimlOptions).
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-
 #include "cli/duration.h"
+#include "cli/environment.h"
+#include "cli/other_variables.h"
 #include "cli/serve_flags.h"
 #include "proxy/callers/caller_id.h"
 
 namespace callproxy::cli {
-namespace {
-
-bool environment_has(const char* name) {
-  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read at start-up, before threads
-  return value != nullptr && *value != '\0';
-}
-
-}  // namespace
-
 void resolve_pin_api_timeout(ServeFlags& flags, const CLI::App& serve) {
   if (serve.count("--pin-api-timeout-ms") == 0) return;
   if (serve.count("--pin-api-timeout") > 0) {
@@ -38,20 +29,19 @@ void add_callers_flags(CLI::App& app, proxy::CallersOptions& callers) {
   app.add_option("--pin-api", callers.pin_api,
                  "Identity API asked for PINs the pins file does not know (POST <URL>/identity-api/pin)")
       ->envname("SERVER_API_HOST");
-  add_duration(app, "--pin-api-timeout", callers.pin_api_timeout,
-               "How long the identity API has to answer. SERVER_API_TIMEOUT_MS (the Node service's variable, in "
-               "milliseconds) sets it too; this setting wins over it",
-               {0.001, 600})
-      ->envname("CALLPROXY_PIN_API_TIMEOUT");
+  auto* timeout = add_duration(app, "--pin-api-timeout", callers.pin_api_timeout,
+                               "How long the identity API has to answer. SERVER_API_TIMEOUT_MS (the Node service's "
+                               "variable, in milliseconds) sets it too; this setting wins over it",
+                               {0.001, 600})
+                      ->envname("CALLPROXY_PIN_API_TIMEOUT");
+  also_set_by(timeout, [] { return environment_has("SERVER_API_TIMEOUT_MS"); });
   app.add_option("--api-key", callers.api_key,
                  "Key the admin routes require in the apiKey header (at least 16 characters; none: the admin "
                  "routes refuse everyone)")
       ->envname("SERVER_API_KEY");
-  app.add_flag("--debug-routes", callers.debug_routes,
-               "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id; with a key set, those "
-               "that write need it)")
-      ->default_str(bool_text(callers.debug_routes))
-      ->envname("ENABLE_DEBUG_ROUTES");
+  add_switch(app, "--debug-routes", callers.debug_routes, "ENABLE_DEBUG_ROUTES",
+             "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id; with a key set, those "
+             "that write need it)");
   app.add_option("--attempts-allowed", callers.attempts.allowed, "Failed PINs allowed; one more blocks the caller")
       ->envname("INVALID_AUTH_ATTEMPTS_ALLOWED")
       ->check(CLI::Range(0, 1000000))

@@ -45,10 +45,8 @@ void add_backend_flags(CLI::App& app, proxy::MediaOptions& media, std::vector<st
              "Streams whose start does not say (customParameters.streamMode): connect (<Connect><Stream>, "
              "replies go to the caller) or fork (<Start><Stream>, one-way: replies are dropped and counted)")
       ->envname("CALLPROXY_STREAM_MODE");
-  app.add_flag("--backend-reconnect,!--no-backend-reconnect", media.backend_reconnect,
-               "Reconnect a dropped backend with backoff (the variable: true or false)")
-      ->default_str(bool_text(media.backend_reconnect))
-      ->envname("CALLPROXY_BACKEND_RECONNECT");
+  add_switch(app, "--backend-reconnect,!--no-backend-reconnect", media.backend_reconnect, "CALLPROXY_BACKEND_RECONNECT",
+             "Reconnect a dropped backend with backoff (the variable: true or false)");
   add_duration(app, "--backend-reconnect-window", media.backend_reconnect_window,
                "How long to keep trying to reconnect a dropped backend", {0, 86400})
       ->envname("CALLPROXY_BACKEND_RECONNECT_WINDOW");

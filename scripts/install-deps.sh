@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh [GROUP...]     default: build
 #     build     compile and run callproxy: compiler, CMake/Ninja, the libraries' headers (scripts/serve.sh)
 #     test      build + the suite's servers and tools: Catch2, redis-server, PulseAudio, nginx, curl,
-#               openssl, git (scripts/test.sh)
+#               openssl, git, prometheus (promtool) (scripts/test.sh)
 #     bench     build + valgrind, python3, gnuplot (bench/run, bench/soak)
 #     fuzz      build + clang and libFuzzer (bench/fuzz)
 #     package   build + dpkg-dev, file, systemd (scripts/package.sh, scripts/check-package.sh)
@@ -42,6 +42,9 @@ group[test]="
                                           # (curl its HTTPS client, openssl makes the test certificates)
   git                                     # the layout test (scripts/check-layout.sh lists files with git)
   libsoxr-dev                             # bench/resamplers, built with the suite so it cannot rot
+  prometheus                              # promtool: the deploy tests check the shipped alert rules and run
+                                          # their unit tests (promtool check rules / test rules); no
+                                          # server is started (policy-rc.d below)
 "
 group[bench]="
   valgrind                                # bench/run --callgrind: instructions and allocations per frame

@@ -1,11 +1,13 @@
 // serve's flags as the rooms declare them (cli/serve_flags.h), parsed in this process: one way to
-// write a duration, and the deprecated millisecond flag against the Node service's variable.
+// write a duration, the deprecated millisecond flag against the Node service's variable, and
+// booleans read as the Node service read them.
 #include <catch2/catch.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
 
+#include "cli/boolean.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/serve_flags.h"
@@ -172,4 +174,99 @@ TEST_CASE("the identity API's timeout: --pin-api-timeout wins over the old milli
     CHECK(ParsedServe({}).flags.options.callers.pin_api_timeout == 4s);
   }
   CHECK_THROWS_WITH(ParsedServe({"--pin-api-timeout-ms", "0"}), Catch::Contains("Value 0 not in range 1 to 600000"));
+}
+
+TEST_CASE("booleans read as the Node service read them: true/t/yes/y/on/1 and false/f/no/n/off/0, any case",
+          "[cli][boolean]") {
+  for (const auto* text : {"true", "t", "yes", "y", "on", "1", "TRUE", "T", "Yes", "Y", "On", "oN"}) {
+    INFO(text);
+    CHECK(cli::parse_boolean(text) == std::optional<bool>(true));
+  }
+  for (const auto* text : {"false", "f", "no", "n", "off", "0", "FALSE", "F", "No", "N", "OFF"}) {
+    INFO(text);
+    CHECK(cli::parse_boolean(text) == std::optional<bool>(false));
+  }
+  for (const auto* text : {"", "maybe", "enable", "disable", "2", "-1", "+", "-", "yes ", " on", "tru", "10"}) {
+    INFO(text);
+    CHECK_FALSE(cli::parse_boolean(text).has_value());
+  }
+}
+
+TEST_CASE("every boolean variable serve reads takes the Node service's words and refuses others, naming itself",
+          "[cli][boolean]") {
+  const auto debug_routes = [] { return ParsedServe({}).flags.options.callers.debug_routes; };
+  const auto validate = [] { return ParsedServe({}).flags.options.signatures.validate; };
+  {
+    ScopedEnv on("ENABLE_DEBUG_ROUTES", "On");
+    CHECK(debug_routes());
+  }
+  {
+    ScopedEnv off("ENABLE_DEBUG_ROUTES", "F");
+    CHECK_FALSE(debug_routes());
+  }
+  {
+    ScopedEnv yes("VALIDATE_EXTERNAL_CALLS", "Y");
+    CHECK(validate());
+  }
+  {
+    ScopedEnv no("CALLPROXY_BACKEND_RECONNECT", "OFF");
+    CHECK_FALSE(ParsedServe({}).flags.options.media.backend_reconnect);
+  }
+  // CLI11 alone took `enable` and any integer for true, and `maybe` was refused without naming
+  // the variable: each is an error that says which variable and what it takes.
+  for (const auto& [variable, value] : std::vector<std::pair<const char*, const char*>>{
+           {"ENABLE_DEBUG_ROUTES", "enable"},
+           {"ENABLE_DEBUG_ROUTES", "maybe"},
+           {"VALIDATE_EXTERNAL_CALLS", "2"},
+           {"CALLPROXY_INSECURE_OPEN_RELAY", "disable"},
+           {"CALLPROXY_BACKEND_RECONNECT", "sometimes"},
+       }) {
+    INFO(variable << "=" << value);
+    ScopedEnv set(variable, value);
+    CHECK_THROWS_WITH(ParsedServe({}), Catch::Contains(std::string(variable) + " takes true, t, yes") &&
+                                           Catch::Contains(std::string("Value ") + value + " is not true or false"));
+  }
+  // The flags themselves: given alone, negated, or with a value the same words read.
+  CHECK(ParsedServe({"--debug-routes"}).flags.options.callers.debug_routes);
+  CHECK(ParsedServe({"--debug-routes=on"}).flags.options.callers.debug_routes);
+  CHECK_FALSE(ParsedServe({"--debug-routes=No"}).flags.options.callers.debug_routes);
+  CHECK_FALSE(ParsedServe({"--no-backend-reconnect"}).flags.options.media.backend_reconnect);
+  CHECK(ParsedServe({}).flags.options.media.backend_reconnect);  // the default
+  CHECK_THROWS_WITH(ParsedServe({"--debug-routes=enable"}), Catch::Contains("ENABLE_DEBUG_ROUTES takes"));
+}
+
+TEST_CASE("REMOTE_CACHE_ENABLED takes the Node service's booleans, and a word it did not is an error",
+          "[cli][boolean]") {
+  ScopedEnv host("REDIS_HOST", "cache.internal");
+  for (const auto* on : {"true", "t", "TRUE", "on", "Y", "1"}) {
+    INFO(on);
+    ScopedEnv enabled("REMOTE_CACHE_ENABLED", on);
+    const auto cache = cli::node_cache();
+    REQUIRE(cache.ok());
+    CHECK(cache.value().enabled);
+    CHECK(cache.value().store == std::optional<std::string>("redis://cache.internal:6379"));
+  }
+  for (const auto* off : {"false", "f", "No", "off", "0"}) {
+    INFO(off);
+    ScopedEnv enabled("REMOTE_CACHE_ENABLED", off);
+    const auto cache = cli::node_cache();
+    REQUIRE(cache.ok());
+    CHECK_FALSE(cache.value().enabled);
+    CHECK_FALSE(cache.value().store.has_value());
+  }
+  {
+    ScopedEnv enabled("REMOTE_CACHE_ENABLED", "enabled");
+    const auto cache = cli::node_cache();
+    REQUIRE_FALSE(cache.ok());
+    CHECK_THAT(cache.error(), Catch::Contains("REMOTE_CACHE_ENABLED=enabled is not true or false"));
+  }
+  {
+    // Enabled without a host: enabled, and no store (serve refuses to start on it).
+    ScopedEnv enabled("REMOTE_CACHE_ENABLED", "yes");
+    ScopedEnv empty("REDIS_HOST", "");
+    const auto cache = cli::node_cache();
+    REQUIRE(cache.ok());
+    CHECK(cache.value().enabled);
+    CHECK_FALSE(cache.value().store.has_value());
+  }
 }

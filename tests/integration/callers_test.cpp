@@ -267,6 +267,20 @@ TEST_CASE("serve refuses a short or empty api key at start, naming the flag", "[
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers", {{"apiKey", "sixteen-chars-ok"}}).status == 200);
 }
 
+TEST_CASE("a short api key's error says how to make one, and to set it on the Node instances first", "[callers][api]") {
+  // The rolling swap (docs/migrating.md) starts from the Node deployment's environment, whose key
+  // may be short: the error is what tells that team how to go on.
+  const auto result = test::run_command(
+      test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0", "--store", "memory"}),
+      {{"SERVER_API_KEY", "node-key-123"}});
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find("must be at least 16 characters; the one given has 12") != std::string::npos);
+  CHECK(result.err.find("openssl rand -hex 24") != std::string::npos);
+  CHECK(result.err.find("on the Node instances") != std::string::npos);
+  CHECK(result.err.find("node-key-123") == std::string::npos);  // a secret, even a refused one, is not logged
+  CHECK(result.err.find("listening") == std::string::npos);
+}
+
 TEST_CASE("debug routes exist only when enabled", "[callers][api]") {
   auto plain = test::start_serve();
   CHECK(test::http_request(plain.port, "POST", "/auth-attempts/+1").status == 404);

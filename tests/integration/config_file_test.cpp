@@ -243,6 +243,34 @@ TEST_CASE("the Node service's REMOTE_CACHE_ENABLED and REDIS_HOST win over a con
   CHECK(line.find("redis://127.0.0.1:" + std::to_string(redis.port())) != std::string::npos);
 }
 
+TEST_CASE("serve refuses to start with REMOTE_CACHE_ENABLED true and no REDIS_HOST, as the Node service did",
+          "[cli][config]") {
+  // A fleet's instances would each keep blocks in a file of their own, the package's config file
+  // (store = sqlite:...) included: the file's store does not stand in for the Redis asked for.
+  const ConfigFile file("store = \"sqlite:./callproxy.db\"\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{{}, {"--config", file.path}}) {
+    INFO(args.size());
+    auto argv = test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto refused = test::run_command(
+        argv, {{"REMOTE_CACHE_ENABLED", "t"}, {"REDIS_HOST", std::nullopt}, {"CALLPROXY_STORE", std::nullopt}}, {},
+        10s);
+    CHECK(refused.exit_code == 2);  // a configuration error (docs/configuration.md, exit codes)
+    CHECK(refused.err.find("REMOTE_CACHE_ENABLED is true but REDIS_HOST is not set") != std::string::npos);
+    CHECK(refused.err.find("--store (CALLPROXY_STORE)") != std::string::npos);
+    CHECK(refused.err.find("listening") == std::string::npos);
+  }
+  // A value the Node service's parser did not know is refused too, naming the variable.
+  const auto unknown = test::run_command(test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0"}),
+                                         {{"REMOTE_CACHE_ENABLED", "enabled"}, {"REDIS_HOST", "127.0.0.1"}}, {}, 10s);
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("REMOTE_CACHE_ENABLED=enabled is not true or false") != std::string::npos);
+  // --store (or CALLPROXY_STORE) says where state goes: serve starts.
+  test::ChildProcess chosen(test::callproxy_args({"serve", "--bind", "127.0.0.1", "--port", "0", "--store", "memory"}),
+                            {{"REMOTE_CACHE_ENABLED", "true"}, {"REDIS_HOST", std::nullopt}});
+  CHECK(chosen.wait_for_stderr("state store:").find("memory") != std::string::npos);
+}
+
 TEST_CASE("assets/callproxy.toml is what `callproxy serve --print-config` prints", "[cli][config]") {
   const auto printed = test::run_command(test::callproxy_args({"serve", "--print-config"}));
   REQUIRE(printed.exit_code == 0);
