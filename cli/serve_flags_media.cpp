@@ -13,8 +13,9 @@ std::string check_backend_entry(const std::string& entry) {
 void add_backend_flags(CLI::App& app, proxy::MediaOptions& media, std::vector<std::string>& allow) {
   app.option_defaults()->group(group::backends);
   app.add_option("--backend", media.default_backends,
-                 "Backend for calls whose start names none: host:port or a ws:// / wss:// URL (repeatable; "
-                 "comma-separated in the variable)")
+                 "Backend for calls whose start names none: host:port or a ws:// / wss:// URL, then "
+                 "#audio=pcm16@16000&frames=binary&tracks=stereo for another audio shape; record: (record:stereo, "
+                 "record:mix) writes the call under --record-dir (repeatable; comma-separated in the variable)")
       ->envname("CALLPROXY_BACKEND")
       ->delimiter(',')
       ->check(check_backend_entry);
@@ -61,6 +62,10 @@ void add_backend_flags(CLI::App& app, proxy::MediaOptions& media, std::vector<st
   app.add_option("--backend-ca", media.backend_ca, "Extra CA certificate file for wss:// backends (PEM)")
       ->envname("CALLPROXY_BACKEND_CA")
       ->check(CLI::ExistingFile);
+  app.add_option("--record-dir", media.record_dir,
+                 "Folder record: backends write WAV files and their JSON sidecars in (made 0700 if missing); "
+                 "unset: record: is refused")
+      ->envname("CALLPROXY_RECORD_DIR");
   add_duration(app, "--max-backend-lag", media.max_backend_lag,
                "Audio a backend may fall behind before it is disconnected", {0, 600})
       ->envname("CALLPROXY_MAX_BACKEND_LAG");

@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <stdexcept>
 
@@ -25,6 +27,7 @@
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
 #include "proxy/media/call_session.h"
+#include "proxy/media/recording.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/store/counted_store.h"
 #include "twilio/stream_token.h"
@@ -90,7 +93,28 @@ ServeOptions checked(ServeOptions options) {
                                 std::to_string(twilio::min_stream_token_secret_chars) +
                                 " characters; the one given has " + std::to_string(secret.size()));
   }
+  // A record: backend for every call needs somewhere to write; a call naming one is refused per call.
+  if (options.media.record_dir.empty()) {
+    for (const auto& entry : options.media.default_backends) {
+      if (entry.rfind("record:", 0) == 0) {
+        throw std::invalid_argument("--backend " + entry + ": a recording needs --record-dir (CALLPROXY_RECORD_DIR)");
+      }
+    }
+  }
   return options;
+}
+
+// --record-dir, made 0700 if missing: the recordings' writer thread, or none.
+std::unique_ptr<RecordingWriter> recording_writer(const MediaOptions& media, Metrics& metrics) {
+  if (media.record_dir.empty()) return nullptr;
+  const auto ready = prepare_record_dir(media.record_dir);
+  if (!ready) throw std::invalid_argument(ready.error());
+  if (::access(media.record_dir.c_str(), W_OK | X_OK) != 0) {
+    spdlog::warn("--record-dir {}: not writable by serve now: recordings will fail (logged, counted) until it is",
+                 media.record_dir);
+  }
+  spdlog::info("recordings: record: backends write under {}", media.record_dir);
+  return std::make_unique<RecordingWriter>(media.record_dir, metrics);
 }
 
 // Every connection and backend link is a descriptor: the soft limit goes up to the hard one.
@@ -186,7 +210,8 @@ struct Server::Impl {
         store(count_store_errors(open_store_flag(options), metrics.shared().store_errors)),
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
-        calls{options.media, metrics, *store, registry, *backend_tls},
+        recorder(recording_writer(options.media, metrics.shared())),
+        calls{options.media, metrics, *store, registry, *backend_tls, recorder.get()},
         pins(options.callers.pins_file),
         budgets(options.callers.pin_budget),
         callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
@@ -299,6 +324,7 @@ struct Server::Impl {
   std::unique_ptr<StateStore> store;
   std::unique_ptr<net::LazyClientTlsContext> backend_tls;
   std::shared_ptr<asio::ssl::context> server_tls;
+  std::unique_ptr<RecordingWriter> recorder;  // with --record-dir; outlives the loops (declared before them)
   CallContext calls;
   PinDirectory pins;
   PinFailureBudgets budgets;

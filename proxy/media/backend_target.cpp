@@ -8,10 +8,62 @@
 
 namespace callproxy::proxy {
 
+namespace {
+
+constexpr std::string_view record_prefix = "record:";
+
+// "record:[inbound|stereo|mix][#options]": the recorder's shape, always in binary frames.
+Result<BackendTarget> parse_record(std::string_view entry) {
+  const auto rest = entry.substr(record_prefix.size());
+  const auto hash = rest.find('#');
+  const auto word = rest.substr(0, hash);
+  std::string options = hash == std::string_view::npos ? std::string() : std::string(rest.substr(hash + 1));
+  if (hash != std::string_view::npos && options.empty()) return Error{"nothing after '#': expected audio=…"};
+  if (options.find("frames=") != std::string::npos) return Error{"a recording is a file: it takes no frames="};
+  if (options.find("tracks=both") != std::string::npos) {
+    return Error{"a recording is one file: record:stereo holds both sides"};
+  }
+  if (!word.empty()) {
+    if (word != "inbound" && word != "stereo" && word != "mix") {
+      return Error{"record:" + logged_text(word, 32) + ": expected record:, record:stereo or record:mix"};
+    }
+    if (options.find("tracks=") != std::string::npos)
+      return Error{"tracks given twice (record:" + std::string(word) + ")"};
+    options += (options.empty() ? "tracks=" : "&tracks=") + std::string(word);
+    if (word == "stereo" && options.find("audio=") == std::string::npos) options += "&audio=pcm16@8000";
+  }
+  options += options.empty() ? "frames=binary" : "&frames=binary";
+  auto shape = audio::parse_audio_options(options);
+  if (!shape) return Error{shape.error()};
+  if (shape.value().tracks == audio::Tracks::both)
+    return Error{"a recording is one file: record:stereo holds both sides"};
+  BackendTarget t;
+  t.record = true;
+  t.shape = shape.value();
+  return t;
+}
+
+}  // namespace
+
+std::string BackendTarget::name() const {
+  if (!record) return logged_url();
+  std::string n = "record:";
+  if (shape.tracks != audio::Tracks::inbound) n += shape.tracks_name();
+  if (shape.tracks != audio::Tracks::stereo || shape.codec != audio::Codec::pcm16 || shape.rate != 8000) {
+    if (shape.codec != audio::Codec::mulaw || shape.rate != 8000) n += "#audio=" + shape.audio_name();
+  }
+  return n;
+}
+
 Result<BackendTarget> parse_backend(std::string_view whole_entry) {
   const auto fail = [&](std::string_view why) {
     return Error{"backend '" + logged_text(whole_entry) + "': " + std::string(why)};
   };
+  if (whole_entry.substr(0, record_prefix.size()) == record_prefix) {
+    auto recorder = parse_record(whole_entry);
+    if (!recorder) return fail(recorder.error());
+    return recorder;
+  }
   const auto shaped = audio::split_shaped_entry(whole_entry);
   if (!shaped) return fail(shaped.error());
   const auto entry = shaped.value().address;

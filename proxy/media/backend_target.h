@@ -18,12 +18,19 @@ namespace callproxy::proxy {
 // shape of the audio it gets and sends back.
 struct BackendTarget : net::Endpoint {
   audio::AudioShape shape;
+  bool record = false;  // `record:`: the built-in recorder (proxy/media/recording.h), no network
+
+  // What log lines call it: logged_url(), or the recorder's entry ("record:stereo").
+  std::string name() const;
 };
 
 // "host:port" means ws://host:port/media and "host" ws://host:80/media (the Node service's
 // convention); a ws:// or wss:// URL is used as given (without a port, 80 or 443). Anything else
 // is an error naming the entry. "#options" after either names the audio shape (an unknown or
 // malformed option is an error naming the entry too); without it, Twilio's own.
+// "record:" (or "record:stereo", "record:mix", then "#options" for the codec) is the built-in
+// recorder: binary frames of its shape into a file; stereo without audio= is pcm16@8000, and
+// tracks=both is refused (one file: stereo holds both sides).
 Result<BackendTarget> parse_backend(std::string_view entry);
 
 // customParameters.backendHosts: a JSON array of entries, encoded as a string.

@@ -30,6 +30,7 @@
 #include "proxy/media/audio_feeds.h"
 #include "proxy/media/backend_link.h"
 #include "proxy/media/frame_text.h"
+#include "proxy/media/recording.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/base64.h"
 #include "twilio/media_message.h"
@@ -520,6 +521,16 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         spdlog::warn("call {}: {}", label_, target.error());
         continue;
       }
+      if (target.value().record) {
+        // The recorder reaches no network: no allowlist, but somewhere to write.
+        if (!context_.recorder) {
+          metrics_.backends_refused[RefusedBackend::invalid].add();
+          spdlog::warn("call {}: backend {} refused: serve has no --record-dir", label_, target.value().name());
+          continue;
+        }
+        targets.push_back(std::move(target.value()));
+        continue;
+      }
       if (!options_.backend_allowlist.may_allow(target.value().host, target.value().port)) {
         metrics_.backends_refused[RefusedBackend::not_allowed].add();
         spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().logged_url());
@@ -615,7 +626,15 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     for (auto& target : admission.targets) {
       const auto feed = feeds_.feed_for(target.shape);
       if (preambles[feed].empty()) preambles[feed] = start_preamble(feed, admission);
-      if (feed != 0) spdlog::info("call {}: backend {} gets {}", label_, target.logged_url(), target.shape.describe());
+      if (feed != 0 && !target.record) {
+        spdlog::info("call {}: backend {} gets {}", label_, target.logged_url(), target.shape.describe());
+      }
+      if (target.record) {
+        links_.push_back(start_recorder_link(RecorderConfig{std::move(target), label_, admission.start.call_sid,
+                                                            admission.start.stream_sid, context_.recorder, &metrics_}));
+        link_feeds_.push_back(feed);
+        continue;
+      }
       BackendLinkConfig config{std::move(target),     label_, preambles[feed], &options_, &metrics_,
                                &context_.backend_tls, held_};
       BackendLink::Events events{[weak](BackendLink& link, std::string_view message, bool binary) {
@@ -727,8 +746,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       auto parsed = twilio::read_backend_reply(text);
       if (!parsed) {
         metrics_.parse_errors[ParseSource::backend].add();
-        peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}",
-                  link.target().logged_url(), parsed.error());
+        peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}", link.target().name(),
+                  parsed.error());
         return;
       }
       if (std::holds_alternative<twilio::UnknownMessage>(parsed.value())) {
@@ -741,7 +760,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       // A one-way stream: Twilio plays nothing sent back on it.
       metrics_.replies_on_fork.add();
       peer_warn(PeerLog::reply_on_fork, "backend {} sends replies on a one-way (fork) stream: dropped",
-                link.target().logged_url());
+                link.target().name());
       return;
     }
     if (binary_audio) {
@@ -753,7 +772,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       const auto check = twilio::check_media_payload(media->payload, reply_limit());
       if (check.drop) {
         metrics_.replies_invalid.add();
-        peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {}", link.target().logged_url(),
+        peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {}", link.target().name(),
                   twilio::describe(*check.drop));
         return;
       }
@@ -765,7 +784,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
                mark && (mark->name.empty() || mark->name.size() > options_.max_mark_name_bytes)) {
       metrics_.replies_invalid.add();
       peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: a mark name of {} bytes (1..{} allowed)",
-                link.target().logged_url(), mark->name.size(), options_.max_mark_name_bytes);
+                link.target().name(), mark->name.size(), options_.max_mark_name_bytes);
       return;
     }
     // Always the call's own streamSid, whatever the backend wrote.
@@ -793,7 +812,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     if (bytes.size() > reply_limit()) {
       metrics_.replies_invalid.add();
       peer_warn(PeerLog::reply_invalid, "reply from backend {} dropped: {} bytes of audio, over the {} allowed",
-                link.target().logged_url(), bytes.size(), reply_limit());
+                link.target().name(), bytes.size(), reply_limit());
       return;
     }
     const auto mulaw = from_primary_->convert(bytes);
@@ -821,7 +840,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   void on_backend_closed(BackendLink& link, std::string_view reason) {
     if (ended_ || stop_sent_ || !links_ready_) return;
     const bool any_left = std::any_of(links_.begin(), links_.end(), [](const auto& l) { return !l->closed(); });
-    spdlog::info("call {}: backend {} gone ({}); {}", label_, link.target().logged_url(), reason,
+    spdlog::info("call {}: backend {} gone ({}); {}", label_, link.target().name(), reason,
                  any_left ? "the others continue" : "no backend left");
     if (!any_left) close_twilio(websocket::close_code::try_again_later, "no backend left");
   }

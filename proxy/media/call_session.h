@@ -20,6 +20,9 @@
 namespace callproxy::net {
 class LazyClientTlsContext;
 }
+namespace callproxy::proxy {
+class RecordingWriter;
+}
 
 namespace callproxy::proxy {
 
@@ -30,6 +33,7 @@ struct CallContext {
   StateStore& store;
   CallRegistry& registry;
   net::LazyClientTlsContext& backend_tls;  // for wss:// backends, loaded on first use
+  RecordingWriter* recorder = nullptr;     // with --record-dir: where record: backends write
   // Set once the server is going away with its (stopped) loops: a call destroyed then tells its
   // store and backends nothing (the store may be gone already).
   std::atomic<bool> closing{false};

@@ -32,6 +32,7 @@ struct MediaOptions {
   std::size_t max_backend_queue_bytes = 256 * 1024;            // every message queued behind a backend
   std::chrono::milliseconds backend_connect_timeout{5'000};
   std::string backend_ca;  // extra CA file for wss:// backends
+  std::string record_dir;  // where record: backends write; empty: record: is refused
   // Per-call stream tokens (twilio/stream_token.h): with a secret, every stream's start must carry
   // a valid token (customParameters.streamToken, or ?token= on the handshake) or it is closed
   // (1008) before any backend is connected. The call flow mints tokens valid for the TTL. A token

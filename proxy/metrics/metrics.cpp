@@ -128,6 +128,16 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
           sum([](const Metrics& m) { return m.binary_frames_ignored.value(); }));
   counter(out, "callproxy_oversized_messages_total", "Messages over --max-message-bytes",
           sum([](const Metrics& m) { return m.oversized_messages.value(); }));
+  counter(out, "callproxy_recordings_total", "Recordings started (record: backends)",
+          sum([](const Metrics& m) { return m.recordings_started.value(); }));
+  counter(out, "callproxy_recording_errors_total",
+          "Recordings that could not be opened or written (their calls went on)",
+          sum([](const Metrics& m) { return m.recording_errors.value(); }));
+  counter(out, "callproxy_recording_bytes_total", "Audio bytes written to recordings",
+          sum([](const Metrics& m) { return m.recording_bytes.value(); }));
+  counter(out, "callproxy_recording_frames_dropped_total",
+          "Frames recordings lost because the disk was too far behind (RecordingWriter::max_queued_bytes)",
+          sum([](const Metrics& m) { return m.recording_frames_dropped.value(); }));
   labelled(out, "callproxy_flood_closes_total",
            "Streams closed for too many control frames or fragments (--max-control-frames, "
            "--max-message-fragments), by sender",

@@ -107,6 +107,10 @@ struct alignas(64) Metrics {
   Counter connections_refused;    // answered 503 for --max-connections (past the health-probe reserve, or not a probe)
   Counter http_request_timeouts;  // requests answered 503 at --request-timeout
   Counter store_errors;           // state store operations answered with an error (down, busy, too slow)
+  Counter recordings_started;     // record: backends of calls
+  Counter recording_errors;       // recordings that could not be opened or written (the call went on)
+  Counter recording_bytes;        // audio bytes written to recordings
+  Counter recording_frames_dropped;  // frames a recording lost: the writer was too far behind
   LatencyHistogram forward_latency;
   LatencyHistogram loop_lag;  // how late the loop's probe timer ran (server.cpp): time its work kept it from events
 
