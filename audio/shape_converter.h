@@ -2,13 +2,13 @@
 // one direction per object: the resampler keeps what it needs of the last frame, so 20 ms frames
 // join without clicks. No allocation per frame once the first frame has sized the buffers.
 //
-// The resampler is speexdsp's at quality 3, chosen by measurement (bench/resamplers, results in
-// bench/README.md, "Resamplers"): over the telephone band it keeps ~86-91 dB of SNR (mu-law itself
-// keeps ~38 dB, so it adds nothing audible), aliases above the new Nyquist are down by 82 dB or
-// more going down, it holds back 3 ms of audio, and costs 2.5-4.5 µs per 20 ms frame. soxr is
-// about twice as cheap but holds back 15-66 ms (it works in blocks): too much on a live call.
-// libsamplerate's sinc converters cost 10-25x more for no gain here. speexdsp's is also the
-// resampler telephony servers use.
+// The resampler is speexdsp's, chosen by measurement (bench/resamplers, results in bench/README.md,
+// "Resamplers"), at quality 3: over the telephone band it keeps 86-91 dB on a tone and 52 dB
+// against libsamplerate's best on the sample call (mu-law itself keeps ~38 dB, so it adds nothing
+// audible), aliases above the new Nyquist are down 82 dB or more going down, it holds back 3 ms
+// of audio, and costs 2.5-4.5 µs per 20 ms frame. soxr is cheaper but holds back 15-66 ms (it works in blocks):
+// too much on a live call. libsamplerate's sinc converters cost 10-25x more for no gain here.
+// speexdsp's is also the resampler telephony servers use.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,7 @@
 
 namespace callproxy::audio {
 
-// A streaming sample-rate converter for 16-bit mono PCM (speexdsp, quality 3). Its output is
+// A streaming sample-rate converter for 16-bit mono PCM (speexdsp). Its output is
 // aligned with its input (the filter's delay is skipped at the start), so a sample at time t
 // comes out at time t.
 class Resampler {

@@ -91,6 +91,10 @@ struct Options {
   int calls = 100;
   int backends = 1;
   std::string format = "simple";
+  // Audio shapes (docs/serve.md): backend b's entry gets '#' and the b-th of these (';'-separated,
+  // cycling; empty: Twilio's own shape); and one more entry for every call (record:).
+  std::vector<std::string> backend_options;
+  std::string extra_backend;
   double ramp_s = 0.02;
   double spread_s = 0.02;
   double warmup_s = 3;
@@ -116,6 +120,9 @@ void usage() {
              "  --calls N (100)       concurrent calls, started evenly over --ramp\n"
              "  --backends K (1)      backends per call: the sink named K times (paths /b0../bK-1)\n"
              "  --format F (simple)   the target's backend format (recorded; the sink reads both)\n"
+             "  --backend-options A;B  audio shapes: backend b's entry gets #A, #B, ... (cycling); the sink\n"
+             "                        then counts media messages (binary ones too) instead of checking them\n"
+             "  --extra-backend E     one more entry in every call's backendHosts (record:)\n"
              "  --ramp S (0.02)       seconds over which calls connect (their frames stay spread evenly\n"
              "                        over each 20 ms whatever the ramp)\n"
              "  --spread S (0.02)     the calls' frames are spread evenly over S of each 20 ms (0: all\n"
@@ -194,6 +201,13 @@ Options parse_options(int argc, char** argv) {
     if (a == "--calls") o.calls = static_cast<int>(parse_long(v, "--calls"));
     else if (a == "--backends") o.backends = static_cast<int>(parse_long(v, "--backends"));
     else if (a == "--format") o.format = v;
+    else if (a == "--backend-options") {
+      for (std::size_t at = 0; at <= v.size();) {
+        const auto semi = std::min(v.find(';', at), v.size());
+        o.backend_options.push_back(v.substr(at, semi - at));
+        at = semi + 1;
+      }
+    } else if (a == "--extra-backend") o.extra_backend = v;
     else if (a == "--ramp") o.ramp_s = parse_double(v, "--ramp");
     else if (a == "--spread") o.spread_s = std::min(0.02, parse_double(v, "--spread"));
     else if (a == "--warmup") o.warmup_s = parse_double(v, "--warmup");
@@ -293,6 +307,7 @@ struct Counters {
   std::uint64_t frames = 0;  // media messages (ours or not)
   std::uint64_t ours = 0;
   std::uint64_t foreign = 0;  // media whose payload is not one of the driver's frames
+  std::uint64_t shaped = 0;   // binary media messages (an audio shape's raw frames)
   std::uint64_t duplicated = 0;
   std::uint64_t out_of_order = 0;
   std::uint64_t damaged = 0;
@@ -521,6 +536,13 @@ class Sink {
   }
 
   void on_message(SinkConn& c, std::string_view text, std::int64_t rx_ns) {
+    if (c.message_opcode == Opcode::binary) {  // an audio shape's raw frame (frames=binary)
+      ++counters.frames;
+      ++counters.shaped;
+      if (first_frame_ns == 0) first_frame_ns = rx_ns;
+      if (in_window) ++window_frames;
+      return;
+    }
     // Twilio's media message carries "payload"; the simple format "media":"<b64>".
     std::string_view b64 = string_after(text, "\"payload\":\"");
     if (b64.empty()) b64 = string_after(text, "\"media\":\"");
@@ -736,8 +758,13 @@ class Driver {
     std::string hosts = "[";
     for (int b = 0; b < o.backends; ++b) {
       if (b) hosts += ",";
-      hosts += "\\\"ws://127.0.0.1:" + std::to_string(sink_port) + "/b" + std::to_string(b) + "\\\"";
+      std::string options;
+      if (!o.backend_options.empty())
+        options = o.backend_options[static_cast<std::size_t>(b) % o.backend_options.size()];
+      hosts += "\\\"ws://127.0.0.1:" + std::to_string(sink_port) + "/b" + std::to_string(b) +
+               (options.empty() ? "" : "#" + options) + "\\\"";
     }
+    if (!o.extra_backend.empty()) hosts += ",\\\"" + o.extra_backend + "\\\"";
     hosts += "]";
     backend_hosts_ = hosts;
     buffer_.resize(64 * 1024);
@@ -1335,6 +1362,16 @@ int drive(const Options& o) {
       .field("frames_expected", f.frames_sent * static_cast<std::uint64_t>(o.backends));
   j.field("frames_received", k.ours).field("lost", lost).field("duplicated", k.duplicated);
   j.field("out_of_order", k.out_of_order).field("damaged", k.damaged).field("foreign", k.foreign);
+  if (!o.backend_options.empty()) {
+    // Shaped frames carry converted audio, not the driver's stamps: they are counted, not checked
+    // (no latency either); lost is what the sink should have had and did not.
+    std::string shapes;
+    for (const auto& s : o.backend_options) shapes += (shapes.empty() ? "" : ";") + s;
+    const auto expected = f.frames_sent * static_cast<std::uint64_t>(o.backends);
+    const auto media = k.ours + k.foreign + k.shaped;
+    j.field("shapes", shapes).field("shaped_lost", expected > media ? expected - media : 0);
+  }
+  if (!o.extra_backend.empty()) j.field("extra_backend", o.extra_backend);
   j.field("starts_received", k.starts).field("stops_received", k.stops);
   j.field("window_frames_sent", f.window_frames_sent).field("window_frames_received", window_frames);
   j.field("frames_per_s", window_s > 0 ? static_cast<double>(window_frames) / window_s : NAN, 0);

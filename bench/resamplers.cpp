@@ -226,7 +226,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const std::vector<Factory> factories{speex(3),
+  const std::vector<Factory> factories{speex(0),
+                                       speex(1),
+                                       speex(2),
+                                       speex(3),
                                        speex(5),
                                        speex(7),
                                        soxr_at(SOXR_QQ, "QQ"),

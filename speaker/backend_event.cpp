@@ -20,12 +20,15 @@ Result<BackendEvent> decode_backend_message(std::string_view text) {
         if constexpr (std::is_same_v<T, twilio::MediaMessage>) {
           const auto bytes = twilio::base64_decode(m.payload);
           if (!bytes) return Error{"media payload is not valid base64"};
-          BackendEvent e{Kind::media, std::move(m.stream_sid), "media", {}, std::move(m.payload)};
+          BackendEvent e{Kind::media, std::move(m.stream_sid), "media", {}, std::move(m.payload), {}, {}};
           e.pcm.resize(bytes->size());
           twilio::mulaw_decode(*bytes, e.pcm);
+          e.bytes = std::move(*bytes);
           return e;
         } else if constexpr (std::is_same_v<T, twilio::StartMessage>) {
-          return BackendEvent{Kind::start, std::move(m.stream_sid), "start", {}, {}};
+          BackendEvent e{Kind::start, std::move(m.stream_sid), "start", {}, {}, {}, {}};
+          e.format = m.media_format;
+          return e;
         } else if constexpr (std::is_same_v<T, twilio::StopMessage>) {
           return BackendEvent{Kind::stop, std::move(m.stream_sid), "stop", {}, {}};
         } else if constexpr (std::is_same_v<T, twilio::DtmfMessage>) {

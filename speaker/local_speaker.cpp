@@ -15,8 +15,10 @@
 #include <atomic>
 #include <deque>
 #include <iostream>
+#include <optional>
 #include <thread>
 
+#include "audio/shape_converter.h"
 #include "core/fault_injection.h"
 #include "net/asio_names.h"
 #include "net/listener.h"
@@ -25,6 +27,8 @@
 #include "speaker/backend_event.h"
 #include "speaker/mixer.h"
 #include "twilio/backend_protocol.h"
+#include "twilio/base64.h"
+#include "twilio/mulaw.h"
 
 namespace callproxy::speaker {
 namespace {
@@ -148,7 +152,24 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
       if (ec != websocket::error::closed) spdlog::info("stream {} lost: {}", name_, ec.message());
       return;
     }
-    // JSON in text or binary frames alike (the Node service sent binary).
+    // A stream in binary frames (frames=binary) sends its audio as binary messages; otherwise JSON
+    // comes in text or binary frames alike (the Node service sent binary).
+    if (ws_->got_binary() && binary_audio_) {
+      const auto data = buffer_.cdata();
+      const std::string_view text(static_cast<const char*>(data.data()), data.size());
+      // JSON in a binary frame (as the Node service sent it) still reads as JSON.
+      auto event = text.size() > 1 && text.front() == '{' && text.back() == '}' ? decode_backend_message(text)
+                                                                                : Result<BackendEvent>(Error{""});
+      if (event) {
+        buffer_.consume(buffer_.size());
+        on_event(event.value());
+        return do_read();
+      }
+      const auto* begin = reinterpret_cast<const std::uint8_t*>(text.data());
+      on_audio(std::vector<std::uint8_t>(begin, begin + text.size()), true);
+      buffer_.consume(buffer_.size());
+      return do_read();
+    }
     auto event = decode_backend_message(beast::buffers_to_string(buffer_.data()));
     buffer_.consume(buffer_.size());
     if (!event) {
@@ -169,12 +190,16 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
           name_ = event.stream_sid;
           context_.mixer.rename(id_, name_);
         }
-        spdlog::info("stream {} started", name_);
+        start_audio(event.format);
         break;
       case Kind::media:
         if (stopped_) break;
-        context_.mixer.push(id_, event.pcm);
-        if (context_.options.echo) reply(twilio::write_simple_media(event.payload));
+        if (!shaped_) {
+          context_.mixer.push(id_, event.pcm);
+          if (context_.options.echo) reply(twilio::write_simple_media(event.payload), false);
+          break;
+        }
+        on_audio(std::move(event.bytes), false);
         break;
       case Kind::stop:
         spdlog::info("stream {} stopped", name_);
@@ -186,10 +211,72 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
     }
   }
 
-  void reply(std::string text) {
+  // What the stream's start says it carries (docs/serve.md, "Audio shapes"): Twilio's 8 kHz mu-law,
+  // or 16-bit PCM at 8, 16 or 24 kHz, mono or stereo; said in the log, and played at 8 kHz (a
+  // stereo stream mixed down). Anything else is played as mu-law, with a warning.
+  void start_audio(const twilio::MediaFormat& format) {
+    rate_ = format.sample_rate;
+    channels_ = format.channels;
+    shaped_ = format.encoding == "audio/x-l16";
+    const bool known_rate = rate_ == 8000 || rate_ == 16000 || rate_ == 24000;
+    if ((format.encoding != "audio/x-mulaw" && !shaped_) || !known_rate || channels_ < 1 || channels_ > 2 ||
+        (!shaped_ && (rate_ != 8000 || channels_ != 1))) {
+      spdlog::warn("stream {} started: {} at {} Hz, {} channel(s) is not a shape this speaker plays: playing it as "
+                   "8 kHz mu-law",
+                   name_, format.encoding, format.sample_rate, format.channels);
+      shaped_ = false;
+      rate_ = 8000;
+      channels_ = 1;
+    } else {
+      spdlog::info("stream {} started: {} at {} Hz, {} channel{}", name_, shaped_ ? "16-bit PCM" : "mu-law", rate_,
+                   channels_, channels_ == 1 ? "" : "s");
+    }
+    to_8k_.reset();
+    if (shaped_ && rate_ != 8000) to_8k_.emplace(rate_, 8000);
+    binary_audio_ = true;  // a shaped stream may send its audio as binary frames
+  }
+
+  // Audio in the stream's shape: to the mixer at 8 kHz, and back as it came with --echo (mono only:
+  // a primary answers in mono).
+  void on_audio(std::vector<std::uint8_t> bytes, bool binary) {
+    if (stopped_) return;
+    if (binary && !said_binary_) {
+      said_binary_ = true;
+      spdlog::info("stream {}: audio in binary frames", name_);
+    }
+    std::vector<std::int16_t> pcm;
+    if (!shaped_) {
+      pcm.resize(bytes.size());
+      twilio::mulaw_decode(bytes, pcm);
+    } else {
+      const auto frame = static_cast<std::size_t>(channels_) * 2;
+      for (std::size_t at = 0; at + frame <= bytes.size(); at += frame) {
+        int sum = 0;
+        for (int c = 0; c < channels_; ++c) {
+          sum += static_cast<std::int16_t>(bytes[at + 2 * static_cast<std::size_t>(c)] |
+                                           (bytes[at + 2 * static_cast<std::size_t>(c) + 1] << 8));
+        }
+        pcm.push_back(static_cast<std::int16_t>(sum / channels_));
+      }
+      if (to_8k_) {
+        std::vector<std::int16_t> eight;
+        to_8k_->process(pcm, eight);
+        pcm.swap(eight);
+      }
+    }
+    context_.mixer.push(id_, pcm);
+    if (!context_.options.echo || channels_ != 1) return;
+    if (binary) {
+      reply(std::string(bytes.begin(), bytes.end()), true);
+    } else {
+      reply(twilio::write_simple_media(twilio::base64_encode(bytes)), false);
+    }
+  }
+
+  void reply(std::string text, bool binary) {
     if (write_failed_) return;
     const auto bytes = text.size();
-    if (!outgoing_.push(std::move(text), bytes)) {
+    if (!outgoing_.push(Outgoing{std::move(text), binary}, bytes)) {
       // The proxy is not taking the echo as fast as it comes: drop it rather than grow.
       if (dropped_replies_++ == 0)
         spdlog::warn("stream {}: the proxy is not reading the echo: dropping replies", name_);
@@ -200,8 +287,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
 
   void do_write() {
     writing_ = true;
-    ws_->text(true);
-    ws_->async_write(asio::buffer(outgoing_.front()), [self = shared_from_this()](error_code ec, std::size_t) {
+    ws_->binary(outgoing_.front().binary);
+    ws_->async_write(asio::buffer(outgoing_.front().bytes), [self = shared_from_this()](error_code ec, std::size_t) {
       self->writing_ = false;
       self->outgoing_.pop();
       if (ec) {
@@ -218,7 +305,16 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   SpeakerContext& context_;
-  net::WriteQueue<std::string> outgoing_;  // the echo, bounded
+  struct Outgoing {
+    std::string bytes;
+    bool binary = false;
+  };
+  net::WriteQueue<Outgoing> outgoing_;  // the echo, bounded
+  bool shaped_ = false;                 // 16-bit PCM (else mu-law)
+  bool binary_audio_ = false;           // binary messages are audio (after a start)
+  bool said_binary_ = false;
+  int rate_ = 8000, channels_ = 1;
+  std::optional<audio::Resampler> to_8k_;
   std::uint64_t dropped_replies_ = 0;
   Mixer::StreamId id_ = 0;
   std::string name_;

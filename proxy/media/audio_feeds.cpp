@@ -44,6 +44,15 @@ std::size_t AudioFeeds::feed_for(const audio::AudioShape& shape) {
   return feeds_.size() - 1;
 }
 
+void AudioFeeds::use(std::size_t feed) {
+  auto& f = feeds_[feed];
+  f.used = true;
+  if (feed == 0) return;
+  any_shaped_ = true;
+  conversions_[f.first]->used = true;
+  if (f.shape.tracks == Tracks::both || f.shape.tracks == Tracks::stereo) conversions_[f.second]->used = true;
+}
+
 FrameText AudioFeeds::start_for(std::size_t feed, const twilio::StartMessage& start,
                                 std::string_view twilio_text) const {
   if (feed == 0 && format_ == twilio::BackendFormat::twilio) return FrameText::copy_of(twilio_text);
@@ -87,13 +96,15 @@ void AudioFeeds::take_heard_frame(std::size_t bytes) {
 void AudioFeeds::on_media(std::string_view payload, std::string_view text) {
   // Feed 0: as it came (twilio format) or in the simple format's words; no decoding.
   auto& plain = feeds_[0];
-  plain.frames[0] = FrameText::make();
-  if (format_ == twilio::BackendFormat::twilio) {
-    plain.frames[0].text().assign(text);
-  } else {
-    twilio::write_simple_media(plain.frames[0].text(), payload);
+  if (plain.used) {
+    plain.frames[0] = FrameText::make();
+    if (format_ == twilio::BackendFormat::twilio) {
+      plain.frames[0].text().assign(text);
+    } else {
+      twilio::write_simple_media(plain.frames[0].text(), payload);
+    }
   }
-  if (feeds_.size() == 1) return;
+  if (!any_shaped_) return;
 
   if (!twilio::base64_decode_into(payload, mulaw_)) mulaw_.clear();  // checked before: cannot fail
   if (hears_replies_) take_heard_frame(mulaw_.size());
@@ -108,13 +119,16 @@ void AudioFeeds::on_media(std::string_view payload, std::string_view text) {
     }
   }
   for (auto& c : conversions_) {
+    if (!c->used) continue;
     switch (c->source) {
       case Source::inbound: c->bytes = c->to.convert(mulaw_); break;
       case Source::outbound: c->bytes = c->to.convert(heard_); break;
       case Source::mix: c->bytes = c->to.convert_linear(mix_); break;
     }
   }
-  for (std::size_t i = 1; i < feeds_.size(); ++i) write_feed(feeds_[i], payload, text);
+  for (std::size_t i = 1; i < feeds_.size(); ++i) {
+    if (feeds_[i].used) write_feed(feeds_[i], payload, text);
+  }
 }
 
 void AudioFeeds::write_feed(Feed& feed, std::string_view payload, std::string_view text) {

@@ -37,6 +37,9 @@ class AudioFeeds {
 
   // The feed that carries `shape` (made on first ask).
   std::size_t feed_for(const audio::AudioShape& shape);
+  // A backend of the call takes `feed`: only such feeds (and the conversions they need) are
+  // computed, feed 0 included.
+  void use(std::size_t feed);
   const audio::AudioShape& shape(std::size_t feed) const { return feeds_[feed].shape; }
   bool binary(std::size_t feed) const { return feeds_[feed].shape.frames == audio::Framing::binary; }
   std::size_t size() const { return feeds_.size(); }
@@ -69,12 +72,14 @@ class AudioFeeds {
     Source source;
     audio::ToShape to;
     std::span<const std::uint8_t> bytes;  // this frame's
+    bool used = false;
   };
   struct Feed {
     audio::AudioShape shape;
     std::size_t first = 0, second = 0;  // conversions: the caller's (or the mix); the primary's
     FrameText frames[2];
     std::size_t count = 1;
+    bool used = false;
   };
 
   std::size_t conversion_for(Source source, const audio::AudioShape& shape);
@@ -86,7 +91,7 @@ class AudioFeeds {
   twilio::BackendFormat format_;
   std::vector<Feed> feeds_;
   std::vector<std::unique_ptr<Conversion>> conversions_;
-  bool hears_replies_ = false, mixes_ = false;
+  bool hears_replies_ = false, mixes_ = false, any_shaped_ = false;
   std::vector<std::uint8_t> mulaw_;    // the caller's frame, decoded once
   std::vector<std::uint8_t> heard_;    // the primary's frame heard meanwhile (mu-law)
   std::vector<std::uint8_t> backlog_;  // the primary's audio not yet heard, from backlog_at_

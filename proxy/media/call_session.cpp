@@ -437,7 +437,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     admission.targets = std::move(*targets);
     admission.start = start;
     admission.start_text = share(text);
-    for (const auto& target : admission.targets) feeds_.feed_for(target.shape);
+    for (const auto& target : admission.targets) feeds_.use(feeds_.feed_for(target.shape));
     fork_ = stream_is_fork(start);
     if (const auto it = start.custom_parameters.find("executionId");
         it != start.custom_parameters.end() && !it->second.empty()) {

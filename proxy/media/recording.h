@@ -47,7 +47,7 @@ class RecordingWriter {
 };
 
 struct RecorderConfig {
-  BackendTarget target;   // record: with its shape (binary frames of it)
+  BackendTarget target;    // record: with its shape (binary frames of it)
   std::string call_label;  // for log lines
   std::string call_sid, stream_sid;
   RecordingWriter* writer = nullptr;

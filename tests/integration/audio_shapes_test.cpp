@@ -16,6 +16,7 @@
 #include "support/media_call.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
+#include "test_data.h"
 #include "twilio/audio_file.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/base64.h"
@@ -116,7 +117,8 @@ TEST_CASE("each backend of a call gets the caller's audio in its own shape, matc
     INFO("pcm16@" << rate);
     const auto got = samples_of(received_audio(*backend));
     const auto reference = test::mulaw_reference(audio, rate);
-    CHECK(got.size() + static_cast<std::size_t>(rate / 250) >= reference.size());  // less the filter's 3 ms
+    CHECK(got.size() + static_cast<std::size_t>(rate / 250) >=
+          reference.size());  // less what the filter holds back (3 ms)
     CHECK(got.size() <= reference.size());
     CHECK(test::best_lag(got, reference, rate) == 0);
     // Over the telephone band: speech has energy up to 4 kHz, where the two converters' filters
@@ -246,7 +248,46 @@ TEST_CASE("both sides of a call, aligned on its clock: client-test as Twilio, lo
   CHECK(outbound == frames);
 }
 
-TEST_CASE("an entry naming an unknown or malformed shape is refused, counted and logged; the call goes on",
+TEST_CASE("local-speaker plays a pcm16 stream in binary frames and its echo reaches client-test as mu-law that "
+          "matches the sample",
+          "[media][shapes][speaker]") {
+  auto serve = test::start_serve();
+  const auto played = test::temp_path("played.wav"), replies = test::temp_path("replies.wav");
+  auto speaker = test::start_speaker({"--output", "wav", "--wav-out", played, "--echo"});
+  const auto hosts = json::array({"ws://" + speaker.host_port() + "/media#audio=pcm16@24000&frames=binary"});
+  const auto call = test::run_command(
+      test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--once",
+                            "--json", "--save-replies", replies, "--backend-hosts", hosts.dump()}));
+  INFO(call.out << call.err << serve.process->err());
+  REQUIRE(call.exit_code == 0);
+  speaker.process->wait_for_stderr("ended: received");
+  test::stop(speaker);
+  // It says what it got.
+  CHECK_THAT(speaker.process->err(), Catch::Contains("started: 16-bit PCM at 24000 Hz, 1 channel"));
+  CHECK_THAT(speaker.process->err(), Catch::Contains("audio in binary frames"));
+
+  const auto sent = test::mulaw_to_pcm(sample_call());
+  std::vector<float> reference(sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) reference[i] = static_cast<float>(sent[i] / 32767.0);
+  // What it played: the call, 24 kHz and back to 8 kHz, after its jitter buffer's silence.
+  auto read_samples = [](const std::string& path) {
+    auto audio = twilio::read_call_audio(path);
+    REQUIRE(audio.ok());
+    return test::mulaw_to_pcm(audio.value());
+  };
+  auto heard = read_samples(played);
+  const auto offset = test::find_offset(heard, sent, 8000);
+  heard.erase(heard.begin(), heard.begin() + static_cast<std::ptrdiff_t>(offset));
+  CHECK(test::best_lag(heard, reference, 8000) == 0);
+  CHECK(test::band_snr_db(heard, reference, 8000) > 30.0);
+  // The echo, in pcm16@24000 binary frames, converted by serve to the caller's 8 kHz mu-law.
+  const auto echoed = read_samples(replies);
+  CHECK(echoed.size() + 1600 >= sent.size());  // all but the last frames, in flight at hang-up
+  CHECK(test::best_lag(echoed, reference, 8000) == 0);
+  CHECK(test::band_snr_db(echoed, reference, 8000) > 30.0);
+}
+
+TEST_CASE("an entry naming an unknown or malformed shape is refused, counted and logged, and the call goes on",
           "[media][shapes][bad-input]") {
   BackendServer good, never;
   auto serve = test::start_serve();

@@ -49,7 +49,7 @@ Wav read_wav(const std::string& path) {
 }
 
 unsigned mode_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   return st.st_mode & 0777;
 }
@@ -68,9 +68,9 @@ TEST_CASE("record:stereo writes the call as a WAV named by its SID, caller left 
   auto serve = test::start_serve({"--record-dir", dir});
   auto speaker = test::start_speaker({"--output", "null", "--echo"});
   const json hosts{speaker.host_port(), "record:stereo"};
-  const auto call = test::run_command(test::callproxy_args({"client-test", "--url",
-                                                            "ws://127.0.0.1:" + std::to_string(serve.port) + "/media",
-                                                            "--once", "--json", "--backend-hosts", hosts.dump()}));
+  const auto call = test::run_command(
+      test::callproxy_args({"client-test", "--url", "ws://127.0.0.1:" + std::to_string(serve.port) + "/media", "--once",
+                            "--json", "--backend-hosts", hosts.dump()}));
   INFO(call.out << call.err << serve.process->err());
   REQUIRE(call.exit_code == 0);
   test::stop(speaker);
@@ -110,7 +110,7 @@ TEST_CASE("record:stereo writes the call as a WAV named by its SID, caller left 
   CHECK(meta.at("complete") == true);
   CHECK(meta.at("silenceSeconds").at("caller").get<double>() >= 0);
   CHECK(meta.at("silenceSeconds").at("primary").get<double>() > 0);  // before the first echo at least
-  CHECK(meta.at("startedAt").get<std::string>().size() == 24);     // 2026-12-07T04:30:35.099Z
+  CHECK(meta.at("startedAt").get<std::string>().size() == 24);       // 2026-12-07T04:30:35.099Z
   CHECK(metric(serve.port, "callproxy_recordings_total") == 1);
   CHECK(metric(serve.port, "callproxy_recording_errors_total") == 0);
 }
@@ -124,11 +124,13 @@ TEST_CASE("kill -9 in the middle of a recorded call leaves a readable WAV holdin
   constexpr std::size_t sent = 175;  // 3.5 s: three whole seconds handed to the writer, half of one not
   for (std::size_t i = 0; i < sent; ++i) call.media(i);
   const auto wav = dir + "/" + call.writer.identity().call_sid + ".wav";
-  const auto three_seconds = 44 + 150 * 640 - 96;  // less the resampler's first 3 ms
-  REQUIRE(test::eventually([&] {
-    std::error_code ec;
-    return std::filesystem::file_size(wav, ec) >= static_cast<std::uintmax_t>(three_seconds) && !ec;
-  }, 10s));
+  const auto three_seconds = 44 + 150 * 640 - 96;  // less what the resampler holds back (3 ms)
+  REQUIRE(test::eventually(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::file_size(wav, ec) >= static_cast<std::uintmax_t>(three_seconds) && !ec;
+      },
+      10s));
   serve.process->signal(SIGKILL);
   serve.process->wait();
 

@@ -156,6 +156,20 @@ inline std::vector<float> mulaw_reference(std::span<const std::uint8_t> mulaw, i
   return rate == 8000 ? out : reference_resample(out, 8000, rate);
 }
 
+// Where `sent` begins in `got` (0..max_offset samples in), by correlation over its first second.
+inline std::size_t find_offset(const std::vector<std::int16_t>& got, const std::vector<std::int16_t>& sent,
+                               std::size_t max_offset) {
+  const std::size_t window = std::min<std::size_t>(8000, sent.size());
+  std::size_t best = 0;
+  double best_score = -1e300;
+  for (std::size_t offset = 0; offset <= max_offset && offset + window <= got.size(); ++offset) {
+    double score = 0;
+    for (std::size_t i = 0; i < window; ++i) score += static_cast<double>(got[offset + i]) * sent[i];
+    if (score > best_score) best_score = score, best = offset;
+  }
+  return best;
+}
+
 // 16-bit little-endian bytes of `samples`.
 inline std::vector<std::uint8_t> le_bytes(const std::vector<std::int16_t>& samples) {
   std::vector<std::uint8_t> bytes(samples.size() * 2);

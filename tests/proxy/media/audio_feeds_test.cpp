@@ -18,6 +18,13 @@ namespace {
 
 audio::AudioShape shape(const char* options) { return audio::parse_audio_options(options).value(); }
 
+// The feed of `s`, taken by a backend (only those are computed).
+std::size_t use_feed(proxy::AudioFeeds& feeds, const audio::AudioShape& s) {
+  const auto feed = feeds.feed_for(s);
+  feeds.use(feed);
+  return feed;
+}
+
 std::span<const std::uint8_t> bytes_of_string(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
@@ -47,10 +54,12 @@ twilio::StartMessage start_message() {
 
 TEST_CASE("feed 0 is Twilio's own frame, unconverted, in either backend format", "[media][shapes]") {
   proxy::AudioFeeds twilio_format(twilio::BackendFormat::twilio);
+  twilio_format.use(0);
   twilio_format.on_media(payload_in_text(), twilio_text);
   CHECK(twilio_format.frames(0)[0].text() == twilio_text);
 
   proxy::AudioFeeds simple(twilio::BackendFormat::simple);
+  simple.use(0);
   simple.on_media(payload_in_text(), twilio_text);
   CHECK(simple.frames(0)[0].text() == twilio::write_simple_media(payload));
 }
@@ -58,15 +67,16 @@ TEST_CASE("feed 0 is Twilio's own frame, unconverted, in either backend format",
 TEST_CASE("each distinct shape is one feed, and feeds of the same audio share one conversion", "[media][shapes]") {
   proxy::AudioFeeds feeds(twilio::BackendFormat::simple);
   CHECK(feeds.feed_for(audio::AudioShape{}) == 0);
-  const auto json16 = feeds.feed_for(shape("audio=pcm16@16000"));
-  const auto binary16 = feeds.feed_for(shape("audio=pcm16@16000&frames=binary"));
-  const auto binary_mulaw = feeds.feed_for(shape("frames=binary"));
+  const auto json16 = use_feed(feeds, shape("audio=pcm16@16000"));
+  const auto binary16 = use_feed(feeds, shape("audio=pcm16@16000&frames=binary"));
+  const auto binary_mulaw = use_feed(feeds, shape("frames=binary"));
   CHECK(feeds.feed_for(shape("frames=binary&audio=pcm16@16000")) == binary16);
   CHECK(feeds.size() == 4);
   CHECK(json16 != binary16);
 
   feeds.on_media(payload_in_text(), twilio_text);
-  CHECK(feeds.frames(binary16)[0].size() < 640);  // the first frame is short by the resampler's 3 ms
+  CHECK_FALSE(feeds.frames(0).front());           // no backend takes feed 0 here: never written
+  CHECK(feeds.frames(binary16)[0].size() < 640);  // the first frame is short by what the resampler holds back
   feeds.on_media(payload_in_text(), twilio_text);
   // Binary: the raw shape bytes; JSON: the same bytes in base64.
   const auto& raw = feeds.frames(binary16)[0].text();
@@ -81,7 +91,7 @@ TEST_CASE("each distinct shape is one feed, and feeds of the same audio share on
 
 TEST_CASE("in Twilio's format a shaped frame is Twilio's message with only the payload replaced", "[media][shapes]") {
   proxy::AudioFeeds feeds(twilio::BackendFormat::twilio);
-  const auto wide = feeds.feed_for(shape("audio=pcm16@24000"));
+  const auto wide = use_feed(feeds, shape("audio=pcm16@24000"));
   for (const bool fast_path : {true, false}) {
     INFO((fast_path ? "payload found in the text" : "payload elsewhere (an escaped message)"));
     const std::string copy = payload;  // not inside the text: the message is parsed instead
@@ -105,7 +115,7 @@ TEST_CASE("each feed's start names its shape and never carries the stream token"
   const std::string twilio_start = R"({"event":"start","start":{"streamSid":"MZ1"},"as":"it came"})";
   for (const auto format : {twilio::BackendFormat::simple, twilio::BackendFormat::twilio}) {
     proxy::AudioFeeds feeds(format);
-    const auto wide = feeds.feed_for(shape("audio=pcm16@16000&frames=binary"));
+    const auto wide = use_feed(feeds, shape("audio=pcm16@16000&frames=binary"));
     const auto shaped = json::parse(feeds.start_for(wide, start, twilio_start).text());
     const auto& body = format == twilio::BackendFormat::twilio ? shaped.at("start") : shaped;
     CHECK(body.at("mediaFormat") == json{{"encoding", "audio/x-l16"}, {"sampleRate", 16000}, {"channels", 1}});
@@ -152,7 +162,7 @@ TEST_CASE("tracks=both sends the caller's frame then the primary's, each labelle
           "[media][shapes][tracks]") {
   for (const auto format : {twilio::BackendFormat::simple, twilio::BackendFormat::twilio}) {
     proxy::AudioFeeds feeds(format);
-    const auto both = feeds.feed_for(shape("tracks=both"));
+    const auto both = use_feed(feeds, shape("tracks=both"));
     CHECK(feeds.hears_replies());
     const TwilioFrame caller(0x20);
     feeds.on_media(caller.payload_view(), caller.text);
@@ -185,10 +195,11 @@ TEST_CASE("tracks=both sends the caller's frame then the primary's, each labelle
   }
 }
 
-TEST_CASE("tracks=stereo interleaves the caller left and the primary right; mix sums them", "[media][shapes][tracks]") {
+TEST_CASE("tracks=stereo interleaves the caller left and the primary right, and mix sums them",
+          "[media][shapes][tracks]") {
   proxy::AudioFeeds feeds(twilio::BackendFormat::simple);
-  const auto stereo = feeds.feed_for(shape("audio=pcm16@8000&tracks=stereo&frames=binary"));
-  const auto mix = feeds.feed_for(shape("tracks=mix&audio=pcm16@8000"));
+  const auto stereo = use_feed(feeds, shape("audio=pcm16@8000&tracks=stereo&frames=binary"));
+  const auto mix = use_feed(feeds, shape("tracks=mix&audio=pcm16@8000"));
   const TwilioFrame caller(0x20);
   feeds.on_reply_audio(bytes_of_string(frame_of(0xA0)));
   feeds.on_media(caller.payload_view(), caller.text);
@@ -216,7 +227,7 @@ TEST_CASE("tracks=stereo interleaves the caller left and the primary right; mix 
 
 TEST_CASE("the primary's audio waiting to be heard is bounded", "[media][shapes][tracks]") {
   proxy::AudioFeeds feeds(twilio::BackendFormat::simple);
-  feeds.feed_for(shape("tracks=mix"));
+  use_feed(feeds, shape("tracks=mix"));
   const std::string minute(proxy::AudioFeeds::max_reply_backlog, '\x10');
   feeds.on_reply_audio(bytes_of_string(minute));
   feeds.on_reply_audio(bytes_of_string(frame_of(0x11)));
