@@ -30,15 +30,6 @@ using test::TwilioCall;
 
 namespace {
 
-// The sample call as Twilio sends it: 8 kHz mu-law, 160 bytes a frame.
-std::vector<std::uint8_t> sample_call() {
-  auto audio = twilio::read_call_audio(std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav");
-  REQUIRE(audio.ok());
-  auto bytes = std::move(audio.value());
-  bytes.resize(bytes.size() / 160 * 160);
-  return bytes;
-}
-
 std::string entry(const BackendServer& backend, const std::string& options = "") {
   return "ws://" + backend.host_port() + "/media" + (options.empty() ? "" : "#" + options);
 }
@@ -79,7 +70,7 @@ TEST_CASE("each backend of a call gets the caller's audio in its own shape, matc
   const std::vector<BackendServer*> all{&plain, &wide_json, &widest_binary, &wide_binary, &mulaw_binary};
   for (auto* backend : all) REQUIRE(backend->wait_for_messages(1));
 
-  const auto audio = sample_call();
+  const auto audio = test::sample_call_mulaw();
   const auto frames = audio.size() / 160;
   std::vector<std::string> payloads;
   for (std::size_t i = 0; i < frames; ++i) {
@@ -193,7 +184,7 @@ TEST_CASE("both sides of a call, aligned on its clock: client-test as Twilio, lo
   REQUIRE(both.wait_closed());
   test::stop(speaker);
 
-  const auto caller = sample_call();  // whole frames; client-test pads its last one with silence
+  const auto caller = test::sample_call_mulaw();  // whole frames; client-test pads its last one with silence
   const auto frames = json::parse(call.out).at("framesSent").get<std::size_t>();
   REQUIRE(frames >= caller.size() / 160);
   // stereo: as long as the call, the caller left (exactly what was sent) ...
@@ -266,7 +257,7 @@ TEST_CASE("local-speaker plays a pcm16 stream in binary frames and its echo reac
   CHECK_THAT(speaker.process->err(), Catch::Contains("started: 16-bit PCM at 24000 Hz, 1 channel"));
   CHECK_THAT(speaker.process->err(), Catch::Contains("audio in binary frames"));
 
-  const auto sent = test::mulaw_to_pcm(sample_call());
+  const auto sent = test::mulaw_to_pcm(test::sample_call_mulaw());
   std::vector<float> reference(sent.size());
   for (std::size_t i = 0; i < sent.size(); ++i) reference[i] = static_cast<float>(sent[i] / 32767.0);
   // What it played: the call, 24 kHz and back to 8 kHz, after its jitter buffer's silence.

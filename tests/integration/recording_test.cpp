@@ -54,12 +54,6 @@ unsigned mode_of(const std::string& path) {
   return st.st_mode & 0777;
 }
 
-std::vector<std::uint8_t> sample_call() {
-  auto audio = twilio::read_call_audio(std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav");
-  REQUIRE(audio.ok());
-  return audio.value();
-}
-
 }  // namespace
 
 TEST_CASE("record:stereo writes the call as a WAV named by its SID, caller left and primary right, with a sidecar",
@@ -89,7 +83,7 @@ TEST_CASE("record:stereo writes the call as a WAV named by its SID, caller left 
   CHECK((recorded.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16);
   REQUIRE(recorded.samples.size() == frames * 160 * 2);
   // The caller left, sample for sample what was sent; the primary's echo right.
-  const auto sent = test::mulaw_to_pcm(sample_call());
+  const auto sent = test::mulaw_to_pcm(test::sample_call_mulaw());
   std::vector<std::int16_t> left, right;
   for (std::size_t i = 0; i < recorded.samples.size(); i += 2) {
     left.push_back(recorded.samples[i]);

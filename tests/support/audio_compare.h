@@ -9,9 +9,11 @@
 #include <complex>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "twilio/audio_file.h"
 #include "twilio/audio_libraries.h"
 #include "twilio/mulaw.h"
 
@@ -177,6 +179,16 @@ inline std::vector<std::uint8_t> le_bytes(const std::vector<std::int16_t>& sampl
     bytes[2 * i] = static_cast<std::uint8_t>(static_cast<std::uint16_t>(samples[i]) & 0xFF);
     bytes[2 * i + 1] = static_cast<std::uint8_t>(static_cast<std::uint16_t>(samples[i]) >> 8);
   }
+  return bytes;
+}
+
+// The sample call as Twilio sends it: 8 kHz mu-law, whole 160-byte frames (client-test pads the
+// last one with silence).
+inline std::vector<std::uint8_t> sample_call_mulaw() {
+  auto audio = twilio::read_call_audio(std::string(CALLPROXY_ASSETS) + "/sample-call-ulaw.wav");
+  REQUIRE(audio.ok());
+  auto bytes = std::move(audio.value());
+  bytes.resize(bytes.size() / 160 * 160);
   return bytes;
 }
 
