@@ -93,6 +93,7 @@ std::optional<FramingRefusal> transfer_coding_problem(const http::request_header
 
 void log_refusals(const HttpContext& context) {
   context.metrics.connections_refused.add();
+  context.metrics.http_responses[StatusClass::server_error].add();  // the 503 written to each
   if (const auto refused = context.limits.note_refusal(Clock::now())) {
     spdlog::warn("http: at the connection limit ({} connections, {} more for health probes): {} connection{} "
                  "answered 503 since the last such line",
@@ -345,6 +346,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   // One line per request, when its answer is written: method, path, status, duration, id, peer.
   void log_access(int status) {
+    context_.metrics.http_responses[status_class(status)].add();
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
     nlohmann::ordered_json line;
     line["method"] = method_;

@@ -1,5 +1,7 @@
 #include "proxy/metrics/metrics.h"
 
+#include "proxy/metrics/process_metrics.h"
+
 #include <fmt/format.h>
 
 namespace callproxy::proxy {
@@ -142,6 +144,8 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
            "Streams closed for too many control frames or fragments (--max-control-frames, "
            "--max-message-fragments), by sender",
            "source", sum_labelled(&Metrics::flood_closes), std::array<const char*, 2>{"twilio", "backend"});
+  labelled(out, "callproxy_http_responses_total", "HTTP answers written, by status class", "class",
+           sum_labelled(&Metrics::http_responses), std::array<const char*, 5>{"1xx", "2xx", "3xx", "4xx", "5xx"});
   labelled(out, "callproxy_pin_checks_refused_total",
            "PIN checks refused without looking at the PIN, by the failure budget that was spent", "budget",
            sum_labelled(&Metrics::pin_checks_refused), std::array<const char*, 2>{"global", "source"});
@@ -175,7 +179,9 @@ Metrics& ServerMetrics::for_loop(const void* loop) {
 std::string ServerMetrics::render() const {
   std::vector<const Metrics*> shards{&shared_};
   for (const auto& [key, shard] : loops_) shards.push_back(shard.get());
-  return Metrics::render(shards);
+  auto out = Metrics::render(shards);
+  render_process_metrics(out);
+  return out;
 }
 
 std::int64_t ServerMetrics::backend_links() const {

@@ -29,6 +29,15 @@ enum class ParseSource : std::size_t { twilio, backend, count };
 enum class LinkState : std::size_t { connecting, open, reconnecting, count };
 enum class RefusedBackend : std::size_t { not_allowed, invalid, count };
 enum class PinBudget : std::size_t { global, source, count };  // failed-PIN budgets (pin_budget.h)
+// HTTP answers by status class (1xx: the 101 of a media stream).
+enum class StatusClass : std::size_t { informational, success, redirection, client_error, server_error, count };
+inline StatusClass status_class(int status) {
+  if (status < 200) return StatusClass::informational;
+  if (status < 300) return StatusClass::success;
+  if (status < 400) return StatusClass::redirection;
+  if (status < 500) return StatusClass::client_error;
+  return StatusClass::server_error;
+}
 
 class Counter {
  public:
@@ -107,10 +116,11 @@ struct alignas(64) Metrics {
   Counter connections_refused;    // answered 503 for --max-connections (past the health-probe reserve, or not a probe)
   Counter http_request_timeouts;  // requests answered 503 at --request-timeout
   Counter store_errors;           // state store operations answered with an error (down, busy, too slow)
-  Counter recordings_started;     // record: backends of calls
-  Counter recording_errors;       // recordings that could not be opened or written (the call went on)
-  Counter recording_bytes;        // audio bytes written to recordings
-  Counter recording_frames_dropped;  // frames a recording lost: the writer was too far behind
+  LabelledCounter<StatusClass> http_responses;  // every HTTP answer serve wrote, 503s at the connection limit included
+  Counter recordings_started;                   // record: backends of calls
+  Counter recording_errors;                     // recordings that could not be opened or written (the call went on)
+  Counter recording_bytes;                      // audio bytes written to recordings
+  Counter recording_frames_dropped;             // frames a recording lost: the writer was too far behind
   LatencyHistogram forward_latency;
   LatencyHistogram loop_lag;  // how late the loop's probe timer ran (server.cpp): time its work kept it from events
 

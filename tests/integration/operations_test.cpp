@@ -8,6 +8,8 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cctype>
 #include <regex>
 #include <set>
@@ -291,4 +293,53 @@ TEST_CASE("test support never hands out one loopback port twice in a test", "[su
     INFO("call " << i << ": port " << port);
     REQUIRE(ports.insert(port).second);
   }
+}
+
+namespace {
+
+// The value of a series in a /metrics text ("name" or "name{labels}"), or -1 when absent.
+double scraped(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
+}  // namespace
+
+TEST_CASE("/metrics has the process_* series, build info and HTTP answers by status class", "[serve][ops][metrics]") {
+  auto serve = test::start_serve();
+  const auto before = test::http_request(serve.port, "GET", "/metrics").body;
+  CHECK(test::http_request(serve.port, "GET", "/healthz").status == 200);
+  CHECK(test::http_request(serve.port, "GET", "/no-such-route").status == 404);
+  const auto text = test::http_request(serve.port, "GET", "/metrics").body;
+
+  // HTTP answers by class: the scrape before, /healthz (2xx) and the 404 since.
+  CHECK(scraped(text, R"(callproxy_http_responses_total{class="2xx"})") ==
+        scraped(before, R"(callproxy_http_responses_total{class="2xx"})") + 2);
+  CHECK(scraped(text, R"(callproxy_http_responses_total{class="4xx"})") ==
+        scraped(before, R"(callproxy_http_responses_total{class="4xx"})") + 1);
+
+  const auto now = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  CHECK(scraped(text, "process_start_time_seconds") > now - 600);
+  CHECK(scraped(text, "process_start_time_seconds") <= now + 1);
+  CHECK(scraped(text, "process_cpu_seconds_total") >= 0);
+  CHECK(scraped(text, "process_resident_memory_bytes") > 1e6);
+  CHECK(scraped(text, "process_virtual_memory_bytes") > scraped(text, "process_resident_memory_bytes"));
+  CHECK(scraped(text, "process_open_fds") >= 3);
+  CHECK(scraped(text, "process_max_fds") >= scraped(text, "process_open_fds"));
+  std::smatch build;
+  REQUIRE(std::regex_search(
+      text, build,
+      std::regex(R"re(\ncallproxy_build_info\{version="([^"]+)",commit="([0-9a-f]{12}|unknown)"\} 1\n)re")));
+  CHECK("callproxy " + build[1].str() + "\n" == test::run_command(test::callproxy_args({"--version"})).out);
+
+  // promtool (Debian's prometheus package) reads the whole exposition without complaint.
+  const std::string promtool = "/usr/bin/promtool";
+  if (::access(promtool.c_str(), X_OK) != 0) {
+    WARN("skipped the promtool check: no promtool (scripts/install-deps.sh test installs it)");
+    return;
+  }
+  const auto lint = test::run_command({promtool, "check", "metrics"}, {}, text);
+  INFO(lint.out << lint.err);
+  CHECK(lint.exit_code == 0);
 }
