@@ -70,10 +70,9 @@ void render_process_metrics(std::string& out) {
     series(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
            static_cast<double>(limit.rlim_cur));
   }
-  out += fmt::format(
-      "# HELP callproxy_build_info The version and git commit of this build (always 1)\n"
-      "# TYPE callproxy_build_info gauge\ncallproxy_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
-      build_version(), build_commit());
+  out += fmt::format("# HELP callproxy_build_info The version and git commit of this build (always 1)\n"
+                     "# TYPE callproxy_build_info gauge\ncallproxy_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
+                     build_version(), build_commit());
 }
 
 }  // namespace callproxy::proxy
