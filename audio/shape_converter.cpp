@@ -52,19 +52,19 @@ Resampler& Resampler::operator=(Resampler&& other) noexcept {
 }
 
 void Resampler::process(std::span<const std::int16_t> in, std::vector<std::int16_t>& out) {
-  const auto start = out.size();
   // What the ratio gives, and room for what the filter released from earlier input.
   const auto room = in.size() * static_cast<std::size_t>(to_) / static_cast<std::size_t>(from_) + 64;
-  out.resize(start + room);
+  auto produced = out.size();
   while (!in.empty()) {
+    out.resize(produced + room);
     auto in_len = static_cast<spx_uint32_t>(in.size());
-    auto out_len = static_cast<spx_uint32_t>(out.size() - start);
-    speex_resampler_process_int(state_->speex, 0, in.data(), &in_len, out.data() + start, &out_len);
+    auto out_len = static_cast<spx_uint32_t>(room);
+    speex_resampler_process_int(state_->speex, 0, in.data(), &in_len, out.data() + produced, &out_len);
+    produced += out_len;
     in = in.subspan(in_len);
-    out.resize(start + out_len);
-    if (in.empty() || in_len == 0) break;
-    out.resize(out.size() + room);  // never for a 20 ms frame: room was enough
+    if (in_len == 0 && out_len == 0) break;  // cannot happen: speexdsp always takes input given room
   }
+  out.resize(produced);
 }
 
 void pcm16_to_bytes(std::span<const std::int16_t> samples, std::vector<std::uint8_t>& out) {

@@ -41,6 +41,7 @@ class AudioFeeds {
   // computed, feed 0 included.
   void use(std::size_t feed);
   const audio::AudioShape& shape(std::size_t feed) const { return feeds_[feed].shape; }
+  bool used(std::size_t feed) const { return feeds_[feed].used; }
   bool binary(std::size_t feed) const { return feeds_[feed].shape.frames == audio::Framing::binary; }
   std::size_t size() const { return feeds_.size(); }
   // Whether a feed carries the primary's side: the call then reports its replies and clears.

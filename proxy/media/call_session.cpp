@@ -398,6 +398,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     // Twilio's own bytes (validated above), the simple format splices the validated payload.
     feeds_.on_media(payload, text);
     for (std::size_t feed = 0; feed < feeds_.size(); ++feed) {
+      if (!feeds_.used(feed)) continue;  // no backend takes it: never written
       const auto messages = feeds_.frames(feed);
       for (std::size_t m = 0; m < messages.size(); ++m) {
         // The audio time is the caller's frame's, counted once (tracks=both sends two messages).
@@ -646,10 +647,14 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       links_.push_back(start_backend_link(loop_, std::move(config), std::move(events)));
       link_feeds_.push_back(feed);
     }
-    if (options_.replies == ReplyPolicy::first) {
-      primary_ = links_.front().get();
-      const auto& shape = feeds_.shape(link_feeds_.front());
+    // The primary is the first backend that can answer: a recorder never does.
+    for (std::size_t i = 0; options_.replies == ReplyPolicy::first && i < links_.size(); ++i) {
+      if (links_[i]->target().record) continue;
+      primary_ = links_[i].get();
+      primary_feed_ = link_feeds_[i];
+      const auto& shape = feeds_.shape(primary_feed_);
       if (!shape.is_default()) from_primary_.emplace(shape);
+      break;
     }
     links_ready_ = true;
     if (std::all_of(links_.begin(), links_.end(), [](const auto& l) { return l->closed(); })) {
@@ -740,7 +745,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       return;
     }
     // A primary that takes binary frames answers in them too: raw audio of its shape.
-    const bool binary_audio = binary && feeds_.binary(link_feeds_.front());
+    // (JSON in a binary frame, as the Node service's backends sent it, still reads as JSON.)
+    const bool binary_audio = binary && feeds_.binary(primary_feed_) &&
+                              !(text.size() > 1 && text.front() == '{' && text.back() == '}' &&
+                                twilio::read_backend_reply(text).ok());
     std::optional<twilio::ReplyMessage> parsed_reply;
     if (!binary_audio) {
       auto parsed = twilio::read_backend_reply(text);
@@ -793,7 +801,11 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
           if constexpr (!std::is_same_v<std::decay_t<decltype(r)>, twilio::UnknownMessage>) r.stream_sid = stream_sid_;
         },
         reply);
-    if (!queue_reply(reply) || !feeds_.hears_replies()) return;
+    if (!queue_reply(reply)) return;
+    // What the primary sent before a clear is not heard: its converter starts afresh too.
+    if (std::holds_alternative<twilio::ReplyClear>(reply) && from_primary_)
+      from_primary_.emplace(feeds_.shape(primary_feed_));
+    if (!feeds_.hears_replies()) return;
     // The backends that hear the primary's side hear what Twilio was given to play.
     if (std::holds_alternative<twilio::ReplyMedia>(reply)) feeds_.on_reply_audio(reply_bytes_);
     if (std::holds_alternative<twilio::ReplyClear>(reply)) feeds_.on_clear();
@@ -803,8 +815,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   // much audio time in the primary's shape.
   std::size_t reply_limit() const {
     if (!from_primary_) return options_.max_frame_bytes;
-    const auto& shape = feeds_.shape(link_feeds_.front());
-    return options_.max_frame_bytes * shape.frame_bytes() / 160;
+    // Per channel: a primary answers in mono (its shape's codec and rate).
+    const auto& shape = feeds_.shape(primary_feed_);
+    return options_.max_frame_bytes * shape.frame_bytes() / static_cast<std::size_t>(shape.channels()) / 160;
   }
 
   // Audio of the primary's shape, as Twilio takes it: 8 kHz mu-law in a media message.
@@ -939,6 +952,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   std::vector<HeldFrame> held_frames_;            // meanwhile, what the backends are to get
   std::size_t held_bytes_ = 0;
   BackendLink* primary_ = nullptr;
+  std::size_t primary_feed_ = 0;  // its feed: the shape its replies come in
   net::WriteQueue<FrameText> replies_{{options_.max_reply_queue, options_.max_reply_queue_bytes}};
   CallRegistry::Membership membership_;
   bool counted_ = false;  // in the registry and the active-calls gauge

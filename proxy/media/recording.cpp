@@ -64,7 +64,11 @@ void put_le(std::uint8_t* at, std::uint32_t v, int bytes) {
 
 // A recording, on the writer thread only (but for its creation).
 struct Recording {
+  ~Recording() {
+    if (fd >= 0) ::close(fd);  // a recording never finished (serve stopped with its call live)
+  }
   std::string stem;
+  std::string stream_sid;  // a second stream of the call is named <stem>-<stream SID>
   audio::AudioShape shape;
   std::string call_label;
   std::string path;  // once opened
@@ -84,7 +88,11 @@ struct Recording {
     const std::uint32_t block = channels * bits / 8;
     std::vector<std::uint8_t> h(header_bytes(), 0);
     std::memcpy(h.data(), "RIFF", 4);
-    put_le(&h[4], static_cast<std::uint32_t>(4 + 8 + fmt_size + 8 + data_bytes), 4);
+    // RIFF sizes are 32-bit: past 4 GiB (12 h of 24 kHz stereo) they say the most they can.
+    const auto clamp = [](std::uint64_t v) {
+      return static_cast<std::uint32_t>(std::min<std::uint64_t>(v, 0xFFFFFFFFu));
+    };
+    put_le(&h[4], clamp(4 + 8 + fmt_size + 8 + data_bytes), 4);
     std::memcpy(&h[8], "WAVEfmt ", 8);
     put_le(&h[16], fmt_size, 4);
     put_le(&h[20], mulaw ? 7 : 1, 2);
@@ -95,7 +103,7 @@ struct Recording {
     put_le(&h[34], bits, 2);
     const std::size_t data_at = 20 + fmt_size;  // (an 18-byte fmt ends with cbSize 0)
     std::memcpy(&h[data_at], "data", 4);
-    put_le(&h[data_at + 4], static_cast<std::uint32_t>(data_bytes), 4);
+    put_le(&h[data_at + 4], clamp(data_bytes), 4);
     return h;
   }
 };
@@ -145,12 +153,10 @@ struct RecordingWriter::Impl {
     }
   }
 
-  bool open(Recording& r, const Summary* summary) {
+  bool open(Recording& r) {
     // The call's SID first; a second stream of the same call adds its stream's SID.
     std::vector<std::string> names{r.stem};
-    if (summary && is_sid(summary->stream_sid) && summary->stream_sid != r.stem) {
-      names.push_back(r.stem + "-" + summary->stream_sid);
-    }
+    if (is_sid(r.stream_sid) && r.stream_sid != r.stem) names.push_back(r.stem + "-" + r.stream_sid);
     for (int n = 2; n < 100; ++n) names.push_back(r.stem + "-" + std::to_string(n));
     for (const auto& name : names) {
       const auto path = dir + "/" + name + ".wav";
@@ -162,6 +168,8 @@ struct RecordingWriter::Impl {
         const auto h = r.header();
         if (::write(fd, h.data(), h.size()) != static_cast<ssize_t>(h.size())) {
           fail(r, std::string("cannot write ") + path + ": " + std::strerror(errno));
+          ::close(fd);
+          r.fd = -1;
           return false;
         }
         return true;
@@ -177,7 +185,7 @@ struct RecordingWriter::Impl {
 
   void write(Job& job) {
     auto& r = *job.recording;
-    if (!r.failed && r.fd < 0 && !job.bytes.empty() && !open(r, job.finish ? &*job.finish : nullptr)) {
+    if (!r.failed && r.fd < 0 && !job.bytes.empty() && !open(r)) {
       r.dropped_frames += job.bytes.size() / std::max<std::size_t>(1, r.shape.frame_bytes());
     } else if (r.failed) {
       r.dropped_frames += job.bytes.size() / std::max<std::size_t>(1, r.shape.frame_bytes());
@@ -279,6 +287,7 @@ class RecorderLink : public BackendLink {
   RecorderLink(RecorderConfig config, std::shared_ptr<RecordingWriter::Impl> writer)
       : config_(std::move(config)), writer_(std::move(writer)), recording_(std::make_shared<Recording>()) {
     recording_->stem = recording_stem(config_.call_sid, config_.stream_sid);
+    recording_->stream_sid = config_.stream_sid;
     recording_->shape = config_.target.shape;
     recording_->call_label = config_.call_label;
     summary_.call_sid = config_.call_sid;
@@ -290,6 +299,12 @@ class RecorderLink : public BackendLink {
     spdlog::info("call {}: recording {} ({}) in {}", config_.call_label, recording_->stem,
                  config_.target.shape.describe(), writer_->dir);
   }
+
+  // A call destroyed without ending (serve stopping past its drain deadline) still gets its last
+  // second and its sidecar: the writer outlives the loops and writes what is queued.
+  ~RecorderLink() override { finish(); }
+  RecorderLink(const RecorderLink&) = delete;
+  RecorderLink& operator=(const RecorderLink&) = delete;
 
   const BackendTarget& target() const override { return config_.target; }
   bool closed() const override { return finished_; }

@@ -94,3 +94,18 @@ TEST_CASE("converters allocate nothing once the first frame has sized them", "[a
   CHECK(second.size() == 960);
   for (int i = 0; i < 50; ++i) CHECK(to.convert(frame).data() == second.data());
 }
+
+TEST_CASE("a reply holding no whole sample gives no audio, and the sample split across replies is joined",
+          "[audio][convert]") {
+  for (const int rate : {8000, 16000, 24000}) {
+    INFO("pcm16@" << rate);
+    audio::FromShape from(audio::AudioShape{audio::Codec::pcm16, rate, audio::Framing::binary});
+    CHECK(from.convert({}).empty());
+    const std::vector<std::uint8_t> one{0x10};
+    CHECK(from.convert(one).empty());  // half a sample: nothing yet, and no silence made up
+  }
+  audio::Resampler up(8000, 16000);
+  std::vector<std::int16_t> out{7};
+  up.process({}, out);
+  CHECK(out == std::vector<std::int16_t>{7});  // nothing in: nothing appended
+}

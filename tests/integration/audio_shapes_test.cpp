@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -14,12 +15,15 @@
 #include "support/child_process.h"
 #include "support/local_speaker.h"
 #include "support/media_call.h"
+#include "support/redis_server.h"
+#include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/audio_file.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/base64.h"
+#include "twilio/stream_token.h"
 
 using namespace callproxy;
 using namespace std::chrono_literals;
@@ -276,6 +280,58 @@ TEST_CASE("local-speaker plays a pcm16 stream in binary frames and its echo reac
   CHECK(echoed.size() + 1600 >= sent.size());  // all but the last frames, in flight at hang-up
   CHECK(test::best_lag(echoed, reference, 8000) == 0);
   CHECK(test::band_snr_db(echoed, reference, 8000) > 30.0);
+}
+
+TEST_CASE("media during the stream token's claim reaches backends that all want another shape", "[media][shapes]") {
+  // The claim goes to Redis, paused: every frame below arrives while it is pending and is held.
+  test::RedisServer redis;
+  BackendServer wide;
+  auto serve = test::start_serve({"--stream-token-secret", test::secrets::stream_token_secret, "--store", redis.url()});
+  const std::string call_sid = "CA" + std::string(32, 'a'), stream_sid = "MZ" + std::string(32, 'b');
+  const auto hosts = json::array({entry(wide, "audio=pcm16@16000")}).dump();
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  const auto token = twilio::mint_stream_token(test::secrets::stream_token_secret, call_sid, hosts, now.count() + 60);
+  test::secrets::remember(token);
+  test::WsClient ws(serve.port);
+  const json start{{"event", "start"},
+                   {"sequenceNumber", "1"},
+                   {"streamSid", stream_sid},
+                   {"start",
+                    {{"accountSid", "AC" + std::string(32, 'c')},
+                     {"streamSid", stream_sid},
+                     {"callSid", call_sid},
+                     {"tracks", {"inbound"}},
+                     {"customParameters", {{"backendHosts", hosts}, {"streamToken", token}}},
+                     {"mediaFormat", {{"encoding", "audio/x-mulaw"}, {"sampleRate", 8000}, {"channels", 1}}}}}};
+  redis.pause();
+  ws.send_text(start.dump());
+  const auto payload = twilio::base64_encode(std::string(160, '\x42'));
+  for (int i = 0; i < 20; ++i) {
+    ws.send_text(R"({"event":"media","sequenceNumber":")" + std::to_string(i + 2) +
+                 R"(","media":{"track":"inbound","chunk":")" + std::to_string(i + 1) + R"(","timestamp":")" +
+                 std::to_string(20 * i) + R"(","payload":")" + payload + R"("},"streamSid":")" + stream_sid + R"("})");
+  }
+  INFO(serve.process->err());
+  const bool all_read = test::eventually([&] { return metric(serve.port, "callproxy_frames_in_total") == 20; });
+  redis.resume();
+  REQUIRE(all_read);
+  REQUIRE(wide.wait_for_messages(21));  // the start, then every frame held meanwhile
+  CHECK(json::parse(wide.messages()[0]).at("mediaFormat").at("sampleRate") == 16000);
+  CHECK(::kill(serve.process->pid(), 0) == 0);
+}
+
+TEST_CASE("JSON in a binary frame from a binary-frames primary is read as JSON, not played", "[media][shapes]") {
+  BackendServer primary;
+  auto serve = test::start_serve();
+  TwilioCall call(serve.port,
+                  {{"backendHosts", json::array({entry(primary, "audio=pcm16@16000&frames=binary")}).dump()}});
+  call.start();
+  REQUIRE(primary.wait_for_messages(1));
+  primary.send_binary(R"({"event":"clear"})");
+  const auto reply = call.ws.receive();
+  REQUIRE(reply);
+  CHECK(json::parse(*reply).at("event") == "clear");
 }
 
 TEST_CASE("an entry naming an unknown or malformed shape is refused, counted and logged, and the call goes on",

@@ -21,6 +21,8 @@
 #include "support/ws_peer.h"
 #include "test_data.h"
 #include "twilio/audio_file.h"
+#include "twilio/backend_protocol.h"
+#include "twilio/base64.h"
 
 using namespace callproxy;
 using namespace std::chrono_literals;
@@ -186,6 +188,21 @@ TEST_CASE("record: with no --record-dir: refused at start as the default backend
     REQUIRE_FALSE(parsed.ok());
     CHECK_THAT(parsed.error(), Catch::Contains(error));
   }
+}
+
+TEST_CASE("a record: entry named first is not the primary: the next backend's replies reach the caller",
+          "[media][recording]") {
+  BackendServer bot;
+  auto serve = test::start_serve({"--record-dir", test::temp_path("recordings")});
+  TwilioCall call(serve.port, {{"backendHosts", json{"record:", bot.host_port()}.dump()}});
+  call.start();
+  call.media(0);
+  REQUIRE(bot.wait_for_messages(2));
+  const auto payload = twilio::base64_encode(std::string(160, '\x33'));
+  bot.send_text(twilio::write_simple_media(payload));
+  const auto reply = call.ws.receive();
+  REQUIRE(reply);
+  CHECK(json::parse(*reply).at("media").at("payload") == payload);
 }
 
 TEST_CASE("a recording's name comes from a SID, never from other text on the wire", "[media][recording]") {
