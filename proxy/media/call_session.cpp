@@ -744,25 +744,26 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       metrics_.replies_ignored.add();
       return;
     }
-    // A primary that takes binary frames answers in them too: raw audio of its shape.
-    // (JSON in a binary frame, as the Node service's backends sent it, still reads as JSON.)
-    const bool binary_audio = binary && feeds_.binary(primary_feed_) &&
-                              !(text.size() > 1 && text.front() == '{' && text.back() == '}' &&
-                                twilio::read_backend_reply(text).ok());
+    // A primary that takes binary frames answers in them too: raw audio of its shape. (JSON in a
+    // binary frame, as the Node service's backends sent it, still reads as JSON: read once.)
+    const bool audio_frames = binary && feeds_.binary(primary_feed_);
+    const bool looks_json = text.size() > 1 && text.front() == '{' && text.back() == '}';
     std::optional<twilio::ReplyMessage> parsed_reply;
-    if (!binary_audio) {
+    if (!audio_frames || looks_json) {
       auto parsed = twilio::read_backend_reply(text);
-      if (!parsed) {
+      if (parsed) {
+        parsed_reply = std::move(parsed.value());
+      } else if (!audio_frames) {
         metrics_.parse_errors[ParseSource::backend].add();
         peer_warn(PeerLog::backend_malformed, "ignoring a malformed message from backend {}: {}", link.target().name(),
                   parsed.error());
         return;
       }
-      if (std::holds_alternative<twilio::UnknownMessage>(parsed.value())) {
-        metrics_.replies_ignored.add();
-        return;
-      }
-      parsed_reply = std::move(parsed.value());
+    }
+    const bool binary_audio = !parsed_reply;  // raw audio: only from a binary-frames primary
+    if (parsed_reply && std::holds_alternative<twilio::UnknownMessage>(*parsed_reply)) {
+      metrics_.replies_ignored.add();
+      return;
     }
     if (fork_) {
       // A one-way stream: Twilio plays nothing sent back on it.

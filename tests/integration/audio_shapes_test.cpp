@@ -262,8 +262,7 @@ TEST_CASE("local-speaker plays a pcm16 stream in binary frames and its echo reac
   CHECK_THAT(speaker.process->err(), Catch::Contains("audio in binary frames"));
 
   const auto sent = test::mulaw_to_pcm(test::sample_call_mulaw());
-  std::vector<float> reference(sent.size());
-  for (std::size_t i = 0; i < sent.size(); ++i) reference[i] = static_cast<float>(sent[i] / 32767.0);
+  const auto reference = test::mulaw_reference(test::sample_call_mulaw(), 8000);
   // What it played: the call, 24 kHz and back to 8 kHz, after its jitter buffer's silence.
   auto read_samples = [](const std::string& path) {
     auto audio = twilio::read_call_audio(path);

@@ -19,6 +19,7 @@
 #include "proxy/http/router.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/media_call.h"
 #include "support/test_secrets.h"
 #include "support/ws_peer.h"
 
@@ -295,15 +296,7 @@ TEST_CASE("test support never hands out one loopback port twice in a test", "[su
   }
 }
 
-namespace {
-
-// The value of a series in a /metrics text ("name" or "name{labels}"), or -1 when absent.
-double scraped(const std::string& text, const std::string& series) {
-  const auto at = text.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
-}
-
-}  // namespace
+using test::metric_in;
 
 TEST_CASE("/metrics has the process_* series, build info and HTTP answers by status class", "[serve][ops][metrics]") {
   auto serve = test::start_serve();
@@ -313,20 +306,20 @@ TEST_CASE("/metrics has the process_* series, build info and HTTP answers by sta
   const auto text = test::http_request(serve.port, "GET", "/metrics").body;
 
   // HTTP answers by class: the scrape before, /healthz (2xx) and the 404 since.
-  CHECK(scraped(text, R"(callproxy_http_responses_total{class="2xx"})") ==
-        scraped(before, R"(callproxy_http_responses_total{class="2xx"})") + 2);
-  CHECK(scraped(text, R"(callproxy_http_responses_total{class="4xx"})") ==
-        scraped(before, R"(callproxy_http_responses_total{class="4xx"})") + 1);
+  CHECK(metric_in(text, R"(callproxy_http_responses_total{class="2xx"})") ==
+        metric_in(before, R"(callproxy_http_responses_total{class="2xx"})") + 2);
+  CHECK(metric_in(text, R"(callproxy_http_responses_total{class="4xx"})") ==
+        metric_in(before, R"(callproxy_http_responses_total{class="4xx"})") + 1);
 
   const auto now = static_cast<double>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  CHECK(scraped(text, "process_start_time_seconds") > now - 600);
-  CHECK(scraped(text, "process_start_time_seconds") <= now + 1);
-  CHECK(scraped(text, "process_cpu_seconds_total") >= 0);
-  CHECK(scraped(text, "process_resident_memory_bytes") > 1e6);
-  CHECK(scraped(text, "process_virtual_memory_bytes") > scraped(text, "process_resident_memory_bytes"));
-  CHECK(scraped(text, "process_open_fds") >= 3);
-  CHECK(scraped(text, "process_max_fds") >= scraped(text, "process_open_fds"));
+  CHECK(metric_in(text, "process_start_time_seconds") > now - 600);
+  CHECK(metric_in(text, "process_start_time_seconds") <= now + 1);
+  CHECK(metric_in(text, "process_cpu_seconds_total") >= 0);
+  CHECK(metric_in(text, "process_resident_memory_bytes") > 1e6);
+  CHECK(metric_in(text, "process_virtual_memory_bytes") > metric_in(text, "process_resident_memory_bytes"));
+  CHECK(metric_in(text, "process_open_fds") >= 3);
+  CHECK(metric_in(text, "process_max_fds") >= metric_in(text, "process_open_fds"));
   std::smatch build;
   REQUIRE(std::regex_search(
       text, build,

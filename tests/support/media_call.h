@@ -54,11 +54,14 @@ struct TwilioCall {
 };
 
 // The value of `series` (name and labels, exactly as serve writes them) in serve's /metrics.
-inline double metric(unsigned short port, const std::string& series) {
-  const auto text = http_request(port, "GET", "/metrics").body;
+// The value of `series` in a /metrics text already scraped.
+inline double metric_in(const std::string& text, const std::string& series) {
   const auto at = text.find("\n" + series + " ");
   if (at == std::string::npos) FAIL("no series " << series << " in /metrics");
   return std::stod(text.substr(at + series.size() + 2));
+}
+inline double metric(unsigned short port, const std::string& series) {
+  return metric_in(http_request(port, "GET", "/metrics").body, series);
 }
 
 // VmRSS of a process in KiB (-1 if it cannot be read).
