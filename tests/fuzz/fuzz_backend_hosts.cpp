@@ -41,6 +41,13 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
     return;
   }
   const auto& t = parsed.value();
+  if (t.record) {
+    // The built-in recorder: no network, nothing for the allowlist; its shape is always binary frames.
+    fuzz::require(entry.substr(0, 7) == "record:" && t.host.empty() && t.name().rfind("record:", 0) == 0,
+                  "a record: target that is not what its entry says", std::string(entry));
+    fuzz::require(t.shape.frames == audio::Framing::binary, "a recording not in binary frames", std::string(entry));
+    return;
+  }
   fuzz::require(!t.host.empty() && t.port != 0 && !t.target.empty() && t.target.front() == '/',
                 "a backend without a host, a port or a path parsed", t.url());
   for (const char c : t.host) {
