@@ -10,10 +10,9 @@
 
 namespace callproxy::audio {
 
-// Quality 3 of speexdsp's 0-10 both ways (bench/resamplers, bench/README.md "Resamplers"). Lower
-// saves little: going up, quality 2 is ~0.4 µs a frame cheaper but leaves 47 dB against the
-// reference on the sample call (52 at 3) and quality 1 34 dB (its passband droops by 3.4 kHz);
-// going down, what 8 kHz cannot carry must be down 80 dB or more (quality 3: 82).
+// Quality 3 of speexdsp's 0-10 for replies going down (bench/resamplers, bench/README.md
+// "Resamplers"): what 8 kHz cannot carry must be down 80 dB or more (quality 3: 82); lower
+// qualities save under 1 µs a frame and droop near 3.4 kHz.
 constexpr int resampler_quality = 3;
 
 struct Resampler::State {
@@ -77,7 +76,7 @@ void pcm16_to_bytes(std::span<const std::int16_t> samples, std::vector<std::uint
 }
 
 ToShape::ToShape(AudioShape shape) : shape_(shape) {
-  if (shape_.rate != 8000) resampler_ = std::make_unique<Resampler>(8000, shape_.rate);
+  if (shape_.rate != 8000) upsampler_ = std::make_unique<Upsampler>(shape_.rate / 8000);
 }
 
 std::span<const std::uint8_t> ToShape::convert(std::span<const std::uint8_t> mulaw) {
@@ -89,9 +88,9 @@ std::span<const std::uint8_t> ToShape::convert(std::span<const std::uint8_t> mul
 
 std::span<const std::uint8_t> ToShape::convert_linear(std::span<const std::int16_t> linear) {
   std::span<const std::int16_t> at_rate = linear;
-  if (resampler_) {
+  if (upsampler_) {
     resampled_.clear();
-    resampler_->process(linear, resampled_);
+    upsampler_->process(linear, resampled_);
     at_rate = resampled_;
   }
   if (shape_.codec == Codec::mulaw) {

@@ -2,13 +2,16 @@
 // one direction per object: the resampler keeps what it needs of the last frame, so 20 ms frames
 // join without clicks. No allocation per frame once the first frame has sized the buffers.
 //
-// The resampler is speexdsp's, chosen by measurement (bench/resamplers, results in bench/README.md,
-// "Resamplers"), at quality 3: over the telephone band it keeps 86-91 dB on a tone and 52 dB
-// against libsamplerate's best on the sample call (mu-law itself keeps ~38 dB, so it adds nothing
-// audible), aliases above the new Nyquist are down 82 dB or more going down, it holds back 3 ms
-// of audio, and costs 2.5-4.5 µs per 20 ms frame. soxr is cheaper but holds back 15-66 ms (it works in blocks):
-// too much on a live call. libsamplerate's sinc converters cost 10-25x more for no gain here.
-// speexdsp's is also the resampler telephony servers use.
+// Going up (the caller's audio to a 16 or 24 kHz backend) is audio/upsampler.h's polyphase filter,
+// made for whole factors from 8 kHz. Going down (a backend's replies to Twilio's 8 kHz) is
+// speexdsp's resampler, chosen by measurement (bench/resamplers, results in bench/README.md,
+// "Resamplers"), at quality 3: what 8 kHz cannot carry is down 82 dB or more before it decimates,
+// over the telephone band it keeps 86-91 dB on a tone, it holds back 3 ms of audio, and costs
+// 2.5-4.5 µs per 20 ms frame. soxr is cheaper but holds back 15-66 ms (it works in blocks): too
+// much on a live call. libsamplerate's sinc converters cost 10-25x more for no gain here.
+// speexdsp's is also the resampler telephony servers use. Replies are one stream per call (the
+// primary's); every backend's feed in another rate is the caller's, so that direction is where
+// the CPU goes.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "audio/audio_shape.h"
+#include "audio/upsampler.h"
 
 namespace callproxy::audio {
 
@@ -54,7 +58,7 @@ class ToShape {
 
  private:
   AudioShape shape_;
-  std::unique_ptr<Resampler> resampler_;  // only when the rate is not 8 kHz
+  std::unique_ptr<Upsampler> upsampler_;  // only when the rate is not 8 kHz
   std::vector<std::int16_t> linear_, resampled_;
   std::vector<std::uint8_t> bytes_;
 };

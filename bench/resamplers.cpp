@@ -1,7 +1,7 @@
-// Which resampler serve uses for the audio shapes (audio/resampler.h), measured rather than
+// Which resampler serve uses for the audio shapes (audio/shape_converter.h), measured rather than
 // assumed: the three packaged on Debian (speexdsp, soxr, libsamplerate) at the settings a
-// real-time path would use, each run as serve runs it: one stateful converter per call and
-// direction, fed 20 ms frames of 16-bit PCM.
+// real-time path would use, and going up, serve's own polyphase filter (audio/upsampler.h), each run as serve runs it:
+// one stateful converter per call and direction, fed 20 ms frames of 16-bit PCM.
 //   - CPU: this thread's CPU time per 20 ms frame (over 60 s of audio, the best of 5 runs);
 //   - quality: the telephone band (300-3400 Hz) tones through it, each fitted with a sinusoid of
 //     its own frequency (least squares, so the converter's delay does not matter); SNR is the
@@ -24,9 +24,12 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "audio/upsampler.h"
 
 // Allocations while converting (serve's media path makes none per frame in steady state): every
 // malloc of the process is counted, the libraries' own included.
@@ -114,6 +117,17 @@ Factory libsamplerate(int type, const char* label) {
                        std::int16_t buffer[2048];
                        src_float_to_short_array(fout, buffer, static_cast<int>(d.output_frames_gen));
                        out.insert(out.end(), buffer, buffer + d.output_frames_gen);
+                     }};
+  };
+}
+
+// serve's own, going up by 2 or 3 (audio/upsampler.h).
+Factory polyphase() {
+  return [](int in_rate, int out_rate) {
+    auto up = std::make_shared<callproxy::audio::Upsampler>(out_rate / in_rate);
+    return Converter{"callproxy polyphase",
+                     [up](const std::int16_t* in, std::size_t n, std::vector<std::int16_t>& out) {
+                       up->process(std::span<const std::int16_t>(in, n), out);
                      }};
   };
 }
@@ -242,6 +256,7 @@ int main(int argc, char** argv) {
   const std::pair<int, int> directions[] = {{8000, 16000}, {8000, 24000}, {16000, 8000}, {24000, 8000}};
   try {
     for (const auto& [from, to] : directions) {
+      if (to > from && to % from == 0) measure(polyphase(), from, to, seconds);
       for (const auto& f : factories) measure(f, from, to, seconds);
     }
   } catch (const std::exception& e) {

@@ -4,8 +4,11 @@
 // a margin below what was measured (docs/serve.md, "Audio shapes").
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 #include "audio/shape_converter.h"
@@ -108,4 +111,68 @@ TEST_CASE("a reply holding no whole sample gives no audio, and the sample split 
   std::vector<std::int16_t> out{7};
   up.process({}, out);
   CHECK(out == std::vector<std::int16_t>{7});  // nothing in: nothing appended
+}
+
+TEST_CASE("the upsampler passes the input through on its own samples and fills between them", "[audio][convert]") {
+  CHECK_THROWS_AS(audio::Upsampler(4), std::invalid_argument);
+  for (const int factor : {2, 3}) {
+    INFO("factor " << factor);
+    // An impulse at input sample 100: it comes out at output sample 100 * factor, whole, and the
+    // samples between are the filter's (symmetric about it: no time shift).
+    std::vector<std::int16_t> impulse(480, 0);
+    impulse[100] = 16000;
+    audio::Upsampler up(factor);
+    std::vector<std::int16_t> out;
+    for (std::size_t at = 0; at < impulse.size(); at += 160) up.process(std::span(impulse).subspan(at, 160), out);
+    // What is held back (16 input samples) comes with the next frame.
+    REQUIRE(out.size() == (impulse.size() - audio::Upsampler::lookahead) * static_cast<std::size_t>(factor));
+    const auto peak = static_cast<std::size_t>(100 * factor);
+    CHECK(out[peak] == 16000);
+    for (std::size_t d = 1; d < static_cast<std::size_t>(16 * factor); ++d) {
+      INFO("offset " << d);
+      CHECK(std::abs(out[peak + d] - out[peak - d]) <= 1);
+      if (d % static_cast<std::size_t>(factor) == 0) CHECK(out[peak + d] == 0);  // the other inputs' own samples
+    }
+    CHECK(out[peak + 1] > 8000);  // between samples: about where the sinc is at 1/factor
+
+    // A constant is a constant at the new rate, exactly (each phase passes DC whole).
+    std::vector<std::int16_t> level(800, -1234);
+    audio::Upsampler flat(factor);
+    std::vector<std::int16_t> flat_out;
+    for (std::size_t at = 0; at < level.size(); at += 160) flat.process(std::span(level).subspan(at, 160), flat_out);
+    for (std::size_t i = static_cast<std::size_t>(32 * factor); i < flat_out.size(); ++i) REQUIRE(flat_out[i] == -1234);
+
+    // The output does not depend on how the input is cut: frames of 160, or odd pieces.
+    const auto source = to_pcm(sweep(8000, 1.0));
+    audio::Upsampler whole(factor), pieces(factor);
+    std::vector<std::int16_t> a, b;
+    for (std::size_t at = 0; at + 160 <= source.size(); at += 160) whole.process(std::span(source).subspan(at, 160), a);
+    std::size_t at = 0;
+    for (const std::size_t n : {1, 7, 15, 16, 17, 333, 1000}) {
+      pieces.process(std::span(source).subspan(at, n), b);
+      at += n;
+    }
+    pieces.process(std::span(source).subspan(at, a.size() / static_cast<std::size_t>(factor) + 16 - at), b);
+    REQUIRE(b.size() == a.size());
+    CHECK(a == b);
+    // Full scale saturates rather than wraps: the filter overshoots a full-scale square wave, and
+    // those samples stay at the limit, where half the level shows them twice as loud unclipped.
+    std::vector<std::int16_t> full(320), half(320);
+    for (std::size_t i = 0; i < full.size(); ++i) {
+      full[i] = static_cast<std::int16_t>((i / 8) % 2 ? 32766 : -32766);
+      half[i] = static_cast<std::int16_t>(full[i] / 2);
+    }
+    audio::Upsampler loud(factor), quiet(factor);
+    std::vector<std::int16_t> loud_out, quiet_out;
+    loud.process(full, loud_out);
+    quiet.process(half, quiet_out);
+    REQUIRE(loud_out.size() == quiet_out.size());
+    std::size_t clipped = 0;
+    for (std::size_t i = 0; i < loud_out.size(); ++i) {
+      const int expected = std::clamp(2 * quiet_out[i], -32768, 32767);
+      if (expected != 2 * quiet_out[i]) ++clipped;
+      REQUIRE(std::abs(loud_out[i] - expected) <= 2);
+    }
+    CHECK(clipped > 0);  // the overshoot was there to clip
+  }
 }
