@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +107,7 @@ struct Options {
   double linger_s = 60;
   double settle_s = 0.3;
   std::uint16_t sink_port = 0;
+  std::string sink_socket;  // the sink listens on this Unix socket instead (unix: backends)
   bool check = false;
   bool kernel_timestamps = true;
   int flood = 0;  // peers flooding the target alongside the calls (bench/flood.h)
@@ -113,40 +115,43 @@ struct Options {
 };
 
 void usage() {
-  std::fputs("usage: callproxy-bench drive [options] -- TARGET COMMAND...   ({sink} in it: the sink's port)\n"
-             "       callproxy-bench drive --pid PID --url ws://127.0.0.1:PORT/media --sink-port S [options]\n"
-             "       callproxy-bench sink --port S [--pid PID] [--warmup S] [--window S] [--label L]\n"
-             "drive options:\n"
-             "  --calls N (100)       concurrent calls, started evenly over --ramp\n"
-             "  --backends K (1)      backends per call: the sink named K times (paths /b0../bK-1)\n"
-             "  --format F (simple)   the target's backend format (recorded; the sink reads both)\n"
-             "  --backend-options A;B  audio shapes: backend b's entry gets #A, #B, ... (cycling); the sink\n"
-             "                        then counts media messages (binary ones too) instead of checking them\n"
-             "  --extra-backend E     one more entry in every call's backendHosts (record:)\n"
-             "  --ramp S (0.02)       seconds over which calls connect (their frames stay spread evenly\n"
-             "                        over each 20 ms whatever the ramp)\n"
-             "  --spread S (0.02)     the calls' frames are spread evenly over S of each 20 ms (0: all\n"
-             "                        calls send at the same instant, as client-test's calls nearly do)\n"
-             "  --warmup S (3)        seconds after the ramp before the window opens\n"
-             "  --window S (10)       seconds of the steady window (CPU, RSS, latency are measured in it)\n"
-             "  --tail S (1)          seconds calls go on after the window\n"
-             "  --frames N            media frames per call (overrides the timing above)\n"
-             "  --path P (/media)     the target's WebSocket path (spawned target)\n"
-             "  --label L             names the target in the JSON\n"
-             "  --target-log FILE     the spawned target's stdout+stderr (default: discarded)\n"
-             "  --sink-port S (0)     the sink's port (0: any free one)\n"
-             "  --drain S (5)         seconds to wait after the last stop for frames still in flight\n"
-             "  --start-timeout S (60) seconds for a spawned target to accept connections\n"
-             "  --settle S (0.3)      seconds the target idles before its idle RSS is read\n"
-             "  --flood N (0)         N more peers flood the target's WebSocket path with tiny frames from\n"
-             "                        the calls' start to the window's end, reconnecting when closed;\n"
-             "                        /healthz is timed every 50 ms meanwhile (the fairness row)\n"
-             "  --flood-kind K        fragments (an endless message of empty fragments, the default)\n"
-             "                        or pings (empty pings, their pongs read and dropped)\n"
-             "  --check               exit 1 unless every call streamed and no frame was lost,\n"
-             "                        duplicated, reordered or damaged\n"
-             "  --no-kernel-timestamps  stamp receipt in user space instead of SO_TIMESTAMPNS\n",
-             stderr);
+  std::fputs(
+      "usage: callproxy-bench drive [options] -- TARGET COMMAND...   ({sink} in it: the sink's port)\n"
+      "       callproxy-bench drive --pid PID --url ws://127.0.0.1:PORT/media --sink-port S [options]\n"
+      "       callproxy-bench sink (--port S | --sink-socket PATH) [--pid PID] [--warmup S] [--window S] [--label L]\n"
+      "drive options:\n"
+      "  --calls N (100)       concurrent calls, started evenly over --ramp\n"
+      "  --backends K (1)      backends per call: the sink named K times (paths /b0../bK-1)\n"
+      "  --format F (simple)   the target's backend format (recorded; the sink reads both)\n"
+      "  --backend-options A;B  audio shapes: backend b's entry gets #A, #B, ... (cycling); the sink\n"
+      "                        then counts media messages (binary ones too) instead of checking them\n"
+      "  --extra-backend E     one more entry in every call's backendHosts (record:)\n"
+      "  --ramp S (0.02)       seconds over which calls connect (their frames stay spread evenly\n"
+      "                        over each 20 ms whatever the ramp)\n"
+      "  --spread S (0.02)     the calls' frames are spread evenly over S of each 20 ms (0: all\n"
+      "                        calls send at the same instant, as client-test's calls nearly do)\n"
+      "  --warmup S (3)        seconds after the ramp before the window opens\n"
+      "  --window S (10)       seconds of the steady window (CPU, RSS, latency are measured in it)\n"
+      "  --tail S (1)          seconds calls go on after the window\n"
+      "  --frames N            media frames per call (overrides the timing above)\n"
+      "  --path P (/media)     the target's WebSocket path (spawned target)\n"
+      "  --label L             names the target in the JSON\n"
+      "  --target-log FILE     the spawned target's stdout+stderr (default: discarded)\n"
+      "  --sink-port S (0)     the sink's port (0: any free one)\n"
+      "  --sink-socket PATH    the sink listens on this Unix socket instead, and the calls name it\n"
+      "                        as unix:PATH:/bK (serve needs --backend-allow unix:FOLDER)\n"
+      "  --drain S (5)         seconds to wait after the last stop for frames still in flight\n"
+      "  --start-timeout S (60) seconds for a spawned target to accept connections\n"
+      "  --settle S (0.3)      seconds the target idles before its idle RSS is read\n"
+      "  --flood N (0)         N more peers flood the target's WebSocket path with tiny frames from\n"
+      "                        the calls' start to the window's end, reconnecting when closed;\n"
+      "                        /healthz is timed every 50 ms meanwhile (the fairness row)\n"
+      "  --flood-kind K        fragments (an endless message of empty fragments, the default)\n"
+      "                        or pings (empty pings, their pongs read and dropped)\n"
+      "  --check               exit 1 unless every call streamed and no frame was lost,\n"
+      "                        duplicated, reordered or damaged\n"
+      "  --no-kernel-timestamps  stamp receipt in user space instead of SO_TIMESTAMPNS\n",
+      stderr);
 }
 
 double parse_double(const std::string& s, const char* flag) {
@@ -221,6 +226,7 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--url") o.url = v;
     else if (a == "--pid") o.pid = static_cast<pid_t>(parse_long(v, "--pid"));
     else if (a == "--target-log") o.target_log = v;
+    else if (a == "--sink-socket") o.sink_socket = v;
     else if (a == "--sink-port" || a == "--port") o.sink_port = static_cast<std::uint16_t>(parse_long(v, "--port"));
     else if (a == "--drain") o.drain_s = parse_double(v, "--drain");
     else if (a == "--start-timeout") o.start_timeout_s = parse_double(v, "--start-timeout");
@@ -356,11 +362,27 @@ class Sink {
     return ntohs(addr.sin_port);
   }
 
+  // The same on a Unix socket (a file left there by an earlier run is replaced).
+  void listen_unix(const std::string& path) {
+    sockaddr_un addr{};
+    if (path.empty() || path.size() >= sizeof addr.sun_path) die("--sink-socket: a path of 1-107 bytes");
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    ::unlink(path.c_str());
+    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      die("sink cannot bind unix:" + path + ": " + std::strerror(errno));
+    }
+    ::listen(listener_, 65535);
+    loop_.add(listener_, EPOLLIN, tag(Kind::sink_listener, 0));
+    unix_ = true;
+  }
+
   void on_accept() {
     for (;;) {
       const int fd = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
-      set_nodelay(fd);
+      if (!unix_) set_nodelay(fd);
       if (kernel_timestamps_) {
         const int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
@@ -628,6 +650,7 @@ class Sink {
   int backends_;
   std::uint32_t frames_per_call_;
   bool kernel_timestamps_;
+  bool unix_ = false;  // listening on a Unix socket
   std::int64_t realtime_to_monotonic_ = 0;
   std::vector<StreamStats> streams_;
   std::vector<SinkConn> conns_;
@@ -761,8 +784,9 @@ class Driver {
       std::string options;
       if (!o.backend_options.empty())
         options = o.backend_options[static_cast<std::size_t>(b) % o.backend_options.size()];
-      hosts += "\\\"ws://127.0.0.1:" + std::to_string(sink_port) + "/b" + std::to_string(b) +
-               (options.empty() ? "" : "#" + options) + "\\\"";
+      const std::string sink = o.sink_socket.empty() ? "ws://127.0.0.1:" + std::to_string(sink_port) + "/b"
+                                                     : "unix:" + o.sink_socket + ":/b";
+      hosts += "\\\"" + sink + std::to_string(b) + (options.empty() ? "" : "#" + options) + "\\\"";
     }
     if (!o.extra_backend.empty()) hosts += ",\\\"" + o.extra_backend + "\\\"";
     hosts += "]";
@@ -1215,7 +1239,12 @@ int drive(const Options& o) {
                                                            (o.ramp_s + o.warmup_s + o.window_s + o.tail_s) * 50));
   Loop loop;
   Sink sink(loop, o.calls, o.backends, frames_per_call, o.kernel_timestamps);
-  const std::uint16_t sink_port = sink.listen(o.sink_port);
+  std::uint16_t sink_port = 0;
+  if (o.sink_socket.empty()) {
+    sink_port = sink.listen(o.sink_port);
+  } else {
+    sink.listen_unix(o.sink_socket);
+  }
 
   Target target;
   std::uint16_t target_port = 0;
@@ -1426,8 +1455,13 @@ int sink_only(const Options& o) {
   raise_fd_limit();
   Loop loop;
   Sink sink(loop, 0, 64, 0, o.kernel_timestamps);
-  const std::uint16_t port = sink.listen(o.sink_port);
-  std::fprintf(stderr, "callproxy-bench sink listening on 127.0.0.1:%u\n", port);
+  if (o.sink_socket.empty()) {
+    const std::uint16_t port = sink.listen(o.sink_port);
+    std::fprintf(stderr, "callproxy-bench sink listening on 127.0.0.1:%u\n", port);
+  } else {
+    sink.listen_unix(o.sink_socket);
+    std::fprintf(stderr, "callproxy-bench sink listening on unix:%s\n", o.sink_socket.c_str());
+  }
   const long idle_rss = o.pid > 0 ? read_rss_kib(o.pid).value_or(-1) : -1;
   epoll_event events[1024];
   Sample a, b;

@@ -19,6 +19,9 @@ RunFunction setup_local_speaker(CLI::App& parent) {
       ->envname("SPEAKER_PORT")
       ->capture_default_str();
   app->add_option("--bind", options->bind, "Address to listen on")->capture_default_str();
+  app->add_option("--socket", options->socket_path,
+                  "Listen on this Unix socket instead of TCP (serve's backend entry: unix:PATH:/media)")
+      ->check([](const std::string& p) { return p.empty() || p.front() != '/' ? "must be an absolute path" : ""; });
   app->add_option("--path", options->path, "WebSocket path streams arrive on")
       ->check([](const std::string& p) { return p.empty() || p.front() != '/' ? "must start with '/'" : ""; })
       ->capture_default_str();

@@ -12,16 +12,18 @@ std::string check_backend_entry(const std::string& entry) {
 
 void add_backend_flags(CLI::App& app, proxy::MediaOptions& media, std::vector<std::string>& allow) {
   app.option_defaults()->group(group::backends);
-  app.add_option("--backend", media.default_backends,
-                 "Backend for calls whose start names none: host:port or a ws:// / wss:// URL, then "
-                 "#audio=pcm16@16000&frames=binary&tracks=stereo for another audio shape; record: (record:stereo, "
-                 "record:mix) writes the call under --record-dir (repeatable; comma-separated in the variable)")
+  app.add_option(
+         "--backend", media.default_backends,
+         "Backend for calls whose start names none: host:port, a ws:// / wss:// URL or unix:/PATH[:/target], then "
+         "#audio=pcm16@16000&frames=binary&tracks=stereo for another audio shape; record: (record:stereo, "
+         "record:mix) writes the call under --record-dir (repeatable; comma-separated in the variable)")
       ->envname("CALLPROXY_BACKEND")
       ->delimiter(',')
       ->check(check_backend_entry);
   app.add_option("--backend-allow", allow,
                  "Only allow backends matching HOST:PORT: 10.0.0.0/8:8900, *.internal:*, bot.example.com:443, "
-                 "[fd00::]/8:* (repeatable; comma-separated in the variable)")
+                 "[fd00::]/8:*; unix:/FOLDER for Unix sockets below it, which a call may name only so "
+                 "(repeatable; comma-separated in the variable)")
       ->envname("CALLPROXY_BACKEND_ALLOW")
       ->delimiter(',')
       ->check([](const std::string& pattern) {

@@ -136,7 +136,10 @@ bool RawWebSocket::can_accept(const http::request<http::string_body>& request) {
 }
 
 RawWebSocket::RawWebSocket(LoopTcpStream&& stream, Role role)
-    : socket_(stream.release_socket()),
+    : RawWebSocket(LoopStreamSocket(stream.release_socket()), role) {}
+
+RawWebSocket::RawWebSocket(LoopStreamSocket&& socket, Role role)
+    : socket_(std::move(socket)),
       reactor_(asio::use_service<asio::detail::reactor>(socket_.get_executor().context())),
       role_(role),
       close_timer_(socket_.get_executor()) {
@@ -185,7 +188,7 @@ void RawWebSocket::start_handshake(std::string_view host, std::string_view targe
 }
 
 void RawWebSocket::read_handshake_response() {
-  socket_.async_wait(LoopSocket::wait_read, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+  socket_.async_wait(LoopStreamSocket::wait_read, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
     const auto live = alive.lock();
     if (!live || !*live || !handshake_done_) return;
     if (ec) return handshake_finished(ec);
@@ -496,7 +499,7 @@ void RawWebSocket::flush() {
 void RawWebSocket::wait_writable() {
   if (waiting_writable_ || dropped_) return;
   waiting_writable_ = true;
-  socket_.async_wait(LoopSocket::wait_write, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
+  socket_.async_wait(LoopStreamSocket::wait_write, [this, alive = std::weak_ptr<bool>(alive_)](error_code ec) {
     const auto live = alive.lock();
     if (!live || !*live) return;
     waiting_writable_ = false;
@@ -543,7 +546,7 @@ void RawWebSocket::drop_socket() {
   // What the kernel holds is still delivered, then the end of stream; the socket lingers,
   // reading and discarding, until the peer closes too (closing it with unread bytes would
   // answer with a reset, which may destroy our close frame before the peer reads it).
-  socket_.shutdown(LoopSocket::shutdown_send, ignored);
+  socket_.shutdown(LoopStreamSocket::shutdown_send, ignored);
   linger(std::move(socket_), std::move(held_));
   if (flushed_) {
     auto handler = std::move(flushed_);
@@ -556,9 +559,9 @@ void RawWebSocket::drop_socket() {
 namespace {
 
 struct Lingering {
-  Lingering(LoopSocket&& s, std::shared_ptr<void> h)
+  Lingering(LoopStreamSocket&& s, std::shared_ptr<void> h)
       : socket(std::move(s)), held(std::move(h)), timer(socket.get_executor()) {}
-  LoopSocket socket;
+  LoopStreamSocket socket;
   std::shared_ptr<void> held;  // released with the last handler, after the socket is closed
   asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
       timer;
@@ -588,7 +591,7 @@ void discard_until_end(const std::shared_ptr<Lingering>& lingering) {
 
 }  // namespace
 
-void RawWebSocket::linger(LoopSocket&& socket, std::shared_ptr<void> held) {
+void RawWebSocket::linger(LoopStreamSocket&& socket, std::shared_ptr<void> held) {
   if (!socket.is_open()) return;
   auto lingering = std::make_shared<Lingering>(std::move(socket), std::move(held));
   lingering->timer.expires_after(std::chrono::seconds(2));

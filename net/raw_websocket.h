@@ -93,8 +93,10 @@ class ReadableWait final : public boost::asio::detail::reactor_op {
 };
 
 // The reactor's handle of a socket (Asio keeps it in the socket's protected implementation).
-struct SocketAccess : LoopSocket {
-  static auto& implementation(LoopSocket& socket) { return (socket.*(&SocketAccess::impl_)).get_implementation(); }
+struct SocketAccess : LoopStreamSocket {
+  static auto& implementation(LoopStreamSocket& socket) {
+    return (socket.*(&SocketAccess::impl_)).get_implementation();
+  }
 };
 
 }  // namespace raw_websocket_detail
@@ -110,12 +112,14 @@ class RawWebSocket {
   static bool can_accept(const boost::beast::http::request<boost::beast::http::string_body>& request);
 
   explicit RawWebSocket(LoopTcpStream&& stream, Role role = Role::server);
+  // A connected socket of any family (a unix: backend's).
+  explicit RawWebSocket(LoopStreamSocket&& socket, Role role);
   ~RawWebSocket();
   RawWebSocket(const RawWebSocket&) = delete;
   RawWebSocket& operator=(const RawWebSocket&) = delete;
 
   executor_type get_executor() { return socket_.get_executor(); }
-  LoopSocket& socket() { return socket_; }
+  LoopStreamSocket& socket() { return socket_; }
 
   void read_message_max(std::size_t bytes) { max_message_ = bytes; }
   // Pings and pongs a peer may send: `per_second` on average, as many at once (past it: 1008).
@@ -304,9 +308,9 @@ class RawWebSocket {
   void wait_writable();
   void start_close(std::uint16_t code, std::string_view reason);
   void drop_socket();
-  static void linger(LoopSocket&& socket, std::shared_ptr<void> held);
+  static void linger(LoopStreamSocket&& socket, std::shared_ptr<void> held);
 
-  LoopSocket socket_;
+  LoopStreamSocket socket_;
   boost::asio::detail::reactor& reactor_;
   Role role_;
   std::size_t padding_ = 64;

@@ -3,8 +3,10 @@
 
 #include "speaker/local_speaker.h"
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -17,6 +19,9 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "audio/shape_converter.h"
 #include "core/fault_injection.h"
@@ -93,6 +98,66 @@ class Player {
   std::thread thread_;
 };
 
+// --socket: a Unix socket's listener. A socket file left by an earlier run is replaced; any
+// other file at the path is an error. The file is removed when the speaker stops.
+class UnixListener {
+ public:
+  explicit UnixListener(asio::io_context& loop) : acceptor_(loop) {}
+  ~UnixListener() { close(); }
+  UnixListener(const UnixListener&) = delete;
+  UnixListener& operator=(const UnixListener&) = delete;
+
+  void listen(const std::string& path) {
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0) {
+      if (!S_ISSOCK(existing.st_mode)) throw std::invalid_argument("--socket " + path + ": a file that is no socket");
+      ::unlink(path.c_str());
+    }
+    if (path.size() > 107) throw std::invalid_argument("--socket " + path + ": longer than 107 bytes");
+    const asio::local::stream_protocol::endpoint where(path);
+    error_code ec;
+    acceptor_.open(where.protocol(), ec);
+    if (!ec) acceptor_.bind(where, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on unix:" + path + ": " + ec.message());
+    path_ = path;
+  }
+
+  void start(std::function<void(asio::generic::stream_protocol::socket)> on_accept) {
+    on_accept_ = std::move(on_accept);
+    accept();
+  }
+
+  void close() {
+    error_code ignored;
+    acceptor_.close(ignored);
+    if (!path_.empty()) ::unlink(path_.c_str());
+    path_.clear();
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept([this](error_code ec, asio::local::stream_protocol::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        on_accept_(asio::generic::stream_protocol::socket(std::move(socket)));
+        return accept();
+      }
+      // Out of descriptors, say: try again shortly rather than spin.
+      spdlog::warn("local-speaker: accept on unix:{}: {}", path_, ec.message());
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([this](error_code ec) {
+        if (!ec) accept();
+      });
+    });
+  }
+
+  asio::local::stream_protocol::acceptor acceptor_;
+  asio::steady_timer retry_{acceptor_.get_executor()};
+  std::string path_;
+  std::function<void(asio::generic::stream_protocol::socket)> on_accept_;
+};
+
 struct SpeakerContext {
   const LocalSpeakerOptions& options;
   Mixer& mixer;
@@ -101,7 +166,10 @@ struct SpeakerContext {
 
 class StreamSession : public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(tcp::socket&& socket, SpeakerContext& context) : stream_(std::move(socket)), context_(context) {}
+  // A TCP connection or a Unix socket's: either moves into a socket of any family.
+  using Socket = asio::generic::stream_protocol::socket;
+  using Stream = beast::basic_stream<asio::generic::stream_protocol>;
+  StreamSession(Socket&& socket, SpeakerContext& context) : stream_(std::move(socket)), context_(context) {}
 
   void run() {
     stream_.expires_after(std::chrono::seconds(30));
@@ -300,8 +368,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
     });
   }
 
-  beast::tcp_stream stream_;
-  std::optional<websocket::stream<beast::tcp_stream>> ws_;
+  Stream stream_;
+  std::optional<websocket::stream<Stream>> ws_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   SpeakerContext& context_;
@@ -377,9 +445,14 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
 
   asio::io_context loop{1};
   net::Listener listener(loop, "local-speaker");
+  UnixListener unix_listener(loop);
   std::uint16_t port = 0;
   try {
-    port = listener.listen(options.bind, options.port);
+    if (options.socket_path.empty()) {
+      port = listener.listen(options.bind, options.port);
+    } else {
+      unix_listener.listen(options.socket_path);
+    }
   } catch (const std::invalid_argument& e) {
     std::cerr << "callproxy local-speaker: " << e.what() << "\n";
     return 2;
@@ -387,13 +460,20 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
     spdlog::error("local-speaker: {}", e.what());
     return 1;
   }
-  spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, port, options.path,
-               options.output == LocalSpeakerOptions::Output::portaudio ? "PortAudio"
-               : options.output == LocalSpeakerOptions::Output::wav     ? options.wav_out
-                                                                        : "none");
-
-  listener.start([&]() -> asio::io_context& { return loop; },
-                 [&](tcp::socket socket) { std::make_shared<StreamSession>(std::move(socket), context)->run(); });
+  const char* output_name = options.output == LocalSpeakerOptions::Output::portaudio ? "PortAudio"
+                            : options.output == LocalSpeakerOptions::Output::wav     ? options.wav_out.c_str()
+                                                                                     : "none";
+  if (options.socket_path.empty()) {
+    spdlog::info("local-speaker listening on {}:{}{} (output: {})", options.bind, port, options.path, output_name);
+    listener.start([&]() -> asio::io_context& { return loop; },
+                   [&](tcp::socket socket) {
+                     std::make_shared<StreamSession>(StreamSession::Socket(std::move(socket)), context)->run();
+                   });
+  } else {
+    spdlog::info("local-speaker listening on unix:{}:{} (output: {})", options.socket_path, options.path, output_name);
+    unix_listener.start(
+        [&](StreamSession::Socket socket) { std::make_shared<StreamSession>(std::move(socket), context)->run(); });
+  }
 
   // Per-stream statistics once a stream has fully played.
   asio::steady_timer stats_timer(loop);
@@ -420,6 +500,7 @@ int run_local_speaker(const LocalSpeakerOptions& options) {
   loop.run();
   // Streams still open end here; what they hold still plays (bounded), files stay valid.
   listener.close();
+  unix_listener.close();
   mixer.close_all();
   player.stop();
   for (const auto& s : mixer.take_finished()) {

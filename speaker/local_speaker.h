@@ -12,6 +12,8 @@ struct LocalSpeakerOptions {
   std::string bind = "0.0.0.0";
   std::uint16_t port = 8888;  // 0 picks a free one (logged)
   std::string path = "/media";
+  // Listen on this Unix socket instead of TCP (serve names it as a backend: unix:PATH:/media).
+  std::string socket_path;
   Output output = Output::portaudio;
   std::string device;   // PortAudio device index or name; empty: the default output
   std::string wav_out;  // also (or, with Output::wav, only) write what plays to this WAV file

@@ -13,6 +13,23 @@ using net::ip_bytes;
 using net::parse_port;
 
 void BackendAllowlist::add(std::string_view text) {
+  if (text.substr(0, 5) == "unix:") {
+    auto folder = std::string(text.substr(5));
+    const auto invalid = [&](std::string_view why) {
+      return std::invalid_argument("--backend-allow '" + std::string(text) + "': " + std::string(why));
+    };
+    if (folder.empty() || folder.front() != '/') throw invalid("expected unix:/FOLDER (an absolute path)");
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    if (folder == "/") throw invalid("a folder, not / (every socket on the machine)");
+    for (std::size_t at = 1; at <= folder.size();) {
+      const auto end = std::min(folder.find('/', at), folder.size());
+      const auto part = std::string_view(folder).substr(at, end - at);
+      if (part.empty() || part == "." || part == "..") throw invalid("no empty, '.' or '..' parts in the folder");
+      at = end + 1;
+    }
+    socket_folders_.push_back(folder + "/");
+    return;
+  }
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) {
     throw std::invalid_argument("--backend-allow '" + std::string(text) + "': expected HOST:PORT (PORT may be *)");
@@ -96,13 +113,19 @@ bool BackendAllowlist::host_matches(const Pattern& p, std::string_view host, std
 }
 
 bool BackendAllowlist::allows(std::string_view host, std::string_view address, std::uint16_t port) const {
-  if (patterns_.empty()) return true;
+  if (empty()) return true;
   return std::any_of(patterns_.begin(), patterns_.end(),
                      [&](const Pattern& p) { return (!p.port || *p.port == port) && host_matches(p, host, address); });
 }
 
+bool BackendAllowlist::allows_socket(std::string_view path) const {
+  return std::any_of(socket_folders_.begin(), socket_folders_.end(), [&](const std::string& folder) {
+    return path.size() > folder.size() && path.substr(0, folder.size()) == folder;
+  });
+}
+
 bool BackendAllowlist::may_allow(std::string_view host, std::uint16_t port) const {
-  if (patterns_.empty()) return true;
+  if (empty()) return true;
   return std::any_of(patterns_.begin(), patterns_.end(), [&](const Pattern& p) {
     if (p.port && *p.port != port) return false;
     // A CIDR pattern can only be judged against the resolved address, unless host is an IP.

@@ -6,6 +6,7 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -54,8 +55,9 @@ struct Connection {
 
 template <>
 struct Connection<RawStream> {
-  explicit Connection(asio::io_context& loop) : tcp(loop.get_executor()) {}
-  net::LoopTcpStream tcp;               // while connecting
+  explicit Connection(asio::io_context& loop) : tcp(loop.get_executor()), local(loop.get_executor()) {}
+  net::LoopTcpStream tcp;               // while connecting over TCP
+  net::LoopStreamSocket local;          // while connecting to a unix: socket
   std::optional<net::RawWebSocket> ws;  // from the handshake on (the socket moves into it)
 };
 
@@ -98,8 +100,7 @@ class WebSocketBackendLink final : public BackendLink,
       // Bounded in bytes too, whatever the messages carry: dtmf floods and unknown events count.
       metrics_.backend_lag_disconnects.add();
       spdlog::warn("call {}: backend {} fell behind ({} bytes in {} messages queued, limit {} bytes): disconnecting",
-                   config_.call_label, config_.target.logged_url(), queue_.bytes(), queue_.size(),
-                   queue_.limits().max_bytes);
+                   config_.call_label, config_.target.name(), queue_.bytes(), queue_.size(), queue_.limits().max_bytes);
       return fail_for_good("fell behind", DropReason::backend_lag);
     }
     queued_audio_ += frame.audio;
@@ -115,7 +116,7 @@ class WebSocketBackendLink final : public BackendLink,
     if (waiting > allowed) {
       metrics_.backend_lag_disconnects.add();
       spdlog::warn("call {}: backend {} fell behind ({} ms of audio queued, limit {} ms): disconnecting",
-                   config_.call_label, config_.target.logged_url(),
+                   config_.call_label, config_.target.name(),
                    std::chrono::duration_cast<std::chrono::milliseconds>(waiting).count(),
                    options_.max_backend_lag.count());
       return fail_for_good("fell behind", DropReason::backend_lag);
@@ -142,6 +143,9 @@ class WebSocketBackendLink final : public BackendLink,
   // ---- connection ---------------------------------------------------------------------
   void do_resolve() {
     const auto& t = config_.target;
+    if constexpr (raw) {
+      if (!t.socket_path.empty()) return do_connect_local();
+    }
     if (!options_.backend_allowlist.may_allow(t.host, t.port)) {
       metrics_.backends_refused[RefusedBackend::not_allowed].add();
       return fail_for_good("not in --backend-allow");
@@ -160,6 +164,26 @@ class WebSocketBackendLink final : public BackendLink,
   }
 
   static constexpr bool raw = std::is_same_v<Stream, RawStream>;
+
+  // A unix: backend (the call's allowlist check was made when the call chose it): a connect that
+  // either succeeds or fails at once (a full backlog is EAGAIN, a failure like a refusal), and
+  // the WebSocket handshake within --backend-connect-timeout.
+  void do_connect_local() {
+    ws_ = make_connection();
+    connect_deadline_ = Clock::now() + options_.backend_connect_timeout;
+    auto& socket = ws_->local;
+    const asio::local::stream_protocol::endpoint where(config_.target.socket_path);
+    socket.async_connect(asio::generic::stream_protocol::endpoint(where.data(), where.size()),
+                         [self = this->shared_from_this(), c = ws_](error_code ec) {
+                           if (c != self->ws_) return;
+                           if (ec) {
+                             return self->on_connect(net::ConnectFailure{
+                                 net::ConnectFailure::Step::connect,
+                                 "cannot connect to " + self->config_.target.socket_path + ": " + ec.message()});
+                           }
+                           self->on_connect(std::nullopt);
+                         });
+  }
 
   auto& connect_stream() {
     if constexpr (raw) {
@@ -189,8 +213,13 @@ class WebSocketBackendLink final : public BackendLink,
 
   void do_ws_handshake() {
     if constexpr (raw) {
-      ws_->tcp.expires_never();
-      auto& ws = ws_->ws.emplace(std::move(ws_->tcp), net::RawWebSocket::Role::client);
+      if (config_.target.socket_path.empty()) {
+        ws_->tcp.expires_never();
+        ws_->ws.emplace(std::move(ws_->tcp), net::RawWebSocket::Role::client);
+      } else {
+        ws_->ws.emplace(std::move(ws_->local), net::RawWebSocket::Role::client);
+      }
+      auto& ws = *ws_->ws;
       ws.read_message_max(options_.max_message_bytes);
       ws.max_control_frames(options_.max_control_frames);
       ws.max_message_fragments(options_.max_message_fragments);
@@ -230,9 +259,9 @@ class WebSocketBackendLink final : public BackendLink,
     if (ec) return on_connect_failed("WebSocket handshake failed: " + ec.message());
     if (reconnecting_) {
       metrics_.backend_reconnects.add();
-      spdlog::info("call {}: backend {} reconnected", config_.call_label, config_.target.logged_url());
+      spdlog::info("call {}: backend {} reconnected", config_.call_label, config_.target.name());
     } else {
-      spdlog::info("call {}: backend {} connected", config_.call_label, config_.target.logged_url());
+      spdlog::info("call {}: backend {} connected", config_.call_label, config_.target.name());
     }
     reconnecting_ = false;
     backoff_.reset();
@@ -257,7 +286,7 @@ class WebSocketBackendLink final : public BackendLink,
 
   void on_connect_failed(const std::string& why) {
     metrics_.backend_connect_failures.add();
-    spdlog::warn("call {}: backend {}: {}", config_.call_label, config_.target.logged_url(), why);
+    spdlog::warn("call {}: backend {}: {}", config_.call_label, config_.target.name(), why);
     if (reconnecting_) {
       // What queued during the failed attempt is stale by the next one: the live stream resumes.
       drop_queue(DropReason::backend_down);
@@ -272,7 +301,7 @@ class WebSocketBackendLink final : public BackendLink,
   void on_dropped(const std::string& why) {
     if (state_ == State::closed) return;
     if (state_ == State::finishing || finish_requested_) return fail_for_good("call ended");
-    spdlog::warn("call {}: backend {} dropped: {}", config_.call_label, config_.target.logged_url(), why);
+    spdlog::warn("call {}: backend {} dropped: {}", config_.call_label, config_.target.name(), why);
     if (!options_.backend_reconnect) return fail_for_good("dropped: " + why);
     // What was queued for the lost connection is lost with it; the live stream resumes.
     drop_queue(DropReason::backend_down);
@@ -422,7 +451,7 @@ class WebSocketBackendLink final : public BackendLink,
     finish_timer_.cancel();
     drop_connection();
     if (was_open && why != "call ended") {
-      spdlog::warn("call {}: backend {} closed: {}", config_.call_label, config_.target.logged_url(), why);
+      spdlog::warn("call {}: backend {} closed: {}", config_.call_label, config_.target.name(), why);
     }
     auto events = std::move(events_);  // no callbacks after this one
     if (events.on_closed) events.on_closed(*this, why);
@@ -432,19 +461,22 @@ class WebSocketBackendLink final : public BackendLink,
   // connection alive until then) and forgets it.
   void drop_connection() {
     if (!ws_) return;
-    error_code ignored;
-    auto& socket = lowest_socket();
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
-    ws_.reset();
-  }
-
-  auto& lowest_socket() {
+    const auto close = [](auto& socket) {
+      error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+    };
     if constexpr (raw) {
-      return ws_->ws ? ws_->ws->socket() : ws_->tcp.socket();
+      if (ws_->ws) {
+        close(ws_->ws->socket());
+      } else {
+        close(ws_->tcp.socket());
+        close(ws_->local);
+      }
     } else {
-      return beast::get_lowest_layer(ws_->ws).socket();
+      close(beast::get_lowest_layer(ws_->ws).socket());
     }
+    ws_.reset();
   }
 
   void enter(State next) {

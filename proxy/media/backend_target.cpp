@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "core/ascii_case.h"
 #include "core/log_text.h"
 #include "twilio/json_limits.h"
@@ -11,6 +13,49 @@ namespace callproxy::proxy {
 namespace {
 
 constexpr std::string_view record_prefix = "record:";
+constexpr std::string_view unix_prefix = "unix:";
+// sockaddr_un's sun_path is 108 bytes, the terminating NUL included.
+constexpr std::size_t max_socket_path = 107;
+
+// "unix:/path[:/target]" without its options: the socket and the WebSocket's request target.
+Result<BackendTarget> parse_unix(std::string_view address) {
+  const auto rest = address.substr(unix_prefix.size());
+  const auto colon = rest.find(':');
+  const auto path = rest.substr(0, colon);
+  if (path.empty() || path.front() != '/') return Error{"a Unix socket's path must be absolute (unix:/run/bot.sock)"};
+  if (path.size() > max_socket_path) return Error{"a Unix socket's path is at most 107 bytes"};
+  if (path.back() == '/') return Error{"a Unix socket's path names a file, not a folder"};
+  for (const char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == ' ') {
+      return Error{"a Unix socket's path has no spaces or control characters"};
+    }
+  }
+  // Lexically normal, so an allowlist's folder is the folder it looks like.
+  for (std::size_t at = 1; at <= path.size();) {
+    const auto end = std::min(path.find('/', at), path.size());
+    const auto part = path.substr(at, end - at);
+    if (part.empty() || part == "." || part == "..") {
+      return Error{"a Unix socket's path has no empty, '.' or '..' parts"};
+    }
+    at = end + 1;
+  }
+  BackendTarget t;
+  t.socket_path = std::string(path);
+  t.host = "localhost";
+  t.port = 0;
+  t.target = "/media";
+  if (colon != std::string_view::npos) {
+    const auto target = rest.substr(colon + 1);
+    if (target.empty() || target.front() != '/') {
+      return Error{"after the socket's path, ':' starts the request's path (unix:/run/bot.sock:/media)"};
+    }
+    for (const char c : target) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Error{"invalid path"};
+    }
+    t.target = std::string(target);
+  }
+  return t;
+}
 
 // "record:[inbound|stereo|mix][#options]": the recorder's shape, always in binary frames.
 Result<BackendTarget> parse_record(std::string_view entry) {
@@ -46,6 +91,7 @@ Result<BackendTarget> parse_record(std::string_view entry) {
 }  // namespace
 
 std::string BackendTarget::name() const {
+  if (!socket_path.empty()) return "unix:" + logged_text(socket_path, 128) + ":" + logged_text(target, 256);
   if (!record) return logged_url();
   std::string n = "record:";
   if (shape.tracks != audio::Tracks::inbound) n += shape.tracks_name();
@@ -67,6 +113,12 @@ Result<BackendTarget> parse_backend(std::string_view whole_entry) {
   const auto shaped = audio::split_shaped_entry(whole_entry);
   if (!shaped) return fail(shaped.error());
   const auto entry = shaped.value().address;
+  if (entry.substr(0, unix_prefix.size()) == unix_prefix) {
+    auto local = parse_unix(entry);
+    if (!local) return fail(local.error());
+    local.value().shape = shaped.value().shape;
+    return local;
+  }
   if (entry.find("://") != std::string_view::npos) {
     auto url = net::parse_url(entry, net::UrlScheme::websocket);
     if (!url) return fail(url.error());

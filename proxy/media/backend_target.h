@@ -1,5 +1,6 @@
-// Where a call's audio goes: backend entries as the Studio flow names them ("host:port", or a
-// full ws:// / wss:// URL), each with the audio shape it wants after a '#' (audio/audio_shape.h).
+// Where a call's audio goes: backend entries as the Studio flow names them ("host:port", a full
+// ws:// / wss:// URL, or a Unix socket "unix:/path[:/target]"), each with the audio shape it wants
+// after a '#' (audio/audio_shape.h).
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,12 @@ namespace callproxy::proxy {
 struct BackendTarget : net::Endpoint {
   audio::AudioShape shape;
   bool record = false;  // `record:`: the built-in recorder (proxy/media/recording.h), no network
+  // `unix:`: the WebSocket is on this Unix socket (host is then "localhost", for the Host header,
+  // and port 0); empty for a network backend.
+  std::string socket_path;
 
-  // What log lines call it: logged_url(), or the recorder's entry ("record:stereo").
+  // What log lines call it: logged_url(), the socket ("unix:/run/bot.sock:/media") or the
+  // recorder's entry ("record:stereo").
   std::string name() const;
 };
 
@@ -28,6 +33,9 @@ struct BackendTarget : net::Endpoint {
 // convention); a ws:// or wss:// URL is used as given (without a port, 80 or 443). Anything else
 // is an error naming the entry. "#options" after either names the audio shape (an unknown or
 // malformed option is an error naming the entry too); without it, Twilio's own.
+// "unix:/run/bot.sock" is a WebSocket on that socket at /media, "unix:/run/bot.sock:/in" at /in:
+// an absolute path without '.' or '..' parts, empty parts or ':' (so the target is unambiguous),
+// at most 107 bytes (what sockaddr_un holds).
 // "record:" (or "record:stereo", "record:mix", then "#options" for the codec) is the built-in
 // recorder: binary frames of its shape into a file; stereo without audio= is pcm16@8000, and
 // tracks=both is refused (one file: stereo holds both sides).

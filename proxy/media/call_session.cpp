@@ -532,9 +532,23 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         targets.push_back(std::move(target.value()));
         continue;
       }
+      if (!target.value().socket_path.empty()) {
+        // A socket on this machine: serve's own --backend entries may name any; a call only one
+        // below a unix: folder of --backend-allow.
+        const bool operators = std::find(options_.default_backends.begin(), options_.default_backends.end(), entry) !=
+                               options_.default_backends.end();
+        if (!operators && !options_.backend_allowlist.allows_socket(target.value().socket_path)) {
+          metrics_.backends_refused[RefusedBackend::not_allowed].add();
+          spdlog::warn("call {}: backend {} refused: a Unix socket needs a unix: folder in --backend-allow", label_,
+                       target.value().name());
+          continue;
+        }
+        targets.push_back(std::move(target.value()));
+        continue;
+      }
       if (!options_.backend_allowlist.may_allow(target.value().host, target.value().port)) {
         metrics_.backends_refused[RefusedBackend::not_allowed].add();
-        spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().logged_url());
+        spdlog::warn("call {}: backend {} refused: not in --backend-allow", label_, target.value().name());
         continue;
       }
       targets.push_back(std::move(target.value()));
@@ -628,7 +642,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       const auto feed = feeds_.feed_for(target.shape);
       if (preambles[feed].empty()) preambles[feed] = start_preamble(feed, admission);
       if (feed != 0 && !target.record) {
-        spdlog::info("call {}: backend {} gets {}", label_, target.logged_url(), target.shape.describe());
+        spdlog::info("call {}: backend {} gets {}", label_, target.name(), target.shape.describe());
       }
       if (target.record) {
         links_.push_back(start_recorder_link(RecorderConfig{std::move(target), label_, admission.start.call_sid,

@@ -4,8 +4,8 @@
 // JSON text, and is also tried as a single entry.
 // A backend that parses has a host the resolver cannot read other than as written (a canonical IP
 // literal or a DNS name, never a number such as 2130706433 or 0x7f.1), its URL parses back to
-// itself, and the allowlist judges an IP literal the same in every spelling and the same before
-// and after resolution.
+// itself (a unix: socket's path is absolute and lexically normal), and the allowlist judges an IP literal the same in
+// every spelling and the same before and after resolution.
 #include <arpa/inet.h>
 
 #include <cstddef>
@@ -46,6 +46,29 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
     fuzz::require(entry.substr(0, 7) == "record:" && t.host.empty() && t.name().rfind("record:", 0) == 0,
                   "a record: target that is not what its entry says", std::string(entry));
     fuzz::require(t.shape.frames == audio::Framing::binary, "a recording not in binary frames", std::string(entry));
+    return;
+  }
+  if (!t.socket_path.empty()) {
+    // A Unix socket: an absolute, lexically normal path sockaddr_un holds, and a request path.
+    const auto& path = t.socket_path;
+    fuzz::require(entry.substr(0, 5) == "unix:" && path.size() >= 2 && path.size() <= 107 && path.front() == '/' &&
+                      path.back() != '/',
+                  "a unix: socket path that is not absolute, or too long", path);
+    fuzz::require(path.find("//") == std::string::npos && path.find("/./") == std::string::npos &&
+                      path.find("/../") == std::string::npos && path.substr(path.size() - 2) != "/." &&
+                      path.substr(path.size() - 3) != "/..",
+                  "a unix: socket path that is not lexically normal", path);
+    fuzz::require(path.find(':') == std::string::npos, "a unix: socket path holds ':'", path);
+    fuzz::require(!t.target.empty() && t.target.front() == '/' && t.port == 0 && !t.tls,
+                  "a unix: backend without a request path, or with a port", t.name());
+    for (const char c : t.target) {
+      fuzz::require(static_cast<unsigned char>(c) > 0x20 && c != 0x7F, "a backend path holds a space or control byte",
+                    t.target);
+    }
+    // An allowed socket is below one of the list's folders (a '/' after the folder's name).
+    if (allowlist.allows_socket(path)) {
+      fuzz::require(!allowlist.empty(), "a socket allowed by an empty list", path);
+    }
     return;
   }
   fuzz::require(!t.host.empty() && t.port != 0 && !t.target.empty() && t.target.front() == '/',

@@ -7,8 +7,10 @@
 #include "support/test_secrets.h"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -23,6 +25,8 @@
 #include <future>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 namespace callproxy::test {
 namespace {
@@ -70,13 +74,14 @@ struct Inbox {
   }
 };
 
-// A WebSocket with an async read loop into an Inbox and a write queue.
-template <class Derived>
+// A WebSocket with an async read loop into an Inbox and a write queue: over TCP, or (servers)
+// over a socket of any family, a Unix socket included.
+template <class Derived, class Protocol = tcp>
 struct Endpoint : std::enable_shared_from_this<Derived> {
-  explicit Endpoint(tcp::socket socket) : ws(std::move(socket)) {}
+  explicit Endpoint(typename Protocol::socket socket) : ws(std::move(socket)) {}
   explicit Endpoint(asio::io_context& context) : ws(context) {}
 
-  websocket::stream<beast::tcp_stream> ws;
+  websocket::stream<beast::basic_stream<Protocol>> ws;
   beast::flat_buffer buffer;
   Inbox inbox;
   std::deque<std::pair<std::string, bool>> outgoing;
@@ -142,7 +147,7 @@ struct Endpoint : std::enable_shared_from_this<Derived> {
 struct ClientEndpoint : Endpoint<ClientEndpoint> {
   using Endpoint::Endpoint;
 };
-struct ServerEndpoint : Endpoint<ServerEndpoint> {
+struct ServerEndpoint : Endpoint<ServerEndpoint, asio::generic::stream_protocol> {
   using Endpoint::Endpoint;
 };
 
@@ -248,11 +253,24 @@ void WsClient::close() {
 // ---- BackendServer -------------------------------------------------------------------
 
 struct BackendServer::Impl {
-  explicit Impl(Mode m) : mode(m), acceptor(loop.context) {}
+  explicit Impl(Mode m) : mode(m), acceptor(loop.context), local_acceptor(loop.context) {}
 
   void do_accept() {
+    if (local_acceptor.is_open()) {
+      local_acceptor.async_accept([this](error_code ec, asio::local::stream_protocol::socket socket) {
+        if (ec) return;
+        accepted(asio::generic::stream_protocol::socket(std::move(socket)));
+      });
+      return;
+    }
     acceptor.async_accept([this](error_code ec, tcp::socket socket) {
       if (ec) return;
+      accepted(asio::generic::stream_protocol::socket(std::move(socket)));
+    });
+  }
+
+  void accepted(asio::generic::stream_protocol::socket socket) {
+    {
       auto endpoint = std::make_shared<ServerEndpoint>(std::move(socket));
       {
         std::lock_guard lock(mutex);
@@ -265,7 +283,7 @@ struct BackendServer::Impl {
         if (mode == Mode::normal) endpoint->do_read();
       });
       do_accept();
-    });
+    }
   }
 
   std::shared_ptr<ServerEndpoint> endpoint(std::size_t index) const {
@@ -276,6 +294,8 @@ struct BackendServer::Impl {
   Mode mode;
   LoopThread loop;
   tcp::acceptor acceptor;
+  asio::local::stream_protocol::acceptor local_acceptor;  // a Unix socket's server, else closed
+  std::string socket_path;
   mutable std::mutex mutex;
   mutable std::condition_variable changed;
   std::vector<std::shared_ptr<ServerEndpoint>> endpoints;
@@ -296,7 +316,20 @@ BackendServer::BackendServer(Mode mode) : impl_(std::make_shared<Impl>(mode)) {
   impl_->loop.run_and_wait([this] { impl_->do_accept(); });
 }
 
-BackendServer::~BackendServer() { shut_down(); }
+BackendServer::BackendServer(const std::string& socket_path, Mode mode) : impl_(std::make_shared<Impl>(mode)) {
+  impl_->socket_path = socket_path;
+  ::unlink(socket_path.c_str());
+  const asio::local::stream_protocol::endpoint where(socket_path);
+  impl_->local_acceptor.open(where.protocol());
+  impl_->local_acceptor.bind(where);
+  impl_->local_acceptor.listen();
+  impl_->loop.run_and_wait([this] { impl_->do_accept(); });
+}
+
+BackendServer::~BackendServer() {
+  shut_down();
+  if (!impl_->socket_path.empty()) ::unlink(impl_->socket_path.c_str());
+}
 
 unsigned short BackendServer::port() const { return impl_->port; }
 std::string BackendServer::host_port() const { return "127.0.0.1:" + std::to_string(impl_->port); }
@@ -363,6 +396,7 @@ void BackendServer::shut_down() {
   impl_->loop.run_and_wait([this] {
     error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->local_acceptor.close(ignored);
     std::lock_guard lock(impl_->mutex);
     for (auto& endpoint : impl_->endpoints) endpoint->kill();
   });

@@ -59,6 +59,8 @@ class BackendServer {
  public:
   enum class Mode { normal, stall };  // stall: accepts, then never reads
   explicit BackendServer(Mode mode = Mode::normal);
+  // The same on a Unix socket at `socket_path` (created, and removed at the end); port() is 0.
+  explicit BackendServer(const std::string& socket_path, Mode mode = Mode::normal);
   ~BackendServer();
 
   unsigned short port() const;

@@ -321,3 +321,74 @@ TEST_CASE("a backend entry's '#' options name its audio shape and leave its addr
   // The address before '#' is checked as before.
   CHECK_FALSE(parse_backend("bot:99999#audio=pcm16@16000").ok());
 }
+
+TEST_CASE("a unix: entry names a socket and the request's path, and nothing ambiguous parses", "[backends][unix]") {
+  const auto plain = parse_backend("unix:/run/callproxy/bot.sock");
+  REQUIRE(plain.ok());
+  CHECK(plain.value().socket_path == "/run/callproxy/bot.sock");
+  CHECK(plain.value().target == "/media");
+  CHECK(plain.value().host == "localhost");  // what the Host header says
+  CHECK_FALSE(plain.value().tls);
+  CHECK(plain.value().name() == "unix:/run/callproxy/bot.sock:/media");
+  const auto shaped = parse_backend("unix:/run/callproxy/stt.sock:/in?lang=en#audio=pcm16@16000&frames=binary");
+  REQUIRE(shaped.ok());
+  CHECK(shaped.value().socket_path == "/run/callproxy/stt.sock");
+  CHECK(shaped.value().target == "/in?lang=en");
+  CHECK(shaped.value().shape.rate == 16000);
+  CHECK(shaped.value().shape.frames == audio::Framing::binary);
+  const std::string longest = "/" + std::string(106, 's');
+  CHECK(parse_backend("unix:" + longest).ok());
+
+  for (const auto& [entry, why] : std::vector<std::pair<std::string, std::string>>{
+           {"unix:", "must be absolute"},
+           {"unix:run/bot.sock", "must be absolute"},
+           {"unix:/run/../etc/bot.sock", "'..'"},
+           {"unix:/run/./bot.sock", "'..'"},
+           {"unix:/run//bot.sock", "'..'"},
+           {"unix:/run/bots/", "not a folder"},
+           {"unix:/run/bot.sock:media", "starts the request's path"},
+           {"unix:/run/bot.sock:", "starts the request's path"},
+           {"unix:/run/bot sock", "no spaces"},
+           {"unix:/run/bot.sock:/a b", "invalid path"},
+           {"unix:" + longest + "s", "at most 107 bytes"},
+       }) {
+    INFO(entry);
+    const auto parsed = parse_backend(entry);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK_THAT(parsed.error(), Catch::StartsWith("backend '"));
+    CHECK_THAT(parsed.error(), Catch::Contains(why));
+  }
+}
+
+TEST_CASE("a unix:/FOLDER allowlist pattern allows sockets below that folder only", "[backends][allowlist][unix]") {
+  BackendAllowlist none;
+  CHECK_FALSE(none.allows_socket("/run/bot.sock"));  // no list: no socket named by a call
+  BackendAllowlist any;
+  any.add("*:*");
+  CHECK_FALSE(any.allows_socket("/run/bot.sock"));  // "*" is every network backend, not a socket
+
+  BackendAllowlist list;
+  list.add("unix:/run/callproxy/");
+  CHECK_FALSE(list.empty());
+  CHECK(list.allows_socket("/run/callproxy/bot.sock"));
+  CHECK(list.allows_socket("/run/callproxy/team/stt.sock"));
+  CHECK_FALSE(list.allows_socket("/run/callproxy"));
+  CHECK_FALSE(list.allows_socket("/run/callproxy-other/bot.sock"));  // a folder, not a prefix of names
+  CHECK_FALSE(list.allows_socket("/run/bot.sock"));
+  // A unix: pattern alone makes the list: network backends then need their own pattern.
+  CHECK_FALSE(list.may_allow("bot.internal", 9000));
+  CHECK_FALSE(list.allows("127.0.0.1", "127.0.0.1", 9000));
+  list.add("127.0.0.1:9000");
+  CHECK(list.allows("127.0.0.1", "127.0.0.1", 9000));
+
+  BackendAllowlist no_slash;
+  no_slash.add("unix:/run/callproxy");  // the trailing '/' is optional
+  CHECK(no_slash.allows_socket("/run/callproxy/bot.sock"));
+  CHECK_FALSE(no_slash.allows_socket("/run/callproxybot.sock"));
+
+  for (const char* bad : {"unix:", "unix:run/x", "unix:/", "unix://", "unix:/run/../etc", "unix:/run/./x"}) {
+    INFO(bad);
+    BackendAllowlist l;
+    CHECK_THROWS_WITH(l.add(bad), Catch::StartsWith(std::string("--backend-allow '") + bad + "'"));
+  }
+}
