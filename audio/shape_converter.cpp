@@ -2,6 +2,8 @@
 
 #include <speex/speex_resampler.h>
 
+#include <bit>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -68,6 +70,10 @@ void Resampler::process(std::span<const std::int16_t> in, std::vector<std::int16
 
 void pcm16_to_bytes(std::span<const std::int16_t> samples, std::vector<std::uint8_t>& out) {
   out.resize(samples.size() * 2);
+  if constexpr (std::endian::native == std::endian::little) {
+    if (!samples.empty()) std::memcpy(out.data(), samples.data(), out.size());
+    return;
+  }
   for (std::size_t i = 0; i < samples.size(); ++i) {
     const auto u = static_cast<std::uint16_t>(samples[i]);
     out[2 * i] = static_cast<std::uint8_t>(u & 0xFF);

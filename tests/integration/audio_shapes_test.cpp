@@ -113,13 +113,14 @@ TEST_CASE("each backend of a call gets the caller's audio in its own shape, matc
     const auto got = samples_of(received_audio(*backend));
     const auto reference = test::mulaw_reference(audio, rate);
     CHECK(got.size() + static_cast<std::size_t>(rate / 250) >=
-          reference.size());  // less what the filter holds back (3 ms)
+          reference.size());  // less what the filter holds back (2 ms)
     CHECK(got.size() <= reference.size());
     CHECK(test::best_lag(got, reference, rate) == 0);
     // Over the telephone band: speech has energy up to 4 kHz, where the two converters' filters
     // roll off differently, and no phone carries it.
+    // Measured: 85 dB at 16 and 24 kHz (audio/upsampler.h; speexdsp's quality 3 gave 52).
     INFO("SNR over the whole band " << test::snr_db(got, reference, rate));
-    CHECK(test::band_snr_db(got, reference, rate) > 45.0);
+    CHECK(test::band_snr_db(got, reference, rate) > 70.0);
   }
   // One conversion per call for the same audio, whatever its framing.
   CHECK(received_audio(wide_binary) == received_audio(wide_json));
