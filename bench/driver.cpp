@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -368,12 +369,16 @@ class Sink {
     if (path.empty() || path.size() >= sizeof addr.sun_path) die("--sink-socket: a path of 1-107 bytes");
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
-    ::unlink(path.c_str());
-    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      die("sink cannot bind unix:" + path + ": " + std::strerror(errno));
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0) {
+      if (!S_ISSOCK(existing.st_mode)) die("--sink-socket " + path + ": a file that is no socket");
+      ::unlink(path.c_str());
     }
-    ::listen(listener_, 65535);
+    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listener_ < 0) die(std::string("sink cannot make a Unix socket: ") + std::strerror(errno));
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener_, 65535) != 0) {
+      die("sink cannot listen on unix:" + path + ": " + std::strerror(errno));
+    }
     loop_.add(listener_, EPOLLIN, tag(Kind::sink_listener, 0));
     unix_ = true;
   }

@@ -26,6 +26,7 @@
 #include "proxy/http/http_session.h"
 #include "proxy/http/media_gate.h"
 #include "proxy/http/status_routes.h"
+#include "proxy/media/backend_target.h"
 #include "proxy/media/call_session.h"
 #include "proxy/media/recording.h"
 #include "proxy/metrics/metrics.h"
@@ -99,6 +100,16 @@ ServeOptions checked(ServeOptions options) {
       if (entry.rfind("record:", 0) == 0) {
         throw std::invalid_argument("--backend " + entry + ": a recording needs --record-dir (CALLPROXY_RECORD_DIR)");
       }
+    }
+  }
+  // A network --backend the allowlist can never allow (one given only unix: folders, say) would
+  // refuse every call that names no backends of its own: said now, not per call.
+  for (const auto& entry : options.media.default_backends) {
+    const auto target = parse_backend(entry);
+    if (!target || target.value().record || !target.value().socket_path.empty()) continue;
+    if (!options.media.backend_allowlist.may_allow(target.value().host, target.value().port)) {
+      throw std::invalid_argument("--backend " + entry +
+                                  " is not allowed by --backend-allow (CALLPROXY_BACKEND_ALLOW): add a pattern for it");
     }
   }
   return options;

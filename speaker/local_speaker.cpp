@@ -108,14 +108,19 @@ class UnixListener {
   UnixListener& operator=(const UnixListener&) = delete;
 
   void listen(const std::string& path) {
-    struct stat existing {};
-    if (::lstat(path.c_str(), &existing) == 0) {
-      if (!S_ISSOCK(existing.st_mode)) throw std::invalid_argument("--socket " + path + ": a file that is no socket");
-      ::unlink(path.c_str());
-    }
     if (path.size() > 107) throw std::invalid_argument("--socket " + path + ": longer than 107 bytes");
     const asio::local::stream_protocol::endpoint where(path);
     error_code ec;
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0) {
+      if (!S_ISSOCK(existing.st_mode)) throw std::invalid_argument("--socket " + path + ": a file that is no socket");
+      // Left by a run that ended; one that still answers belongs to a live process.
+      asio::local::stream_protocol::socket probe(acceptor_.get_executor());
+      probe.connect(where, ec);
+      if (!ec) throw std::runtime_error("--socket " + path + ": another process listens on it");
+      ::unlink(path.c_str());
+      ec.clear();
+    }
     acceptor_.open(where.protocol(), ec);
     if (!ec) acceptor_.bind(where, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);

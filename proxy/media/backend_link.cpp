@@ -15,7 +15,10 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <optional>
 
@@ -165,24 +168,47 @@ class WebSocketBackendLink final : public BackendLink,
 
   static constexpr bool raw = std::is_same_v<Stream, RawStream>;
 
-  // A unix: backend (the call's allowlist check was made when the call chose it): a connect that
-  // either succeeds or fails at once (a full backlog is EAGAIN, a failure like a refusal), and
-  // the WebSocket handshake within --backend-connect-timeout.
+  // A unix: backend (the call's allowlist check was made when the call chose it). A connect to a
+  // Unix socket succeeds or fails at once, but for a full backlog (EAGAIN): then it is tried
+  // again, every few ms, until --backend-connect-timeout (Asio would take EAGAIN for "in
+  // progress" and report a connection that is not there). The WebSocket handshake follows within
+  // the same timeout.
   void do_connect_local() {
     ws_ = make_connection();
     connect_deadline_ = Clock::now() + options_.backend_connect_timeout;
+    // Never inline: the link's owner hears of a failure after it has the link.
+    asio::post(loop_, [self = this->shared_from_this(), c = ws_] {
+      if (c == self->ws_ && self->state_ == State::connecting) self->try_connect_local(std::chrono::milliseconds(2));
+    });
+  }
+
+  void try_connect_local(std::chrono::milliseconds next_wait) {
     auto& socket = ws_->local;
     const asio::local::stream_protocol::endpoint where(config_.target.socket_path);
-    socket.async_connect(asio::generic::stream_protocol::endpoint(where.data(), where.size()),
-                         [self = this->shared_from_this(), c = ws_](error_code ec) {
-                           if (c != self->ws_) return;
-                           if (ec) {
-                             return self->on_connect(net::ConnectFailure{
-                                 net::ConnectFailure::Step::connect,
-                                 "cannot connect to " + self->config_.target.socket_path + ": " + ec.message()});
-                           }
-                           self->on_connect(std::nullopt);
-                         });
+    error_code ec;
+    if (!socket.is_open()) {
+      socket.open(asio::generic::stream_protocol(AF_UNIX, 0), ec);
+      if (!ec) socket.non_blocking(true, ec);
+    }
+    // The system call itself: Asio's connect would wait (poll) for a full backlog, on the loop.
+    if (!ec && ::connect(socket.native_handle(), where.data(), static_cast<socklen_t>(where.size())) != 0) {
+      ec = error_code(errno, boost::system::system_category());
+    }
+    if (!ec) return on_connect(std::nullopt);
+    if ((ec == asio::error::would_block || ec == asio::error::try_again) &&
+        Clock::now() + next_wait < connect_deadline_) {
+      retry_timer_.expires_after(next_wait);
+      retry_timer_.async_wait([self = this->shared_from_this(), c = ws_, next_wait](error_code wait_ec) {
+        if (wait_ec || c != self->ws_ || self->state_ != State::connecting) return;
+        self->try_connect_local(std::min(next_wait * 2, std::chrono::milliseconds(100)));
+      });
+      return;
+    }
+    const auto why = ec == asio::error::would_block || ec == asio::error::try_again
+                         ? std::string("its backlog stayed full")
+                         : ec.message();
+    on_connect(net::ConnectFailure{net::ConnectFailure::Step::connect,
+                                   "cannot connect to " + config_.target.socket_path + ": " + why});
   }
 
   auto& connect_stream() {
@@ -226,8 +252,9 @@ class WebSocketBackendLink final : public BackendLink,
       ws.hold_until_closed(config_.held);
       // What is left of the connect timeout: the handshake is part of connecting.
       const auto left = std::max<Clock::duration>(connect_deadline_ - Clock::now(), std::chrono::milliseconds(1));
-      ws.async_handshake(config_.target.authority(), config_.target.target,
-                         std::chrono::ceil<std::chrono::milliseconds>(left),
+      // A Unix socket has no host name: its request says "Host: localhost".
+      const auto host = config_.target.socket_path.empty() ? config_.target.authority() : std::string("localhost");
+      ws.async_handshake(host, config_.target.target, std::chrono::ceil<std::chrono::milliseconds>(left),
                          [self = this->shared_from_this(), c = ws_](error_code ec) {
                            if (c == self->ws_) self->on_handshake(ec);
                          });

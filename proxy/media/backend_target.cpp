@@ -91,7 +91,12 @@ Result<BackendTarget> parse_record(std::string_view entry) {
 }  // namespace
 
 std::string BackendTarget::name() const {
-  if (!socket_path.empty()) return "unix:" + logged_text(socket_path, 128) + ":" + logged_text(target, 256);
+  if (!socket_path.empty()) {
+    // As logged_url() does: the query may carry the backend's credentials.
+    const auto query = target.find('?');
+    return "unix:" + logged_text(socket_path, 128) + ":" + logged_text(std::string_view(target).substr(0, query), 256) +
+           (query == std::string::npos ? "" : "?…");
+  }
   if (!record) return logged_url();
   std::string n = "record:";
   if (shape.tracks != audio::Tracks::inbound) n += shape.tracks_name();

@@ -487,26 +487,31 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
                                                           options_.stream_token_clock_skew};
   }
 
-  // The backends the start names (backendHosts), else serve's defaults; none when it names them
-  // wrongly.
-  std::vector<std::string> backend_entries(const twilio::StartMessage& start) {
-    std::vector<std::string> entries = options_.default_backends;
+  // The backends the start names (backendHosts), else serve's defaults (`operators`: the
+  // operator's own entries, not the call's); none when it names them wrongly.
+  struct BackendEntries {
+    std::vector<std::string> entries;
+    bool operators = true;
+  };
+  BackendEntries backend_entries(const twilio::StartMessage& start) {
+    BackendEntries chosen{options_.default_backends, true};
     if (const auto it = start.custom_parameters.find("backendHosts"); it != start.custom_parameters.end()) {
       auto hosts = parse_backend_hosts(it->second);
       if (!hosts) {
         metrics_.backends_refused[RefusedBackend::invalid].add();
         spdlog::warn("call {}: {}", label_, hosts.error());
-        entries.clear();
+        chosen.entries.clear();
       } else if (!hosts.value().empty()) {
-        entries = std::move(hosts.value());
+        chosen = {std::move(hosts.value()), false};
       }
     }
-    return entries;
+    return chosen;
   }
 
   // The entries that parse and --backend-allow allows (each refused one counted and logged).
   // Nothing when there are too many entries or none is usable: the stream is closed (1008).
-  std::optional<std::vector<BackendTarget>> usable_backends(const std::vector<std::string>& entries) {
+  std::optional<std::vector<BackendTarget>> usable_backends(const BackendEntries& chosen) {
+    const auto& entries = chosen.entries;
     if (entries.size() > options_.max_backends_per_call) {
       metrics_.streams_refused[StreamRefusal::too_many_backends].add();
       spdlog::warn("call {}: start names {} backends, more than --max-backends-per-call ({}): closing the stream",
@@ -534,10 +539,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       }
       if (!target.value().socket_path.empty()) {
         // A socket on this machine: serve's own --backend entries may name any; a call only one
-        // below a unix: folder of --backend-allow.
-        const bool operators = std::find(options_.default_backends.begin(), options_.default_backends.end(), entry) !=
-                               options_.default_backends.end();
-        if (!operators && !options_.backend_allowlist.allows_socket(target.value().socket_path)) {
+        // below a unix: folder of --backend-allow (even one that names a --backend's socket).
+        if (!chosen.operators && !options_.backend_allowlist.allows_socket(target.value().socket_path)) {
           metrics_.backends_refused[RefusedBackend::not_allowed].add();
           spdlog::warn("call {}: backend {} refused: a Unix socket needs a unix: folder in --backend-allow", label_,
                        target.value().name());

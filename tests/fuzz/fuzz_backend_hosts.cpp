@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fuzz_check.h"
 #include "net/endpoint.h"
@@ -33,6 +34,9 @@ std::string resolved_form(const std::string& host) {
   inet_ntop(bytes.size() == 4 ? AF_INET : AF_INET6, bytes.data(), text, sizeof text);
   return text;
 }
+
+// The unix: folders the allowlist was given (as written), to check allows_socket against.
+std::vector<std::string> unix_folders;
 
 void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
   const auto parsed = parse_backend(entry);
@@ -55,8 +59,7 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
                       path.back() != '/',
                   "a unix: socket path that is not absolute, or too long", path);
     fuzz::require(path.find("//") == std::string::npos && path.find("/./") == std::string::npos &&
-                      path.find("/../") == std::string::npos && path.substr(path.size() - 2) != "/." &&
-                      path.substr(path.size() - 3) != "/..",
+                      path.find("/../") == std::string::npos && !path.ends_with("/.") && !path.ends_with("/.."),
                   "a unix: socket path that is not lexically normal", path);
     fuzz::require(path.find(':') == std::string::npos, "a unix: socket path holds ':'", path);
     fuzz::require(!t.target.empty() && t.target.front() == '/' && t.port == 0 && !t.tls,
@@ -65,9 +68,21 @@ void check_backend(const BackendAllowlist& allowlist, std::string_view entry) {
       fuzz::require(static_cast<unsigned char>(c) > 0x20 && c != 0x7F, "a backend path holds a space or control byte",
                     t.target);
     }
-    // An allowed socket is below one of the list's folders (a '/' after the folder's name).
+    // An allowed socket is below one of the list's unix: folders (a '/' after the folder's name).
     if (allowlist.allows_socket(path)) {
-      fuzz::require(!allowlist.empty(), "a socket allowed by an empty list", path);
+      bool below = false;
+      for (auto folder : unix_folders) {
+        while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+        below = below || (path.size() > folder.size() + 1 && path.starts_with(folder + "/"));
+      }
+      fuzz::require(below, "a socket allowed below no unix: folder of the list", path);
+    }
+    // What log lines name it: the query cut to "?…" (it may carry credentials).
+    const auto logged = t.name();
+    if (const auto query = t.target.find('?'); query != std::string::npos) {
+      const auto secret = t.target.substr(query + 1);
+      fuzz::require(logged.ends_with("?…") && (secret.size() < 8 || logged.find(secret) == std::string::npos),
+                    "a unix: backend's logged name shows its query", logged);
     }
     return;
   }
@@ -138,10 +153,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view rest(reinterpret_cast<const char*>(data), size);
   auto patterns = fuzz::take_line(rest);
   BackendAllowlist allowlist;
+  unix_folders.clear();
   while (!patterns.empty()) {
     const auto comma = patterns.find(',');
     try {
       allowlist.add(patterns.substr(0, comma));
+      if (patterns.substr(0, comma).starts_with("unix:")) unix_folders.emplace_back(patterns.substr(5, comma - 5));
     } catch (const std::invalid_argument& e) {
       fuzz::require(std::string_view(e.what()).find("--backend-allow '") == 0,
                     "a refused pattern's error does not name it");

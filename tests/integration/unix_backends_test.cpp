@@ -105,6 +105,36 @@ TEST_CASE("a call names a Unix socket only below a unix: folder of --backend-all
   }
 }
 
+TEST_CASE("a call naming serve's own unix: --backend still needs a unix: folder to reach it",
+          "[media][unix][allowlist]") {
+  const auto folder = socket_folder("operators");
+  BackendServer admin(folder + "/admin.sock"), tcp_backend;
+  auto serve = test::start_serve({"--backend", "unix:" + folder + "/admin.sock"});
+  // A call without backends of its own gets the operator's socket ...
+  {
+    TwilioCall call(serve.port, {});
+    call.start();
+    call.media(0);
+    REQUIRE(admin.wait_for_messages(2));
+    call.stop();
+  }
+  // ... a call that names it itself does not: it is the call's entry, not the operator's.
+  const json hosts{"unix:" + folder + "/admin.sock", tcp_backend.host_port()};
+  TwilioCall call(serve.port, {{"backendHosts", hosts.dump()}});
+  call.start();
+  call.media(0);
+  REQUIRE(tcp_backend.wait_for_messages(2));
+  CHECK(metric(serve.port, "callproxy_backends_refused_total{reason=\"not_allowed\"}") == 1);
+  CHECK(admin.connections() == 1);
+}
+
+TEST_CASE("a network --backend that --backend-allow can never allow stops serve at start", "[media][unix][bad-input]") {
+  const auto result = test::run_command(test::callproxy_args(
+      {"serve", "--port", "0", "--backend-allow", "unix:/run/callproxy", "--backend", "127.0.0.1:9000"}));
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.err, Catch::Contains("--backend 127.0.0.1:9000 is not allowed by --backend-allow"));
+}
+
 TEST_CASE("a Unix socket nobody listens on is a failed backend: counted, and the call goes on", "[media][unix]") {
   const auto folder = socket_folder("gone");
   BackendServer tcp_backend;
@@ -120,6 +150,36 @@ TEST_CASE("a Unix socket nobody listens on is a failed backend: counted, and the
   CHECK(!serve.process->wait_for_stderr("cannot connect to " + folder + "/nobody.sock").empty());
   call.stop();
   CHECK(tcp_backend.wait_closed());
+}
+
+TEST_CASE("a Unix socket whose backlog stays full is tried until the connect timeout, then left out",
+          "[media][unix][backend-faults]") {
+  const auto folder = socket_folder("backlog");
+  const auto path = folder + "/full.sock";
+  // A listener that never accepts, its backlog (0: one waiting connection) taken by the test.
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  const int waiting = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(::connect(waiting, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+
+  BackendServer tcp_backend;
+  auto serve = test::start_serve(
+      {"--backend-allow", "unix:" + folder, "--backend-allow", "127.0.0.1:*", "--backend-connect-timeout", "1s"});
+  const json hosts{"unix:" + path, tcp_backend.host_port()};
+  TwilioCall call(serve.port, {{"backendHosts", hosts.dump()}});
+  call.start();
+  call.media(0);
+  REQUIRE(tcp_backend.wait_for_messages(2));
+  CHECK(!serve.process->wait_for_stderr("cannot connect to " + path + ": its backlog stayed full").empty());
+  CHECK(test::eventually([&] { return metric(serve.port, "callproxy_backend_connect_failures_total") == 1; }));
+  call.stop();
+  CHECK(tcp_backend.wait_closed());
+  ::close(waiting);
+  ::close(listener);
 }
 
 TEST_CASE("a bad unix: --backend stops serve at start, naming it", "[media][unix][bad-input]") {
