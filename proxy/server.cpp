@@ -78,14 +78,8 @@ std::unique_ptr<net::LazyClientTlsContext> backend_tls_context(const MediaOption
 
 // What no other part checks for itself, before anything is opened.
 ServeOptions checked(ServeOptions options) {
-  const auto& key = options.callers.api_key;
-  if (!key.empty() && key.size() < min_api_key_chars) {
-    // A team coming from the Node service, which took any key, meets this first: say how out.
-    throw std::invalid_argument("--api-key (SERVER_API_KEY) must be at least " + std::to_string(min_api_key_chars) +
-                                " characters; the one given has " + std::to_string(key.size()) +
-                                ". Make one with `openssl rand -hex 24` and set it first where the old key is used: "
-                                "on the Node instances and in what calls the admin routes (docs/migrating.md, "
-                                "Rolling swap), then here");
+  if (const auto problem = api_key_problem(options.callers.api_key); !problem.empty()) {
+    throw std::invalid_argument(problem);
   }
   const auto& secret = options.media.stream_token_secret;
   if (!secret.empty() && secret.size() < twilio::min_stream_token_secret_chars) {

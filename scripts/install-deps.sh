@@ -24,6 +24,8 @@ group[build]="
   libssl-dev                              # HMAC-SHA1, SHA-256, TLS
   libcli11-dev nlohmann-json3-dev
   libsimdjson-dev                         # the media fast path (on-demand parsing, no DOM)
+  libtomlplusplus-dev                     # the config file, read as strict TOML (toml++ 3, header-only:
+                                          # compiled in cli/toml_document.cpp alone)
   libspdlog-dev libfmt-dev
   libsqlite3-dev                          # the default state store
   libhiredis-dev                          # the shared store (RESP over our own Asio socket)
