@@ -1,11 +1,13 @@
 #include "cli/command_line.h"
 
 #include "cli/config_file.h"
+#include "cli/serve_flags.h"
 
 namespace callproxy::cli {
 
 void declare_commands(CommandLine& line) {
   auto& app = line.app;
+  line.serve = std::make_shared<ServeFlags>();
   app.set_version_flag("--version", std::string("callproxy ") + CALLPROXY_VERSION);
   app.fallthrough();  // the logging flags (and --config) are accepted after the subcommand too
 
@@ -22,7 +24,7 @@ void declare_commands(CommandLine& line) {
   app.option_defaults()->group("Options");  // what comes after: --config, --help, --version
 
   line.commands = {
-      {"serve", setup_serve(app)},
+      {"serve", setup_serve(app, line.serve)},
       {"client-test", setup_client_test(app)},
       {"local-speaker", setup_local_speaker(app)},
       {"sign", setup_sign(app)},

@@ -17,6 +17,7 @@ struct CommandLine {
   CLI::App app{"callproxy: put Twilio Media Streams in front of your own backends.", "callproxy"};
   LogOptions log;
   std::map<std::string, RunFunction> commands;  // by subcommand name
+  std::shared_ptr<ServeFlags> serve;            // serve's flags, once parsed
 };
 
 // Every subcommand and flag (without --config: this is what a file's keys are checked against).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -14,9 +15,13 @@ class App;
 
 namespace callproxy::cli {
 
+struct ServeFlags;
+
 using RunFunction = std::function<int()>;
 
 RunFunction setup_serve(CLI::App& parent);
+// The same, parsing into `flags` (what SIGHUP's reload reads the settings from).
+RunFunction setup_serve(CLI::App& parent, const std::shared_ptr<ServeFlags>& flags);
 RunFunction setup_sign(CLI::App& parent);
 RunFunction setup_client_test(CLI::App& parent);
 RunFunction setup_local_speaker(CLI::App& parent);

@@ -8,6 +8,7 @@
 
 #include "cli/environment.h"
 #include "cli/other_variables.h"
+#include "cli/toml_document.h"
 #include "core/regular_file.h"
 
 namespace callproxy::cli {
@@ -22,31 +23,6 @@ class OneItem : public CLI::ConfigTOML {
  private:
   CLI::ConfigItem item_;
 };
-
-// The text with each line's comment removed: a '#' outside a quoted string starts one. (CLI11
-// 2.1 cuts a value at any '#', inside quotes too: a password or URL holding one would be cut.)
-std::string without_comments(std::istream& input) {
-  std::string out;
-  for (std::string line; std::getline(input, line);) {
-    char quote = 0;
-    std::size_t end = line.size();
-    for (std::size_t i = 0; i < line.size(); ++i) {
-      const char c = line[i];
-      if (quote == '"' && c == '\\') {
-        ++i;  // an escaped character, a quote included
-      } else if (quote != 0) {
-        if (c == quote) quote = 0;
-      } else if (c == '"' || c == '\'') {
-        quote = c;
-      } else if (c == '#') {
-        end = i;
-        break;
-      }
-    }
-    out.append(line, 0, end).push_back('\n');
-  }
-  return out;
-}
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -129,11 +105,7 @@ void write_comment(std::ostream& out, const std::string& text) {
 }  // namespace
 
 ConfigFile::ConfigFile(const CLI::App& root, std::string command, std::function<std::shared_ptr<CLI::App>()> make_probe)
-    : root_(root), command_(std::move(command)), make_probe_(std::move(make_probe)) {
-  // Comments are removed before CLI11 reads the text (see without_comments); a line never
-  // holds '\n', so CLI11 finds none left to cut.
-  comment('\n');
-}
+    : root_(root), command_(std::move(command)), make_probe_(std::move(make_probe)) {}
 
 std::string ConfigFile::preload(const std::string& path) {
   if (path.empty()) return path;
@@ -147,26 +119,32 @@ std::string ConfigFile::preload(const std::string& path) {
 std::vector<CLI::ConfigItem> ConfigFile::from_config(std::istream& /*input*/) const {
   const auto where = path_.empty() ? std::string("config file") : path_;
   const auto refuse = [&where](const std::string& what) { return CLI::ConfigError(where + ": " + what); };
-  std::istringstream preloaded(text_);
-  std::istringstream text(without_comments(preloaded));
-  auto items = CLI::ConfigTOML::from_config(text);
+  // Strict TOML first (toml_document.h): a syntax error names its line and column.
+  auto document = read_toml(text_);
+  if (!document) throw refuse(document.error());
 
   std::set<const CLI::Option*> seen;
   std::vector<CLI::ConfigItem> applied;
-  for (auto& item : items) {
-    if (!item.parents.empty()) {
-      const auto name = item.name == "++" || item.name == "--" ? "[" + CLI::detail::join(item.parents, ".") + "]"
-                                                               : "'" + item.fullname() + "'";
+  for (auto& entry : document.value()) {
+    if (entry.table_header || !entry.dotted.empty()) {
+      const auto name = entry.table_header ? "[" + entry.key + "]" : "'" + entry.dotted + "'";
       throw refuse(name + ": tables and dotted keys are not used; write each key at the top level");
     }
     bool on_command = false;
-    const auto* option = find_setting(item.name, on_command);
+    const auto* option = find_setting(entry.key, on_command);
     if (option == nullptr) {
-      throw refuse("unknown key '" + item.name + "'" + suggestion(item.name, settings(root_, command_)) +
+      throw refuse("unknown key '" + entry.key + "'" + suggestion(entry.key, settings(root_, command_)) +
                    "; `callproxy " + command_ + " --print-config` lists every key");
     }
-    if (!seen.insert(option).second) throw refuse("key '" + item.name + "' is set twice");
-    if (item.inputs.empty()) continue;  // `backend = []`: no entries, as when the key is absent
+    if (!seen.insert(option).second) throw refuse("key '" + entry.key + "' is set twice");
+    if (!entry.shape.empty()) {
+      throw refuse("key '" + entry.key + "' (line " + std::to_string(entry.line) + "): " + entry.shape +
+                   " is no setting's value; write text, a number, true/false or a list of them");
+    }
+    if (entry.values.empty()) continue;  // `backend = []`: no entries, as when the key is absent
+    CLI::ConfigItem item;
+    item.name = entry.key;
+    item.inputs = std::move(entry.values);
     if (on_command) item.parents = {command_};
     check_alone(item, where);
     if (from_environment(*option)) continue;  // the environment wins over the file
@@ -288,10 +266,12 @@ std::string config_template(const CLI::App& root, const std::string& command) {
       << "#\n"
       << "# Use: callproxy " << command << " --config FILE. A key is a flag's name without its leading \"--\";\n"
       << "# uncomment a line to set it. A flag on the command line wins over its environment variable,\n"
-      << "# which wins over this file, which wins over the default. Values: numbers and true/false as\n"
-      << "# they are, text in double quotes (taken as written: no escapes), lists as [\"a\", \"b\"];\n"
-      << "# durations in seconds (30, 0.5) or as text with a unit (\"250ms\", \"5s\", \"2m\", \"1h\"). An\n"
-      << "# unknown key, a bad value or a key set twice stops " << command << " with the key named.\n"
+      << "# which wins over this file, which wins over the default. The file is strict TOML: numbers and\n"
+      << "# true/false as they are, text in quotes ('...' taken as written, \"...\" with TOML's escapes:\n"
+      << "# a backslash is \"\\\\\"), lists as [\"a\", \"b\"]; durations in seconds (30, 0.5) or as text\n"
+      << "# with a unit (\"250ms\", \"5s\", \"2m\", \"1h\"). Invalid TOML stops " << command
+      << " with its line and column,\n"
+      << "# an unknown key, a bad value or a key set twice with the key named.\n"
       << "#\n"
       << "# Generated from the flags by `callproxy " << command << " --print-config`.\n";
   std::string group;

@@ -1,4 +1,5 @@
-// serve's settings from a TOML file (--config FILE), read by CLI11's own config support, and the
+// serve's settings from a TOML file (--config FILE), read as strict TOML (toml_document.h: an
+// invalid file is an error naming its line and column) and handed to CLI11 key by key, and the
 // documented file every setting generates (serve --print-config, kept as assets/callproxy.toml).
 //
 // A key is a setting's long flag name without its dashes (`max-body-bytes = 100`), at the top
@@ -39,7 +40,8 @@ class ConfigFile : public CLI::ConfigTOML {
   // path (no file) is returned as it is.
   std::string preload(const std::string& path);
 
-  // Parses the text preload() read (`input` is the stand-in's, and empty).
+  // Parses the text preload() read (`input` is the stand-in's, and empty). Throws
+  // CLI::ConfigError naming the file: "FILE: line L, column C: invalid TOML: …" or "FILE: key '…': …".
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
 
  private:

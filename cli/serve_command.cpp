@@ -3,11 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "cli/boolean.h"
+#include "cli/command_line.h"
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/environment.h"
@@ -42,6 +46,81 @@ bool given_empty(const CLI::App& app, const std::string& flag) {
   return environment_value(option->get_envname()) == EnvironmentValue::empty;
 }
 
+// What run_serve makes of the parsed flags before the server sees them (at start and on SIGHUP).
+// Throws std::invalid_argument naming the setting.
+void prepare_options(ServeFlags& flags, const CLI::App& app) {
+  auto& options = flags.options;
+  apply_node_cache_settings(options, app);
+  resolve_pin_api_timeout(flags, app);
+  // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice,
+  // from the environment too (CLI11 takes an empty variable for an unset one: SERVER_API_KEY=
+  // started serve keyless, its debug routes open, with no word).
+  if (given_empty(app, "--api-key") && options.callers.api_key.empty()) {
+    throw std::invalid_argument("--api-key (SERVER_API_KEY) is empty: give a key of at least " +
+                                std::to_string(proxy::min_api_key_chars) + " characters, or none");
+  }
+  if (given_empty(app, "--stream-token-secret") && options.media.stream_token_secret.empty()) {
+    throw std::invalid_argument("--stream-token-secret (CALLPROXY_STREAM_TOKEN_SECRET) is empty: give a secret of at "
+                                "least 16 characters, or none");
+  }
+  for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
+}
+
+// Each setting's values as a parse left them (what a flag, a variable or the file gave; none for a
+// default), by key: what SIGHUP compares to tell what changed.
+using GivenValues = std::map<std::string, std::vector<std::string>>;
+GivenValues given_values(const CLI::App& serve) {
+  GivenValues out;
+  const auto is_setting = [](const CLI::Option* o) { return o->get_configurable() && !o->get_lnames().empty(); };
+  for (const auto* app : {&serve, static_cast<const CLI::App*>(serve.get_parent())}) {
+    for (const auto* option : app->get_options(is_setting)) out[option->get_lnames().front()] = option->results();
+  }
+  return out;
+}
+
+// The command line serve was started with, as the kernel keeps it (argv without argv[0]).
+std::vector<std::string> own_arguments() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+  if (!args.empty()) args.erase(args.begin());
+  return args;
+}
+
+// SIGHUP: the settings read again as at start, from the same command line, the environment and
+// the config file (re-read). A live setting is compared with the last reload applied, any other
+// with the start (it needs a restart until then).
+struct SettingsHistory {
+  GivenValues at_start, applied;
+};
+Result<proxy::ReloadedSettings> reread_settings(const std::shared_ptr<SettingsHistory>& history) {
+  auto args = own_arguments();
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  auto line = make_command_line();
+  try {
+    line->app.parse(args);
+  } catch (const CLI::FileError& e) {
+    return Error{std::string("config file ") + e.what()};
+  } catch (const CLI::ParseError& e) {
+    return Error{e.what()};
+  }
+  const auto* serve = line->app.get_subcommand("serve");
+  try {
+    prepare_options(*line->serve, *serve);
+  } catch (const std::invalid_argument& e) {
+    return Error{e.what()};
+  }
+  auto now = given_values(*serve);
+  proxy::ReloadedSettings reloaded{line->serve->options, line->log.level, {}, {}};
+  for (const auto& [key, values] : now) {
+    const auto& before = proxy::is_live_setting(key) ? history->applied : history->at_start;
+    const auto was = before.find(key);
+    if (was == before.end() || was->second != values) reloaded.changed.push_back(key);
+  }
+  reloaded.applied = [history, now = std::move(now)] { history->applied = now; };
+  return reloaded;
+}
+
 int run_serve(ServeFlags& flags, const CLI::App& app) {
   if (flags.print_config) {
     std::cout << config_template(*app.get_parent(), app.get_name());
@@ -53,21 +132,11 @@ int run_serve(ServeFlags& flags, const CLI::App& app) {
   }
   auto& options = flags.options;
   try {
-    apply_node_cache_settings(options, app);
-    resolve_pin_api_timeout(flags, app);
-    // No key at all leaves the admin routes shut; a key given empty is a mistake, not a choice,
-    // from the environment too (CLI11 takes an empty variable for an unset one: SERVER_API_KEY=
-    // started serve keyless, its debug routes open, with no word).
-    if (given_empty(app, "--api-key") && options.callers.api_key.empty()) {
-      throw std::invalid_argument("--api-key (SERVER_API_KEY) is empty: give a key of at least " +
-                                  std::to_string(proxy::min_api_key_chars) + " characters, or none");
-    }
-    if (given_empty(app, "--stream-token-secret") && options.media.stream_token_secret.empty()) {
-      throw std::invalid_argument("--stream-token-secret (CALLPROXY_STREAM_TOKEN_SECRET) is empty: give a secret of at "
-                                  "least 16 characters, or none");
-    }
-    for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
+    prepare_options(flags, app);
     proxy::Server server(options);
+    auto history = std::make_shared<SettingsHistory>();
+    history->at_start = history->applied = given_values(app);
+    server.reload_settings_with([history] { return reread_settings(history); });
     server.listen();
     if (options.signatures.validate) {
       spdlog::info("Twilio signatures are checked on /media (signed URL: {})",
@@ -111,8 +180,9 @@ Result<NodeCache> node_cache() {
   return cache;
 }
 
-RunFunction setup_serve(CLI::App& parent) {
-  auto flags = std::make_shared<ServeFlags>();
+RunFunction setup_serve(CLI::App& parent) { return setup_serve(parent, std::make_shared<ServeFlags>()); }
+
+RunFunction setup_serve(CLI::App& parent, const std::shared_ptr<ServeFlags>& flags) {
   auto& options = flags->options;
   auto* app = parent.add_subcommand("serve", "Run the proxy: Twilio streams on /media, the HTTP API");
   app->footer(

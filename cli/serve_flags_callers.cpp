@@ -38,7 +38,10 @@ void add_callers_flags(CLI::App& app, proxy::CallersOptions& callers) {
   app.add_option("--api-key", callers.api_key,
                  "Key the admin routes require in the apiKey header (at least 16 characters; none: the admin "
                  "routes refuse everyone)")
-      ->envname("SERVER_API_KEY");
+      ->envname("SERVER_API_KEY")
+      // Checked as it is parsed, so a config file's short key is refused even where SERVER_API_KEY
+      // overrides it (config_file.h checks every key of a file on its own).
+      ->check(CLI::Validator([](const std::string& key) { return proxy::api_key_problem(key); }, "", "api key"));
   add_switch(app, "--debug-routes", callers.debug_routes, "ENABLE_DEBUG_ROUTES",
              "Enable the debug routes (POST /blocked-callers/:id, /auth-attempts/:id; with a key set, those "
              "that write need it)");

@@ -3,8 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "core/result.h"
 #include "proxy/callers/callers_options.h"
 #include "proxy/http/http_options.h"
 #include "proxy/http/request_signing.h"
@@ -32,5 +36,28 @@ struct ServeOptions {
   MediaOptions media;
   CallersOptions callers;
 };
+
+// The settings SIGHUP applies to a running serve (keys: flag names without --). Each is read once
+// per call or connection, from a snapshot replaced whole: the log level; the default backends, the
+// backend allowlist and --start-timeout for new calls (a live call keeps what it started with);
+// the TLS certificate and key for new connections. Any other that changed needs a restart.
+inline bool is_live_setting(std::string_view key) {
+  return key == "log-level" || key == "backend" || key == "backend-allow" || key == "start-timeout" ||
+         key == "tls-cert" || key == "tls-key";
+}
+
+// SIGHUP's reading of the settings again (the command line serve was started with, the
+// environment and the config file), as the CLI makes them.
+struct ReloadedSettings {
+  ServeOptions options;
+  std::string log_level;
+  // The settings whose value changed: a live one since the last reload applied, any other since
+  // start (it still needs a restart).
+  std::vector<std::string> changed;
+  // Called once the settings are in place: they are what the next reload is compared with.
+  std::function<void()> applied;
+};
+// Throws nothing: an error says why the settings could not be read (the file's line and column...).
+using ReadSettings = std::function<Result<ReloadedSettings>()>;
 
 }  // namespace callproxy::proxy

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <thread>
 
 #include "net/asio_names.h"
 #include "net/event_loops.h"
@@ -79,14 +80,8 @@ std::unique_ptr<net::LazyClientTlsContext> backend_tls_context(const MediaOption
 
 // What no other part checks for itself, before anything is opened.
 ServeOptions checked(ServeOptions options) {
-  const auto& key = options.callers.api_key;
-  if (!key.empty() && key.size() < min_api_key_chars) {
-    // A team coming from the Node service, which took any key, meets this first: say how out.
-    throw std::invalid_argument("--api-key (SERVER_API_KEY) must be at least " + std::to_string(min_api_key_chars) +
-                                " characters; the one given has " + std::to_string(key.size()) +
-                                ". Make one with `openssl rand -hex 24` and set it first where the old key is used: "
-                                "on the Node instances and in what calls the admin routes (docs/migrating.md, "
-                                "Rolling swap), then here");
+  if (const auto problem = api_key_problem(options.callers.api_key); !problem.empty()) {
+    throw std::invalid_argument(problem);
   }
   const auto& secret = options.media.stream_token_secret;
   if (!secret.empty() && secret.size() < twilio::min_stream_token_secret_chars) {
@@ -182,6 +177,62 @@ void warn_about_exposure(const ServeOptions& options) {
   }
 }
 
+// SIGHUP's settings reload: read on a thread of its own (the config file may be slow to read; the
+// loop that handles signals accepts every connection), then handed back to the loop, which puts
+// it in place. One asked for while another reads runs after it, once (as PinReloader).
+class SettingsReloader {
+ public:
+  using Work = std::function<std::function<void()>()>;  // on the thread; returns what the loop runs
+  using PostToLoop = std::function<void(std::function<void()>)>;
+
+  SettingsReloader(Work work, PostToLoop post) : work_(std::move(work)), post_(std::move(post)) {}
+  ~SettingsReloader() {
+    if (thread_.joinable()) thread_.join();
+  }
+  SettingsReloader(const SettingsReloader&) = delete;
+  SettingsReloader& operator=(const SettingsReloader&) = delete;
+
+  void request() {  // on the loop
+    if (running_) {
+      again_ = true;
+      return;
+    }
+    if (thread_.joinable()) thread_.join();  // the last one has posted its result
+    running_ = true;
+    try {
+      thread_ = std::thread([this] {
+        std::function<void()> then;
+        try {
+          then = work_();
+        } catch (const std::exception& e) {
+          then = [what = std::string(e.what())] {
+            spdlog::error("SIGHUP: settings not reloaded, all kept as they are: {}", what);
+          };
+        }
+        try {
+          post_([this, then = std::move(then)] {
+            running_ = false;
+            then();
+            if (std::exchange(again_, false)) request();
+          });
+        } catch (const std::exception& e) {
+          spdlog::error("SIGHUP: the settings read cannot be handed back: {}", e.what());
+        }
+      });
+    } catch (const std::exception& e) {
+      running_ = false;
+      spdlog::error("SIGHUP: cannot start reading the settings: {}; all kept as they are", e.what());
+    }
+  }
+
+ private:
+  Work work_;
+  PostToLoop post_;
+  std::thread thread_;
+  bool running_ = false;  // loop only
+  bool again_ = false;    // loop only
+};
+
 }  // namespace
 
 // Event-loop lag: a timer on each loop due every 100 ms records how late it ran. A loop busy with
@@ -222,7 +273,12 @@ struct Server::Impl {
         backend_tls(backend_tls_context(options.media)),
         server_tls(server_tls_context(options.http)),
         recorder(recording_writer(options.media, metrics.shared())),
-        calls{options.media, metrics, *store, registry, *backend_tls, recorder.get()},
+        calls{std::make_shared<const MediaOptions>(options.media),
+              metrics,
+              *store,
+              registry,
+              *backend_tls,
+              recorder.get()},
         pins(options.callers.pins_file),
         budgets(options.callers.pin_budget),
         callers{options.callers, *store, pins, signing, budgets, metrics.shared()},
@@ -232,7 +288,7 @@ struct Server::Impl {
         loops(options.threads),
         pin_reloads(pins, [this](std::function<void()> task) { asio::post(loops.loop(0), std::move(task)); }),
         gate(signing, draining, limits, metrics.shared()),
-        http{router, options.http, gate, calls, limits, metrics.shared(), server_tls.get()},
+        http{router, options.http, gate, calls, limits, metrics.shared(), server_tls.load() ? &server_tls : nullptr},
         listener(loops.loop(0), "serve"),
         signals(loops.loop(0), SIGINT, SIGTERM, SIGHUP),
         drain_timer(loops.loop(0)) {
@@ -273,8 +329,9 @@ struct Server::Impl {
     signals.async_wait([this](error_code ec, int signal) {
       if (ec) return;
       if (signal == SIGHUP) {
-        // Reload the PINs, read off this loop (it accepts every connection); a bad file keeps the
-        // set in use.
+        // Reload the settings and the PINs, read off this loop (it accepts every connection); a
+        // bad file keeps what is in use.
+        if (settings_reloads) settings_reloads->request();
         if (pins.configured()) pin_reloads.request();
         return do_wait_signal();
       }
@@ -287,6 +344,55 @@ struct Server::Impl {
       begin_drain();
       do_wait_signal();
     });
+  }
+
+  // On the reload's thread: the settings read again and checked as a whole, the TLS certificate
+  // loaded; what loop 0 then runs to put them in place. Anything wrong keeps every setting.
+  std::function<void()> read_settings() {
+    auto read = read_settings_fn();
+    if (!read) {
+      return [why = read.error()] { spdlog::error("SIGHUP: settings not reloaded, all kept as they are: {}", why); };
+    }
+    auto reloaded = std::make_shared<ReloadedSettings>(std::move(read.value()));
+    auto fresh = checked(reloaded->options);  // throws std::invalid_argument: caught by the reloader
+    // A renewed certificate (the same files, rewritten) or other files: loaded on every reload.
+    std::shared_ptr<asio::ssl::context> tls;
+    const bool tls_now = server_tls.load() != nullptr;
+    const bool tls_new = !fresh.http.tls_cert.empty() || !fresh.http.tls_key.empty();
+    if (tls_now && tls_new) tls = server_tls_context(fresh.http);
+    const bool tls_restart = tls_now != tls_new;  // TLS turned on or off: the listener's kind changes
+    auto media = std::make_shared<MediaOptions>(*calls.options.load());
+    media->default_backends = fresh.media.default_backends;
+    media->backend_allowlist = fresh.media.backend_allowlist;
+    media->start_timeout = fresh.media.start_timeout;
+    return [this, reloaded, media, tls, tls_restart] { apply_settings(*reloaded, media, tls, tls_restart); };
+  }
+
+  // On loop 0: one line per setting that changed, what was applied and what needs a restart.
+  void apply_settings(const ReloadedSettings& reloaded, std::shared_ptr<const MediaOptions> media,
+                      const std::shared_ptr<asio::ssl::context>& tls, bool tls_restart) {
+    const auto level = spdlog::level::from_str(reloaded.log_level);
+    calls.options.store(std::move(media));
+    if (tls) server_tls.store(tls);
+    for (const auto& key : reloaded.changed) {
+      if (key == "log-level") {
+        spdlog::info("SIGHUP: log-level changed to {}", reloaded.log_level);
+      } else if ((key == "tls-cert" || key == "tls-key") && tls_restart) {
+        spdlog::warn("SIGHUP: {} changed: TLS turned on or off needs a restart (keeping the old value)", key);
+      } else if (is_live_setting(key)) {
+        spdlog::info("SIGHUP: {} changed: applies to new {} (those running keep the old value)", key,
+                     key.rfind("tls-", 0) == 0 ? "connections" : "calls");
+      } else {
+        spdlog::warn("SIGHUP: {} changed: needs a restart (keeping the old value)", key);
+      }
+    }
+    spdlog::set_level(level);  // after the lines above: a quieter level still shows what changed
+    if (tls) {
+      spdlog::info("SIGHUP: TLS certificate reloaded from {}: new connections use it", reloaded.options.http.tls_cert);
+    }
+    // Silent at info: a reload for the pins file alone (the usual one) logs its own line.
+    if (reloaded.changed.empty()) spdlog::debug("SIGHUP: settings read again, none changed");
+    if (reloaded.applied) reloaded.applied();
   }
 
   void begin_drain() {
@@ -334,7 +440,8 @@ struct Server::Impl {
   CallRegistry registry;
   std::unique_ptr<StateStore> store;
   std::unique_ptr<net::LazyClientTlsContext> backend_tls;
-  std::shared_ptr<asio::ssl::context> server_tls;
+  // With --tls-cert: what new connections are given; SIGHUP swaps in a renewed certificate.
+  std::atomic<std::shared_ptr<asio::ssl::context>> server_tls;
   std::unique_ptr<RecordingWriter> recorder;  // with --record-dir; outlives the loops (declared before them)
   CallContext calls;
   PinDirectory pins;
@@ -357,6 +464,8 @@ struct Server::Impl {
   asio::steady_timer drain_timer;
   std::vector<std::unique_ptr<LoopLagProbe>> lag_probes;  // after the loops: gone before them
   std::unique_ptr<PinApi> pin_api;
+  ReadSettings read_settings_fn;                       // set by reload_settings_with()
+  std::unique_ptr<SettingsReloader> settings_reloads;  // last: waits for a reading still running
 };
 
 Server::Server(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -373,8 +482,15 @@ std::uint16_t Server::listen() {
     throw std::runtime_error(e.what());  // serve has always exited 1 for an address it cannot take
   }
   spdlog::info("listening on {}:{} ({} event loop{}{})", o.bind, port, impl_->loops.size(),
-               impl_->loops.size() == 1 ? "" : "s", impl_->server_tls ? ", TLS" : "");
+               impl_->loops.size() == 1 ? "" : "s", impl_->server_tls.load() ? ", TLS" : "");
   return port;
+}
+
+void Server::reload_settings_with(ReadSettings read) {
+  impl_->read_settings_fn = std::move(read);
+  impl_->settings_reloads = std::make_unique<SettingsReloader>(
+      [impl = impl_.get()] { return impl->read_settings(); },
+      [impl = impl_.get()](std::function<void()> task) { asio::post(impl->loops.loop(0), std::move(task)); });
 }
 
 void Server::run() {

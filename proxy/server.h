@@ -1,5 +1,5 @@
 // The `serve` process wired together: its state store, event loops, listener, HTTP routes and
-// /media endpoint, SIGHUP's PIN reload and the drain on SIGTERM/SIGINT.
+// /media endpoint, SIGHUP's reload (the live settings, the PINs) and the drain on SIGTERM/SIGINT.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,11 @@ class Server {
   // Binds and listens; throws std::runtime_error naming the address when it cannot.
   // Returns the port actually bound (useful with port 0).
   std::uint16_t listen();
+
+  // SIGHUP re-reads the settings with `read` (off the loops) and applies those that can change
+  // live (is_live_setting), logging each change; without it, SIGHUP reloads the pins file only.
+  // Call before run().
+  void reload_settings_with(ReadSettings read);
 
   // Serves until a drain ends (SIGTERM/SIGINT, or stop()). Returns when every loop is done.
   void run();

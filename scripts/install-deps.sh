@@ -24,6 +24,8 @@ group[build]="
   libssl-dev                              # HMAC-SHA1, SHA-256, TLS
   libcli11-dev nlohmann-json3-dev
   libsimdjson-dev                         # the media fast path (on-demand parsing, no DOM)
+  libtomlplusplus-dev                     # the config file, read as strict TOML (toml++ 3, header-only:
+                                          # compiled in cli/toml_document.cpp alone)
   libspdlog-dev libfmt-dev
   libsqlite3-dev                          # the default state store
   libhiredis-dev                          # the shared store (RESP over our own Asio socket)
@@ -43,8 +45,9 @@ group[test]="
   git                                     # the layout test (scripts/check-layout.sh lists files with git)
   libsoxr-dev                             # bench/resamplers, built with the suite so it cannot rot
   prometheus                              # promtool: the deploy tests check the shipped alert rules and run
-                                          # their unit tests (promtool check rules / test rules); no
-                                          # server is started (policy-rc.d below)
+                                          # their unit tests (promtool check rules / test rules); one test
+                                          # runs /usr/bin/prometheus itself on a loopback port to scrape
+                                          # serve; the packaged service is never started (policy-rc.d below)
 "
 group[bench]="
   valgrind                                # bench/run --callgrind: instructions and allocations per frame

@@ -15,6 +15,17 @@ namespace callproxy::proxy {
 // The shortest --api-key serve takes: a short key could be guessed by asking.
 inline constexpr std::size_t min_api_key_chars = 16;
 
+// Why `key` cannot be serve's --api-key (too short), or empty when it can (an empty key, no key,
+// is for the caller to judge). The key itself is never part of it: it is a secret.
+inline std::string api_key_problem(const std::string& key) {
+  if (key.empty() || key.size() >= min_api_key_chars) return {};
+  // A team coming from the Node service, which took any key, meets this first: say how out.
+  return "--api-key (SERVER_API_KEY) must be at least " + std::to_string(min_api_key_chars) +
+         " characters; the one given has " + std::to_string(key.size()) +
+         ". Make one with `openssl rand -hex 24` and set it first where the old key is used: on the Node instances "
+         "and in what calls the admin routes (docs/migrating.md, Rolling swap), then here";
+}
+
 // The built-in call flow (POST /twiml/voice, /twiml/pin): what callers hear and how the PIN is
 // gathered. Prompts go through the XML writer, so any text is safe in them.
 struct TwimlOptions {

@@ -431,7 +431,10 @@ void accept_http_connection(net::LoopSocket socket, const HttpContext& context) 
   auto admission = context.limits.admit_connection(source);
   if (admission.place == ConnectionLimits::Place::none) return refuse_at_once(std::move(socket), context);
   if (context.tls) {
-    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, std::move(admission), *context.tls)->run();
+    // The OpenSSL context is reference-counted by each connection made from it (SSL_new): one
+    // replaced by a reload lives on until its last connection ends.
+    const auto tls = context.tls->load();
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, std::move(admission), *tls)->run();
   } else {
     std::make_shared<HttpSession<net::LoopTcpStream>>(std::move(socket), context, std::move(admission))->run();
   }

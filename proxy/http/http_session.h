@@ -4,6 +4,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <atomic>
+#include <memory>
+
 #include "net/loop_stream.h"
 #include "proxy/http/connection_limits.h"
 #include "proxy/http/http_options.h"
@@ -26,8 +29,10 @@ struct HttpContext {
   const MediaGate& gate;
   CallContext& calls;
   ConnectionLimits& limits;
-  Metrics& metrics;                          // the shared shard: refused connections
-  boost::asio::ssl::context* tls = nullptr;  // set with --tls-cert: the connection speaks TLS
+  Metrics& metrics;  // the shared shard: refused connections
+  // Set with --tls-cert: the connection speaks TLS, with the context loaded when it is accepted
+  // (serve's SIGHUP swaps in a renewed certificate; a connection keeps the one it started with).
+  const std::atomic<std::shared_ptr<boost::asio::ssl::context>>* tls = nullptr;
 };
 
 // Takes a new connection within the limits: runs it on the socket's own loop, or, past the

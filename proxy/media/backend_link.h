@@ -51,9 +51,9 @@ class BackendLink {
 
 struct BackendLinkConfig {
   BackendTarget target;
-  std::string call_label;           // "MZ… (CA…)" for log lines
-  std::vector<FrameText> preamble;  // sent first on every (re)connection: the call's start
-  const MediaOptions* options = nullptr;
+  std::string call_label;                       // "MZ… (CA…)" for log lines
+  std::vector<FrameText> preamble;              // sent first on every (re)connection: the call's start
+  std::shared_ptr<const MediaOptions> options;  // the call's settings (kept while the link lives)
   Metrics* metrics = nullptr;
   net::LazyClientTlsContext* tls = nullptr;  // for wss://
   // The call's places among serve's limits: each connection keeps them until its socket is

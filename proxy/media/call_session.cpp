@@ -115,7 +115,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       : held_(std::move(held)),
         ws_(std::forward<Stream>(stream)),
         context_(context),
-        options_(context.options),
+        settings_(context.options.load()),
+        options_(*settings_),
         loop_(static_cast<asio::io_context&>(asio::query(ws_.get_executor(), asio::execution::context))),
         metrics_(context.metrics.for_loop(&loop_)),
         refresh_timer_(loop_),
@@ -653,7 +654,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
         link_feeds_.push_back(feed);
         continue;
       }
-      BackendLinkConfig config{std::move(target),     label_, preambles[feed], &options_, &metrics_,
+      BackendLinkConfig config{std::move(target),     label_, preambles[feed], settings_, &metrics_,
                                &context_.backend_tls, held_};
       BackendLink::Events events{[weak](BackendLink& link, std::string_view message, bool binary) {
                                    if (auto self = weak.lock()) self->on_backend_message(link, message, binary);
@@ -940,7 +941,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   std::shared_ptr<void> held_;  // given by whoever started the call (its places among the limits)
   Ws ws_;
   CallContext& context_;
-  const MediaOptions& options_;
+  std::shared_ptr<const MediaOptions> settings_;  // the settings this call started with
+  const MediaOptions& options_;                   // *settings_
   asio::io_context& loop_;
   Metrics& metrics_;  // this loop's shard
   asio::steady_timer refresh_timer_;

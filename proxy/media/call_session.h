@@ -28,7 +28,10 @@ namespace callproxy::proxy {
 
 // What every call of a server shares; outlives all calls.
 struct CallContext {
-  const MediaOptions& options;
+  // The media settings a new call starts with, kept by the call (and its backend links) for its
+  // whole life: replaced whole by serve's SIGHUP reload (a new allowlist, default backends...),
+  // never changed in place, so a call reads one consistent set, loaded once, on any loop.
+  std::atomic<std::shared_ptr<const MediaOptions>> options;
   ServerMetrics& metrics;  // each call counts into its loop's shard
   StateStore& store;
   CallRegistry& registry;

@@ -177,8 +177,10 @@ TEST_CASE("a config file with an unknown key, a bad value, a table or a key set 
 }
 
 // CLI11's Range compares, and NaN compares false both ways: `pin-failure-window = nan` passed and
-// switched the failed-PIN budget off. The file's bare TOML `nan` and `inf`, the spellings strtod
-// takes, and a quoted "nan" are refused for every floating-point key.
+// switched the failed-PIN budget off. The file's bare TOML `nan` and `inf`, and the spellings strtod
+// takes quoted ("NaN", "infinity"), are refused for every floating-point key. (Bare `NaN` and
+// `infinity` were taken as text before the file was read as strict TOML; they are invalid TOML now,
+// refused with their line and column: `strict TOML: …` below.)
 TEST_CASE("a config file's NaN or infinity for a floating-point setting is refused, naming the key", "[cli][config]") {
   CLI::App app;
   cli::setup_serve(app);
@@ -188,7 +190,7 @@ TEST_CASE("a config file's NaN or infinity for a floating-point setting is refus
   CHECK(floating_point.size() >= 9);  // the walk saw serve's durations
   for (const auto* option : floating_point) {
     const auto key = option->get_lnames().front();
-    for (const std::string value : {"nan", "NaN", "inf", "-inf", "+inf", "infinity", "\"nan\""}) {
+    for (const std::string value : {"nan", "inf", "-inf", "+inf", "\"nan\"", "\"NaN\"", "\"infinity\""}) {
       INFO(key << " = " << value);
       const ConfigFile file(key + " = " + value + "\n");
       // An address no interface has (TEST-NET-1; nothing is sent): were the value taken, serve would
@@ -201,6 +203,18 @@ TEST_CASE("a config file's NaN or infinity for a floating-point setting is refus
       CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
     }
   }
+}
+
+TEST_CASE("callproxy serve with an invalid TOML config file stops with exit 2 naming the line and column",
+          "[cli][config]") {
+  // What docs/configuration.md shows: an unquoted address, where text in quotes was meant.
+  const ConfigFile file("# settings\nstore = \"memory\"\nbind = 127.0.0.1\n");
+  const auto refused = test::run_command(test::callproxy_args({"serve", "--port", "0", "--config", file.path}),
+                                         {{"CALLPROXY_BIND", std::nullopt}});
+  CHECK(refused.exit_code == 2);  // a configuration error (docs/configuration.md, exit codes)
+  CHECK(refused.err.find("callproxy: " + file.path + ": line 3, column 13: invalid TOML: ") == 0);
+  CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  CHECK(refused.err.find("listening") == std::string::npos);
 }
 
 TEST_CASE("a bad value in a config file is refused even where a flag or the environment overrides it",

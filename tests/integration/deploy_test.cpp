@@ -18,12 +18,15 @@
 #include "proxy/http/request_signing.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/media_call.h"
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "support/xml_reader.h"
 #include "test_data.h"
+#include "twilio/backend_protocol.h"
+#include "twilio/base64.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 
@@ -622,4 +625,96 @@ TEST_CASE("store failures are counted in callproxy_store_errors_total and readin
   CHECK(test::http_request(serve.port, "GET", "/executions/FN1/connected").status == 503);
   CHECK(test::http_request(serve.port, "GET", "/blocked-callers/+15550300").status == 503);
   CHECK(metric(serve.port, "callproxy_store_errors_total") == 2);
+}
+
+// Grafana's variables in a dashboard expression, as Grafana would fill them: every instance, a
+// rate window a few 1 s scrapes long. `label_values(M, L)` (a Grafana function, not PromQL) is the
+// query Grafana sends for it: the series M, whose label L it lists.
+std::string as_prometheus_query(std::string expr) {
+  expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "10s");
+  expr = std::regex_replace(expr, std::regex(R"(\$instance)"), ".*");
+  std::smatch match;
+  if (std::regex_match(expr, match, std::regex(R"(label_values\((.*),\s*\w+\))"))) return match[1];
+  return expr;
+}
+
+TEST_CASE("a real Prometheus scraping serve answers every query of the Grafana dashboard with data",
+          "[deploy][metrics]") {
+  const std::string prometheus = "/usr/bin/prometheus";
+  if (::access(prometheus.c_str(), X_OK) != 0) {
+    WARN("SKIPPED: prometheus is not installed (scripts/install-deps.sh test installs it; CI runs this test)");
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  test::BackendServer backend;
+  auto serve = test::start_serve({"--backend", backend.host_port()});
+
+  // Prometheus on a port of its own, scraping serve's /metrics every second as job callproxy (as
+  // docs/deploying.md configures it; /metrics needs no key), its data in this test's directory.
+  const auto dir = test::temp_path("prometheus");
+  std::filesystem::create_directories(dir + "/data");
+  std::ofstream(dir + "/prometheus.yml") << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                                            "scrape_configs:\n"
+                                            "  - job_name: callproxy\n"
+                                            "    static_configs: [{targets: [\"127.0.0.1:"
+                                         << serve.port << "\"]}]\n";
+  const auto port = test::free_port();
+  test::ChildProcess server({prometheus, "--config.file=" + dir + "/prometheus.yml",
+                             "--storage.tsdb.path=" + dir + "/data",
+                             "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  REQUIRE(test::eventually(
+      [&] {
+        try {
+          return test::http_request(port, "GET", "/-/ready").status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      15s, 100ms));
+
+  // A few calls through serve, frames out to the backend and replies back, while it is scraped.
+  for (int i = 0; i < 3; ++i) {
+    test::TwilioCall call(serve.port, {});
+    call.start();
+    for (int frame = 0; frame < 10; ++frame) call.media(frame);
+    const auto index = static_cast<std::size_t>(i);
+    REQUIRE(backend.wait_for_messages(11, index));  // start and the frames
+    backend.send_text(twilio::write_simple_media(twilio::base64_encode(std::string_view("\x01\x02"))), index);
+    REQUIRE(call.ws.receive(5s).has_value());  // the reply, relayed
+    call.stop();
+  }
+
+  const auto dashboard = json::parse(test::read_file(deploy_dir + "/grafana-dashboard.json"));
+  const auto exprs = dashboard_exprs(dashboard);
+  REQUIRE(exprs.size() >= 20);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::size_t answered = 0;
+  for (const auto& expr : exprs) {
+    const auto query = as_prometheus_query(expr);
+    INFO(expr << "\n  queried as: " << query);
+    json last;
+    const auto has_data = [&] {
+      const auto reply = test::http_request(port, "GET",
+                                            "/api/v1/query?query=" + twilio::percent_encode(query, "-_.~"));
+      if (reply.status != 200) {
+        last = reply.body;
+        return false;
+      }
+      last = json::parse(reply.body);
+      return last.value("status", "") == "success" && !last["data"]["result"].empty();
+    };
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            std::chrono::steady_clock::now());
+    if (!test::eventually(has_data, std::max(left, std::chrono::milliseconds(500)), 250ms)) {
+      FAIL_CHECK("no data for this query; Prometheus's last answer: " << last.dump());
+    } else {
+      ++answered;
+    }
+  }
+  CHECK(answered == exprs.size());
+  server.signal(SIGTERM);
+  CHECK(server.wait(15s) == 0);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  INFO("took " << took.count() << " ms");
+  CHECK(took < 30s);
 }
