@@ -8,7 +8,7 @@
 #               openssl, git, prometheus (promtool) (scripts/test.sh)
 #     bench     build + valgrind, python3, gnuplot (bench/run, bench/soak)
 #     fuzz      build + clang and libFuzzer (bench/fuzz)
-#     package   build + dpkg-dev, file, systemd (scripts/package.sh, scripts/check-package.sh)
+#     package   build + dpkg-dev, file, systemd, man-db (scripts/package.sh, scripts/check-package.sh)
 #     format    clang-format (scripts/format.sh)
 #     lint      build + test + clang-tidy (scripts/lint.sh: the debug preset's compile commands)
 #     assets    espeak-ng, sox: what regenerates assets/ (assets/make-sample-call.sh); --assets too
@@ -59,6 +59,7 @@ group[fuzz]="
 group[package]="
   dpkg-dev file                           # scripts/package.sh (cpack -G DEB computes the dependencies)
   systemd                                 # scripts/check-package.sh (systemd-analyze checks the unit)
+  man-db                                  # scripts/check-package.sh (man -l renders the installed man page)
 "
 group[format]="clang-format"
 group[lint]="clang-tidy"
