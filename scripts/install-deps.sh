@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh [GROUP...]     default: build
 #     build     compile and run callproxy: compiler, CMake/Ninja, the libraries' headers (scripts/serve.sh)
 #     test      build + the suite's servers and tools: Catch2, redis-server, PulseAudio, nginx, curl,
-#               openssl, git, prometheus (promtool) (scripts/test.sh)
+#               openssl, git, prometheus (promtool), python3-yaml (scripts/test.sh)
 #     bench     build + valgrind, python3, gnuplot (bench/run, bench/soak)
 #     fuzz      build + clang and libFuzzer (bench/fuzz)
 #     package   build + dpkg-dev, file, systemd, man-db (scripts/package.sh, scripts/check-package.sh)
@@ -45,6 +45,8 @@ group[test]="
   prometheus                              # promtool: the deploy tests check the shipped alert rules and run
                                           # their unit tests (promtool check rules / test rules); no
                                           # server is started (policy-rc.d below)
+  python3-yaml                            # the deploy tests parse the Kubernetes manifests
+                                          # (assets/deploy/kubernetes/) with Debian's python3 and PyYAML
 "
 group[bench]="
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
