@@ -9,13 +9,14 @@
 #     bench     build + valgrind, python3, gnuplot (bench/run, bench/soak)
 #     fuzz      build + clang and libFuzzer (bench/fuzz)
 #     package   build + dpkg-dev, file, systemd, man-db (scripts/package.sh, scripts/check-package.sh)
+#     container podman, debootstrap, curl: the container image (scripts/container.sh; no build on this machine)
 #     format    clang-format (scripts/format.sh)
 #     lint      build + test + clang-tidy (scripts/lint.sh: the debug preset's compile commands)
 #     assets    espeak-ng, sox: what regenerates assets/ (assets/make-sample-call.sh); --assets too
 #     all       every group but assets (what CI's machine and a bench machine hold)
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 declare -A group
 group[build]="
@@ -63,12 +64,17 @@ group[package]="
   systemd                                 # scripts/check-package.sh (systemd-analyze checks the unit)
   man-db                                  # scripts/check-package.sh (man -l renders the installed man page)
 "
+group[container]="
+  podman                                  # scripts/container.sh: podman build, create, export
+  debootstrap                             # the Debian 12 base image, made here (no registry is needed)
+  curl                                    # scripts/container.sh asks the image's serve for /readyz
+"
 group[format]="clang-format"
 group[lint]="clang-tidy"
 group[assets]="espeak-ng sox"
 # The groups a group brings with it.
 declare -A needs=([test]=build [bench]=build [fuzz]=build [package]=build [lint]="build test"
-                  [all]="build test bench fuzz package format lint")
+                  [all]="build test bench fuzz package format lint container")
 
 asked=()
 for arg in "$@"; do
