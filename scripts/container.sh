@@ -9,8 +9,9 @@
 # The base, localhost/debian:12, is made here when missing (debootstrap --variant=minbase from
 # the Debian mirror this machine's apt sources name, with those sources copied in), so no
 # container registry is needed. RUN steps use --isolation=chroot: podman's default runtime
-# (crun) cannot start containers on every machine (in a container without cgroup delegation:
-# setrlimit and cgroup errors), and neither does the check below need it.
+# (crun) cannot start containers on every machine (in this project's CI container, `podman run`
+# fails: "crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted"), and the check below does
+# not start one either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
