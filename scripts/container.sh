@@ -2,8 +2,9 @@
 # Builds callproxy's container image (assets/deploy/container/Containerfile) with podman and checks
 # it without running a container: the image's files are exported into a folder, and the binary
 # there runs with the folder's own loader and libraries: --version, then serve on a loopback port
-# chosen now, until /readyz answers 200. Also checked: no audio library in the image, a non-root
-# user, the stop signal, the port and the health check in its configuration.
+# chosen now, until /readyz answers 200, and (as root) the image's HEALTHCHECK command in a chroot
+# of the folder. Also checked: no audio library in the image, a non-root user, the stop signal,
+# the port and the health check in its configuration.
 #   scripts/container.sh [IMAGE]          default IMAGE: localhost/callproxy:<version>
 #
 # The base, localhost/debian:12, is made here when missing (debootstrap --variant=minbase from
@@ -103,8 +104,26 @@ while [[ $SECONDS -lt $deadline ]]; do
   sleep 0.1
 done
 [[ $ready == 200 ]] || fail "the image's serve: /readyz answered '$ready': $(cat "$work/serve.log")"
+# The image's HEALTHCHECK command, as the image's user with the image's own bash, head and grep
+# (chroot: root only): it passes while serve answers and fails once serve is gone.
+health=$(inspect '{{index .Config.Healthcheck.Test 3}}')
+healthcheck() {
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin AUDIO_PROXY_PORT="$port" \
+    chroot --userspec="$user" "$work/image" bash -c "$health" 2>/dev/null
+}
+checked_health=
+if [[ $(id -u) -eq 0 ]]; then
+  healthcheck || fail "the image's HEALTHCHECK fails while its serve answers: $health"
+  checked_health=", the health check passed"
+fi
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "the image's serve exited $? on SIGTERM"
 serve_pid=
+if [[ -n $checked_health ]]; then
+  ! healthcheck || fail "the image's HEALTHCHECK passes with serve stopped: $health"
+  checked_health+=" (and failed once serve stopped)"
+else
+  echo "container: not root: the HEALTHCHECK command was not run (it needs chroot)" >&2
+fi
 echo "container: OK: $image ($(inspect '{{.Size}}' | awk '{ printf "%.1f MB", $1 / 1e6 }'), user $user, no audio" \
-  "libraries; its serve answered /readyz 200 on 127.0.0.1:$port) in $((SECONDS - start)) s" >&2
+  "libraries; its serve answered /readyz 200 on 127.0.0.1:$port$checked_health) in $((SECONDS - start)) s" >&2
