@@ -119,8 +119,14 @@ TEST_CASE("the Kubernetes manifests agree with serve: probes, port, grace period
   const auto reference = test::run_command(test::callproxy_args({"serve", "--print-reference"}));
   REQUIRE(reference.exit_code == 0);
 
-  SECTION("the pods run serve on its port, and the Service sends there") {
+  SECTION(
+      "the pods run serve, this version's image (scripts/container.sh's tag), on its port; the Service sends there") {
     CHECK(container["args"] == json::array({"serve"}));
+    const auto version = test::run_command(test::callproxy_args({"--version"}));
+    REQUIRE(version.exit_code == 0);
+    const auto tag = version.out.substr(version.out.rfind(' ') + 1,
+                                        version.out.find_last_not_of("\n") - version.out.rfind(' '));
+    CHECK(container["image"] == "localhost/callproxy:" + tag);
     const int port = std::stoi(default_of(config.out, "port"));
     REQUIRE(container["ports"].size() == 1);
     CHECK(container["ports"][0]["containerPort"] == port);
