@@ -3,8 +3,12 @@
 # root, or through sudo), checks what it installed, then purges it. CI runs it (.ci/run). It
 # refuses to run where callproxy is installed already, since it ends by purging the package.
 #
-# Checked: the dependencies include the audio libraries opened at run time; `callproxy --version`; the settings registered as a conffile, readable by root and the
-# callproxy group only; the system user and its state directory; `systemd-analyze verify` on the
+# Checked: the audio libraries opened at run time are recommended, not depended on;
+# `callproxy --version`; the settings registered as a conffile, readable by root and the callproxy
+# group only; /etc/default/callproxy (the unit's EnvironmentFile) a conffile, root's alone, all
+# comments, naming only variables serve reads; the man page (every subcommand's section, as
+# `man -l` renders it, without groff warnings); the DEP-5 copyright file and the changelog whose
+# top entry is this version; the system user and its state directory; `systemd-analyze verify` on the
 # unit with nothing to say (it exits 0 on unknown keys and bad values, so any output fails here)
 # and its exposure rating (`systemd-analyze security --offline`); the installed binary started
 # with the installed settings as the callproxy user, answering /readyz and writing its SQLite
@@ -33,10 +37,16 @@ bash scripts/install-deps.sh package  # systemd-analyze, besides what scripts/pa
 
 deb=$(bash scripts/package.sh | tail -1)
 version=$(dpkg-deb -f "$deb" Version)
-# The audio libraries are opened at run time (not linked), so dpkg-shlibdeps does not add them.
+# The audio libraries are opened at run time (not linked), so dpkg-shlibdeps does not add them;
+# serve never loads them, so they are Recommends (client-test and local-speaker want them).
+depends=$(dpkg-deb -f "$deb" Depends)
+recommends=$(dpkg-deb -f "$deb" Recommends)
 for lib in libportaudio2 libsndfile1 libsamplerate0; do
-  dpkg-deb -f "$deb" Depends | grep -qw "$lib" || fail "the package does not depend on $lib: $(dpkg-deb -f "$deb" Depends)"
+  grep -qw "$lib" <<<"$recommends" || fail "the package does not recommend $lib: Recommends: $recommends"
+  ! grep -qw "$lib" <<<"$depends" || fail "the package depends on $lib (serve never loads it): Depends: $depends"
 done
+echo "check-package: Depends: $depends"
+echo "check-package: Recommends: $recommends"
 echo "check-package: installing $deb"
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
 
@@ -58,6 +68,39 @@ dpkg-query -W -f='${Conffiles}\n' callproxy | grep -q "^ /etc/callproxy/callprox
   fail "/etc/callproxy/callproxy.toml is not a conffile"
 [[ $(stat -c '%U:%G %a' /etc/callproxy/callproxy.toml) == "root:callproxy 640" ]] ||
   fail "/etc/callproxy/callproxy.toml is $(stat -c '%U:%G %a' /etc/callproxy/callproxy.toml), not root:callproxy 640"
+# The unit's environment file: a conffile for root alone (systemd reads it before dropping to
+# callproxy), nothing set by the package, and every variable it names one serve reads.
+defaults=/etc/default/callproxy
+dpkg-query -W -f='${Conffiles}\n' callproxy | grep -q "^ $defaults " || fail "$defaults is not a conffile"
+[[ $(stat -c '%U:%G %a' $defaults) == "root:root 600" ]] ||
+  fail "$defaults is $(stat -c '%U:%G %a' $defaults), not root:root 600"
+! grep -v -E '^(#|$)' $defaults >/dev/null || fail "$defaults sets something: $(grep -v -E '^(#|$)' $defaults)"
+grep -q '^EnvironmentFile=-/etc/default/callproxy$' /lib/systemd/system/callproxy.service ||
+  fail "the unit does not read $defaults"
+reference=$(callproxy serve --print-reference)
+named=$(sed -n 's/^#\([A-Z][A-Z0-9_]*\)=.*/\1/p' $defaults)
+[[ -n $named ]] || fail "$defaults names no variable"
+for name in $named; do
+  grep -qF "| \`$name\` |" <<<"$reference" || fail "$defaults names $name, which serve does not read"
+done
+# The man page, generated from --help: a section per subcommand, and what serve --help lists.
+man_page=/usr/share/man/man1/callproxy.1.gz
+[[ -f $man_page ]] || fail "no $man_page (in the package: $(dpkg-deb -c "$deb" | grep -c 'man1/callproxy.1.gz') file(s); a dpkg path-exclude?)"
+rendered=$(MANWIDTH=100 man --warnings -l "$man_page" 2>"$work/man.err") || fail "man -l $man_page: $(cat "$work/man.err")"
+[[ ! -s $work/man.err ]] || fail "man -l $man_page warns: $(cat "$work/man.err")"
+for want in "CALLPROXY SERVE" "CALLPROXY CLIENT-TEST" "CALLPROXY LOCAL-SPEAKER" "CALLPROXY SIGN" "--drain-timeout" \
+  "--print-config" "--validate-signatures" "/etc/default/callproxy"; do
+  grep -qF -- "$want" <<<"$rendered" || fail "the man page has no '$want'"
+done
+# The copyright file (DEP-5) and the changelog (a native package: changelog.gz).
+doc=/usr/share/doc/callproxy
+head -1 $doc/copyright | grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ||
+  fail "$doc/copyright is not machine-readable (DEP-5): $(head -1 $doc/copyright 2>&1)"
+grep -q '^License: ' $doc/copyright || fail "$doc/copyright names no licence"
+zcat $doc/changelog.gz >"$work/changelog" || fail "no $doc/changelog.gz"
+[[ $(dpkg-parsechangelog -l "$work/changelog" -S Version) == "$version" ]] ||
+  fail "$doc/changelog.gz's top entry is $(dpkg-parsechangelog -l "$work/changelog" -S Version), not $version"
+echo "check-package: $defaults (600, comments only), callproxy(1), copyright and changelog.gz installed"
 getent passwd callproxy | grep -q ":/usr/sbin/nologin$" || fail "no system user callproxy (without a login shell)"
 [[ $(stat -c '%U:%G %a' /var/lib/callproxy) == "callproxy:callproxy 750" ]] ||
   fail "/var/lib/callproxy is $(stat -c '%U:%G %a' /var/lib/callproxy), not callproxy:callproxy 750"
@@ -105,7 +148,7 @@ fi
 
 # Purge: the binary, unit, settings and state go; the user stays (as Debian leaves system users).
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq callproxy >/dev/null
-for path in /usr/bin/callproxy "$unit" /etc/callproxy /var/lib/callproxy; do
+for path in /usr/bin/callproxy "$unit" /etc/callproxy /etc/default/callproxy /var/lib/callproxy "$man_page" "$doc"; do
   [[ ! -e $path ]] || fail "$path is left after the purge"
 done
 echo "check-package: OK (installed, checked and purged callproxy $version)"

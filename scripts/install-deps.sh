@@ -5,17 +5,18 @@
 #   scripts/install-deps.sh [GROUP...]     default: build
 #     build     compile and run callproxy: compiler, CMake/Ninja, the libraries' headers (scripts/serve.sh)
 #     test      build + the suite's servers and tools: Catch2, redis-server, PulseAudio, nginx, curl,
-#               openssl, git, prometheus (promtool) (scripts/test.sh)
+#               openssl, git, prometheus (promtool), python3-yaml (scripts/test.sh)
 #     bench     build + valgrind, python3, gnuplot (bench/run, bench/soak)
 #     fuzz      build + clang and libFuzzer (bench/fuzz)
-#     package   build + dpkg-dev, file, systemd (scripts/package.sh, scripts/check-package.sh)
+#     package   build + dpkg-dev, file, systemd, man-db (scripts/package.sh, scripts/check-package.sh)
+#     container podman, debootstrap, curl: the container image (scripts/container.sh; no build on this machine)
 #     format    clang-format (scripts/format.sh)
 #     lint      build + test + clang-tidy (scripts/lint.sh: the debug preset's compile commands)
 #     assets    espeak-ng, sox: what regenerates assets/ (assets/make-sample-call.sh); --assets too
 #     all       every group but assets (what CI's machine and a bench machine hold)
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 declare -A group
 group[build]="
@@ -48,6 +49,8 @@ group[test]="
                                           # their unit tests (promtool check rules / test rules); one test
                                           # runs /usr/bin/prometheus itself on a loopback port to scrape
                                           # serve; the packaged service is never started (policy-rc.d below)
+  python3-yaml                            # the deploy tests parse the Kubernetes manifests
+                                          # (assets/deploy/kubernetes/) with Debian's python3 and PyYAML
 "
 group[bench]="
   valgrind                                # bench/run --callgrind: instructions and allocations per frame
@@ -62,13 +65,19 @@ group[fuzz]="
 group[package]="
   dpkg-dev file                           # scripts/package.sh (cpack -G DEB computes the dependencies)
   systemd                                 # scripts/check-package.sh (systemd-analyze checks the unit)
+  man-db                                  # scripts/check-package.sh (man -l renders the installed man page)
+"
+group[container]="
+  podman                                  # scripts/container.sh: podman build, create, export
+  debootstrap                             # the Debian 12 base image, made here (no registry is needed)
+  curl                                    # scripts/container.sh asks the image's serve for /readyz
 "
 group[format]="clang-format"
 group[lint]="clang-tidy"
 group[assets]="espeak-ng sox"
 # The groups a group brings with it.
 declare -A needs=([test]=build [bench]=build [fuzz]=build [package]=build [lint]="build test"
-                  [all]="build test bench fuzz package format lint")
+                  [all]="build test bench fuzz package format lint container")
 
 asked=()
 for arg in "$@"; do

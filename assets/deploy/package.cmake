@@ -1,7 +1,8 @@
 # The Debian package (cpack -G DEB, or scripts/package.sh from the release preset): the binary,
 # a hardened systemd unit, the default settings as a conffile, a `callproxy` system user and
-# its state directory. Dependencies are computed from the binary (dpkg-shlibdeps), plus the
-# libraries it opens at run time.
+# its state directory, the secrets' environment file, callproxy(1), the copyright file and the
+# changelog. Dependencies are computed from the binary (dpkg-shlibdeps); the libraries it opens
+# at run time for client-test and local-speaker are Recommends.
 
 set(deploy_dir ${CMAKE_CURRENT_LIST_DIR})
 
@@ -34,9 +35,43 @@ file(WRITE ${CALLPROXY_PACKAGE_CONFIG}
 #
 ${package_config}")
 
+# /usr/share/doc/callproxy/changelog.gz (a native package: no changelog.Debian.gz), whose top
+# entry must be this version; and callproxy(1), written from the binary's --help at build time
+# (scripts/make-manpage.sh). gzip -n: no name or time stamp in the files, so a rebuild is the same.
+set(changelog ${deploy_dir}/debian/changelog)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${changelog})
+file(STRINGS ${changelog} changelog_top LIMIT_COUNT 1)
+if(NOT changelog_top MATCHES "^callproxy \\(${PROJECT_VERSION}\\) ")
+  message(FATAL_ERROR "assets/deploy/debian/changelog's top entry is '${changelog_top}', not version ${PROJECT_VERSION}: "
+                      "add an entry for it")
+endif()
+set(CALLPROXY_CHANGELOG_GZ ${CMAKE_BINARY_DIR}/deploy/changelog.gz)
+set(CALLPROXY_MANPAGE_GZ ${CMAKE_BINARY_DIR}/deploy/callproxy.1.gz)
+add_custom_command(
+  OUTPUT ${CALLPROXY_CHANGELOG_GZ}
+  COMMAND ${CMAKE_COMMAND} -E copy ${changelog} ${CMAKE_BINARY_DIR}/deploy/changelog
+  COMMAND gzip -9nf ${CMAKE_BINARY_DIR}/deploy/changelog
+  DEPENDS ${changelog}
+  COMMENT "changelog.gz"
+  VERBATIM)
+add_custom_command(
+  OUTPUT ${CALLPROXY_MANPAGE_GZ}
+  COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/make-manpage.sh $<TARGET_FILE:callproxy> ${CMAKE_BINARY_DIR}/deploy/callproxy.1
+  COMMAND gzip -9nf ${CMAKE_BINARY_DIR}/deploy/callproxy.1
+  DEPENDS callproxy ${PROJECT_SOURCE_DIR}/scripts/make-manpage.sh
+  COMMENT "callproxy.1.gz from callproxy --help"
+  VERBATIM)
+add_custom_target(callproxy_package_docs ALL DEPENDS ${CALLPROXY_CHANGELOG_GZ} ${CALLPROXY_MANPAGE_GZ})
+
 install(TARGETS callproxy RUNTIME DESTINATION bin)
 install(FILES ${deploy_dir}/callproxy.service DESTINATION /lib/systemd/system)
 install(FILES ${CALLPROXY_PACKAGE_CONFIG} DESTINATION /etc/callproxy)
+# The unit's EnvironmentFile: every line a comment, naming the secrets' variables. Root's alone:
+# systemd reads it before it drops to the callproxy user (a conffile: an upgrade keeps it).
+install(FILES ${deploy_dir}/debian/default DESTINATION /etc/default RENAME callproxy
+        PERMISSIONS OWNER_READ OWNER_WRITE)
+install(FILES ${deploy_dir}/debian/copyright ${CALLPROXY_CHANGELOG_GZ} DESTINATION share/doc/callproxy)
+install(FILES ${CALLPROXY_MANPAGE_GZ} DESTINATION share/man/man1)
 install(FILES ${PROJECT_SOURCE_DIR}/assets/demo-pins.json DESTINATION share/doc/callproxy/examples RENAME pins.json)
 # The deployment around it (docs/deploying.md): TLS in front, the dashboard, the alert rules.
 install(FILES ${deploy_dir}/nginx/callproxy.conf DESTINATION share/doc/callproxy/examples RENAME nginx-callproxy.conf)
@@ -59,10 +94,14 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # callproxy_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# adduser: postinst. The linked libraries are added by dpkg-shlibdeps; the audio libraries that
+# adduser: postinst. The linked libraries are added by dpkg-shlibdeps. The audio libraries that
 # local-speaker and client-test open at run time (twilio/audio_libraries.cpp,
-# speaker/audio_output.cpp) are not linked, so dpkg-shlibdeps cannot see them: named here.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libportaudio2, libsndfile1, libsamplerate0")
+# speaker/audio_output.cpp) are not linked, so dpkg-shlibdeps cannot see them: named here, as
+# Recommends, since the service (serve) never loads them; without them those two commands say
+# which package to install. apt installs Recommends by default; --no-install-recommends (a
+# server, a container) leaves them and ALSA, JACK and the codecs they pull in out.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libportaudio2, libsndfile1, libsamplerate0")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${deploy_dir}/debian/postinst ${deploy_dir}/debian/prerm ${deploy_dir}/debian/postrm
     ${deploy_dir}/debian/conffiles)
