@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -122,6 +123,10 @@ Result<proxy::ReloadedSettings> reread_settings(const std::shared_ptr<SettingsHi
 }
 
 int run_serve(ServeFlags& flags, const CLI::App& app) {
+  // A SIGHUP before serve is ready for it (systemctl reload, a certbot hook while it opens its
+  // store) must not end the process, as its default action would: ignored until serve's own
+  // handler takes it over.
+  std::signal(SIGHUP, SIG_IGN);
   if (flags.print_config) {
     std::cout << config_template(*app.get_parent(), app.get_name());
     return exit_ok;

@@ -97,6 +97,11 @@ ServeOptions checked(ServeOptions options) {
       }
     }
   }
+  if (options.media.default_backends.size() > options.media.max_backends_per_call) {
+    throw std::invalid_argument("--backend names " + std::to_string(options.media.default_backends.size()) +
+                                " backends, more than --max-backends-per-call (" +
+                                std::to_string(options.media.max_backends_per_call) + ")");
+  }
   // A network --backend the allowlist can never allow (one given only unix: folders, say) would
   // refuse every call that names no backends of its own: said now, not per call.
   for (const auto& entry : options.media.default_backends) {
@@ -354,7 +359,18 @@ struct Server::Impl {
       return [why = read.error()] { spdlog::error("SIGHUP: settings not reloaded, all kept as they are: {}", why); };
     }
     auto reloaded = std::make_shared<ReloadedSettings>(std::move(read.value()));
-    auto fresh = checked(reloaded->options);  // throws std::invalid_argument: caught by the reloader
+    checked(reloaded->options);  // the new settings as read: throws std::invalid_argument, caught by the reloader
+    // What will run: the running settings with the live ones replaced, checked as a whole too (new
+    // default backends against the --record-dir and --max-backends-per-call still running, say).
+    ServeOptions effective = options;
+    effective.media = *calls.options.load();
+    effective.media.default_backends = reloaded->options.media.default_backends;
+    effective.media.backend_allowlist = reloaded->options.media.backend_allowlist;
+    effective.media.start_timeout = reloaded->options.media.start_timeout;
+    effective.http.tls_cert = reloaded->options.http.tls_cert;
+    effective.http.tls_key = reloaded->options.http.tls_key;
+    auto fresh = checked(effective);
+    warn_about_exposure(fresh);  // an allowlist emptied live leaves serve as open as one never set
     // A renewed certificate (the same files, rewritten) or other files: loaded on every reload.
     std::shared_ptr<asio::ssl::context> tls;
     const bool tls_now = server_tls.load() != nullptr;

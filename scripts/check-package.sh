@@ -53,7 +53,8 @@ echo "check-package: installing $deb"
 work=$(mktemp -d /tmp/callproxy-package.XXXXXX)
 serve_pid=
 cleanup() {
-  [[ -n $serve_pid ]] && "${sudo[@]}" kill "$serve_pid" 2>/dev/null
+  # Never fail here (errexit would end the trap before the purge): a serve that died is no error.
+  [[ -n $serve_pid ]] && "${sudo[@]}" kill "$serve_pid" 2>/dev/null || true
   rm -rf "$work"
   if dpkg-query -W -f='${Status}' callproxy 2>/dev/null | grep -q "ok installed"; then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq callproxy >/dev/null

@@ -31,6 +31,8 @@ serve_pid=
 cleanup() {
   if [[ -n $serve_pid ]]; then kill "$serve_pid" 2>/dev/null || true; fi
   if [[ -n $container ]]; then podman rm -f "$container" >/dev/null 2>&1 || true; fi
+  # The build stage each run leaves untagged (~250 MB): a long-lived CI machine would fill up.
+  podman image prune -f >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -645,7 +645,6 @@ TEST_CASE("a real Prometheus scraping serve answers every query of the Grafana d
     WARN("SKIPPED: prometheus is not installed (scripts/install-deps.sh test installs it; CI runs this test)");
     return;
   }
-  const auto started = std::chrono::steady_clock::now();
   test::BackendServer backend;
   auto serve = test::start_serve({"--backend", backend.host_port()});
 
@@ -714,7 +713,4 @@ TEST_CASE("a real Prometheus scraping serve answers every query of the Grafana d
   CHECK(answered == exprs.size());
   server.signal(SIGTERM);
   CHECK(server.wait(15s) == 0);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  INFO("took " << took.count() << " ms");
-  CHECK(took < 30s);
 }
