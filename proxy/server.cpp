@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -57,6 +59,20 @@ std::unique_ptr<StateStore> open_store_flag(const ServeOptions& options) {
   }
   spdlog::info("state store: {}", store->describe());
   return store;
+}
+
+// The TLS files as they are now (names and contents), to tell a renewed certificate from an
+// unchanged one; empty without TLS or when a file cannot be read (then the load says why).
+std::string tls_files(const HttpOptions& options) {
+  if (options.tls_cert.empty() || options.tls_key.empty()) return {};
+  std::string all = options.tls_cert + '\0' + options.tls_key + '\0';
+  for (const auto* path : {&options.tls_cert, &options.tls_key}) {
+    std::ifstream file(*path, std::ios::binary);
+    if (!file) return {};
+    all.append(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    all += '\0';
+  }
+  return all;
 }
 
 // --tls-cert/--tls-key: serve https:// and wss:// directly.
@@ -375,7 +391,15 @@ struct Server::Impl {
     std::shared_ptr<asio::ssl::context> tls;
     const bool tls_now = server_tls.load() != nullptr;
     const bool tls_new = !fresh.http.tls_cert.empty() || !fresh.http.tls_key.empty();
-    if (tls_now && tls_new) tls = server_tls_context(fresh.http);
+    // Loaded again only when the files changed (a reload for the pins file alone keeps the
+    // context, and with it the clients' TLS session resumption).
+    if (tls_now && tls_new) {
+      auto files = tls_files(fresh.http);
+      if (files.empty() || files != loaded_tls_files) {
+        tls = server_tls_context(fresh.http);  // throws when they cannot be used: all is kept
+        loaded_tls_files = std::move(files);
+      }
+    }
     const bool tls_restart = tls_now != tls_new;  // TLS turned on or off: the listener's kind changes
     auto media = std::make_shared<MediaOptions>(*calls.options.load());
     media->default_backends = fresh.media.default_backends;
@@ -458,6 +482,7 @@ struct Server::Impl {
   std::unique_ptr<net::LazyClientTlsContext> backend_tls;
   // With --tls-cert: what new connections are given; SIGHUP swaps in a renewed certificate.
   std::atomic<std::shared_ptr<asio::ssl::context>> server_tls;
+  std::string loaded_tls_files = tls_files(options.http);  // what server_tls was made from (the reload's thread's)
   std::unique_ptr<RecordingWriter> recorder;  // with --record-dir; outlives the loops (declared before them)
   CallContext calls;
   PinDirectory pins;
