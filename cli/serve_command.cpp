@@ -65,6 +65,9 @@ void prepare_options(ServeFlags& flags, const CLI::App& app) {
                                 "least 16 characters, or none");
   }
   for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
+  for (const auto& pattern : flags.transfer_allow) {
+    if (auto added = options.media.transfer_allow.add(pattern); !added) throw std::invalid_argument(added.error());
+  }
 }
 
 // Each setting's values as a parse left them (what a flag, a variable or the file gave; none for a
@@ -208,6 +211,7 @@ RunFunction setup_serve(CLI::App& parent, const std::shared_ptr<ServeFlags>& fla
   add_access_flags(*app, options);
   add_callers_flags(*app, options.callers);
   add_call_flow_flags(*app, options.callers.twiml);
+  add_transfer_flags(*app, flags->transfer_allow);
   add_store_flags(*app, options);
   add_http_limit_flags(*app, options.http);
   add_deprecated_flags(*app, *flags);

@@ -21,7 +21,8 @@ namespace callproxy::cli {
 // What the flags fill besides ServeOptions, turned into options when serve runs.
 struct ServeFlags {
   proxy::ServeOptions options;
-  std::vector<std::string> allow;  // --backend-allow patterns
+  std::vector<std::string> allow;           // --backend-allow patterns
+  std::vector<std::string> transfer_allow;  // --transfer-allow patterns
   // --pin-api-timeout-ms / SERVER_API_TIMEOUT_MS (the Node service's, in milliseconds): applies
   // when --pin-api-timeout is not set.
   long long pin_api_timeout_ms = 0;
@@ -61,6 +62,8 @@ void add_callers_flags(CLI::App& app, proxy::CallersOptions& callers);
 void resolve_pin_api_timeout(ServeFlags& flags, const CLI::App& serve);
 // proxy/callers: the built-in call flow's words and rules.
 void add_call_flow_flags(CLI::App& app, proxy::TwimlOptions& twiml);
+// proxy/media: where a bot may transfer its call (checked by the call and by the flow).
+void add_transfer_flags(CLI::App& app, std::vector<std::string>& transfer_allow);
 // Old names that still work and say they are old; declared last, so listed last.
 void add_deprecated_flags(CLI::App& app, ServeFlags& flags);
 

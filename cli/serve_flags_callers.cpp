@@ -122,6 +122,37 @@ void add_call_flow_flags(CLI::App& app, proxy::TwimlOptions& twiml) {
       ->envname("CALLPROXY_TWIML_BACKEND")
       ->delimiter(',')
       ->check(check_backend_entry);
+  app.add_option("--after-stream", twiml.after_stream,
+                 "What a call does when its stream ends without a bot's decision (the bot gone, serve draining or "
+                 "killed): goodbye, reconnect (a new stream, up to --max-reconnects times), or dial:<+E.164 or "
+                 "sip:user@host> (a person)")
+      ->envname("CALLPROXY_AFTER_STREAM")
+      ->capture_default_str()
+      ->check([](const std::string& text) {
+        const auto policy = proxy::parse_after_stream(text);
+        return policy ? std::string() : policy.error();
+      });
+  app.add_option("--max-reconnects", twiml.max_reconnects,
+                 "New streams one call may get with --after-stream reconnect; then goodbye")
+      ->envname("CALLPROXY_MAX_RECONNECTS")
+      ->check(CLI::Range(0u, 100u))
+      ->capture_default_str();
+  app.add_option("--handoff-url", twiml.handoff_url,
+                 "Your TwiML app's URL a bot's {\"event\":\"end\",\"handoff\":{...}} redirects the call to, the "
+                 "handoff fields in its query (none: --after-stream applies)")
+      ->envname("CALLPROXY_HANDOFF_URL")
+      ->check([](const std::string& url) { return proxy::handoff_url_error(url); });
+}
+
+void add_transfer_flags(CLI::App& app, std::vector<std::string>& transfer_allow) {
+  app.option_defaults()->group(group::call_flow);
+  app.add_option("--transfer-allow", transfer_allow,
+                 "Where a bot may transfer its call: +15551234567, +1555* (a prefix; +* any number), "
+                 "sip:agent@pbx.example.com, sip:*@pbx.example.com (repeatable; comma-separated in the variable; "
+                 "none: no transfer)")
+      ->envname("CALLPROXY_TRANSFER_ALLOW")
+      ->delimiter(',')
+      ->check([](const std::string& pattern) { return proxy::transfer_pattern_error(pattern); });
 }
 
 void add_deprecated_flags(CLI::App& app, ServeFlags& flags) {

@@ -438,6 +438,17 @@ struct Server::Impl {
   void begin_drain() {
     draining = true;
     drain_deadline = std::chrono::steady_clock::now() + options.drain_timeout;
+    // With --after-stream reconnect, the call flow gives each call a new stream: its stream is
+    // closed now, and the flow's after-stream step reconnects it, through the load balancer, to
+    // an instance that stays (this one refuses new streams). Without it, calls get the drain
+    // timeout to end by themselves.
+    const auto policy = parse_after_stream(options.callers.twiml.after_stream);
+    if (policy && policy.value().kind == AfterStreamPolicy::Kind::reconnect && registry.size() > 0) {
+      calls_told_to_end = true;
+      spdlog::info("drain: handing {} live call{} over (--after-stream reconnect)", registry.size(),
+                   registry.size() == 1 ? "" : "s");
+      registry.shut_down_all();
+    }
     wait_for_calls();
   }
 

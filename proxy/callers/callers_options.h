@@ -5,7 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/result.h"
 
 #include "proxy/callers/pin_budget.h"
 #include "proxy/store/state_store.h"
@@ -40,7 +43,24 @@ struct TwimlOptions {
   unsigned gather_timeout = 10;       // <Gather timeout>, seconds of silence before the goodbye
   unsigned max_tries = 3;             // wrong PINs one call may enter before it is said goodbye to
   std::vector<std::string> backends;  // backendHosts for PINs that name no backend
+
+  // After the stream (docs/call-control.md): the flow's <Redirect> to /twiml/after-stream acts on
+  // the bot's decision, else on this policy: "goodbye", "reconnect" (a new stream, at most
+  // max_reconnects times per call), or "dial:<+E.164 or sip: URI>" (a person).
+  std::string after_stream = "goodbye";
+  unsigned max_reconnects = 3;
+  std::string handoff_url;  // where an "end" with handoff data goes; empty: the policy applies
 };
+
+// --after-stream, read: what a stream that ended without a decision leads to.
+struct AfterStreamPolicy {
+  enum class Kind { goodbye, reconnect, dial } kind = Kind::goodbye;
+  std::string dial;  // Kind::dial: the number or SIP URI
+};
+// An error names what the setting takes.
+Result<AfterStreamPolicy> parse_after_stream(std::string_view text);
+// --handoff-url: empty when fine (an absolute http:// or https:// URL without spaces), else why not.
+std::string handoff_url_error(std::string_view url);
 
 struct CallersOptions {
   std::string pins_file;  // empty: every PIN is refused (warned at start)

@@ -12,6 +12,7 @@
 #include "core/xml_writer.h"
 #include "proxy/callers/caller_id.h"
 #include "proxy/http/limited_log.h"
+#include "twilio/call_control.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/stream_token.h"
 
@@ -23,6 +24,9 @@ constexpr std::size_t max_call_sid_bytes = 64;
 // A <Start><Stream> (fork) lets the TwiML go on: the call is held with a pause as long as a call
 // may last on Twilio (4 hours), and ends when the caller hangs up.
 constexpr std::string_view fork_pause_seconds = "14400";
+// How long a call's stream (its backends, for a reconnect) and its reconnect count are kept: as
+// long as a call may last on Twilio.
+constexpr std::chrono::hours call_values_ttl{4};
 
 HttpResponse twiml(std::string xml) { return HttpResponse{200, "text/xml; charset=utf-8", std::move(xml), {}}; }
 
@@ -70,6 +74,17 @@ class Twiml {
     xml_.close();
     return say(options_.goodbye).hang_up();
   }
+  // A checked target (twilio::is_e164 or is_sip_uri): <Dial><Number> or <Dial><Sip>.
+  Twiml& dial(std::string_view to) {
+    xml_.open("Dial");
+    xml_.element(twilio::is_e164(to) ? "Number" : "Sip", {}, to);
+    xml_.close();
+    return *this;
+  }
+  Twiml& redirect(std::string_view url) {
+    xml_.element("Redirect", {{"method", "POST"}}, url);
+    return *this;
+  }
   XmlWriter& xml() { return xml_; }
   HttpResponse done() { return twiml(xml_.finish()); }
 
@@ -112,9 +127,15 @@ std::optional<unsigned> tries_of(const HttpRequest& request) {
   return tries;
 }
 
-HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& call_sid, const PinCheck& check) {
+// Where a stream goes and with what: what a PIN check gave, kept for a reconnect.
+struct StreamPlan {
+  std::string backend_hosts, backend_ids;  // JSON texts; empty: none
+};
+
+HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& call_sid, const StreamPlan& plan,
+                    bool reconnect = false) {
   const auto& options = api.options;
-  std::string hosts = names_any(check.backend_hosts) ? check.backend_hosts : std::string();
+  std::string hosts = names_any(plan.backend_hosts) ? plan.backend_hosts : std::string();
   if (hosts.empty() && !options.backends.empty()) hosts = dump_json(nlohmann::json(options.backends));
   if (api.signatures.public_url.empty() && !api.warned_host.exchange(true)) {
     spdlog::warn("TwiML flow: no --public-url: the <Stream> URL is built from the webhook's Host header "
@@ -130,21 +151,160 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   }
 
   Twiml out(options);
-  out.say(options.connecting);
+  if (!reconnect) out.say(options.connecting);
   auto& xml = out.xml();
   xml.open(fork ? "Start" : "Connect").open("Stream", {{"url", url}});
   const auto parameter = [&xml](std::string_view name, std::string_view value) {
     xml.empty("Parameter", {{"name", name}, {"value", value}});
   };
   if (!hosts.empty()) parameter("backendHosts", hosts);
-  if (names_any(check.backend_ids)) parameter("backendIds", check.backend_ids);
+  if (names_any(plan.backend_ids)) parameter("backendIds", plan.backend_ids);
   parameter("executionId", call_sid);
   parameter("streamMode", fork ? "fork" : "connect");
   if (!token.empty()) parameter("streamToken", token);
   xml.close().close();
   if (fork) xml.empty("Pause", {{"length", fork_pause_seconds}});
-  spdlog::info("TwiML flow: call {} streams to {}", call_sid, hosts.empty() ? "the --backend list" : hosts);
+  // Twilio goes on here once the stream's WebSocket is closed: the bot decided, or the stream
+  // ended without a decision (docs/call-control.md).
+  if (!fork) out.redirect(twiml_after_stream_url(api.signatures.public_url));
+  spdlog::info("TwiML flow: call {} {} {}", call_sid, reconnect ? "streams again to" : "streams to",
+               hosts.empty() ? "the --backend list" : hosts);
   return out.done();
+}
+
+// What a stream that ended without a decision leads to: --after-stream.
+void after_stream_policy(TwimlApi& api, const std::string& host, const std::string& call_sid, bool bot_ended,
+                         const Respond& respond) {
+  const auto& options = api.options;
+  auto& counts = api.callers.metrics.after_stream;
+  const auto policy = parse_after_stream(options.after_stream);  // checked at start
+  const auto kind = policy ? policy.value().kind : AfterStreamPolicy::Kind::goodbye;
+  if (kind == AfterStreamPolicy::Kind::dial) {
+    counts[AfterStream::dial].add();
+    spdlog::info("TwiML flow: call {}: the stream ended; dialling {}", call_sid, policy.value().dial);
+    return respond(Twiml(options).dial(policy.value().dial).done());
+  }
+  // A bot that let the caller go is not given them back.
+  if (kind == AfterStreamPolicy::Kind::goodbye || bot_ended) {
+    counts[AfterStream::goodbye].add();
+    return respond(goodbye(options));
+  }
+  // reconnect: as the PIN check had it, with a fresh token, --max-reconnects times per call.
+  auto& store = api.callers.store;
+  store.get_value(
+      "stream:" + call_sid, false, [&api, host, call_sid, respond](StoreResult<std::optional<std::string>> plan_text) {
+        const auto& options = api.options;
+        auto& counts = api.callers.metrics.after_stream;
+        if (!plan_text) {
+          store_error_log().write(plan_text.error());
+          counts[AfterStream::unavailable].add();
+          return respond(try_later(options));
+        }
+        if (!plan_text.value()) {
+          spdlog::info("TwiML flow: call {}: the stream ended and no stream is known for it to resume", call_sid);
+          counts[AfterStream::goodbye].add();
+          return respond(goodbye(options));
+        }
+        const auto parsed = nlohmann::json::parse(*plan_text.value(), nullptr, false);
+        StreamPlan plan;
+        if (parsed.is_object()) {
+          plan.backend_hosts = parsed.value("backendHosts", "");
+          plan.backend_ids = parsed.value("backendIds", "");
+        }
+        api.callers.store.increment(
+            "reconnects:" + call_sid, call_values_ttl,
+            [&api, host, call_sid, plan, respond](StoreResult<long long> count) {
+              const auto& options = api.options;
+              auto& counts = api.callers.metrics.after_stream;
+              if (!count) {
+                store_error_log().write(count.error());
+                counts[AfterStream::unavailable].add();
+                return respond(try_later(options));
+              }
+              if (count.value() > static_cast<long long>(options.max_reconnects)) {
+                spdlog::warn(
+                    "TwiML flow: call {}: its stream ended again after {} reconnect{} (--max-reconnects): goodbye",
+                    call_sid, options.max_reconnects, options.max_reconnects == 1 ? "" : "s");
+                counts[AfterStream::reconnects_spent].add();
+                return respond(goodbye(options));
+              }
+              counts[AfterStream::reconnect].add();
+              respond(stream(api, host, call_sid, plan, true));
+            });
+      });
+}
+
+// The bot's decision, as the flow carries it out.
+void act_on(TwimlApi& api, const std::string& host, const std::string& call_sid, const twilio::CallDecision& decision,
+            const Respond& respond) {
+  const auto& options = api.options;
+  auto& counts = api.callers.metrics.after_stream;
+  if (const auto* hangup = std::get_if<twilio::HangupDecision>(&decision)) {
+    counts[AfterStream::hangup].add();
+    return respond(Twiml(options).say(hangup->say).hang_up().done());
+  }
+  if (const auto* transfer = std::get_if<twilio::TransferDecision>(&decision)) {
+    // Checked when the bot sent it; again here, against this instance's list.
+    if (api.media.transfer_allow.allows(transfer->to)) {
+      counts[AfterStream::transfer].add();
+      spdlog::info("TwiML flow: call {}: transferred to {}", call_sid, transfer->to);
+      return respond(Twiml(options).dial(transfer->to).done());
+    }
+    spdlog::warn("TwiML flow: call {}: transfer to {} is not in this instance's --transfer-allow", call_sid,
+                 transfer->to);
+    return after_stream_policy(api, host, call_sid, true, respond);
+  }
+  const auto& end = std::get<twilio::EndDecision>(decision);
+  if (options.handoff_url.empty()) return after_stream_policy(api, host, call_sid, true, respond);
+  std::string url = options.handoff_url;
+  char separator = url.find('?') == std::string::npos ? '?' : '&';
+  for (const auto& [key, value] : end.handoff) {
+    url += separator;
+    url += twilio::percent_encode(key, "-_.~") + "=" + twilio::percent_encode(value, "-_.~");
+    separator = '&';
+  }
+  counts[AfterStream::handoff].add();
+  spdlog::info("TwiML flow: call {}: handed off to --handoff-url with {} field{}", call_sid, end.handoff.size(),
+               end.handoff.size() == 1 ? "" : "s");
+  respond(Twiml(options).redirect(url).done());
+}
+
+// POST /twiml/after-stream: Twilio is past <Connect><Stream>; the bot's decision, if any, is
+// taken (once: a second request finds none), else the policy applies.
+void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
+  const auto form = read_form(request);
+  if (form.call_sid.size() > max_call_sid_bytes) {
+    return respond(
+        HttpResponse::error(400, "field 'CallSid' is longer than " + std::to_string(max_call_sid_bytes) + " bytes"));
+  }
+  if (form.call_sid.empty()) return respond(HttpResponse::error(400, "field 'CallSid' is missing"));
+  api.callers.store.get_value(
+      "decision:" + form.call_sid, true,
+      [&api, host = request.header("Host"), call_sid = form.call_sid,
+       respond](StoreResult<std::optional<std::string>> decision) {
+        if (!decision) {
+          store_error_log().write(decision.error());
+          api.callers.metrics.after_stream[AfterStream::unavailable].add();
+          return respond(try_later(api.options));
+        }
+        if (decision.value()) {
+          auto parsed = twilio::read_call_control(*decision.value());
+          if (parsed && parsed.value()) return act_on(api, host, call_sid, *parsed.value(), respond);
+          spdlog::warn("TwiML flow: call {}: its kept decision cannot be read: the policy applies", call_sid);
+        }
+        after_stream_policy(api, host, call_sid, false, respond);
+      });
+}
+
+// What a reconnect needs, kept for the call: only a call that passed its PIN check can stream
+// again, and to where that check sent it. The answer does not wait for it (a store that cannot
+// keep it makes a later reconnect say goodbye).
+void keep_plan(TwimlApi& api, const std::string& call_sid, const StreamPlan& plan) {
+  const auto text = dump_json(nlohmann::json{{"backendHosts", plan.backend_hosts}, {"backendIds", plan.backend_ids}});
+  api.callers.store.put_value("stream:" + call_sid, text, call_values_ttl, [call_sid](StoreResult<Done> kept) {
+    if (!kept)
+      spdlog::warn("TwiML flow: call {}: its stream cannot be kept for a reconnect: {}", call_sid, kept.error());
+  });
 }
 
 void voice(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
@@ -195,7 +355,11 @@ void pin(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
             [&api, host = request.header("Host"), call_sid = form.call_sid, wrong, respond](const PinCheck& check) {
               const auto& options = api.options;
               switch (check.outcome) {
-                case PinCheck::Outcome::authenticated: return respond(stream(api, host, call_sid, check));
+                case PinCheck::Outcome::authenticated: {
+                  StreamPlan plan{check.backend_hosts, check.backend_ids};
+                  keep_plan(api, call_sid, plan);
+                  return respond(stream(api, host, call_sid, plan));
+                }
                 case PinCheck::Outcome::wrong: return respond(wrong(check.state.blocked));
                 case PinCheck::Outcome::refused: return respond(wrong(false));  // as /validate-pin: a wrong PIN
                 case PinCheck::Outcome::blocked: return respond(goodbye(options));
@@ -214,12 +378,48 @@ std::string twiml_stream_url(std::string_view public_url, std::string_view host)
   return with_scheme(without_trailing_slash(public_url), {{"https://", "wss://"}, {"http://", "ws://"}}) + "/media";
 }
 
+namespace {
+std::string http_base(std::string_view public_url) {
+  if (public_url.empty()) return {};
+  return with_scheme(without_trailing_slash(public_url), {{"wss://", "https://"}, {"ws://", "http://"}});
+}
+}  // namespace
+
 std::string twiml_pin_action(std::string_view public_url, unsigned tries) {
-  std::string base;
-  if (!public_url.empty()) {
-    base = with_scheme(without_trailing_slash(public_url), {{"wss://", "https://"}, {"ws://", "http://"}});
+  return http_base(public_url) + "/twiml/pin" + (tries > 0 ? "?tries=" + std::to_string(tries) : std::string());
+}
+
+std::string twiml_after_stream_url(std::string_view public_url) {
+  return http_base(public_url) + "/twiml/after-stream";
+}
+
+Result<AfterStreamPolicy> parse_after_stream(std::string_view text) {
+  if (text == "goodbye") return AfterStreamPolicy{AfterStreamPolicy::Kind::goodbye, {}};
+  if (text == "reconnect") return AfterStreamPolicy{AfterStreamPolicy::Kind::reconnect, {}};
+  if (text.substr(0, 5) == "dial:") {
+    const auto to = text.substr(5);
+    if (twilio::is_e164(to) || twilio::is_sip_uri(to)) {
+      return AfterStreamPolicy{AfterStreamPolicy::Kind::dial, std::string(to)};
+    }
   }
-  return base + "/twiml/pin" + (tries > 0 ? "?tries=" + std::to_string(tries) : std::string());
+  return Error{"'" + std::string(text.substr(0, 80)) +
+               "' is not an after-stream policy: goodbye, reconnect, or dial:<+E.164 number or sip:user@host>"};
+}
+
+std::string handoff_url_error(std::string_view url) {
+  if (url.empty()) return {};
+  const bool scheme = url.substr(0, 8) == "https://" || url.substr(0, 7) == "http://";
+  const auto host_at = url.find("://") + 3;
+  bool clean = url.size() <= 1024;
+  for (const char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#' || c == '"' || c == '<' || c == '>') {
+      clean = false;
+    }
+  }
+  if (scheme && clean && host_at < url.size() && url[host_at] != '/') return {};
+  return "'" + std::string(url.substr(0, 80)) +
+         "' is not a handoff URL: an absolute http:// or https:// URL of at most 1024 bytes, without spaces or "
+         "a fragment";
 }
 
 void add_twiml_routes(Router& router, TwimlApi& api) {
@@ -230,6 +430,10 @@ void add_twiml_routes(Router& router, TwimlApi& api) {
   router.add("POST", "/twiml/pin",
              signed_route(api.callers.signing, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
                pin(api, request, respond);
+             }));
+  router.add("POST", "/twiml/after-stream",
+             signed_route(api.callers.signing, [&api](const HttpRequest& request, const RouteParams&, Respond respond) {
+               after_stream(api, request, respond);
              }));
 }
 

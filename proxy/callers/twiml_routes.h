@@ -4,6 +4,8 @@
 //   POST /twiml/pin    (Digits, From, CallSid, ...; ?tries=N): the /validate-pin policy, then
 //                      <Connect><Stream> (or <Start><Stream> with --stream-mode fork), the
 //                      gather again, goodbye, or "try later"
+//   POST /twiml/after-stream (CallSid, ...): after the stream, the bot's decision (hangup,
+//                      transfer, handoff) or --after-stream (goodbye, reconnect, dial)
 // Both are signed routes; every answer is 200 text/xml except a malformed request (400).
 #pragma once
 
@@ -39,5 +41,8 @@ std::string twiml_stream_url(std::string_view public_url, std::string_view host)
 // Where the <Gather action> goes: --public-url made https:// (or http://) + "/twiml/pin", or the
 // relative "/twiml/pin" without one (Twilio resolves it against the webhook's own URL).
 std::string twiml_pin_action(std::string_view public_url, unsigned tries);
+// Where the flow goes once a <Connect><Stream> is over: --public-url (made http(s)://) +
+// "/twiml/after-stream", or that path alone without one.
+std::string twiml_after_stream_url(std::string_view public_url);
 
 }  // namespace callproxy::proxy

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -35,6 +36,12 @@ class CallRegistry {
     void leave() {
       if (auto* registry = std::exchange(registry_, nullptr)) registry->remove(id_);
     }
+    // This call now carries `call_sid` (Twilio's CallSid): a call of this process that carried it
+    // before has its own `replaced` run (it ends itself). One stream per CallSid: Twilio opens a
+    // new one for a call only once it is done with the old.
+    void carry(const std::string& call_sid, std::function<void()> replaced) {
+      if (registry_) registry_->carry(id_, call_sid, std::move(replaced));
+    }
 
    private:
     CallRegistry* registry_ = nullptr;
@@ -55,6 +62,27 @@ class CallRegistry {
   void remove(Id id) {
     std::lock_guard lock(mutex_);
     calls_.erase(id);
+    if (const auto it = sids_.find(id); it != sids_.end()) {
+      if (const auto carrier = carriers_.find(it->second); carrier != carriers_.end() && carrier->second.first == id) {
+        carriers_.erase(carrier);
+      }
+      sids_.erase(it);
+    }
+  }
+
+  // Call `id` carries `call_sid` from now on; the call that carried it before (if any, and still
+  // here) has its `replaced` run, outside the lock. `replaced` must be safe from any thread.
+  void carry(Id id, const std::string& call_sid, std::function<void()> replaced) {
+    std::function<void()> previous;
+    {
+      std::lock_guard lock(mutex_);
+      if (!calls_.count(id)) return;
+      auto& carrier = carriers_[call_sid];
+      if (carrier.second && carrier.first != id) previous = std::move(carrier.second);
+      carrier = {id, std::move(replaced)};
+      sids_[id] = call_sid;
+    }
+    if (previous) previous();
   }
 
   std::size_t size() const {
@@ -74,6 +102,8 @@ class CallRegistry {
  private:
   mutable std::mutex mutex_;
   std::unordered_map<Id, std::function<void()>> calls_;
+  std::unordered_map<std::string, std::pair<Id, std::function<void()>>> carriers_;  // by CallSid
+  std::unordered_map<Id, std::string> sids_;                                        // the CallSid each carrier carries
   Id last_id_ = 0;
 };
 

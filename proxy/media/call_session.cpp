@@ -33,6 +33,7 @@
 #include "proxy/media/recording.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/base64.h"
+#include "twilio/call_control.h"
 #include "twilio/media_message.h"
 #include "twilio/media_scan.h"
 #include "twilio/percent_encoding.h"
@@ -75,6 +76,7 @@ enum class PeerLog : std::size_t {
   reply_on_fork,
   reply_invalid,
   second_start,
+  decision,
   count
 };
 
@@ -691,6 +693,19 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
       for (auto& link : links_) link->finish();
     }
 
+    call_sid_ = admission.start.call_sid;
+    if (!call_sid_.empty()) {
+      // A newer stream for this call replaces this one (Twilio is done with it): it ends.
+      membership_.carry(call_sid_, [weak, &loop = loop_] {
+        asio::post(loop, [weak] {
+          auto self = weak.lock();
+          if (!self || self->ended_ || self->closing_) return;
+          self->metrics_.streams_replaced.add();
+          spdlog::info("call {}: a newer stream started for this call: this one ends", self->label_);
+          self->close_twilio(websocket::close_code::normal, "replaced by a newer stream for this call");
+        });
+      });
+    }
     if (!admission.execution_id.empty()) {
       execution_id_ = std::move(admission.execution_id);
       mark_owner_ = random_hex(32);  // unique to this stream, across instances too
@@ -780,6 +795,15 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     }
     const bool binary_audio = !parsed_reply;  // raw audio: only from a binary-frames primary
     if (parsed_reply && std::holds_alternative<twilio::UnknownMessage>(*parsed_reply)) {
+      // The bot steering the call (on either kind of stream: a Studio flow acts on it too).
+      auto control = twilio::read_call_control(text);
+      if (!control) {
+        metrics_.decisions_refused[DecisionRefusal::invalid].add();
+        peer_warn(PeerLog::decision, "control message from backend {} refused: {}", link.target().name(),
+                  control.error());
+        return;
+      }
+      if (control.value()) return on_decision(link, std::move(*control.value()));
       metrics_.replies_ignored.add();
       return;
     }
@@ -828,6 +852,50 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     // The backends that hear the primary's side hear what Twilio was given to play.
     if (std::holds_alternative<twilio::ReplyMedia>(reply)) feeds_.on_reply_audio(reply_bytes_);
     if (std::holds_alternative<twilio::ReplyClear>(reply)) feeds_.on_clear();
+  }
+
+  // ---- the bot's decision (twilio/call_control.h, docs/call-control.md) ----------------
+  // The primary decided how the call goes on: the decision is kept in the state store under the
+  // call's CallSid (any instance may answer Twilio's next request), then the stream is closed
+  // (1000) and Twilio goes on with the TwiML after <Connect>, whose after-stream step acts on it.
+  // One decision per stream; a refused one leaves the call as it was.
+  void on_decision(BackendLink& link, twilio::CallDecision decision) {
+    const auto name = twilio::decision_name(decision);
+    const auto refuse = [&](DecisionRefusal reason, std::string_view why) {
+      metrics_.decisions_refused[reason].add();
+      peer_warn(PeerLog::decision, "'{}' from backend {} refused: {}; the call goes on", name, link.target().name(),
+                why);
+    };
+    if (deciding_ || decided_ || closing_) return refuse(DecisionRefusal::repeated, "the stream has decided already");
+    if (call_sid_.empty() || call_sid_.size() > max_logged_sid_bytes) {
+      return refuse(DecisionRefusal::invalid, "the stream's start has no usable callSid");
+    }
+    if (const auto* transfer = std::get_if<twilio::TransferDecision>(&decision);
+        transfer && !options_.transfer_allow.allows(transfer->to)) {
+      return refuse(DecisionRefusal::not_allowed,
+                    fmt::format("{} is not in --transfer-allow", logged_text(transfer->to, 80)));
+    }
+    deciding_ = true;
+    spdlog::info("call {}: backend {} decided: {}", label_, link.target().name(), name);
+    const auto kind = static_cast<Decision>(decision.index());
+    context_.store.put_value("decision:" + call_sid_, twilio::write_call_decision(decision), options_.decision_ttl,
+                             [weak = weak_from_this(), &loop = loop_, kind](StoreResult<Done> kept) mutable {
+                               asio::post(loop, [weak, kept = std::move(kept), kind] {
+                                 if (auto self = weak.lock()) self->on_decision_kept(kept, kind);
+                               });
+                             });
+  }
+
+  void on_decision_kept(const StoreResult<Done>& kept, Decision kind) {
+    deciding_ = false;
+    if (!kept) {
+      metrics_.decisions_refused[DecisionRefusal::store_error].add();
+      spdlog::warn("call {}: the decision cannot be kept ({}): the call goes on", label_, kept.error());
+      return;
+    }
+    decided_ = true;
+    metrics_.decisions[kind].add();
+    close_twilio(websocket::close_code::normal, "the bot decided how the call goes on");
   }
 
   // The most a reply's payload may carry, decoded: --max-frame-bytes of Twilio's audio, or as
@@ -959,6 +1027,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   std::string label_;
   std::string stream_sid_;
   std::string execution_id_;
+  std::string call_sid_;         // the start's callSid, once admitted: what a decision is kept under
   std::string handshake_token_;  // ?token= of the handshake (never logged)
   std::string mark_owner_;       // this stream's token on the execution's mark
   FrameText connected_text_;
@@ -981,6 +1050,8 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   bool claiming_ = false;  // the stream's token is being claimed in the state store
   bool fork_ = false;      // a one-way stream: replies are not relayed
   bool stop_sent_ = false;
+  bool deciding_ = false;  // a decision is being kept in the state store
+  bool decided_ = false;   // kept: the stream is closing for it
   bool writing_ = false;
   bool closing_ = false;
   bool ended_ = false;

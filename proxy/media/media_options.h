@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "proxy/media/backend_allowlist.h"
+#include "proxy/media/transfer_allowlist.h"
 #include "twilio/backend_protocol.h"
 
 namespace callproxy::proxy {
@@ -57,6 +58,11 @@ struct MediaOptions {
   std::chrono::milliseconds stream_idle_timeout{15'000};
   std::size_t max_reply_queue = 1024;               // messages waiting to go to Twilio ...
   std::size_t max_reply_queue_bytes = 1024 * 1024;  // ... and their bytes
+
+  // A bot steering its call (twilio/call_control.h): where its primary may transfer it, and how
+  // long its decision waits in the state store for the flow's after-stream request.
+  TransferAllowlist transfer_allow;  // empty: no transfer
+  std::chrono::milliseconds decision_ttl{600'000};
 
   std::chrono::milliseconds execution_ttl{5'000};      // the Node service's 5 s "connected" mark ...
   std::chrono::milliseconds execution_refresh{4'000};  // ... refreshed every 4 s

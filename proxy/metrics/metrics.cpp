@@ -156,6 +156,17 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
           sum([](const Metrics& m) { return m.http_request_timeouts.value(); }));
   counter(out, "callproxy_store_errors_total", "State store operations that failed (the store down, busy or too slow)",
           sum([](const Metrics& m) { return m.store_errors.value(); }));
+  labelled(out, "callproxy_call_decisions_total", "Decisions bots made for their calls, kept for the after-stream step",
+           "decision", sum_labelled(&Metrics::decisions), std::array<const char*, 3>{"hangup", "transfer", "end"});
+  labelled(out, "callproxy_call_decisions_refused_total", "Bot control messages refused, by reason", "reason",
+           sum_labelled(&Metrics::decisions_refused),
+           std::array<const char*, 4>{"not_allowed", "invalid", "repeated", "store_error"});
+  labelled(out, "callproxy_after_stream_total", "What the call flow did after a stream ended, by outcome", "outcome",
+           sum_labelled(&Metrics::after_stream),
+           std::array<const char*, 8>{"hangup", "transfer", "handoff", "reconnect", "reconnects_spent", "dial",
+                                      "goodbye", "unavailable"});
+  counter(out, "callproxy_streams_replaced_total", "Streams ended because a newer stream started for the same CallSid",
+          sum([](const Metrics& m) { return m.streams_replaced.value(); }));
   LatencyHistogram::Snapshot latency;
   for (const auto* m : shards) latency += m->forward_latency.snapshot();
   out += latency.render("callproxy_forward_latency_seconds",

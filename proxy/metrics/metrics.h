@@ -29,6 +29,23 @@ enum class ParseSource : std::size_t { twilio, backend, count };
 enum class LinkState : std::size_t { connecting, open, reconnecting, count };
 enum class RefusedBackend : std::size_t { not_allowed, invalid, count };
 enum class PinBudget : std::size_t { global, source, count };  // failed-PIN budgets (pin_budget.h)
+// A bot's control messages (twilio/call_control.h): decisions kept for the call, by kind, and
+// those refused, by reason (a transfer --transfer-allow does not allow, a malformed message, a
+// second decision, a store that could not keep it).
+enum class Decision : std::size_t { hangup, transfer, end, count };
+enum class DecisionRefusal : std::size_t { not_allowed, invalid, repeated, store_error, count };
+// What the flow's after-stream route answered (docs/call-control.md).
+enum class AfterStream : std::size_t {
+  hangup,            // the bot's hangup
+  transfer,          // the bot's transfer: <Dial>
+  handoff,           // the bot's end: <Redirect> to --handoff-url
+  reconnect,         // no decision: a new stream
+  reconnects_spent,  // no decision, --max-reconnects already used: goodbye
+  dial,              // no decision: --after-stream dial:<number>
+  goodbye,           // no decision: --after-stream goodbye (or nothing to reconnect)
+  unavailable,       // the state store could not answer: try later, goodbye
+  count
+};
 // HTTP answers by status class (1xx: the 101 of a media stream).
 enum class StatusClass : std::size_t { informational, success, redirection, client_error, server_error, count };
 inline StatusClass status_class(int status) {
@@ -121,6 +138,10 @@ struct alignas(64) Metrics {
   Counter recording_errors;                     // recordings that could not be opened or written (the call went on)
   Counter recording_bytes;                      // audio bytes written to recordings
   Counter recording_frames_dropped;             // frames a recording lost: the writer was too far behind
+  LabelledCounter<Decision> decisions;
+  LabelledCounter<DecisionRefusal> decisions_refused;
+  LabelledCounter<AfterStream> after_stream;
+  Counter streams_replaced;  // streams ended because a newer one started for the same CallSid
   LatencyHistogram forward_latency;
   LatencyHistogram loop_lag;  // how late the loop's probe timer ran (server.cpp): time its work kept it from events
 

@@ -44,6 +44,18 @@ class CountedStore final : public StateStore {
   void blocked_callers(std::function<void(StoreResult<std::vector<CallerState>>)> done) override {
     store_->blocked_callers(counted(std::move(done)));
   }
+  void put_value(const std::string& key, const std::string& value, std::chrono::milliseconds ttl,
+                 std::function<void(StoreResult<Done>)> done) override {
+    store_->put_value(key, value, ttl, counted(std::move(done)));
+  }
+  void get_value(const std::string& key, bool remove,
+                 std::function<void(StoreResult<std::optional<std::string>>)> done) override {
+    store_->get_value(key, remove, counted(std::move(done)));
+  }
+  void increment(const std::string& key, std::chrono::milliseconds ttl,
+                 std::function<void(StoreResult<long long>)> done) override {
+    store_->increment(key, ttl, counted(std::move(done)));
+  }
   // A diagnostic Redis refuses by design: not a failure of the store.
   void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
     store_->count_records(std::move(done));

@@ -4,7 +4,9 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 #include "proxy/store/execution_marks.h"
@@ -115,18 +117,62 @@ class MemoryStore final : public StateStore {
     answer(std::move(done), std::move(out));
   }
 
+  void put_value(const std::string& key, const std::string& value, std::chrono::milliseconds ttl,
+                 std::function<void(StoreResult<Done>)> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      prune_if_due(now);
+      values_[key] = Value{value, now + ttl};
+    }
+    answer(std::move(done), Done{});
+  }
+
+  void get_value(const std::string& key, bool remove,
+                 std::function<void(StoreResult<std::optional<std::string>>)> done) override {
+    std::optional<std::string> value;
+    {
+      std::lock_guard lock(mutex_);
+      if (const auto it = values_.find(key); it != values_.end()) {
+        if (it->second.expires > Clock::now()) value = it->second.text;
+        if (remove || !value) values_.erase(it);
+      }
+    }
+    answer(std::move(done), std::move(value));
+  }
+
+  void increment(const std::string& key, std::chrono::milliseconds ttl,
+                 std::function<void(StoreResult<long long>)> done) override {
+    long long count = 0;
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      prune_if_due(now);
+      auto& value = values_[key];
+      if (value.expires <= now) value = Value{"0", now + ttl};
+      count = std::stoll(value.text) + 1;
+      value.text = std::to_string(count);
+    }
+    answer(std::move(done), count);
+  }
+
   void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
     RecordCounts counts;
     {
       std::lock_guard lock(mutex_);
       counts.attempts = attempts_.size();
       counts.stream_tokens = tokens_.size();
+      counts.values = values_.size();
     }
     counts.executions = marks_.size();
     answer(std::move(done), counts);
   }
 
  private:
+  struct Value {
+    std::string text;
+    Clock::time_point expires{};
+  };
   struct Attempts {
     int count = 0;
     Clock::time_point expires{};
@@ -158,6 +204,7 @@ class MemoryStore final : public StateStore {
     last_prune_ = now;
     std::erase_if(attempts_, [now](const auto& entry) { return entry.second.expires <= now; });
     std::erase_if(tokens_, [now](const auto& entry) { return entry.second <= now; });
+    std::erase_if(values_, [now](const auto& entry) { return entry.second.expires <= now; });
   }
 
   StoreLimits limits_;
@@ -165,6 +212,7 @@ class MemoryStore final : public StateStore {
   std::unordered_map<std::string, Attempts> attempts_;
   std::map<std::string, std::string> blocked_;
   std::unordered_map<std::string, Clock::time_point> tokens_;  // used stream tokens, until their claims expire
+  std::unordered_map<std::string, Value> values_;              // put_value's and increment's, until they expire
   Clock::time_point last_prune_{};
   ExecutionMarks marks_;
   StoreThread completions_{"memory store"};  // last: gone first, once its queue has run

@@ -169,6 +169,17 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then
 end
 return 0)";
 
+// A take: read and removed in one step (GETDEL is Redis 6.2's; this works on any Redis with Lua).
+constexpr const char* take_script = R"(
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v)";
+// A counter that expires ARGV[1] ms after its first increment (PEXPIRE NX is Redis 7's).
+constexpr const char* increment_script = R"(
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n)";
+
 constexpr std::string_view node_blocked_prefix = "blocked-callers-";
 constexpr std::string_view node_attempts_prefix = "auth-attempts-";
 constexpr std::string_view node_execution_prefix = "executions-";
@@ -333,6 +344,33 @@ class RedisStore final : public StateStore {
           std::move(answer));
     }
     command({"EVAL", unblock_script, "2", key("attempts:", id), key("blocked", ""), id}, std::move(answer));
+  }
+  // Always callproxy's own keys, Node keys or not: the Node service had no such values.
+  void put_value(const std::string& key_name, const std::string& value, std::chrono::milliseconds ttl,
+                 std::function<void(StoreResult<Done>)> done) override {
+    command({"SET", key("value:", key_name), value, "PX", std::to_string(std::max<std::int64_t>(ttl.count(), 1))},
+            as_done(std::move(done)));
+  }
+  void get_value(const std::string& key_name, bool remove,
+                 std::function<void(StoreResult<std::optional<std::string>>)> done) override {
+    auto answer = [done = std::move(done)](StoreResult<Reply> r) {
+      if (!r) return done(Error{r.error()});
+      if (r.value().kind == Reply::Kind::nil) return done(std::optional<std::string>());
+      if (r.value().kind != Reply::Kind::string) return done(Error{"unexpected reply from Redis"});
+      done(std::optional<std::string>(std::move(r.value().text)));
+    };
+    if (remove) return command({"EVAL", take_script, "1", key("value:", key_name)}, std::move(answer));
+    command({"GET", key("value:", key_name)}, std::move(answer));
+  }
+  void increment(const std::string& key_name, std::chrono::milliseconds ttl,
+                 std::function<void(StoreResult<long long>)> done) override {
+    command({"EVAL", increment_script, "1", key("value:", key_name),
+             std::to_string(std::max<std::int64_t>(ttl.count(), 1))},
+            [done = std::move(done)](StoreResult<Reply> r) {
+              if (!r) return done(Error{r.error()});
+              if (r.value().kind != Reply::Kind::integer) return done(Error{"unexpected reply from Redis"});
+              done(r.value().integer);
+            });
   }
   void count_records(std::function<void(StoreResult<RecordCounts>)> done) override {
     asio::post(loop_, [done = std::move(done)] {

@@ -130,6 +130,11 @@ class SqliteStore final : public StateStore {
         // a token's life does not make it usable again, and processes sharing the file share them.
         exec("CREATE TABLE IF NOT EXISTS stream_tokens (id TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL)");
         exec("CREATE INDEX IF NOT EXISTS stream_tokens_expiry ON stream_tokens (expires_ms)");
+        // A call's values (its bot's decision, how it was streamed, its reconnects): in the file,
+        // so that another process on it, or this one restarted, can act on the call.
+        exec("CREATE TABLE IF NOT EXISTS call_values (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+             "expires_ms INTEGER NOT NULL)");
+        exec("CREATE INDEX IF NOT EXISTS call_values_expiry ON call_values (expires_ms)");
       }
     } catch (const std::exception& e) {
       sqlite3_close(db_);
@@ -176,6 +181,53 @@ class SqliteStore final : public StateStore {
       const bool claimed = sqlite3_changes(db_) > 0;
       prune_if_due();
       return claimed;
+    });
+  }
+
+  void put_value(const std::string& key, const std::string& value, milliseconds ttl,
+                 std::function<void(StoreResult<Done>)> done) override {
+    run<Done>(std::move(done), [this, key, value, ttl] {
+      Statement(db_, "INSERT OR REPLACE INTO call_values (key, value, expires_ms) VALUES (?1, ?2, ?3)")
+          .bind(1, key)
+          .bind(2, value)
+          .bind(3, now_ms() + ttl.count())
+          .step();
+      prune_if_due();
+      return Done{};
+    });
+  }
+
+  void get_value(const std::string& key, bool remove,
+                 std::function<void(StoreResult<std::optional<std::string>>)> done) override {
+    run<std::optional<std::string>>(std::move(done), [this, key, remove]() -> std::optional<std::string> {
+      // One statement either way, so a take is atomic for every connection to the file.
+      Statement q(db_, remove ? "DELETE FROM call_values WHERE key = ?1 RETURNING value, expires_ms"
+                              : "SELECT value, expires_ms FROM call_values WHERE key = ?1");
+      if (!q.bind(1, key).step()) return std::nullopt;
+      std::optional<std::string> value;
+      if (q.integer(1) > now_ms()) value = q.text(0);
+      while (q.step()) {
+      }
+      return value;
+    });
+  }
+
+  void increment(const std::string& key, milliseconds ttl, std::function<void(StoreResult<long long>)> done) override {
+    run<long long>(std::move(done), [this, key, ttl] {
+      const auto now = now_ms();
+      // An expired counter starts again at one, with a new expiry; a live one keeps its own.
+      Statement q(db_,
+                  "INSERT INTO call_values (key, value, expires_ms) VALUES (?1, '1', ?2) ON CONFLICT(key) DO UPDATE "
+                  "SET value = CASE WHEN expires_ms <= ?3 THEN '1' ELSE CAST(CAST(value AS INTEGER) + 1 AS TEXT) END, "
+                  "expires_ms = CASE WHEN expires_ms <= ?3 THEN excluded.expires_ms ELSE expires_ms END "
+                  "RETURNING CAST(value AS INTEGER)");
+      q.bind(1, key).bind(2, now + ttl.count()).bind(3, now);
+      if (!q.step()) throw std::runtime_error("sqlite: increment returned no row");
+      const long long count = q.integer(0);
+      while (q.step()) {
+      }
+      prune_if_due();
+      return count;
     });
   }
 
@@ -254,8 +306,10 @@ class SqliteStore final : public StateStore {
       attempts.step();
       Statement tokens(db_, "SELECT COUNT(*) FROM stream_tokens");
       tokens.step();
+      Statement values(db_, "SELECT COUNT(*) FROM call_values");
+      values.step();
       return RecordCounts{static_cast<std::size_t>(attempts.integer(0)), marks_.size(),
-                          static_cast<std::size_t>(tokens.integer(0))};
+                          static_cast<std::size_t>(tokens.integer(0)), static_cast<std::size_t>(values.integer(0))};
     });
   }
 
@@ -298,6 +352,7 @@ class SqliteStore final : public StateStore {
     try {
       Statement(db_, "DELETE FROM auth_attempts WHERE expires_ms <= ?1").bind(1, now_ms()).step();
       Statement(db_, "DELETE FROM stream_tokens WHERE expires_ms <= ?1").bind(1, now_ms()).step();
+      Statement(db_, "DELETE FROM call_values WHERE expires_ms <= ?1").bind(1, now_ms()).step();
       last_prune_ = now;
     } catch (const std::exception& e) {
       spdlog::warn("state store: cannot remove expired attempts and tokens from {}: {}", describe(), e.what());

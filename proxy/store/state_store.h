@@ -60,6 +60,7 @@ struct RecordCounts {
   std::size_t attempts = 0;       // callers with failed PIN attempts
   std::size_t executions = 0;     // "connected" marks
   std::size_t stream_tokens = 0;  // used stream tokens
+  std::size_t values = 0;         // put_value's values and increment's counters
 };
 
 class StateStore {
@@ -94,6 +95,21 @@ class StateStore {
   // Unblocks and clears attempts; the result says whether the caller was blocked.
   virtual void unblock(const std::string& id, std::function<void(StoreResult<bool>)> done) = 0;
   virtual void blocked_callers(std::function<void(StoreResult<std::vector<CallerState>>)> done) = 0;
+
+  // Values of one call that any instance may have to act on (docs/call-control.md): the decision
+  // a bot made (decision:<CallSid>), how the call was streamed (stream:<CallSid>) and how often it
+  // reconnected (reconnects:<CallSid>). Each expires `ttl` after it was written. Keys are
+  // serve's own ("decision:" + a bounded CallSid); values are bounded by their writers.
+  virtual void put_value(const std::string& key, const std::string& value, std::chrono::milliseconds ttl,
+                         std::function<void(StoreResult<Done>)> done) = 0;
+  // The value, or nullopt when there is none (or it expired). With `remove`, atomically read and
+  // removed: of two instances taking one decision, one gets it.
+  virtual void get_value(const std::string& key, bool remove,
+                         std::function<void(StoreResult<std::optional<std::string>>)> done) = 0;
+  // Adds one to a counter and answers its new value (1 for the first); the counter expires `ttl`
+  // after its first increment. Atomic across everyone who shares the store.
+  virtual void increment(const std::string& key, std::chrono::milliseconds ttl,
+                         std::function<void(StoreResult<long long>)> done) = 0;
 
   // For tests and diagnostics: what the store holds. Redis, whose keys expire by themselves (and
   // which other instances share), answers an error.

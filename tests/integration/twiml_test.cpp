@@ -148,8 +148,11 @@ TEST_CASE("TwiML pin: the right PIN connects a stream with backendHosts, backend
                                   "--stream-token-secret", test::secrets::stream_token_secret});
   const auto sid = call_sid_for(10);
   const auto root = twiml_of(post_form(serve.port, "/twiml/pin", webhook("+15551110000", sid, test::secrets::pin)));
-  REQUIRE(root.child_names() == Names{"Say", "Connect"});
+  REQUIRE(root.child_names() == Names{"Say", "Connect", "Redirect"});
   CHECK(root.child("Say").text == "Connecting you now.");
+  // Once the stream is over, Twilio asks the flow what comes next (docs/call-control.md).
+  CHECK(root.child("Redirect").text == "/twiml/after-stream");
+  CHECK(root.child("Redirect").at("method") == "POST");
   const auto& stream = root.child("Connect").child("Stream");
   CHECK(stream.at("url") == "wss://127.0.0.1:" + std::to_string(serve.port) + "/media");
   auto params = parameters_of(stream);
@@ -299,7 +302,16 @@ TEST_CASE("TwiML routes are signed routes: unsigned 400, wrong 403, rightly sign
   CHECK(post_form(serve.port, "/twiml/pin?tries=2", pin_params, {{"X-Twilio-Signature", pin_sig}}).status == 403);
   const auto connected = twiml_of(
       post_form(serve.port, "/twiml/pin?tries=1", pin_params, {{"X-Twilio-Signature", pin_sig}}));
-  CHECK(connected.child_names() == Names{"Say", "Connect"});
+  CHECK(connected.child_names() == Names{"Say", "Connect", "Redirect"});
+  // The after-stream step is signed like the rest.
+  const auto after_params = webhook("+15557770000", call_sid_for(70));
+  CHECK(post_form(serve.port, "/twiml/after-stream", after_params).status == 400);
+  const auto after_sig = twilio::compute_signature(token, base + "/twiml/after-stream", after_params);
+  test::secrets::remember(after_sig);
+  CHECK(post_form(serve.port, "/twiml/after-stream", after_params, {{"X-Twilio-Signature", forged}}).status == 403);
+  const auto after = twiml_of(
+      post_form(serve.port, "/twiml/after-stream", after_params, {{"X-Twilio-Signature", after_sig}}));
+  CHECK(after.child_names() == Names{"Say", "Hangup"});  // no decision, --after-stream goodbye
 }
 
 TEST_CASE("one --public-url serves both kinds of signed URL: https:// for webhooks, wss:// for the stream",
@@ -320,6 +332,7 @@ TEST_CASE("one --public-url serves both kinds of signed URL: https:// for webhoo
     test::secrets::remember(pin_sig);
     const auto connect = twiml_of(post_form(serve.port, "/twiml/pin", pin_params, {{"X-Twilio-Signature", pin_sig}}));
     CHECK(connect.child("Connect").child("Stream").at("url") == "wss://calls.example.com/media");
+    CHECK(connect.child("Redirect").text == "https://calls.example.com/twiml/after-stream");
     const auto media_sig = twilio::compute_signature(token, "wss://calls.example.com/media", {});
     test::secrets::remember(media_sig);
     CHECK_NOTHROW(test::WsClient(serve.port, "/media", {{"X-Twilio-Signature", media_sig}}));

@@ -9,6 +9,8 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -244,6 +246,107 @@ TEST_CASE("a stream token is claimed once, until its claim expires, in every sto
       return answers == 20;
     }));
     CHECK(won == 1);
+  }
+}
+
+namespace {
+
+std::optional<std::string> get(proxy::StateStore& store, const std::string& key, bool remove = false) {
+  const auto r = wait_for<std::optional<std::string>>([&](auto done) { store.get_value(key, remove, done); });
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+void put(proxy::StateStore& store, const std::string& key, const std::string& value, std::chrono::milliseconds ttl) {
+  REQUIRE(wait_for<proxy::Done>([&](auto done) { store.put_value(key, value, ttl, done); }).ok());
+}
+
+long long increment(proxy::StateStore& store, const std::string& key, std::chrono::milliseconds ttl = 60s) {
+  const auto r = wait_for<long long>([&](auto done) { store.increment(key, ttl, done); });
+  REQUIRE(r.ok());
+  return r.value();
+}
+
+}  // namespace
+
+TEST_CASE("a call's values: put, read, taken once, counted, and gone when they expire, in every store",
+          "[store][call-values]") {
+  for (const std::string kind : {"memory", "sqlite", "redis", "redis-callproxy"}) {
+    INFO(kind);
+    StoreUnderTest under_test(kind);
+    auto& store = *under_test.store;
+    CHECK_FALSE(get(store, "decision:CA1").has_value());
+    put(store, "decision:CA1", R"({"event":"hangup"})", 60s);
+    CHECK(get(store, "decision:CA1") == R"({"event":"hangup"})");  // a read leaves it
+    put(store, "decision:CA1", "second", 60s);                     // a write replaces it
+    CHECK(get(store, "decision:CA1", true) == "second");           // a take removes it
+    CHECK_FALSE(get(store, "decision:CA1", true).has_value());
+    CHECK_FALSE(get(store, "decision:CA2").has_value());  // keys are separate
+
+    // Any bytes a value may hold come back as they were.
+    const std::string text = "caf\xc3\xa9 \"quoted\" & <b> 'x' \\ \n line";
+    put(store, "stream:CA1", text, 60s);
+    CHECK(get(store, "stream:CA1") == text);
+
+    // Expiry.
+    put(store, "decision:CA3", "soon gone", 100ms);
+    CHECK(test::eventually([&] { return !get(store, "decision:CA3").has_value(); }, 5s));
+
+    // Counters count from one, and start again once expired.
+    CHECK(increment(store, "reconnects:CA1") == 1);
+    CHECK(increment(store, "reconnects:CA1") == 2);
+    CHECK(increment(store, "reconnects:CA2") == 1);
+    CHECK(increment(store, "reconnects:CA4", 150ms) == 1);
+    CHECK(increment(store, "reconnects:CA4", 150ms) == 2);
+    CHECK(test::eventually([&] { return increment(store, "reconnects:CA4", 60s) == 1; }, 5s));
+    CHECK(increment(store, "reconnects:CA4") == 2);  // a live counter keeps counting (and its expiry)
+
+    // Of takes made at once, one gets the value; of increments made at once, each gets its own count.
+    put(store, "decision:CA5", "once", 60s);
+    std::mutex mutex;
+    int answers = 0, got = 0;
+    std::set<long long> counts;
+    for (int i = 0; i < 20; ++i) {
+      store.get_value("decision:CA5", true, [&](proxy::StoreResult<std::optional<std::string>> r) {
+        std::lock_guard lock(mutex);
+        ++answers;
+        if (r.ok() && r.value()) ++got;
+      });
+      store.increment("reconnects:CA5", 60s, [&](proxy::StoreResult<long long> r) {
+        std::lock_guard lock(mutex);
+        ++answers;
+        if (r.ok()) counts.insert(r.value());
+      });
+    }
+    REQUIRE(test::eventually([&] {
+      std::lock_guard lock(mutex);
+      return answers == 40;
+    }));
+    CHECK(got == 1);
+    CHECK(counts.size() == 20);
+    CHECK(*counts.rbegin() == 20);
+  }
+}
+
+TEST_CASE("a call's decision written through one store is taken once through another on the same file or Redis",
+          "[store][call-values]") {
+  for (const std::string kind : {"sqlite", "redis"}) {
+    INFO(kind);
+    StoreUnderTest under_test(kind);
+    std::unique_ptr<proxy::StateStore> other;
+    if (kind == "sqlite") other = proxy::make_sqlite_store(under_test.db.path);
+    if (kind == "redis") {
+      proxy::StoreSpec::Redis spec;
+      spec.host = "127.0.0.1";
+      spec.port = under_test.redis->port();
+      other = proxy::make_redis_store(spec);
+    }
+    put(*under_test.store, "decision:CA9", "transfer", 60s);
+    CHECK(increment(*under_test.store, "reconnects:CA9") == 1);
+    CHECK(increment(*other, "reconnects:CA9") == 2);
+    CHECK(get(*other, "decision:CA9", true) == "transfer");
+    CHECK_FALSE(get(*under_test.store, "decision:CA9", true).has_value());
+    other.reset();
   }
 }
 
