@@ -21,9 +21,10 @@ namespace {
 
 // Longest CallSid taken (Twilio's are 34 characters); it becomes a stream parameter and log text.
 constexpr std::size_t max_call_sid_bytes = 64;
-// A <Start><Stream> (fork) lets the TwiML go on: the call is held with a pause as long as a call
-// may last on Twilio (4 hours), and ends when the caller hangs up.
-constexpr std::string_view fork_pause_seconds = "14400";
+// A <Start><Stream> (fork) lets the TwiML go on: the call is held with short pauses, after each
+// of which Twilio asks /twiml/after-stream?poll=1 whether the stream still runs (as the Studio
+// flow polls /executions): once it has ended, the after-stream step acts.
+constexpr std::string_view fork_poll_seconds = "5";
 // How long a call's stream (its backends, for a reconnect) and its reconnect count are kept: as
 // long as a call may last on Twilio.
 constexpr std::chrono::hours call_values_ttl{4};
@@ -85,6 +86,11 @@ class Twiml {
     xml_.element("Redirect", {{"method", "POST"}}, url);
     return *this;
   }
+  // While a forked stream runs: a pause, then Twilio asks again.
+  Twiml& hold_fork(std::string_view public_url) {
+    xml_.empty("Pause", {{"length", fork_poll_seconds}});
+    return redirect(twiml_after_stream_url(public_url) + "?poll=1");
+  }
   XmlWriter& xml() { return xml_; }
   HttpResponse done() { return twiml(xml_.finish()); }
 
@@ -132,8 +138,9 @@ struct StreamPlan {
   std::string backend_hosts, backend_ids;  // JSON texts; empty: none
 };
 
+// `reconnect`: the how-manieth new stream this is for the call (0: the first).
 HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& call_sid, const StreamPlan& plan,
-                    bool reconnect = false) {
+                    long long reconnect = 0) {
   const auto& options = api.options;
   std::string hosts = names_any(plan.backend_hosts) ? plan.backend_hosts : std::string();
   if (hosts.empty() && !options.backends.empty()) hosts = dump_json(nlohmann::json(options.backends));
@@ -146,10 +153,15 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   std::string token;
   if (!api.media.stream_token_secret.empty()) {
     const auto now = api.now().time_since_epoch();
-    const auto expires = std::chrono::duration_cast<std::chrono::seconds>(now + api.media.stream_token_ttl).count();
+    // A token is used once, and one minted in the same second for the same call and backends
+    // would be the same text: each reconnect's expires a second later than the one before.
+    const auto expires = std::chrono::duration_cast<std::chrono::seconds>(now + api.media.stream_token_ttl).count() +
+                         reconnect;
     token = twilio::mint_stream_token(api.media.stream_token_secret, call_sid, hosts, expires);
   }
 
+  spdlog::info("TwiML flow: call {} {} {}", call_sid, reconnect ? "streams again to" : "streams to",
+               hosts.empty() ? "the --backend list" : hosts);
   Twiml out(options);
   if (!reconnect) out.say(options.connecting);
   auto& xml = out.xml();
@@ -163,12 +175,10 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   parameter("streamMode", fork ? "fork" : "connect");
   if (!token.empty()) parameter("streamToken", token);
   xml.close().close();
-  if (fork) xml.empty("Pause", {{"length", fork_pause_seconds}});
-  // Twilio goes on here once the stream's WebSocket is closed: the bot decided, or the stream
-  // ended without a decision (docs/call-control.md).
-  if (!fork) out.redirect(twiml_after_stream_url(api.signatures.public_url));
-  spdlog::info("TwiML flow: call {} {} {}", call_sid, reconnect ? "streams again to" : "streams to",
-               hosts.empty() ? "the --backend list" : hosts);
+  // Twilio goes on here once the stream's WebSocket is closed (a fork: at once, and polls): the
+  // bot decided, or the stream ended without a decision (docs/call-control.md).
+  if (fork) return out.hold_fork(api.signatures.public_url).done();
+  out.redirect(twiml_after_stream_url(api.signatures.public_url));
   return out.done();
 }
 
@@ -229,7 +239,7 @@ void after_stream_policy(TwimlApi& api, const std::string& host, const std::stri
                 return respond(goodbye(options));
               }
               counts[AfterStream::reconnect].add();
-              respond(stream(api, host, call_sid, plan, true));
+              respond(stream(api, host, call_sid, plan, count.value()));
             });
       });
 }
@@ -269,8 +279,11 @@ void act_on(TwimlApi& api, const std::string& host, const std::string& call_sid,
   respond(Twiml(options).redirect(url).done());
 }
 
-// POST /twiml/after-stream: Twilio is past <Connect><Stream>; the bot's decision, if any, is
-// taken (once: a second request finds none), else the policy applies.
+void after_stream_step(TwimlApi& api, const HttpRequest& request, const Respond& respond);
+
+// POST /twiml/after-stream: Twilio is past <Connect><Stream> (or, ?poll=1, holds a forked
+// stream's call); the bot's decision, if any, is taken (once: a second request finds none), else
+// the policy applies.
 void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
   const auto form = read_form(request);
   if (form.call_sid.size() > max_call_sid_bytes) {
@@ -278,6 +291,27 @@ void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& resp
         HttpResponse::error(400, "field 'CallSid' is longer than " + std::to_string(max_call_sid_bytes) + " bytes"));
   }
   if (form.call_sid.empty()) return respond(HttpResponse::error(400, "field 'CallSid' is missing"));
+  bool poll = false;
+  for (const auto& [key, value] : twilio::parse_form(request.query())) {
+    if (key == "poll") poll = value == "1";
+  }
+  if (poll) {
+    // A forked stream's call, held: on while its stream runs (the stream marks the CallSid, its
+    // executionId, connected). A store that cannot say keeps the call held, not hung up on.
+    return api.callers.store.is_connected(
+        form.call_sid, [&api, request_copy = request, respond](StoreResult<bool> connected) {
+          if (!connected || connected.value()) {
+            if (!connected) store_error_log().write(connected.error());
+            return respond(Twiml(api.options).hold_fork(api.signatures.public_url).done());
+          }
+          after_stream_step(api, request_copy, respond);
+        });
+  }
+  after_stream_step(api, request, respond);
+}
+
+void after_stream_step(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
+  const auto form = read_form(request);
   api.callers.store.get_value(
       "decision:" + form.call_sid, true,
       [&api, host = request.header("Host"), call_sid = form.call_sid,

@@ -80,6 +80,10 @@ backend = {
     "twilio-media": compact(media("QQ==")),
     "unknown": compact({"event": "hello", "x": [1, {"y": None}]}),
     "not-an-object": "[\"media\"]",
+    "control-hangup": compact({"event": "hangup", "say": "Thank you for calling."}),
+    "control-transfer-number": compact({"event": "transfer", "to": "+15551234567"}),
+    "control-transfer-sip": compact({"event": "transfer", "to": "sip:agent@pbx.example.com:5061"}),
+    "control-end": compact({"event": "end", "handoff": {"intent": "billing", "account": 1234, "vip": True}}),
 }
 for name, text in backend.items():
     write("backend_protocol", name + ".json", text)

@@ -18,6 +18,7 @@
 #include "support/redis_server.h"
 #include "support/test_secrets.h"
 #include "support/twilio_webhook.h"
+#include "support/twiml_flow.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
 #include "support/xml_reader.h"
@@ -42,33 +43,13 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-using test::form_body;
+using test::call_sid_for;
+using test::Names;
+using test::parameters_of;
+using test::post_form;
+using test::StreamCall;
+using test::twiml_of;
 using test::webhook;
-
-test::HttpReply post_form(unsigned short port, const std::string& target, const twilio::RequestParams& params,
-                          std::map<std::string, std::string> headers = {}) {
-  headers["Content-Type"] = "application/x-www-form-urlencoded";
-  return test::http_request(port, "POST", target, headers, form_body(params));
-}
-
-// The TwiML of a 200 answer, parsed (the test fails on anything not well-formed).
-XmlElement twiml_of(const test::HttpReply& reply) {
-  INFO(reply.body);
-  REQUIRE(reply.status == 200);
-  CHECK(reply.headers.at("content-type").rfind("text/xml", 0) == 0);
-  auto root = test::parse_xml(reply.body);
-  REQUIRE(root.name == "Response");
-  return root;
-}
-
-using Names = std::vector<std::string>;
-
-// The <Parameter>s of a <Stream> as a map.
-std::map<std::string, std::string> parameters_of(const XmlElement& stream) {
-  std::map<std::string, std::string> out;
-  for (const auto* p : stream.children_named("Parameter")) out[p->at("name")] = p->at("value");
-  return out;
-}
 
 // A goodbye: what the caller hears, then the hang-up.
 void check_goodbye(const XmlElement& root, const std::vector<std::string>& said) {
@@ -93,27 +74,6 @@ const XmlElement& check_gather(const XmlElement& root, const std::string& action
   CHECK(root.children[root.children.size() - 2].text == goodbye);
   return gather;
 }
-
-std::string call_sid_for(int n) {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "CA%032d", n);
-  return buffer;
-}
-
-// A media stream as Twilio opens it for a call, with the <Stream>'s parameters as its custom ones.
-struct StreamCall {
-  StreamCall(unsigned short port, const std::string& call_sid, std::map<std::string, std::string> params,
-             const std::string& target = "/media")
-      : writer({"AC0123456789abcdef0123456789abcdef", call_sid, "MZ0123456789abcdef0123456789abcdef"},
-               std::move(params)),
-        ws(port, target) {}
-  void start() {
-    ws.send_text(writer.connected());
-    ws.send_text(writer.start());
-  }
-  testclient::TwilioStreamWriter writer;
-  test::WsClient ws;
-};
 
 }  // namespace
 
@@ -252,16 +212,38 @@ TEST_CASE("TwiML: a state store that cannot answer says try later and hangs up",
                 try_later);
 }
 
-TEST_CASE("TwiML pin with --stream-mode fork starts a one-way stream and holds the call", "[twiml][stream-mode]") {
+TEST_CASE("TwiML pin with --stream-mode fork starts a one-way stream and holds the call while it runs",
+          "[twiml][stream-mode]") {
+  test::BackendServer backend;
   auto serve = test::start_serve({"--pins-file", demo_pins, "--stream-mode", "fork", "--public-url",
                                   "https://calls.example.com", "--twiml-backend", "10.0.0.5:8900"});
-  const auto root = twiml_of(post_form(serve.port, "/twiml/pin", webhook("+15555550000", call_sid_for(50), "1234")));
-  REQUIRE(root.child_names() == Names{"Say", "Start", "Pause"});
+  const auto sid = call_sid_for(50);
+  const auto root = twiml_of(post_form(serve.port, "/twiml/pin", webhook("+15555550000", sid, "1234")));
+  REQUIRE(root.child_names() == Names{"Say", "Start", "Pause", "Redirect"});
   const auto& stream = root.child("Start").child("Stream");
   CHECK(stream.at("url") == "wss://calls.example.com/media");
   CHECK(parameters_of(stream).at("streamMode") == "fork");
   CHECK(parameters_of(stream).at("backendHosts") == R"(["localhost:8888"])");  // the PIN's own backends win
-  CHECK(std::stoi(root.child("Pause").at("length")) >= 3600);
+  // Held a few seconds at a time: then Twilio asks whether the stream still runs.
+  CHECK(root.child("Pause").at("length") == "5");
+  const auto poll_url = root.child("Redirect").text;
+  CHECK(poll_url == "https://calls.example.com/twiml/after-stream?poll=1");
+  const auto poll = [&] {
+    return twiml_of(post_form(serve.port, "/twiml/after-stream?poll=1", webhook("+15555550000", sid)));
+  };
+  // The stream runs: held again.
+  auto params = parameters_of(stream);
+  params["backendHosts"] = json::array({backend.host_port()}).dump();
+  StreamCall call(serve.port, sid, params);
+  call.start();
+  REQUIRE(backend.wait_for_messages(1));
+  CHECK(poll().child_names() == Names{"Pause", "Redirect"});
+  // Its bot hangs up: the next poll carries it out.
+  backend.send_text(R"({"event":"hangup","say":"Bye."})");
+  REQUIRE(call.ws.wait_closed());
+  const auto after = poll();
+  REQUIRE(after.child_names() == Names{"Say", "Hangup"});
+  CHECK(after.child("Say").text == "Bye.");
   CHECK(serve.process->err().find("no --public-url") == std::string::npos);
   // With --public-url the gather's action is absolute, for a proxy that serves us under a path.
   const auto gather = twiml_of(post_form(serve.port, "/twiml/voice", webhook("+15555550001", call_sid_for(51))));
@@ -634,6 +616,11 @@ TEST_CASE("assets/studio-flow.json is a flow whose every URL is a route serve an
         CHECK(params.at("backendHosts") == "{{widgets.validate_pin.parsed.backendHosts}}");
         CHECK(params.at("executionId") == "{{flow.sid}}");
         streams = true;
+      } else if (state.at("type") == "add-twiml-redirect") {
+        // Studio hands the call to serve's TwiML: posted as Twilio posts a webhook.
+        CHECK(p.at("method") == "POST");
+        const auto root = twiml_of(reply = post_form(serve.port, path, webhook("+15551234567", call_sid_for(80))));
+        CHECK(root.child_names() == Names{"Say", "Hangup"});  // no decision: --after-stream goodbye
       } else if (p.at("method") == "POST") {
         reply = test::http_request(serve.port, "POST", path, {{"Content-Type", p.at("content_type")}},
                                    fill(p.at("body").get<std::string>()));
@@ -648,5 +635,5 @@ TEST_CASE("assets/studio-flow.json is a flow whose every URL is a route serve an
     }
   }
   CHECK(streams);
-  CHECK(paths == std::set<std::string>{"/blocked-callers", "/validate-pin", "/media", "/executions"});
+  CHECK(paths == std::set<std::string>{"/blocked-callers", "/validate-pin", "/media", "/executions", "/twiml"});
 }
