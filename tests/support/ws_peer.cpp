@@ -53,6 +53,7 @@ struct Inbox {
   std::deque<std::string> pending;
   std::vector<std::string> all;
   std::vector<bool> binary;  // all[i] came as a binary message
+  std::vector<std::chrono::steady_clock::time_point> arrived;  // when all[i] was read
   bool closed = false;
   int close_code = 0;
   std::string close_reason;
@@ -62,6 +63,7 @@ struct Inbox {
     pending.push_back(text);
     all.push_back(std::move(text));
     binary.push_back(was_binary);
+    arrived.push_back(std::chrono::steady_clock::now());
     changed.notify_all();
   }
   void close(int code, std::string reason) {
@@ -378,6 +380,13 @@ std::vector<bool> BackendServer::binary_messages(std::size_t index) const {
   if (!endpoint) return {};
   std::lock_guard lock(endpoint->inbox.mutex);
   return endpoint->inbox.binary;
+}
+
+std::vector<std::chrono::steady_clock::time_point> BackendServer::arrival_times(std::size_t index) const {
+  const auto endpoint = impl_->endpoint(index);
+  if (!endpoint) return {};
+  std::lock_guard lock(endpoint->inbox.mutex);
+  return endpoint->inbox.arrived;
 }
 
 void BackendServer::send_binary(const std::string& bytes, std::size_t index) {

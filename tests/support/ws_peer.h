@@ -77,6 +77,8 @@ class BackendServer {
   void send_binary(const std::string& bytes, std::size_t index = 0);
   // For each message of messages(index): whether it came as a binary message.
   std::vector<bool> binary_messages(std::size_t index = 0) const;
+  // For each message of messages(index): when it was read (steady clock).
+  std::vector<std::chrono::steady_clock::time_point> arrival_times(std::size_t index = 0) const;
   // Drops connection `index` without a close handshake.
   void kill(std::size_t index = 0);
   // Stops accepting and drops every connection (the port is then closed).
