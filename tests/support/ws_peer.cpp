@@ -52,7 +52,7 @@ struct Inbox {
   mutable std::condition_variable changed;
   std::deque<std::string> pending;
   std::vector<std::string> all;
-  std::vector<bool> binary;  // all[i] came as a binary message
+  std::vector<bool> binary;                                    // all[i] came as a binary message
   std::vector<std::chrono::steady_clock::time_point> arrived;  // when all[i] was read
   bool closed = false;
   int close_code = 0;
