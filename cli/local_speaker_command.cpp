@@ -2,6 +2,11 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/duration.h"
@@ -33,7 +38,30 @@ RunFunction setup_local_speaker(CLI::App& parent) {
   app->add_option("--wav-out", options->wav_out, "Also write what plays to FILE.wav (valid at any stop)");
   app->add_flag("--echo", options->echo, "Send received audio back to the caller (tests the reply path)");
   add_duration(*app, "--jitter-buffer", *jitter, "Audio buffered before a stream plays", {0, 5});
-  return [options, output, jitter] {
+  auto sends = std::make_shared<std::vector<std::string>>();
+  app->add_option("--send", *sends,
+                  "JSON@SECONDS: send this message to the proxy that long after each stream's start, as a bot would: "
+                  "'{\"event\":\"hangup\",\"say\":\"Bye.\"}@3' (repeatable; docs/call-control.md)")
+      ->check([](const std::string& entry) -> std::string {
+        const auto at = entry.rfind('@');
+        if (at == std::string::npos) return "must be JSON@SECONDS";
+        if (!nlohmann::json::accept(entry.substr(0, at))) return "'" + entry.substr(0, at) + "' is not JSON";
+        try {
+          std::size_t used = 0;
+          const double seconds = std::stod(entry.substr(at + 1), &used);
+          if (used != entry.size() - at - 1 || !(seconds >= 0 && seconds <= 86400)) throw std::invalid_argument("");
+        } catch (const std::exception&) {
+          return "'" + entry.substr(at + 1) + "' is not a number of seconds (0 to 86400)";
+        }
+        return "";
+      });
+  return [options, output, jitter, sends] {
+    for (const auto& entry : *sends) {
+      const auto at = entry.rfind('@');
+      options->sends.push_back(
+          {std::chrono::milliseconds(static_cast<long long>(std::stod(entry.substr(at + 1)) * 1000)),
+           entry.substr(0, at)});
+    }
     options->output = *output == "wav"    ? speaker::LocalSpeakerOptions::Output::wav
                       : *output == "null" ? speaker::LocalSpeakerOptions::Output::null
                                           : speaker::LocalSpeakerOptions::Output::portaudio;

@@ -264,6 +264,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
           context_.mixer.rename(id_, name_);
         }
         start_audio(event.format);
+        schedule_sends();
         break;
       case Kind::media:
         if (stopped_) break;
@@ -346,6 +347,20 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
     }
   }
 
+  // --send: each message once, its time after the start.
+  void schedule_sends() {
+    for (const auto& send : context_.options.sends) {
+      auto timer = std::make_shared<asio::steady_timer>(ws_->get_executor());
+      timer->expires_after(send.at);
+      timer->async_wait([self = shared_from_this(), timer, text = send.text](error_code ec) {
+        if (ec || self->stopped_ || self->write_failed_) return;
+        spdlog::info("stream {}: sending {}", self->name_, text);
+        self->reply(text, false);
+      });
+      send_timers_.push_back(timer);
+    }
+  }
+
   void reply(std::string text, bool binary) {
     if (write_failed_) return;
     const auto bytes = text.size();
@@ -389,6 +404,7 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   int rate_ = 8000, channels_ = 1;
   std::optional<audio::Resampler> to_8k_;
   std::uint64_t dropped_replies_ = 0;
+  std::vector<std::shared_ptr<asio::steady_timer>> send_timers_;  // --send's
   Mixer::StreamId id_ = 0;
   std::string name_;
   std::uint64_t bad_messages_ = 0;

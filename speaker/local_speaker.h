@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace callproxy::speaker {
 
@@ -18,6 +19,13 @@ struct LocalSpeakerOptions {
   std::string device;   // PortAudio device index or name; empty: the default output
   std::string wav_out;  // also (or, with Output::wav, only) write what plays to this WAV file
   bool echo = false;    // send received audio back as replies
+  // Messages sent to the proxy on every stream, each `at` after its start (--send): a bot's
+  // control messages by hand ({"event":"hangup"}, docs/call-control.md).
+  struct Send {
+    std::chrono::milliseconds at{0};
+    std::string text;
+  };
+  std::vector<Send> sends;
   bool list_devices = false;
   std::chrono::milliseconds jitter_buffer{200};
   std::size_t max_message_bytes = 1 << 20;
