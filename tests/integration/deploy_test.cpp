@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/xml_reader.h"
 #include "proxy/http/request_signing.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
@@ -23,7 +24,6 @@
 #include "support/test_secrets.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
-#include "support/xml_reader.h"
 #include "test_data.h"
 #include "twilio/backend_protocol.h"
 #include "twilio/base64.h"
@@ -340,7 +340,7 @@ TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:
     const auto voice = post(nginx.base() + "/twiml/voice", call);
     INFO(voice.body << nginx.log());
     REQUIRE(voice.status == 200);
-    const auto gather = test::parse_xml(voice.body).child("Gather");
+    const auto gather = callproxy::parse_xml(voice.body).child("Gather");
     const auto action = gather.at("action");
     CHECK(action.rfind(nginx.base() + "/twiml/pin", 0) == 0);  // absolute, on the public name
 
@@ -348,7 +348,7 @@ TEST_CASE("nginx with the shipped config ends TLS in front of serve: signed wss:
     const auto pin = post(action, call);
     INFO(pin.body);
     REQUIRE(pin.status == 200);
-    const auto stream = test::parse_xml(pin.body).child("Connect").child("Stream");
+    const auto stream = callproxy::parse_xml(pin.body).child("Connect").child("Stream");
     CHECK(stream.at("url") == nginx.media_url());
     // Signed with another account's token: refused.
     CHECK(post(nginx.base() + "/twiml/voice", call, test::secrets::other_auth_token).status == 403);

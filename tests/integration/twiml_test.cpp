@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "core/xml_reader.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
@@ -20,7 +21,6 @@
 #include "support/twilio_webhook.h"
 #include "support/wait.h"
 #include "support/ws_peer.h"
-#include "support/xml_reader.h"
 #include "test_data.h"
 #include "testclient/twilio_stream_writer.h"
 #include "twilio/base64.h"
@@ -30,9 +30,9 @@
 
 using namespace callproxy;
 using namespace std::chrono_literals;
+using callproxy::XmlElement;
 using nlohmann::json;
 using test::metric;
-using test::XmlElement;
 
 namespace {
 
@@ -56,7 +56,7 @@ XmlElement twiml_of(const test::HttpReply& reply) {
   INFO(reply.body);
   REQUIRE(reply.status == 200);
   CHECK(reply.headers.at("content-type").rfind("text/xml", 0) == 0);
-  auto root = test::parse_xml(reply.body);
+  auto root = callproxy::parse_xml(reply.body);
   REQUIRE(root.name == "Response");
   return root;
 }
