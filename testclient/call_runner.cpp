@@ -511,7 +511,12 @@ class WebhookClient {
     }
     asio::io_context loop{1};
     if (endpoint.value().tls) {
-      if (!tls_) tls_ = net::make_client_tls_context(ca_file_);
+      try {
+        if (!tls_) tls_ = net::make_client_tls_context(ca_file_);
+      } catch (const std::exception& e) {
+        out.error = std::string("no TLS context: ") + e.what();
+        return out;
+      }
       beast::ssl_stream<beast::tcp_stream> stream(loop, *tls_);
       exchange(stream, endpoint.value(), request, timeout, out);
       loop.run();
@@ -758,6 +763,10 @@ class SocketFlowHooks final : public CallFlowHooks {
 };
 
 }  // namespace
+
+std::unique_ptr<CallFlowHooks> make_socket_flow_hooks(const ClientTestOptions& options) {
+  return std::make_unique<SocketFlowHooks>(options);
+}
 
 int run_call_flow_test(const ClientTestOptions& options, const CallFlowOptions& flow) {
   if (!net::parse_url(flow.url, net::UrlScheme::http)) {

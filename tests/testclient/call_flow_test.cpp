@@ -401,3 +401,15 @@ TEST_CASE("call flow: Start Stream forks and the TwiML goes on, the call ends wh
   CHECK(result.steps_named("stream").at(0).at("fork") == true);
   CHECK(hooks.end_calls == 1);
 }
+
+TEST_CASE("call flow: TwiML nested deeper than the XML reader's bound is refused with its offset", "[flow]") {
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += "<Gather>";
+  for (int i = 0; i < 100; ++i) deep += "</Gather>";
+  FakeHooks hooks;
+  hooks.answer("POST", base, doc(deep));
+  const auto result = run_call_flow(options_for(), hooks);
+  CHECK(result.outcome == "error");
+  CHECK(result.error.find("nested deeper than 64") != std::string::npos);
+  CHECK(result.error.find("offset") != std::string::npos);
+}
