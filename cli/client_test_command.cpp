@@ -101,7 +101,8 @@ RunFunction setup_client_test(CLI::App& parent) {
   auto& options = flags->options;
   auto* app = parent.add_subcommand(
       "client-test",
-      "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls");
+      "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls; "
+      "or (--flow) play a whole call: the voice webhook, its TwiML and the streams it opens");
   app->add_option("--url", options.url, "The proxy's media URL (ws:// or wss://)")->capture_default_str();
   app->add_option("--wav", flags->wav, "Call audio: any WAV (converted to 8 kHz mu-law); default: the bundled sample")
       ->check(CLI::ExistingFile);
@@ -129,9 +130,11 @@ RunFunction setup_client_test(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--execution-id", flags->execution_id,
                   "customParameters.executionId (Studio's execution; default: a new FN... SID per call)");
-  app->add_option("--auth-token", options.auth_token, "Sign the handshake with this Twilio auth token")
+  app->add_option("--auth-token", options.auth_token,
+                  "Sign the handshake (and --flow's webhooks) with this Twilio auth token")
       ->envname("TWILIO_AUTH_TOKEN");
-  app->add_option("--ca-file", options.ca_file, "wss://: also trust this CA certificate (PEM), e.g. a test CA")
+  app->add_option("--ca-file", options.ca_file,
+                  "wss:// and https://: also trust this CA certificate (PEM), e.g. a test CA")
       ->check(CLI::ExistingFile);
   app->add_option("--sign-url", options.sign_url, "The URL the signature covers (default: --url as wss://)");
   app->add_option("--dtmf", flags->dtmf, "Press DIGITS at SECONDS into the call, e.g. 12#@2.5 (repeatable)")
