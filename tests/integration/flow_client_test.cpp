@@ -301,3 +301,61 @@ TEST_CASE("client-test --flow through serve: a stream the server closes goes on 
   // Nothing follows </Connect> in serve's answer today: the call completes.
   CHECK(steps.back().at("outcome") == "completed");
 }
+
+TEST_CASE("client-test --flow: a stream that drops goes on after </Connect>, and a reconnect resumes the audio on "
+          "the call's clock",
+          "[flow][client-test]") {
+  test::BackendServer media;
+  test::CannedHttpServer server([&](const std::string& raw) -> test::CannedAnswer {
+    const auto r = parse_request(raw);
+    const auto stream = "<Connect><Stream url=\"ws://" + media.host_port() + "/media\"/></Connect>";
+    if (r.target == "/voice") return {200, twiml(stream + "<Redirect>again</Redirect>"), "text/xml"};
+    if (r.target == "/again") return {200, twiml("<Pause length=\"1\"/>" + stream), "text/xml"};
+    return {404, "", "text/plain"};
+  });
+  test::ChildProcess client(
+      test::callproxy_args({"client-test", "--flow", server.base_url() + "/voice", "--duration", "2.4"}));
+  REQUIRE(media.wait_for_messages(12));  // connected, start and some frames
+  media.kill(0);
+  REQUIRE(client.wait(15s) == 0);
+  INFO(client.out() << client.err());
+  const auto steps = steps_of(client.out());
+  const auto streams = named(steps, "stream");
+  REQUIRE(streams.size() == 2);
+  CHECK(streams[0].at("ended_by") == "connection");
+  CHECK(streams[1].at("ended_by") == "caller");
+  CHECK(streams[0].at("stream_sid") != streams[1].at("stream_sid"));
+  const auto first_sent = streams[0].at("frames_sent").get<std::uint64_t>();
+  const auto resumed_at = streams[1].at("first_frame").get<std::uint64_t>();
+  // The second stream began after the drop plus the 1 s pause (50 frames): the gap is lost audio.
+  CHECK(resumed_at >= first_sent + 45);
+  CHECK(resumed_at + streams[1].at("frames_sent").get<std::uint64_t>() == 120);  // the recording once
+  CHECK(steps.back().at("outcome") == "caller_hangup");
+  REQUIRE(media.wait_for_connections(2));
+  CHECK(json::parse(media.messages(1).at(1)).at("start").at("callSid") ==
+        json::parse(media.messages(0).at(1)).at("start").at("callSid"));
+}
+
+TEST_CASE("client-test --flow: a Start Stream fork runs beside the TwiML and its recording's end ends a long Pause",
+          "[flow][client-test]") {
+  test::BackendServer media;
+  test::CannedHttpServer server([&](const std::string&) -> test::CannedAnswer {
+    return {200,
+            twiml("<Start><Stream url=\"ws://" + media.host_port() +
+                  "/media\"/></Start><Pause length=\"600\"/>"
+                  "<Say>never</Say>"),
+            "text/xml"};
+  });
+  const auto run = test::run_command(
+      test::callproxy_args({"client-test", "--flow", server.base_url() + "/voice", "--duration", "0.4"}), {}, {}, 20s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  const auto steps = steps_of(run.out);
+  CHECK(named(steps, "start_stream").size() == 1);
+  CHECK(named(steps, "pause").at(0).at("ms").get<int>() < 10'000);
+  CHECK(named(steps, "say").empty());
+  const auto stream = named(steps, "stream").at(0);
+  CHECK(stream.at("fork") == true);
+  CHECK(stream.at("frames_sent") == 20);
+  CHECK(steps.back().at("outcome") == "caller_hangup");
+}
