@@ -54,7 +54,7 @@ long number_attribute(const XmlElement& e, std::string_view name, long fallback,
 }
 
 std::string method_attribute(const XmlElement& e) {
-  const auto method = e.attribute("method").value_or("POST");
+  auto method = e.attribute("method").value_or("POST");
   if (method != "POST" && method != "GET") {
     throw FlowError("<" + e.name + "> method=\"" + method + "\" is neither POST nor GET");
   }
@@ -475,8 +475,8 @@ std::string remove_dot_segments(std::string input) {
   std::string output;
   while (!input.empty()) {
     if (input.rfind("../", 0) == 0) input.erase(0, 3);
-    else if (input.rfind("./", 0) == 0) input.erase(0, 2);
-    else if (input.rfind("/./", 0) == 0) input.erase(0, 2);
+    // "./x" becomes "x", "/./x" becomes "/x".
+    else if (input.rfind("./", 0) == 0 || input.rfind("/./", 0) == 0) input.erase(0, 2);
     else if (input == "/.") input = "/";
     else if (input.rfind("/../", 0) == 0 || input == "/..") {
       input = input == "/.." ? "/" : input.substr(3);
