@@ -172,6 +172,9 @@ RunFunction setup_client_test(CLI::App& parent) {
   app->add_flag("--skip-prompts", flow.skip_prompts,
                 "--flow: do not wait for <Say>, <Play>, <Pause> nor a <Gather>'s timeout (stream frames keep "
                 "their pacing)");
+  add_duration(*app, "--webhook-timeout",
+               [flags](std::chrono::milliseconds value) { flags->flow.fetch_timeout = value; }, "",
+               "--flow: how long a webhook may take to answer (default 15, as Twilio)", {0.05, 600});
   app->add_option("--max-documents", flow.max_documents, "--flow: the most TwiML documents one call fetches")
       ->capture_default_str()
       ->check(CLI::Range(1u, 10000u));

@@ -526,7 +526,9 @@ class WebhookClient {
       loop.run();
     }
     if (out.status == 0 && out.error == "timeout") {
-      out.error = "no answer within " + std::to_string(timeout.count() / 1000.0).substr(0, 4) + " s";
+      const auto ms = timeout.count();
+      out.error = "no answer within " +
+                  (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms");
     }
     return out;
   }
@@ -585,7 +587,12 @@ class WebhookClient {
 class SocketFlowHooks final : public CallFlowHooks {
  public:
   explicit SocketFlowHooks(const ClientTestOptions& options) : options_(options), webhooks_(options.ca_file) {}
-  ~SocketFlowHooks() override { end_call(); }
+  ~SocketFlowHooks() override {
+    try {
+      end_call();                      // forks still running: hung up, their threads joined
+    } catch (const std::exception&) {  // a thread that cannot be joined: nothing better to do here
+    }
+  }
 
   FlowResponse fetch(const FlowRequest& request, std::chrono::milliseconds timeout) override {
     return webhooks_.fetch(request, timeout);
@@ -699,7 +706,7 @@ class SocketFlowHooks final : public CallFlowHooks {
     }
     result.first_frame = first_frame;
     TwilioStreamWriter writer({request.account_sid, request.call_sid, request.stream_sid}, request.parameters);
-    auto done = [&stream](CallSummary summary) {
+    auto done = [&stream](const CallSummary& summary) {
       auto& r = stream.result;
       r.frames_sent = summary.frames_sent;
       r.replies = summary.replies;

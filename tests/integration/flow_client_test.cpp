@@ -359,3 +359,16 @@ TEST_CASE("client-test --flow: a Start Stream fork runs beside the TwiML and its
   CHECK(stream.at("frames_sent") == 20);
   CHECK(steps.back().at("outcome") == "caller_hangup");
 }
+
+TEST_CASE("client-test --flow: a webhook that does not answer in time is an error naming the URL",
+          "[flow][client-test]") {
+  test::CannedHttpServer server(200, twiml("<Hangup/>"), 3s);
+  const auto url = server.base_url() + "/slow";
+  const auto run = test::run_command(
+      test::callproxy_args({"client-test", "--flow", url, "--webhook-timeout", "300ms"}));
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.find("POST " + url + ": no answer within 300 ms") != std::string::npos);
+  const auto fetch = named(steps_of(run.out), "fetch").at(0);
+  CHECK(fetch.at("status") == 0);
+  CHECK(fetch.at("ms").get<int>() < 2000);
+}
