@@ -76,12 +76,16 @@ const std::string call_sid = "CA0123456789abcdef0123456789abcd01";
 // serve with its TwiML call flow: signatures checked, PIN 2468 streams to `backend`, the public URL
 // its own (plain HTTP, so <Stream> URLs are ws://).
 struct FlowServe {
-  explicit FlowServe(const test::BackendServer& backend, std::vector<std::string> extra = {}) {
+  // `tls_dir`: serve speaks https:// and wss:// with that directory's certificate for localhost.
+  explicit FlowServe(const test::BackendServer& backend, std::vector<std::string> extra = {},
+                     const std::string& tls_dir = {}) {
     const auto pins = test::temp_path("flow-pins.json");
     std::ofstream(pins) << R"([{"pin": "2468", "backendIds": [7], "backendHosts": [")" << backend.host_port()
                         << R"("]}])";
     port = test::free_port();
-    base = "http://127.0.0.1:" + std::to_string(port);
+    base = (tls_dir.empty() ? "http://127.0.0.1:" : "https://localhost:") + std::to_string(port);
+    if (!tls_dir.empty())
+      extra.insert(extra.end(), {"--tls-cert", tls_dir + "/cert.pem", "--tls-key", tls_dir + "/key.pem"});
     std::vector<std::string> args{"serve",
                                   "--bind",
                                   "127.0.0.1",
@@ -371,4 +375,22 @@ TEST_CASE("client-test --flow: a webhook that does not answer in time is an erro
   const auto fetch = named(steps_of(run.out), "fetch").at(0);
   CHECK(fetch.at("status") == 0);
   CHECK(fetch.at("ms").get<int>() < 2000);
+}
+
+TEST_CASE("client-test --flow over https:// and wss://: serve's flow with TLS, the test CA trusted with --ca-file",
+          "[flow][client-test][twiml][tls]") {
+  const auto dir = test::make_test_certificate("flow");
+  test::BackendServer backend;
+  FlowServe serve(backend, {}, dir);
+  const auto run = test::run_command(
+      serve.flow({"--digits", "2468", "--duration", "0.4", "--ca-file", dir + "/cert.pem"}), token);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  const auto steps = steps_of(run.out);
+  CHECK(steps.back().at("outcome") == "caller_hangup");
+  const auto stream = named(steps, "stream").at(0);
+  CHECK(stream.at("url") == "wss://localhost:" + std::to_string(serve.port) + "/media");
+  CHECK(stream.at("frames_sent") == 20);
+  REQUIRE(backend.wait_for_messages(2));
+  CHECK(backend.messages().front().find(call_sid) != std::string::npos);
 }
