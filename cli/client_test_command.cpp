@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/finite_range.h"
+#include "core/random_hex.h"
 #include "testclient/client_test_options.h"
 #include "twilio/audio_file.h"
 
@@ -25,7 +26,24 @@ struct ClientTestFlags {
   std::vector<std::string> params;
   std::string execution_id;
   std::vector<std::string> dtmf;
+  testclient::CallFlowOptions flow;
+  std::vector<std::string> digits;
 };
+
+// --digits values: each a comma-separated list of entries, one per <Gather> ("1234#,,0000#").
+std::vector<std::string> gather_entries(const std::vector<std::string>& values) {
+  std::vector<std::string> entries;
+  for (const auto& value : values) {
+    std::size_t begin = 0;
+    while (true) {
+      const auto comma = value.find(',', begin);
+      entries.push_back(value.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
+      if (comma == std::string::npos) break;
+      begin = comma + 1;
+    }
+  }
+  return entries;
+}
 
 int run(ClientTestFlags& flags, const CLI::App& app) {
   auto& options = flags.options;
@@ -61,6 +79,15 @@ int run(ClientTestFlags& flags, const CLI::App& app) {
   }
   options.every = flags.every;
   options.duration = flags.duration;
+  if (!flags.flow.url.empty()) {
+    auto flow = flags.flow;
+    flow.auth_token = options.auth_token;
+    flow.digits = gather_entries(flags.digits);
+    if (flow.call_sid.empty()) flow.call_sid = "CA" + random_hex(32);
+    if (flow.account_sid.empty()) flow.account_sid = "AC" + random_hex(32);
+    options.mode = testclient::ClientTestOptions::Mode::once;
+    return testclient::run_call_flow_test(options, flow);
+  }
   if (flags.once) options.mode = testclient::ClientTestOptions::Mode::once;
   else if (app.count("--calls") > 0 || app.count("--duration") > 0)
     options.mode = testclient::ClientTestOptions::Mode::load;
@@ -74,7 +101,8 @@ RunFunction setup_client_test(CLI::App& parent) {
   auto& options = flags->options;
   auto* app = parent.add_subcommand(
       "client-test",
-      "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls");
+      "Replay a recorded call exactly as Twilio streams it: once, every N seconds, or as N concurrent calls; "
+      "or (--flow) play a whole call: the voice webhook, its TwiML and the streams it opens");
   app->add_option("--url", options.url, "The proxy's media URL (ws:// or wss://)")->capture_default_str();
   app->add_option("--wav", flags->wav, "Call audio: any WAV (converted to 8 kHz mu-law); default: the bundled sample")
       ->check(CLI::ExistingFile);
@@ -102,9 +130,11 @@ RunFunction setup_client_test(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--execution-id", flags->execution_id,
                   "customParameters.executionId (Studio's execution; default: a new FN... SID per call)");
-  app->add_option("--auth-token", options.auth_token, "Sign the handshake with this Twilio auth token")
+  app->add_option("--auth-token", options.auth_token,
+                  "Sign the handshake (and --flow's webhooks) with this Twilio auth token")
       ->envname("TWILIO_AUTH_TOKEN");
-  app->add_option("--ca-file", options.ca_file, "wss://: also trust this CA certificate (PEM), e.g. a test CA")
+  app->add_option("--ca-file", options.ca_file,
+                  "wss:// and https://: also trust this CA certificate (PEM), e.g. a test CA")
       ->check(CLI::ExistingFile);
   app->add_option("--sign-url", options.sign_url, "The URL the signature covers (default: --url as wss://)");
   app->add_option("--dtmf", flags->dtmf, "Press DIGITS at SECONDS into the call, e.g. 12#@2.5 (repeatable)")
@@ -119,6 +149,49 @@ RunFunction setup_client_test(CLI::App& parent) {
   app->add_option("--save-replies", options.save_replies, "Write the audio sent back to the caller to FILE.wav");
   app->add_flag("--json", options.json, "Print a JSON summary per call");
   app->add_flag("!--no-pace", options.pace, "Send frames as fast as possible instead of in real time");
+
+  // --flow: a whole call, as Twilio places it (docs/tools.md).
+  auto& flow = flags->flow;
+  auto* flow_url = app->add_option("--flow", flow.url,
+                                   "Play a whole call: POST this voice URL (http:// or https://) as Twilio does and "
+                                   "follow the TwiML; one JSON line per step");
+  app->add_option("--from", flow.from, "--flow: the caller's number (From, Caller); 'anonymous' withholds it")
+      ->capture_default_str();
+  app->add_option("--to", flow.to, "--flow: the number called (To, Called)")->capture_default_str();
+  app->add_option("--call-sid", flow.call_sid, "--flow: CallSid (default: a new CA... SID)");
+  app->add_option("--account-sid", flow.account_sid, "--flow: AccountSid (default: a new AC... SID)");
+  app->add_option("--digits", flags->digits,
+                  "--flow: what the caller types at each <Gather>, in order; repeatable and/or comma-separated "
+                  "(1234#,,0000: an empty entry types nothing)")
+      ->allow_extra_args(false)
+      ->check([](const std::string& d) {
+        return d.find_first_not_of("0123456789*#,") == std::string::npos
+                   ? std::string()
+                   : "digits are 0-9, * and # (entries separated by ','), got '" + d + "'";
+      });
+  app->add_flag("--skip-prompts", flow.skip_prompts,
+                "--flow: do not wait for <Say>, <Play>, <Pause> nor a <Gather>'s timeout (stream frames keep "
+                "their pacing)");
+  add_duration(*app, "--webhook-timeout",
+               [flags](std::chrono::milliseconds value) { flags->flow.fetch_timeout = value; }, "",
+               "--flow: how long a webhook may take to answer (default 15, as Twilio)", {0.05, 600});
+  app->add_option("--max-documents", flow.max_documents, "--flow: the most TwiML documents one call fetches")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10000u));
+  app->add_option("--max-redirects", flow.max_redirect_documents,
+                  "--flow: the most documents in a row that only <Redirect> (a redirect loop)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10000u));
+  flow_url->excludes(every)
+      ->excludes(calls)
+      ->excludes(app->get_option("--url"))
+      ->excludes(app->get_option("--sign-url"))
+      ->excludes(app->get_option("--save-replies"))
+      ->excludes(app->get_option("--json"))
+      ->excludes(hosts)
+      ->excludes(app->get_option("--backend-ids"))
+      ->excludes(app->get_option("--param"))
+      ->excludes(app->get_option("--execution-id"));
   return [flags, app] { return run(*flags, *app); };
 }
 

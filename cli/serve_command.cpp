@@ -65,6 +65,13 @@ void prepare_options(ServeFlags& flags, const CLI::App& app) {
                                 "least 16 characters, or none");
   }
   for (const auto& pattern : flags.allow) options.media.backend_allowlist.add(pattern);
+  if (options.drain_handover) {
+    const auto policy = proxy::parse_after_stream(options.callers.twiml.after_stream);
+    if (!policy || policy.value().kind != proxy::AfterStreamPolicy::Kind::reconnect) {
+      throw std::invalid_argument("--drain-handover needs --after-stream reconnect: without it a call whose stream "
+                                  "is closed is not given a new one");
+    }
+  }
   for (const auto& pattern : flags.transfer_allow) {
     if (auto added = options.media.transfer_allow.add(pattern); !added) throw std::invalid_argument(added.error());
   }

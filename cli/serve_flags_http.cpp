@@ -18,6 +18,9 @@ void add_listening_flags(CLI::App& app, proxy::ServeOptions& options) {
   add_duration(app, "--drain-timeout", options.drain_timeout,
                "How long live calls may run on after SIGTERM/SIGINT (new ones are refused meanwhile)", {0, 86400})
       ->envname("CALLPROXY_DRAIN_TIMEOUT");
+  add_switch(app, "--drain-handover,!--no-drain-handover", options.drain_handover, "CALLPROXY_DRAIN_HANDOVER",
+             "On SIGTERM/SIGINT, close live calls' streams at once so that the call flow reconnects them to another "
+             "instance behind the load balancer (needs --after-stream reconnect; HTTP is answered 5 s more)");
   app.add_option("--tls-cert", http.tls_cert, "Serve https:// and wss:// with this certificate chain (PEM; TLS 1.2+)")
       ->envname("CALLPROXY_TLS_CERT")
       ->check(CLI::ExistingFile);

@@ -20,6 +20,11 @@ namespace callproxy::proxy {
 struct ServeOptions {
   unsigned threads = 0;  // event loops; 0 = one per hardware thread
   std::chrono::milliseconds drain_timeout{30'000};
+  // A drain hands live calls over (docs/call-control.md): their streams are closed at once and
+  // the call flow (--after-stream reconnect) reconnects them through the load balancer to an
+  // instance that stays. serve keeps answering HTTP for drain_handover_grace after, for the flow's
+  // requests the balancer sends it. Needs --after-stream reconnect.
+  bool drain_handover = false;
   std::string store = "sqlite:./callproxy.db";  // --store, see parse_store_spec
   StoreLimits store_limits;                     // --store-max-queue
   // For a redis[s]:// store: the password when the URL carries none (REDIS_PASSWORD), the key

@@ -438,14 +438,15 @@ struct Server::Impl {
   void begin_drain() {
     draining = true;
     drain_deadline = std::chrono::steady_clock::now() + options.drain_timeout;
-    // With --after-stream reconnect, the call flow gives each call a new stream: its stream is
-    // closed now, and the flow's after-stream step reconnects it, through the load balancer, to
-    // an instance that stays (this one refuses new streams). Without it, calls get the drain
-    // timeout to end by themselves.
-    const auto policy = parse_after_stream(options.callers.twiml.after_stream);
-    if (policy && policy.value().kind == AfterStreamPolicy::Kind::reconnect && registry.size() > 0) {
+    // --drain-handover: each call's stream is closed now, and the call flow's after-stream step
+    // reconnects it, through the load balancer, to an instance that stays (this one refuses new
+    // streams). This one keeps answering HTTP a while, for the flow's requests the balancer sends
+    // here. Without it, calls get the drain timeout to end by themselves.
+    if (options.drain_handover && registry.size() > 0) {
       calls_told_to_end = true;
-      spdlog::info("drain: handing {} live call{} over (--after-stream reconnect)", registry.size(),
+      handover_until = std::chrono::steady_clock::now() +
+                       std::min<std::chrono::milliseconds>(drain_handover_grace, options.drain_timeout);
+      spdlog::info("drain: handing {} live call{} over (--drain-handover)", registry.size(),
                    registry.size() == 1 ? "" : "s");
       registry.shut_down_all();
     }
@@ -459,7 +460,9 @@ struct Server::Impl {
     const auto now = std::chrono::steady_clock::now();
     // Calls that ended may still be handing their last audio and the stop to their backends.
     const auto links = metrics.backend_links();
-    if (live == 0 && (links == 0 || now >= drain_deadline + std::chrono::seconds(2))) return finish();
+    if (live == 0 && now >= handover_until && (links == 0 || now >= drain_deadline + std::chrono::seconds(2))) {
+      return finish();
+    }
     if (now >= drain_deadline + std::chrono::seconds(2)) {
       spdlog::warn("drain: {} call{} did not end: stopping anyway", live, live == 1 ? "" : "s");
       return finish();
@@ -503,6 +506,8 @@ struct Server::Impl {
   Router router;
   std::chrono::steady_clock::time_point drain_deadline{};
   bool calls_told_to_end = false;
+  std::chrono::steady_clock::time_point handover_until{};  // --drain-handover: HTTP answered until then
+  static constexpr std::chrono::milliseconds drain_handover_grace{5000};
   DescriptorPlan plan;
   // Before the loops: what their connections and calls hold (leases, lingering sockets' places
   // included) is given back while the loops' pending handlers are destroyed.

@@ -7,6 +7,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -14,18 +15,22 @@
 
 #include <unistd.h>
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "net/asio_names.h"
 #include "net/client_connect.h"
 #include "net/endpoint.h"
 #include "net/tls_context.h"
 #include "net/write_queue.h"
+#include "testclient/call_flow.h"
 #include "testclient/client_test_options.h"
 #include "testclient/twilio_stream_writer.h"
 #include "twilio/audio_file.h"
@@ -55,6 +60,9 @@ struct CallSummary {
   int close_code = 0;
   std::string close_reason;
   std::vector<std::uint8_t> reply_audio;
+  StreamResult::EndedBy ended_by = StreamResult::EndedBy::connection;
+  std::uint64_t first_frame = 0;
+  bool recording_done = false;  // every frame of the recording was sent
 };
 
 // Counts every call can add to, for the live progress line.
@@ -78,10 +86,17 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
 
   TestCall(asio::io_context& loop, asio::ssl::context* tls, const ClientTestOptions& options, Endpoint endpoint,
            unsigned index, std::mt19937_64& random, LiveStats& live, Done done)
+      : TestCall(loop, tls, options, std::move(endpoint), index,
+                 TwilioStreamWriter(make_call_identity(random), parameters_for(options, random)), 0, live,
+                 std::move(done)) {}
+
+  // A stream of a call flow: its ids and parameters given, the recording from `first_frame` on.
+  TestCall(asio::io_context& loop, asio::ssl::context* tls, const ClientTestOptions& options, Endpoint endpoint,
+           unsigned index, TwilioStreamWriter writer, std::uint64_t first_frame, LiveStats& live, Done done)
       : loop_(loop),
         options_(options),
         endpoint_(std::move(endpoint)),
-        writer_(make_call_identity(random), parameters_for(options, random)),
+        writer_(std::move(writer)),
         pace_timer_(loop),
         grace_timer_(loop),
         live_(live),
@@ -96,8 +111,24 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
                         ? static_cast<std::uint64_t>(options.duration.count() / TwilioStreamWriter::frame_ms)
                         : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) /
                               TwilioStreamWriter::frame_bytes;
+    next_frame_ = first_frame_ = summary_.first_frame = first_frame;
     const auto messages = static_cast<std::size_t>(total_frames_) * 2 + 256;  // frames, keys, start and stop
     outgoing_ = net::WriteQueue<std::string>({messages, messages * 1024 + options.audio.size() * 2});
+  }
+
+  // Frames in the recording (or in --duration).
+  std::uint64_t total_frames() const { return total_frames_; }
+
+  // The caller hangs up before the recording ends (a call flow ended): stop, then close. On
+  // the call's loop.
+  void hang_up() {
+    if (reported_ || closed_) return;
+    if (!up_) return fail("the call ended before the stream was up");
+    if (finished_sending_) return;
+    finished_sending_ = true;
+    pace_timer_.cancel();
+    send(writer_.stop());
+    do_close();
   }
 
   void start() {
@@ -159,7 +190,8 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     if (finished_sending_ || closed_) return;
     const auto now = Clock::now();
     while (next_frame_ < total_frames_) {
-      const auto due = first_frame_at_ + std::chrono::milliseconds(next_frame_ * TwilioStreamWriter::frame_ms);
+      const auto due = first_frame_at_ +
+                       std::chrono::milliseconds((next_frame_ - first_frame_) * TwilioStreamWriter::frame_ms);
       if (options_.pace && due > now) {
         pace_timer_.expires_at(due);
         pace_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
@@ -175,6 +207,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     }
     send_dtmf_due(std::chrono::milliseconds::max());
     finished_sending_ = true;
+    summary_.recording_done = true;
     send(writer_.stop());
     // The last replies (an echo is one frame behind) get a moment before the goodbye.
     grace_timer_.expires_after(options_.reply_grace);
@@ -230,8 +263,12 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
       const auto reason = ws_.reason();
       summary_.close_code = static_cast<int>(reason.code);
       summary_.close_reason = std::string(reason.reason.data(), reason.reason.size());
-      if (closing_ && (ec == websocket::error::closed || summary_.close_code != 0)) return finish_ok();
+      if (closing_ && (ec == websocket::error::closed || summary_.close_code != 0)) {
+        summary_.ended_by = StreamResult::EndedBy::caller;
+        return finish_ok();
+      }
       if (ec == websocket::error::closed || summary_.close_code != 0) {
+        summary_.ended_by = StreamResult::EndedBy::server;
         return fail("the server closed the stream early (" + std::to_string(summary_.close_code) +
                     (summary_.close_reason.empty() ? "" : " " + summary_.close_reason) + ") after " +
                     std::to_string(summary_.frames_sent) + " of " + std::to_string(total_frames_) + " frames");
@@ -312,6 +349,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
   net::WriteQueue<std::string> outgoing_;  // bounded by the call itself (--no-pace sends it at once)
   CallSummary summary_;
   std::uint64_t total_frames_ = 0;
+  std::uint64_t first_frame_ = 0;
   std::uint64_t next_frame_ = 0;
   std::size_t next_dtmf_ = 0;
   Clock::time_point started_{};
@@ -456,7 +494,305 @@ class Runner {
   bool stopping_ = false;
 };
 
+// ---- client-test --flow: the webhooks over HTTP(S), the streams as TestCalls ----------------
+
+// One webhook request on a loop of its own, bounded by `timeout` from the lookup to the last
+// byte of the answer; the answer's body is limited (TwiML is small).
+class WebhookClient {
+ public:
+  explicit WebhookClient(std::string ca_file) : ca_file_(std::move(ca_file)) {}
+
+  FlowResponse fetch(const FlowRequest& request, std::chrono::milliseconds timeout) {
+    FlowResponse out;
+    const auto endpoint = net::parse_url(request.url, net::UrlScheme::http);
+    if (!endpoint) {
+      out.error = "not an http:// or https:// URL (" + endpoint.error() + ")";
+      return out;
+    }
+    asio::io_context loop{1};
+    if (endpoint.value().tls) {
+      try {
+        if (!tls_) tls_ = net::make_client_tls_context(ca_file_);
+      } catch (const std::exception& e) {
+        out.error = std::string("no TLS context: ") + e.what();
+        return out;
+      }
+      beast::ssl_stream<beast::tcp_stream> stream(loop, *tls_);
+      exchange(stream, endpoint.value(), request, timeout, out);
+      loop.run();
+    } else {
+      beast::tcp_stream stream(loop);
+      exchange(stream, endpoint.value(), request, timeout, out);
+      loop.run();
+    }
+    if (out.status == 0 && out.error == "timeout") {
+      const auto ms = timeout.count();
+      out.error = "no answer within " +
+                  (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms");
+    }
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t body_limit = 1 << 20;
+
+  template <class Stream>
+  void exchange(Stream& stream, const Endpoint& endpoint, const FlowRequest& request, std::chrono::milliseconds timeout,
+                FlowResponse& out) {
+    const auto until = Clock::now() + timeout;
+    auto req = std::make_shared<http::request<http::string_body>>(
+        request.method == "GET" ? http::verb::get : http::verb::post, endpoint.target, 11);
+    req->set(http::field::host, endpoint.authority());
+    req->set(http::field::user_agent, "TwilioProxy/1.1 (callproxy client-test --flow)");
+    req->set(http::field::accept, "*/*");
+    for (const auto& [name, value] : request.headers) req->set(name, value);
+    if (request.method != "GET") {
+      req->set(http::field::content_type, "application/x-www-form-urlencoded; charset=utf-8");
+      req->body() = form_encode(request.params);
+    }
+    req->prepare_payload();
+    auto buffer = std::make_shared<beast::flat_buffer>();
+    auto parser = std::make_shared<http::response_parser<http::string_body>>();
+    parser->body_limit(body_limit);
+    const auto failed = [&out](const error_code& ec, const char* what) {
+      out.error = ec == beast::error::timeout ? "timeout" : std::string(what) + ": " + ec.message();
+    };
+    net::async_connect_client(
+        stream, endpoint, timeout, nullptr,
+        [&stream, &out, until, req, buffer, parser, failed](std::optional<net::ConnectFailure> failure) {
+          if (failure) {
+            out.error = failure->message;
+            return;
+          }
+          beast::get_lowest_layer(stream).expires_at(until);
+          http::async_write(stream, *req, [&stream, &out, req, buffer, parser, failed](error_code ec, std::size_t) {
+            if (ec) return failed(ec, "cannot send the request");
+            http::async_read(stream, *buffer, *parser, [&out, buffer, parser, failed](error_code ec, std::size_t) {
+              if (ec) return failed(ec, "no valid HTTP answer");
+              out.status = static_cast<int>(parser->get().result_int());
+              out.body = parser->get().body();
+            });
+          });
+        });
+  }
+
+  std::string ca_file_;
+  std::shared_ptr<asio::ssl::context> tls_;
+};
+
+// The hooks the call flow runs on: webhooks over HTTP(S), each stream a TestCall on a loop of its
+// own (a <Connect>'s on this thread, a fork's on a thread of its own). The recording plays on the
+// call's clock: a stream that opens later starts where the call's time since the first stream
+// began has reached (or, without pacing, where the last stream stopped).
+class SocketFlowHooks final : public CallFlowHooks {
+ public:
+  explicit SocketFlowHooks(const ClientTestOptions& options) : options_(options), webhooks_(options.ca_file) {}
+  ~SocketFlowHooks() override {
+    try {
+      end_call();                      // forks still running: hung up, their threads joined
+    } catch (const std::exception&) {  // a thread that cannot be joined: nothing better to do here
+    }
+  }
+
+  FlowResponse fetch(const FlowRequest& request, std::chrono::milliseconds timeout) override {
+    return webhooks_.fetch(request, timeout);
+  }
+
+  StreamResult run_stream(const StreamRequest& request) override {
+    auto stream = std::make_shared<Stream>();
+    if (!prepare(*stream, request)) {
+      finish(*stream);
+      return stream->result;
+    }
+    stream->loop.run();
+    finish(*stream);
+    return stream->result;
+  }
+
+  void start_stream(const StreamRequest& request) override {
+    auto stream = std::make_shared<Stream>();
+    {
+      std::lock_guard lock(mutex_);
+      forks_.push_back(stream);
+    }
+    if (!prepare(*stream, request)) return finish(*stream);
+    stream->thread = std::thread([this, stream] {
+      stream->loop.run();
+      finish(*stream);
+    });
+  }
+
+  bool wait(std::chrono::milliseconds duration) override {
+    std::unique_lock lock(mutex_);
+    return !changed_.wait_for(lock, duration, [this] { return recording_ended_; });
+  }
+
+  std::vector<StreamResult> end_call() override {
+    std::vector<std::shared_ptr<Stream>> forks;
+    {
+      std::lock_guard lock(mutex_);
+      forks.swap(forks_);
+    }
+    for (auto& fork : forks) {
+      // A loop that has stopped never runs it: that stream has ended already.
+      if (auto* call = fork->call.get()) asio::post(fork->loop, [call] { call->hang_up(); });
+    }
+    std::vector<StreamResult> results;
+    for (auto& fork : forks) {
+      if (fork->thread.joinable()) fork->thread.join();
+      results.push_back(fork->result);
+    }
+    return results;
+  }
+
+ private:
+  using PlainCall = TestCall<websocket::stream<beast::tcp_stream>>;
+  using TlsCall = TestCall<websocket::stream<beast::ssl_stream<beast::tcp_stream>>>;
+
+  // Hang-up reaches a stream through this, whichever transport it runs on.
+  struct Hangable {
+    virtual ~Hangable() = default;
+    virtual void hang_up() = 0;
+  };
+  template <class Call>
+  struct HangableCall : Hangable {
+    explicit HangableCall(std::shared_ptr<Call> c) : call(std::move(c)) {}
+    void hang_up() override { call->hang_up(); }
+    std::shared_ptr<Call> call;
+  };
+
+  struct Stream {
+    asio::io_context loop{1};
+    ClientTestOptions options;       // this stream's: its URL signed as Twilio signs it
+    std::shared_ptr<Hangable> call;  // after the loop: gone before it
+    StreamResult result;
+    Clock::time_point began{};
+    std::thread thread;
+    LiveStats live;
+    std::mt19937_64 random{std::random_device{}()};
+  };
+
+  // Sets the stream up on its loop; false when it cannot run (the result says why).
+  bool prepare(Stream& stream, const StreamRequest& request) {
+    auto& result = stream.result;
+    result.url = request.url;
+    result.stream_sid = request.stream_sid;
+    result.fork = request.fork;
+    stream.began = Clock::now();
+    const auto endpoint = net::parse_url(request.url, net::UrlScheme::websocket);
+    if (!endpoint) {
+      result.error = "not a ws:// or wss:// URL (" + endpoint.error() + ")";
+      return false;
+    }
+    stream.options = options_;
+    stream.options.url = request.url;
+    stream.options.sign_url = request.url;  // Twilio signs the <Stream> URL as written
+    stream.options.custom_parameters = request.parameters;
+    stream.options.execution_id_per_call = false;
+    // Where the call's clock has reached in the recording.
+    std::uint64_t first_frame = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (!clock_started_) {
+        clock_started_ = true;
+        call_clock_ = stream.began;
+      } else if (options_.pace) {
+        first_frame = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(stream.began - call_clock_).count() /
+            TwilioStreamWriter::frame_ms);
+      } else {
+        first_frame = frames_played_;
+      }
+    }
+    result.first_frame = first_frame;
+    TwilioStreamWriter writer({request.account_sid, request.call_sid, request.stream_sid}, request.parameters);
+    auto done = [&stream](const CallSummary& summary) {
+      auto& r = stream.result;
+      r.frames_sent = summary.frames_sent;
+      r.replies = summary.replies;
+      r.marks_echoed = summary.marks_echoed;
+      r.close_code = summary.close_code;
+      r.close_reason = summary.close_reason;
+      r.ended_by = summary.ended_by;
+      r.recording_ended = summary.recording_done;
+      if (!summary.ok && summary.ended_by == StreamResult::EndedBy::connection) r.error = summary.error;
+    };
+    try {
+      if (endpoint.value().tls) {
+        if (!tls_) tls_ = net::make_client_tls_context(options_.ca_file);
+        auto call = std::make_shared<TlsCall>(stream.loop, tls_.get(), stream.options, endpoint.value(), 1,
+                                              std::move(writer), first_frame, stream.live, done);
+        if (!admit(stream, call->total_frames(), first_frame)) return false;
+        stream.call = std::make_shared<HangableCall<TlsCall>>(call);
+        call->start();
+      } else {
+        auto call = std::make_shared<PlainCall>(stream.loop, nullptr, stream.options, endpoint.value(), 1,
+                                                std::move(writer), first_frame, stream.live, done);
+        if (!admit(stream, call->total_frames(), first_frame)) return false;
+        stream.call = std::make_shared<HangableCall<PlainCall>>(call);
+        call->start();
+      }
+    } catch (const std::exception& e) {
+      result.error = e.what();
+      return false;
+    }
+    return true;
+  }
+
+  // A stream that opens after the recording's end: the caller has hung up already.
+  bool admit(Stream& stream, std::uint64_t total_frames, std::uint64_t first_frame) {
+    if (first_frame < total_frames) return true;
+    stream.result.ended_by = StreamResult::EndedBy::caller;
+    stream.result.recording_ended = true;
+    return false;
+  }
+
+  void finish(Stream& stream) {
+    stream.result.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream.began);
+    std::lock_guard lock(mutex_);
+    frames_played_ = std::max(frames_played_, stream.result.first_frame + stream.result.frames_sent);
+    if (stream.result.recording_ended) {
+      recording_ended_ = true;
+      changed_.notify_all();
+    }
+  }
+
+  const ClientTestOptions& options_;
+  WebhookClient webhooks_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::shared_ptr<Stream>> forks_;
+  bool clock_started_ = false;
+  Clock::time_point call_clock_{};
+  std::uint64_t frames_played_ = 0;
+  bool recording_ended_ = false;
+};
+
 }  // namespace
+
+std::unique_ptr<CallFlowHooks> make_socket_flow_hooks(const ClientTestOptions& options) {
+  return std::make_unique<SocketFlowHooks>(options);
+}
+
+int run_call_flow_test(const ClientTestOptions& options, const CallFlowOptions& flow) {
+  if (!net::parse_url(flow.url, net::UrlScheme::http)) {
+    std::cerr << "client-test: --flow: '" << flow.url << "' is not an http:// or https:// URL\n";
+    return 2;
+  }
+  try {
+    if (!options.ca_file.empty()) (void)net::make_client_tls_context(options.ca_file);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "client-test: --ca-file: " << e.what() << "\n";
+    return 2;
+  }
+  SocketFlowHooks hooks(options);
+  const auto result = run_call_flow(flow, hooks, [](const nlohmann::json& step) {
+    std::cout << step.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  });
+  if (!result.ok()) std::cerr << "client-test: --flow: " << result.error << std::endl;
+  return result.ok() ? 0 : 1;
+}
 
 int run_client_test(const ClientTestOptions& options) {
   const auto endpoint = net::parse_url(options.url, net::UrlScheme::websocket);

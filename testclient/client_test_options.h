@@ -4,8 +4,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "testclient/call_flow.h"
 
 namespace callproxy::testclient {
 
@@ -42,5 +45,15 @@ struct ClientTestOptions {
 // Runs the calls the options ask for; returns the process exit code (0: every call streamed to
 // its end without being refused or cut off; 1 otherwise).
 int run_client_test(const ClientTestOptions& options);
+
+// client-test --flow: one whole call as Twilio places it (call_flow.h), its streams run as
+// `options` says (audio, pacing, DTMF, the CA file; url and sign_url come from each <Stream>).
+// Prints one JSON line per step; returns 0 when the call reached its end without error, 1 otherwise.
+int run_call_flow_test(const ClientTestOptions& options, const CallFlowOptions& flow);
+
+// The hooks run_call_flow_test runs the engine on (webhooks over HTTP(S), streams on sockets), for
+// a test that drives run_call_flow (call_flow.h) in its own process and reads the steps back.
+// `options` must outlive them.
+std::unique_ptr<CallFlowHooks> make_socket_flow_hooks(const ClientTestOptions& options);
 
 }  // namespace callproxy::testclient

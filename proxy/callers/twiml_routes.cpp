@@ -7,6 +7,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <set>
 
 #include "core/json_text.h"
 #include "core/xml_writer.h"
@@ -25,6 +26,8 @@ constexpr std::size_t max_call_sid_bytes = 64;
 // of which Twilio asks /twiml/after-stream?poll=1 whether the stream still runs (as the Studio
 // flow polls /executions): once it has ended, the after-stream step acts.
 constexpr std::string_view fork_poll_seconds = "5";
+// Polls in a row the state store may fail to answer before the call is let go (a minute of silence).
+constexpr unsigned max_poll_store_errors = 9;
 // How long a call's stream (its backends, for a reconnect) and its reconnect count are kept: as
 // long as a call may last on Twilio.
 constexpr std::chrono::hours call_values_ttl{4};
@@ -86,10 +89,10 @@ class Twiml {
     xml_.element("Redirect", {{"method", "POST"}}, url);
     return *this;
   }
-  // While a forked stream runs: a pause, then Twilio asks again.
-  Twiml& hold_fork(std::string_view public_url) {
+  // While a forked stream runs: a pause, then Twilio asks again (`poll_url`).
+  Twiml& hold_fork(std::string_view poll_url) {
     xml_.empty("Pause", {{"length", fork_poll_seconds}});
-    return redirect(twiml_after_stream_url(public_url) + "?poll=1");
+    return redirect(poll_url);
   }
   XmlWriter& xml() { return xml_; }
   HttpResponse done() { return twiml(xml_.finish()); }
@@ -138,6 +141,34 @@ struct StreamPlan {
   std::string backend_hosts, backend_ids;  // JSON texts; empty: none
 };
 
+// With stream tokens, what proves a request to /twiml/after-stream comes from the call's own flow
+// (Twilio following the <Redirect> serve wrote): a MAC over the CallSid under the token secret,
+// in the URL's query. Without it, anyone who learnt a CallSid could take its bot's decision or
+// have a token minted for its backends. Empty without a secret (streams need no token then).
+constexpr std::int64_t resume_key_expiry = 4102444800;         // 2100-01-01: the key lives as long as the call
+constexpr std::string_view resume_key_scope = "after-stream";  // never a backendHosts value
+std::string resume_key(const TwimlApi& api, const std::string& call_sid) {
+  if (api.media.stream_token_secret.empty()) return {};
+  return twilio::mint_stream_token(api.media.stream_token_secret, call_sid, resume_key_scope, resume_key_expiry);
+}
+
+// Where Twilio goes after the stream: /twiml/after-stream, with the call's resume key; a fork's
+// poll also says so, and how many polls in a row the store could not answer.
+std::string after_stream_url(const TwimlApi& api, const std::string& call_sid, bool poll = false,
+                             unsigned store_errors = 0) {
+  std::string url = twiml_after_stream_url(api.signatures.public_url);
+  char separator = '?';
+  const auto add = [&](std::string_view key, const std::string& value) {
+    url += separator;
+    url += std::string(key) + "=" + twilio::percent_encode(value, "-_.~");
+    separator = '&';
+  };
+  if (poll) add("poll", "1");
+  if (store_errors > 0) add("errors", std::to_string(store_errors));
+  if (const auto key = resume_key(api, call_sid); !key.empty()) add("resume", key);
+  return url;
+}
+
 // `reconnect`: the how-manieth new stream this is for the call (0: the first).
 HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& call_sid, const StreamPlan& plan,
                     long long reconnect = 0) {
@@ -177,9 +208,23 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   xml.close().close();
   // Twilio goes on here once the stream's WebSocket is closed (a fork: at once, and polls): the
   // bot decided, or the stream ended without a decision (docs/call-control.md).
-  if (fork) return out.hold_fork(api.signatures.public_url).done();
-  out.redirect(twiml_after_stream_url(api.signatures.public_url));
+  if (fork) return out.hold_fork(after_stream_url(api, call_sid, true)).done();
+  out.redirect(after_stream_url(api, call_sid));
   return out.done();
+}
+
+// The state store cannot say what the call is to do: a dial:<number> policy needs no store and
+// still puts the caller through; otherwise the goodbye.
+void store_unavailable(TwimlApi& api, const std::string& call_sid, const std::string& error, const Respond& respond) {
+  store_error_log().write(error);
+  api.callers.metrics.after_stream[AfterStream::unavailable].add();
+  const auto policy = parse_after_stream(api.options.after_stream);
+  if (policy && policy.value().kind == AfterStreamPolicy::Kind::dial) {
+    spdlog::warn("TwiML flow: call {}: the state store cannot answer: dialling {}", call_sid, policy.value().dial);
+    return respond(Twiml(api.options).dial(policy.value().dial).done());
+  }
+  spdlog::warn("TwiML flow: call {}: the state store cannot answer: goodbye", call_sid);
+  respond(goodbye(api.options));
 }
 
 // What a stream that ended without a decision leads to: --after-stream.
@@ -205,11 +250,7 @@ void after_stream_policy(TwimlApi& api, const std::string& host, const std::stri
       "stream:" + call_sid, false, [&api, host, call_sid, respond](StoreResult<std::optional<std::string>> plan_text) {
         const auto& options = api.options;
         auto& counts = api.callers.metrics.after_stream;
-        if (!plan_text) {
-          store_error_log().write(plan_text.error());
-          counts[AfterStream::unavailable].add();
-          return respond(try_later(options));
-        }
+        if (!plan_text) return store_unavailable(api, call_sid, plan_text.error(), respond);
         if (!plan_text.value()) {
           spdlog::info("TwiML flow: call {}: the stream ended and no stream is known for it to resume", call_sid);
           counts[AfterStream::goodbye].add();
@@ -226,11 +267,7 @@ void after_stream_policy(TwimlApi& api, const std::string& host, const std::stri
             [&api, host, call_sid, plan, respond](StoreResult<long long> count) {
               const auto& options = api.options;
               auto& counts = api.callers.metrics.after_stream;
-              if (!count) {
-                store_error_log().write(count.error());
-                counts[AfterStream::unavailable].add();
-                return respond(try_later(options));
-              }
+              if (!count) return store_unavailable(api, call_sid, count.error(), respond);
               if (count.value() > static_cast<long long>(options.max_reconnects)) {
                 spdlog::warn(
                     "TwiML flow: call {}: its stream ended again after {} reconnect{} (--max-reconnects): goodbye",
@@ -267,8 +304,17 @@ void act_on(TwimlApi& api, const std::string& host, const std::string& call_sid,
   const auto& end = std::get<twilio::EndDecision>(decision);
   if (options.handoff_url.empty()) return after_stream_policy(api, host, call_sid, true, respond);
   std::string url = options.handoff_url;
-  char separator = url.find('?') == std::string::npos ? '?' : '&';
+  const auto query_at = url.find('?');
+  char separator = query_at == std::string::npos ? '?' : '&';
+  std::set<std::string> taken;  // the operator's own parameters win over the bot's
+  if (query_at != std::string::npos) {
+    for (const auto& [key, value] : twilio::parse_form(std::string_view(url).substr(query_at + 1))) taken.insert(key);
+  }
   for (const auto& [key, value] : end.handoff) {
+    if (taken.count(key) > 0) {
+      spdlog::warn("TwiML flow: call {}: handoff field '{}' is left out: --handoff-url sets it", call_sid, key);
+      continue;
+    }
     url += separator;
     url += twilio::percent_encode(key, "-_.~") + "=" + twilio::percent_encode(value, "-_.~");
     separator = '&';
@@ -292,20 +338,38 @@ void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& resp
   }
   if (form.call_sid.empty()) return respond(HttpResponse::error(400, "field 'CallSid' is missing"));
   bool poll = false;
+  unsigned errors = 0;
+  std::string resume;
   for (const auto& [key, value] : twilio::parse_form(request.query())) {
     if (key == "poll") poll = value == "1";
+    if (key == "errors") errors = value.size() == 1 && value[0] >= '1' && value[0] <= '9' ? value[0] - '0' : 0;
+    if (key == "resume") resume = value;
+  }
+  if (!api.media.stream_token_secret.empty()) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(api.now().time_since_epoch()).count();
+    if (twilio::check_stream_token(api.media.stream_token_secret, resume, form.call_sid, resume_key_scope, now) !=
+        twilio::StreamTokenVerdict::valid) {
+      return respond(HttpResponse::error(403, "this request does not carry its call's resume key"));
+    }
   }
   if (poll) {
     // A forked stream's call, held: on while its stream runs (the stream marks the CallSid, its
-    // executionId, connected). A store that cannot say keeps the call held, not hung up on.
-    return api.callers.store.is_connected(
-        form.call_sid, [&api, request_copy = request, respond](StoreResult<bool> connected) {
-          if (!connected || connected.value()) {
-            if (!connected) store_error_log().write(connected.error());
-            return respond(Twiml(api.options).hold_fork(api.signatures.public_url).done());
-          }
-          after_stream_step(api, request_copy, respond);
-        });
+    // executionId, connected). A store that cannot say keeps the call held a few polls, then lets
+    // it go.
+    return api.callers.store.is_connected(form.call_sid, [&api, request_copy = request, call_sid = form.call_sid,
+                                                          errors, respond](StoreResult<bool> connected) {
+      if (connected && connected.value()) {
+        return respond(Twiml(api.options).hold_fork(after_stream_url(api, call_sid, true)).done());
+      }
+      if (!connected) {
+        if (errors + 1 < max_poll_store_errors) {
+          store_error_log().write(connected.error());
+          return respond(Twiml(api.options).hold_fork(after_stream_url(api, call_sid, true, errors + 1)).done());
+        }
+        return store_unavailable(api, call_sid, connected.error(), respond);
+      }
+      after_stream_step(api, request_copy, respond);
+    });
   }
   after_stream_step(api, request, respond);
 }
@@ -316,11 +380,7 @@ void after_stream_step(TwimlApi& api, const HttpRequest& request, const Respond&
       "decision:" + form.call_sid, true,
       [&api, host = request.header("Host"), call_sid = form.call_sid,
        respond](StoreResult<std::optional<std::string>> decision) {
-        if (!decision) {
-          store_error_log().write(decision.error());
-          api.callers.metrics.after_stream[AfterStream::unavailable].add();
-          return respond(try_later(api.options));
-        }
+        if (!decision) return store_unavailable(api, call_sid, decision.error(), respond);
         if (decision.value()) {
           auto parsed = twilio::read_call_control(*decision.value());
           if (parsed && parsed.value()) return act_on(api, host, call_sid, *parsed.value(), respond);

@@ -4,8 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/xml_reader.h"
 #include "core/xml_writer.h"
-#include "support/xml_reader.h"
 
 using namespace callproxy;
 
@@ -15,7 +15,7 @@ TEST_CASE("the XML writer escapes & < > \" ' in text and attributes and the read
   w.open("Response").element("Say", {{"voice", nasty}, {"x", "tab\tnl\ncr\r"}}, nasty + "\n\r").close();
   const auto xml = w.finish();
   CHECK(xml.find(R"(a&lt;b&gt;&amp;c&quot;d&apos;e]]&gt;f)") != std::string::npos);
-  const auto root = test::parse_xml(xml);
+  const auto root = callproxy::parse_xml(xml);
   const auto& say = root.child("Say");
   CHECK(say.text == nasty + "\n\r");
   CHECK(say.at("voice") == nasty);
@@ -29,7 +29,7 @@ TEST_CASE("the XML writer leaves out what XML 1.0 forbids and keeps every other 
   XmlWriter w;
   w.element("Say", {{"a", forbidden + kept}}, forbidden + kept);
   const auto xml = w.finish();
-  const auto root = test::parse_xml(xml);  // throws on any forbidden character
+  const auto root = callproxy::parse_xml(xml);  // throws on any forbidden character
   CHECK(root.text == kept);
   CHECK(root.at("a") == kept);
 }
@@ -48,6 +48,6 @@ TEST_CASE("the XML writer refuses names that are not XML names, and the test rea
   for (const auto* bad : {"<A>", "<A></B>", "<A>&</A>", "<A>a<b</A>", "<A x=1/>", "<A x='1' x='2'/>", "<A/><B/>",
                           "<A>&nbsp;</A>", "<A>\x01</A>", "<A><!-- c --></A>", "<A>]]></A>", "<A x=\"<\"/>"}) {
     INFO(bad);
-    CHECK_THROWS_AS(test::parse_xml(bad), std::runtime_error);
+    CHECK_THROWS_AS(callproxy::parse_xml(bad), std::runtime_error);
   }
 }

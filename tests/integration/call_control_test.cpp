@@ -18,9 +18,11 @@
 #include "support/wait.h"
 #include "test_data.h"
 #include "twilio/percent_encoding.h"
+#include "twilio/stream_token.h"
 
 using namespace callproxy;
 using namespace std::chrono_literals;
+using callproxy::XmlElement;
 using nlohmann::json;
 using test::call_sid_for;
 using test::metric;
@@ -30,7 +32,6 @@ using test::post_form;
 using test::StreamCall;
 using test::twiml_of;
 using test::webhook;
-using test::XmlElement;
 
 namespace {
 
@@ -45,11 +46,18 @@ std::string pins_for(const std::vector<std::string>& backends) {
 XmlElement connect(unsigned short port, const std::string& call_sid) {
   auto root = twiml_of(post_form(port, "/twiml/pin", webhook("+15553330000", call_sid, "2468")));
   REQUIRE(root.child_names() == Names{"Say", "Connect", "Redirect"});
-  CHECK(root.child("Redirect").text == "/twiml/after-stream");
+  CHECK(root.child("Redirect").text.rfind("/twiml/after-stream", 0) == 0);
   return root;
 }
 
-// Twilio, past the stream: what the flow answers now.
+// Twilio, past the stream, following the <Redirect> of `previous` (its path and query; with
+// stream tokens, the query carries the call's resume key): what the flow answers now.
+XmlElement after_stream(unsigned short port, const std::string& call_sid, const XmlElement& previous) {
+  auto target = previous.child("Redirect").text;
+  if (const auto scheme = target.find("://"); scheme != std::string::npos)
+    target = target.substr(target.find('/', scheme + 3));
+  return twiml_of(post_form(port, target, webhook("+15553330000", call_sid)));
+}
 XmlElement after_stream(unsigned short port, const std::string& call_sid) {
   return twiml_of(post_form(port, "/twiml/after-stream", webhook("+15553330000", call_sid)));
 }
@@ -181,6 +189,8 @@ TEST_CASE("without a decision, reconnect gives the call a new stream with a new 
                                   test::secrets::stream_token_secret});
   const auto sid = call_sid_for(506);
   auto root = connect(serve.port, sid);
+  const auto first_redirect = root.child("Redirect").text;
+  CHECK(first_redirect.find("?resume=v1.") != std::string::npos);
   std::set<std::string> tokens;
   for (std::size_t round = 0; round < 3; ++round) {
     INFO("stream " << round);
@@ -192,7 +202,7 @@ TEST_CASE("without a decision, reconnect gives the call a new stream with a new 
     FlowStream stream(serve.port, sid, root, backend, round);
     backend.kill(round);  // the bot's process dies: no backend left
     REQUIRE(stream.call.ws.wait_closed());
-    root = after_stream(serve.port, sid);
+    root = after_stream(serve.port, sid, root);
     if (round < 2) {
       // Straight back to the stream, without the "connecting" words.
       REQUIRE(root.child_names() == Names{"Connect", "Redirect"});
@@ -202,8 +212,16 @@ TEST_CASE("without a decision, reconnect gives the call a new stream with a new 
   CHECK(after(serve.port, "reconnect") == 2);
   CHECK(after(serve.port, "reconnects_spent") == 1);
 
-  // A call that never passed its PIN has no stream to resume.
-  CHECK(after_stream(serve.port, call_sid_for(507)).child_names() == Names{"Say", "Hangup"});
+  // With stream tokens, a request without its call's resume key (the one the flow wrote) is
+  // refused: knowing a CallSid does not get a token minted, nor a decision taken.
+  CHECK(post_form(serve.port, "/twiml/after-stream", webhook("+15553330000", sid)).status == 403);
+  CHECK(post_form(serve.port, first_redirect, webhook("+15553330000", call_sid_for(507))).status == 403);
+  // A call that never passed its PIN has no stream to resume, even with its own key.
+  const auto key = twilio::mint_stream_token(test::secrets::stream_token_secret, call_sid_for(507), "after-stream",
+                                             4102444800);
+  test::secrets::remember(key);
+  CHECK(twiml_of(post_form(serve.port, "/twiml/after-stream?resume=" + key, webhook("+15553330000", call_sid_for(507))))
+            .child_names() == Names{"Say", "Hangup"});
   // Malformed requests are refused as on the other routes.
   CHECK(post_form(serve.port, "/twiml/after-stream", {{"From", "+15553330000"}}).status == 400);
   CHECK(post_form(serve.port, "/twiml/after-stream", webhook("+15553330000", std::string(65, 'C'))).status == 400);
@@ -296,6 +314,7 @@ TEST_CASE("a drain with --after-stream reconnect hands its calls at once to an i
                                         "reconnect",
                                         "--drain-timeout",
                                         "60",
+                                        "--drain-handover",
                                         "--stream-token-secret",
                                         test::secrets::stream_token_secret};
   auto leaving = test::start_serve(shared);
@@ -308,13 +327,43 @@ TEST_CASE("a drain with --after-stream reconnect hands its calls at once to an i
   leaving.process->signal(SIGTERM);
   // Closed at once, not at the end of the 60 s drain.
   REQUIRE(stream.call.ws.wait_closed(10s));
-  // Twilio's next request reaches the instance that stays: a new stream, there.
-  const auto again = after_stream(staying.port, sid);
+  // The balancer may send Twilio's next request to the leaving instance: it still answers (a new
+  // stream, with a new token)...
+  const auto again = after_stream(leaving.port, sid, root);
   REQUIRE(again.child_names() == Names{"Connect", "Redirect"});
   test::secrets::remember(parameters_of(again.child("Connect").child("Stream")).at("streamToken"));
+  // ... which it refuses itself (draining: 503, the balancer moves it on), so it streams on the
+  // instance that stays.
+  CHECK_THROWS_AS(test::WsClient(leaving.port, "/media"), test::HandshakeRefused);
   FlowStream resumed(staying.port, sid, again, backend, 1);
   resumed.call.ws.send_text(resumed.call.writer.media(std::vector<std::uint8_t>(160, 0x33)));
   REQUIRE(backend.wait_for_messages(2, 1));
+  // And again, should that stream fail too: through the instance that stays.
+  CHECK(after_stream(staying.port, sid, again).child_names() == Names{"Connect", "Redirect"});
   CHECK(leaving.process->wait(20s) == 0);
-  CHECK(leaving.process->err().find("drain: handing 1 live call over") != std::string::npos);
+  CHECK(leaving.process->err().find("drain: handing 1 live call over (--drain-handover)") != std::string::npos);
+}
+
+TEST_CASE("without --drain-handover a drain leaves live calls their --drain-timeout, whatever --after-stream says",
+          "[call-control][drain]") {
+  test::BackendServer backend;
+  auto serve = test::start_serve(
+      {"--pins-file", pins_for({backend.host_port()}), "--after-stream", "reconnect", "--drain-timeout", "60"});
+  const auto sid = call_sid_for(513);
+  FlowStream stream(serve.port, sid, connect(serve.port, sid), backend);
+  serve.process->signal(SIGTERM);
+  REQUIRE(test::eventually([&] { return test::http_request(serve.port, "GET", "/readyz").status == 503; }));
+  // The call streams on while the instance drains.
+  stream.call.ws.send_text(stream.call.writer.media(std::vector<std::uint8_t>(160, 0x44)));
+  REQUIRE(backend.wait_for_messages(2));
+  CHECK_FALSE(stream.call.ws.wait_closed(0ms));
+  stream.call.ws.send_text(stream.call.writer.stop());
+  stream.call.ws.close();  // the caller hangs up: the call ends, and with it the drain
+  CHECK(serve.process->wait(20s) == 0);
+
+  // --drain-handover without reconnect would close streams nobody reconnects: refused at start.
+  const auto refused = test::run_command(
+      test::callproxy_args({"serve", "--port", "0", "--store", "memory", "--drain-handover"}));
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("--drain-handover needs --after-stream reconnect") != std::string::npos);
 }

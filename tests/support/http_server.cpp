@@ -10,6 +10,12 @@
 
 namespace callproxy::test {
 
+CannedHttpServer::CannedHttpServer(Responder respond) : CannedHttpServer(200, {}) {
+  // Set before the first request can be answered: serve() reads it under the mutex.
+  std::lock_guard lock(mutex_);
+  respond_ = std::move(respond);
+}
+
 CannedHttpServer::CannedHttpServer(int status, std::string body, std::chrono::milliseconds delay)
     : status_(status), body_(std::move(body)), delay_(delay) {
   listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -57,16 +63,21 @@ void CannedHttpServer::serve() {
       if (n <= 0) break;
       request.append(buffer, static_cast<std::size_t>(n));
     }
+    Responder respond;
     {
       std::lock_guard lock(mutex_);
       requests_.push_back(request);
+      respond = respond_;
     }
+    CannedAnswer answer{status_, body_};
+    if (respond) answer = respond(request);
     const auto deadline = std::chrono::steady_clock::now() + delay_;
     while (!stopping_ && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const std::string response = "HTTP/1.1 " + std::to_string(status_) +
-                                 " X\r\nContent-Type: application/json\r\nContent-Length: " +
-                                 std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+    const std::string response = "HTTP/1.1 " + std::to_string(answer.status) +
+                                 " X\r\nContent-Type: " + answer.content_type +
+                                 "\r\nContent-Length: " + std::to_string(answer.body.size()) +
+                                 "\r\nConnection: close\r\n\r\n" + answer.body;
     ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
     ::close(fd);
   }

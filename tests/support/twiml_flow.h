@@ -10,15 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "core/xml_reader.h"
 #include "support/http_client.h"
 #include "support/twilio_webhook.h"
 #include "support/ws_peer.h"
-#include "support/xml_reader.h"
 #include "testclient/twilio_stream_writer.h"
 
 namespace callproxy::test {
 
 using Names = std::vector<std::string>;
+using callproxy::XmlElement;
 
 inline HttpReply post_form(unsigned short port, const std::string& target, const twilio::RequestParams& params,
                            std::map<std::string, std::string> headers = {}) {
@@ -31,7 +32,7 @@ inline XmlElement twiml_of(const HttpReply& reply) {
   INFO(reply.body);
   REQUIRE(reply.status == 200);
   CHECK(reply.headers.at("content-type").rfind("text/xml", 0) == 0);
-  auto root = parse_xml(reply.body);
+  auto root = callproxy::parse_xml(reply.body);
   REQUIRE(root.name == "Response");
   return root;
 }

@@ -10,10 +10,10 @@
 #include <optional>
 #include <string>
 
+#include "core/xml_reader.h"
 #include "proxy/callers/twiml_routes.h"
 #include "support/test_secrets.h"
 #include "support/twilio_webhook.h"
-#include "support/xml_reader.h"
 #include "twilio/percent_encoding.h"
 #include "twilio/signature.h"
 #include "twilio/stream_token.h"
@@ -27,7 +27,7 @@ using test::form_body;
 using test::webhook;
 
 // The <Parameter>s of a <Stream> as a map.
-std::map<std::string, std::string> parameters_of(const test::XmlElement& stream) {
+std::map<std::string, std::string> parameters_of(const callproxy::XmlElement& stream) {
   std::map<std::string, std::string> out;
   for (const auto* p : stream.children_named("Parameter")) out[p->at("name")] = p->at("value");
   return out;
@@ -91,7 +91,7 @@ TEST_CASE("a token the TwiML flow mints with a 30 s TTL is valid at +29 s and ex
   const auto answer = future.get();
   INFO(answer.body);
   REQUIRE(answer.status == 200);
-  const auto root = test::parse_xml(answer.body);
+  const auto root = callproxy::parse_xml(answer.body);
   const auto params = parameters_of(root.child("Connect").child("Stream"));
   const auto& token = params.at("streamToken");
   test::secrets::remember(token);

@@ -1,9 +1,9 @@
-#include "support/xml_reader.h"
+#include "core/xml_reader.h"
 
 #include <cstdint>
 #include <stdexcept>
 
-namespace callproxy::test {
+namespace callproxy {
 namespace {
 
 class Reader {
@@ -182,7 +182,9 @@ class Reader {
         return e;
       }
       if (peek() == '<') {
+        if (++depth_ > max_xml_depth) fail("elements nested deeper than " + std::to_string(max_xml_depth));
         e.children.push_back(element());
+        --depth_;
       } else if (peek() == '&') {
         reference(e.text);
       } else {
@@ -194,6 +196,7 @@ class Reader {
 
   std::string_view text_;
   std::size_t at_ = 0;
+  std::size_t depth_ = 1;
 };
 
 }  // namespace
@@ -234,4 +237,4 @@ std::vector<const XmlElement*> XmlElement::children_named(std::string_view key) 
 
 XmlElement parse_xml(std::string_view document) { return Reader(document).document(); }
 
-}  // namespace callproxy::test
+}  // namespace callproxy

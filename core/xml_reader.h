@@ -1,18 +1,23 @@
-// A minimal, strict XML 1.0 reader for tests: reads TwiML answers back into elements so that
-// tests assert on elements and attributes, not on text. It takes the XML declaration, elements,
+// A minimal, strict XML 1.0 reader: reads TwiML back into elements (client-test --flow follows
+// it; tests assert on elements and attributes, not on text). It takes the XML declaration, elements,
 // attributes (either quote), character data and the five predefined entities plus character
 // references; anything else (comments, CDATA, processing instructions, DOCTYPE, a second root,
 // mismatched or unclosed tags, a duplicate attribute, a bare '&' or '<', a character XML 1.0
-// forbids, invalid UTF-8) throws std::runtime_error naming the offset.
+// forbids, invalid UTF-8, elements nested deeper than max_xml_depth) throws std::runtime_error
+// naming the offset.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-namespace callproxy::test {
+namespace callproxy {
+
+// Deeper nesting is refused (the reader recurses): TwiML needs 4 levels.
+inline constexpr std::size_t max_xml_depth = 64;
 
 struct XmlElement {
   std::string name;
@@ -32,4 +37,4 @@ struct XmlElement {
 
 XmlElement parse_xml(std::string_view document);
 
-}  // namespace callproxy::test
+}  // namespace callproxy
