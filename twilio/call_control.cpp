@@ -14,8 +14,10 @@ using nlohmann::json;
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
+// A lower-case letter first: Twilio's own request parameters (CallSid, From, Digits, ...) all
+// start upper-case, so a handoff field can never pass for one of them.
 bool is_handoff_key(std::string_view key) {
-  if (key.empty() || key.size() > max_handoff_key_bytes || !is_alpha(key.front())) return false;
+  if (key.empty() || key.size() > max_handoff_key_bytes || key.front() < 'a' || key.front() > 'z') return false;
   for (const char c : key) {
     if (!is_alpha(c) && !is_digit(c) && c != '_') return false;
   }
@@ -76,7 +78,7 @@ CallDecision read(const json& root, const std::string& event) {
   std::size_t bytes = 0;
   for (const auto& [key, value] : it->items()) {
     if (!is_handoff_key(key)) {
-      throw std::invalid_argument("field 'handoff' has a key that is not a letter then up to " +
+      throw std::invalid_argument("field 'handoff' has a key that is not a lower-case letter then up to " +
                                   std::to_string(max_handoff_key_bytes - 1) + " letters, digits or '_'");
     }
     auto text = text_of(value, key);
@@ -139,10 +141,12 @@ bool is_sip_uri(std::string_view to) {
 
 Result<std::optional<CallDecision>> read_call_control(std::string_view text) {
   // Cheap refusals first: most replies are media, and a control message is small.
-  if (text.size() > max_control_message_bytes) return std::optional<CallDecision>();
   if (text.find("\"hangup\"") == std::string_view::npos && text.find("\"transfer\"") == std::string_view::npos &&
       text.find("\"end\"") == std::string_view::npos) {
     return std::optional<CallDecision>();
+  }
+  if (text.size() > max_control_message_bytes) {
+    return Error{"a message naming a control event is over " + std::to_string(max_control_message_bytes) + " bytes"};
   }
   auto parsed = parse_json_bounded(text);
   if (!parsed || !parsed.value().is_object()) return std::optional<CallDecision>();

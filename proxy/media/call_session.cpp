@@ -694,8 +694,10 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     }
 
     call_sid_ = admission.start.call_sid;
-    if (!call_sid_.empty()) {
-      // A newer stream for this call replaces this one (Twilio is done with it): it ends.
+    if (!call_sid_.empty() && !fork_) {
+      // A newer two-way stream for this call replaces this one (a call has one <Connect> at a
+      // time: Twilio is done with it). Forks (<Start><Stream>, a recorder's or an analyser's) may
+      // run beside it, and are never replaced.
       membership_.carry(call_sid_, [weak, &loop = loop_] {
         asio::post(loop, [weak] {
           auto self = weak.lock();
@@ -891,6 +893,7 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     if (!kept) {
       metrics_.decisions_refused[DecisionRefusal::store_error].add();
       spdlog::warn("call {}: the decision cannot be kept ({}): the call goes on", label_, kept.error());
+      if (close_after_decision_) close_twilio(websocket::close_code::try_again_later, "no backend left");
       return;
     }
     decided_ = true;
@@ -942,7 +945,14 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     const bool any_left = std::any_of(links_.begin(), links_.end(), [](const auto& l) { return !l->closed(); });
     spdlog::info("call {}: backend {} gone ({}); {}", label_, link.target().name(), reason,
                  any_left ? "the others continue" : "no backend left");
-    if (!any_left) close_twilio(websocket::close_code::try_again_later, "no backend left");
+    if (any_left) return;
+    // A bot that decides, then closes its socket (as bots do): the stream closes once the decision
+    // is kept, so that the after-stream step finds it.
+    if (deciding_) {
+      close_after_decision_ = true;
+      return;
+    }
+    close_twilio(websocket::close_code::try_again_later, "no backend left");
   }
 
   // ---- replies to Twilio --------------------------------------------------------------
@@ -1050,8 +1060,9 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
   bool claiming_ = false;  // the stream's token is being claimed in the state store
   bool fork_ = false;      // a one-way stream: replies are not relayed
   bool stop_sent_ = false;
-  bool deciding_ = false;  // a decision is being kept in the state store
-  bool decided_ = false;   // kept: the stream is closing for it
+  bool deciding_ = false;              // a decision is being kept in the state store
+  bool decided_ = false;               // kept: the stream is closing for it
+  bool close_after_decision_ = false;  // the last backend left while its decision was being kept
   bool writing_ = false;
   bool closing_ = false;
   bool ended_ = false;

@@ -103,6 +103,11 @@ class SqliteStore final : public StateStore {
     if (const auto why = not_regular_file(path_); !why.empty()) {
       throw std::invalid_argument("--store sqlite:" + path_ + ": " + why);
     }
+    // RETURNING (the call values' atomic take and count) is SQLite 3.35's.
+    if (sqlite3_libversion_number() < 3035000) {
+      throw std::runtime_error("--store sqlite:" + path_ + ": SQLite " + sqlite3_libversion() +
+                               " is too old: 3.35 or later is needed");
+    }
     create_private(path_);
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -144,7 +149,10 @@ class SqliteStore final : public StateStore {
   }
 
   ~SqliteStore() override {
-    worker_.reset();  // what is queued runs (each within its deadline) before the file closes
+    // What is queued runs (each within its deadline) before the file closes. The worker stays an
+    // object meanwhile: an answer that asks the store again (a reconnect's count after its plan)
+    // is refused, not sent to a thread that is gone.
+    worker_->finish();
     sqlite3_close(db_);
   }
 

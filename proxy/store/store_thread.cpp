@@ -9,19 +9,21 @@ namespace callproxy::proxy {
 StoreThread::StoreThread(std::string what, std::size_t max_queued)
     : what_(std::move(what)), max_queued_(max_queued), thread_([this] { work(); }) {}
 
-StoreThread::~StoreThread() {
+StoreThread::~StoreThread() { finish(); }
+
+void StoreThread::finish() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 bool StoreThread::post(std::function<void()> task) {
   {
     std::lock_guard lock(mutex_);
-    if (tasks_.size() >= max_queued_) return false;
+    if (exited_ || tasks_.size() >= max_queued_) return false;
     tasks_.push_back(std::move(task));
   }
   wake_.notify_one();
@@ -34,7 +36,10 @@ void StoreThread::work() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stopping, and everything queued has run
+      if (tasks_.empty()) {  // stopping, and everything queued has run
+        exited_ = true;
+        return;
+      }
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }

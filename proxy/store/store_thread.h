@@ -20,6 +20,10 @@ class StoreThread {
   explicit StoreThread(std::string what, std::size_t max_queued = std::numeric_limits<std::size_t>::max());
   // Runs what is queued, then stops.
   ~StoreThread();
+  // The same, before the destructor: what is queued runs (tasks it posts included), then the
+  // thread ends; later posts are refused. The object stays usable (post answers false), so a
+  // task that runs meanwhile may still post.
+  void finish();
   StoreThread(const StoreThread&) = delete;
   StoreThread& operator=(const StoreThread&) = delete;
 
@@ -35,7 +39,8 @@ class StoreThread {
   std::condition_variable wake_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
-  std::thread thread_;  // last: starts once the rest exists
+  bool exited_ = false;  // the thread has run its last task
+  std::thread thread_;   // last: starts once the rest exists
 };
 
 }  // namespace callproxy::proxy

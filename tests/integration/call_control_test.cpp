@@ -104,6 +104,46 @@ TEST_CASE("a bot hangs up: its stream closes 1000, then the flow says its words 
   CHECK(after(serve.port, "goodbye") == 1);
 }
 
+TEST_CASE("a bot that decides and closes its socket at once: the decision is kept before the stream closes",
+          "[call-control][twiml]") {
+  test::BackendServer backend;
+  auto serve = test::start_serve(
+      {"--pins-file", pins_for({backend.host_port()}), "--no-backend-reconnect", "--after-stream", "reconnect"});
+  for (int i = 0; i < 5; ++i) {  // a race, tried a few times
+    INFO("call " << i);
+    const auto sid = call_sid_for(520 + i);
+    const auto root = connect(serve.port, sid);
+    FlowStream stream(serve.port, sid, root, backend, i);
+    backend.send_text(R"({"event":"hangup","say":"Done."})", i);
+    backend.kill(i);
+    REQUIRE(stream.call.ws.wait_closed());
+    const auto after_root = after_stream(serve.port, sid, root);
+    REQUIRE(after_root.child_names() == Names{"Say", "Hangup"});
+    CHECK(after_root.child("Say").text == "Done.");  // the bot's words, not a reconnect
+  }
+  CHECK(after(serve.port, "reconnect") == 0);
+}
+
+TEST_CASE("a fork beside the call's two-way stream is not replaced by it, nor replaces it", "[call-control][media]") {
+  test::BackendServer backend;
+  auto serve = test::start_serve({"--pins-file", pins_for({backend.host_port()})});
+  const auto sid = call_sid_for(530);
+  const auto root = connect(serve.port, sid);
+  auto fork_params = parameters_of(root.child("Connect").child("Stream"));
+  fork_params["streamMode"] = "fork";
+  StreamCall recorder(serve.port, sid, fork_params, "/media", "MZ00000000000000000000000000000031");
+  recorder.start();
+  REQUIRE(backend.wait_for_messages(1, 0));
+  FlowStream bot(serve.port, sid, root, backend, 1, "MZ00000000000000000000000000000032");
+  StreamCall second_fork(serve.port, sid, fork_params, "/media", "MZ00000000000000000000000000000033");
+  second_fork.start();
+  REQUIRE(backend.wait_for_messages(1, 2));
+  // All three stream on.
+  for (auto* ws : {&recorder.ws, &bot.call.ws, &second_fork.ws}) CHECK_FALSE(ws->wait_closed(0ms));
+  CHECK(metric(serve.port, "callproxy_streams_replaced_total") == 0);
+  CHECK(metric(serve.port, "callproxy_active_calls") == 3);
+}
+
 TEST_CASE("a bot transfers: an allowed number or SIP URI is dialled, any other is refused and the call goes on",
           "[call-control][twiml]") {
   test::BackendServer backend;
@@ -156,7 +196,8 @@ TEST_CASE("a bot ends with handoff data: the call goes to --handoff-url with the
                                   "https://app.example.com/agent?queue=7", "--after-stream", "reconnect"});
   const auto sid = call_sid_for(504);
   FlowStream stream(serve.port, sid, connect(serve.port, sid), backend);
-  backend.send_text(R"({"event":"end","handoff":{"intent":"billing & refunds","account":12345,"vip":true}})");
+  backend.send_text(
+      R"({"event":"end","handoff":{"intent":"billing & refunds","account":12345,"vip":true,"queue":"1"}})");
   REQUIRE(stream.call.ws.wait_closed());
   const auto root = after_stream(serve.port, sid);
   REQUIRE(root.child_names() == Names{"Redirect"});
@@ -166,6 +207,9 @@ TEST_CASE("a bot ends with handoff data: the call goes to --handoff-url with the
   CHECK(twilio::query_param(url, "intent") == "billing & refunds");
   CHECK(twilio::query_param(url, "account") == "12345");
   CHECK(twilio::query_param(url, "vip") == "true");
+  // The operator's own parameters win: the bot's "queue" is left out.
+  CHECK(twilio::query_param(url, "queue") == "7");
+  CHECK(url.find("queue=1") == std::string::npos);
   CHECK(after(serve.port, "handoff") == 1);
 
   // Without --handoff-url: the policy, but a bot that let its caller go does not get them back.

@@ -70,7 +70,7 @@ TEST_CASE("other messages are not control messages: media, marks, clear, unknown
   CHECK(not_control(R"(not json "hangup")"));
   CHECK(not_control(R"(["hangup"])"));
   CHECK(not_control(R"({"event":7,"say":"hangup"})"));
-  CHECK(not_control(std::string(twilio::max_control_message_bytes + 1, ' ') + R"({"event":"hangup"})"));
+  CHECK(not_control(std::string(twilio::max_control_message_bytes + 1, ' ') + R"({"event":"media"})"));
 }
 
 TEST_CASE("malformed or oversized control messages are refused naming the field", "[call-control]") {
@@ -94,6 +94,11 @@ TEST_CASE("malformed or oversized control messages are refused naming the field"
   CHECK(refusal_of(R"({"event":"end","handoff":{"a":null}})").find("handoff.a") != std::string::npos);
   CHECK(refusal_of(R"({"event":"end","handoff":{"1a":"x"}})").find("has a key") != std::string::npos);
   CHECK(refusal_of(R"({"event":"end","handoff":{"a-b":"x"}})").find("has a key") != std::string::npos);
+  // Never one of Twilio's own parameters, which all start upper-case.
+  CHECK(refusal_of(R"({"event":"end","handoff":{"From":"+15550001111"}})").find("lower-case") != std::string::npos);
+  // Too long to be a control message, but naming a control event: refused, not ignored.
+  CHECK(refusal_of(std::string(twilio::max_control_message_bytes, ' ') + R"({"event":"hangup"})").find("over") !=
+        std::string::npos);
   CHECK(
       refusal_of(R"({"event":"end","handoff":{"a":")" + std::string(twilio::max_handoff_value_bytes + 1, 'x') + "\"}}")
           .find("is over") != std::string::npos);
