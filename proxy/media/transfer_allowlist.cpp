@@ -40,9 +40,11 @@ bool is_sip_pattern(std::string_view p) {
 
 std::string transfer_pattern_error(std::string_view pattern) {
   if (is_number_pattern(pattern) || is_sip_pattern(pattern)) return {};
-  return "'" + std::string(pattern.substr(0, 80)) +
-         "' is not a transfer pattern: +E.164 (+15551234567), a prefix (+1555*, +* for any number), or a SIP URI "
+  std::string why = "'";
+  why.append(pattern.substr(0, 80));
+  why += "' is not a transfer pattern: +E.164 (+15551234567), a prefix (+1555*, +* for any number), or a SIP URI "
          "(sip:agent@pbx.example.com, sip:*@pbx.example.com)";
+  return why;
 }
 
 Result<bool> TransferAllowlist::add(std::string_view pattern) {

@@ -13,6 +13,8 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
+#include "support/local_speaker.h"
+#include "support/media_call.h"
 #include "support/test_secrets.h"
 #include "support/ws_peer.h"
 #include "test_data.h"
@@ -78,10 +80,12 @@ const std::string call_sid = "CA0123456789abcdef0123456789abcd01";
 struct FlowServe {
   // `tls_dir`: serve speaks https:// and wss:// with that directory's certificate for localhost.
   explicit FlowServe(const test::BackendServer& backend, std::vector<std::string> extra = {},
-                     const std::string& tls_dir = {}) {
+                     const std::string& tls_dir = {})
+      : FlowServe(backend.host_port(), std::move(extra), tls_dir) {}
+  // The PIN's backend at `backend` (host:port).
+  explicit FlowServe(const std::string& backend, std::vector<std::string> extra = {}, const std::string& tls_dir = {}) {
     const auto pins = test::temp_path("flow-pins.json");
-    std::ofstream(pins) << R"([{"pin": "2468", "backendIds": [7], "backendHosts": [")" << backend.host_port()
-                        << R"("]}])";
+    std::ofstream(pins) << R"([{"pin": "2468", "backendIds": [7], "backendHosts": [")" << backend << R"("]}])";
     port = test::free_port();
     base = (tls_dir.empty() ? "http://127.0.0.1:" : "https://localhost:") + std::to_string(port);
     if (!tls_dir.empty())
@@ -397,4 +401,55 @@ TEST_CASE("client-test --flow over https:// and wss://: serve's flow with TLS, t
   CHECK(stream.at("frames_sent") == 20);
   REQUIRE(backend.wait_for_messages(2));
   CHECK(backend.messages().front().find(call_sid) != std::string::npos);
+}
+
+// The whole call with a bot that steers it: the bot is local-speaker sending a control message
+// (--send), the caller is client-test --flow; nothing is driven by hand in between.
+TEST_CASE("a whole call through --flow: PIN, stream, the bot hangs up, the caller hears its words and <Hangup/>",
+          "[flow][client-test][call-control]") {
+  auto bot = test::start_speaker({"--output", "null", "--send", R"({"event":"hangup","say":"It works."}@1)"});
+  FlowServe serve(bot.host_port());
+  const auto run = test::run_command(serve.flow({"--digits", "2468", "--duration", "10"}), token);
+  INFO(run.out << run.err);
+  REQUIRE(run.exit_code == 0);
+  const auto steps = steps_of(run.out);
+  const auto stream = named(steps, "stream").at(0);
+  CHECK(stream.at("ended_by") == "server");
+  CHECK(stream.at("close_code") == 1000);
+  CHECK(stream.at("frames_sent").get<int>() < 250);  // about 1 s of the 10
+  CHECK(named(steps, "say").back().at("text") == "It works.");
+  CHECK(steps.back().at("outcome") == "hangup");
+  CHECK(test::metric(serve.port, "callproxy_call_decisions_total{decision=\"hangup\"}") == 1);
+  test::stop(bot);
+}
+
+TEST_CASE("a whole call through --flow: the bot transfers to an allowed number (dialled) or another (refused, the "
+          "call goes on)",
+          "[flow][client-test][call-control]") {
+  {
+    auto bot = test::start_speaker({"--output", "null", "--send", R"({"event":"transfer","to":"+15554440123"}@1)"});
+    FlowServe serve(bot.host_port(), {"--transfer-allow", "+1555444*"});
+    const auto run = test::run_command(serve.flow({"--digits", "2468", "--duration", "10"}), token);
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto steps = steps_of(run.out);
+    const auto dial = named(steps, "dial").at(0);
+    CHECK(dial.at("to") == "+15554440123");
+    CHECK(dial.at("kind") == "number");
+    CHECK(steps.back().at("outcome") == "completed");  // nothing after the <Dial>
+    test::stop(bot);
+  }
+  {
+    auto bot = test::start_speaker({"--output", "null", "--send", R"({"event":"transfer","to":"+19005550100"}@0.5)"});
+    FlowServe serve(bot.host_port(), {"--transfer-allow", "+1555444*"});
+    const auto run = test::run_command(serve.flow({"--digits", "2468", "--duration", "2"}), token);
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto steps = steps_of(run.out);
+    CHECK(named(steps, "dial").empty());
+    CHECK(named(steps, "stream").at(0).at("ended_by") == "caller");  // streamed to its end
+    CHECK(steps.back().at("outcome") == "caller_hangup");
+    CHECK(test::metric(serve.port, "callproxy_call_decisions_refused_total{reason=\"not_allowed\"}") == 1);
+    test::stop(bot);
+  }
 }
