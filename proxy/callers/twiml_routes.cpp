@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <set>
@@ -196,6 +197,9 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   Twiml out(options);
   if (!reconnect) out.say(options.connecting);
   auto& xml = out.xml();
+  // The first reconnect is at once (an instance failed: another takes the call); a stream that
+  // keeps ending gets its bot a moment to come back: 1 s before the second, 2 s before the third...
+  if (reconnect >= 2) xml.empty("Pause", {{"length", std::to_string(std::min<long long>(reconnect - 1, 5))}});
   xml.open(fork ? "Start" : "Connect").open("Stream", {{"url", url}});
   const auto parameter = [&xml](std::string_view name, std::string_view value) {
     xml.empty("Parameter", {{"name", name}, {"value", value}});

@@ -247,9 +247,13 @@ TEST_CASE("without a decision, reconnect gives the call a new stream with a new 
     backend.kill(round);  // the bot's process dies: no backend left
     REQUIRE(stream.call.ws.wait_closed());
     root = after_stream(serve.port, sid, root);
-    if (round < 2) {
+    if (round == 0) {
       // Straight back to the stream, without the "connecting" words.
       REQUIRE(root.child_names() == Names{"Connect", "Redirect"});
+    } else if (round == 1) {
+      // Again: after a pause, for the bot to come back.
+      REQUIRE(root.child_names() == Names{"Pause", "Connect", "Redirect"});
+      CHECK(root.child("Pause").at("length") == "1");
     }
   }
   CHECK(root.child_names() == Names{"Say", "Hangup"});
