@@ -500,8 +500,10 @@ Result<AfterStreamPolicy> parse_after_stream(std::string_view text) {
       return AfterStreamPolicy{AfterStreamPolicy::Kind::dial, std::string(to)};
     }
   }
-  return Error{"'" + std::string(text.substr(0, 80)) +
-               "' is not an after-stream policy: goodbye, reconnect, or dial:<+E.164 number or sip:user@host>"};
+  std::string why = "'";
+  why.append(text.substr(0, 80));
+  why += "' is not an after-stream policy: goodbye, reconnect, or dial:<+E.164 number or sip:user@host>";
+  return Error{std::move(why)};
 }
 
 std::string handoff_url_error(std::string_view url) {
@@ -515,9 +517,11 @@ std::string handoff_url_error(std::string_view url) {
     }
   }
   if (scheme && clean && host_at < url.size() && url[host_at] != '/') return {};
-  return "'" + std::string(url.substr(0, 80)) +
-         "' is not a handoff URL: an absolute http:// or https:// URL of at most 1024 bytes, without spaces or "
+  std::string why = "'";
+  why.append(url.substr(0, 80));
+  why += "' is not a handoff URL: an absolute http:// or https:// URL of at most 1024 bytes, without spaces or "
          "a fragment";
+  return why;
 }
 
 void add_twiml_routes(Router& router, TwimlApi& api) {

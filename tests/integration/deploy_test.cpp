@@ -21,6 +21,7 @@
 #include "core/xml_reader.h"
 #include "proxy/http/request_signing.h"
 #include "support/child_process.h"
+#include "support/flow_steps.h"
 #include "support/http_client.h"
 #include "support/media_call.h"
 #include "support/redis_server.h"
@@ -764,16 +765,6 @@ std::map<std::string, double> audio_gaps(const std::vector<StreamSeen>& streams)
   return gaps;
 }
 
-// The JSON lines client-test --flow printed.
-std::vector<json> flow_steps(const std::string& out) {
-  std::vector<json> steps;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty()) steps.push_back(json::parse(line));
-  }
-  return steps;
-}
-
 }  // namespace
 
 // kill -9 of the instance streaming calls, or a SIGTERM drain of it: every call goes on through
@@ -843,7 +834,7 @@ TEST_CASE("two instances behind nginx: calls streaming through one resume on the
   for (auto& flow : flows) {
     INFO(flow->out() << flow->err());
     CHECK(flow->wait(60s) == 0);
-    const auto steps = flow_steps(flow->out());
+    const auto steps = test::flow_steps(flow->out());
     REQUIRE_FALSE(steps.empty());
     CHECK(steps.back().at("outcome") == "caller_hangup");
     ends.push_back(steps.back());

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "support/child_process.h"
+#include "support/flow_steps.h"
 #include "support/http_client.h"
 #include "support/http_server.h"
 #include "support/local_speaker.h"
@@ -27,22 +28,8 @@ using nlohmann::json;
 
 namespace {
 
-// Every JSON line client-test --flow printed.
-std::vector<json> steps_of(const std::string& out) {
-  std::vector<json> steps;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty()) steps.push_back(json::parse(line));
-  }
-  return steps;
-}
-
-std::vector<json> named(const std::vector<json>& steps, const std::string& name) {
-  std::vector<json> out;
-  for (const auto& s : steps)
-    if (s.at("step") == name) out.push_back(s);
-  return out;
-}
+const auto& steps_of = test::flow_steps;
+const auto& named = test::steps_named;
 
 std::string twiml(const std::string& verbs) {
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>" + verbs + "</Response>";

@@ -87,6 +87,16 @@ proxy::RecordCounts counts(proxy::StateStore& store) {
   return r.value();
 }
 
+// Another store on what `under_test` uses ("sqlite": its file; "redis": its server), as a second
+// process or instance would have it.
+std::unique_ptr<proxy::StateStore> second_store(const StoreUnderTest& under_test, const std::string& kind) {
+  if (kind == "sqlite") return proxy::make_sqlite_store(under_test.db.path);
+  proxy::StoreSpec::Redis spec;
+  spec.host = "127.0.0.1";
+  spec.port = under_test.redis->port();
+  return proxy::make_redis_store(spec);
+}
+
 unsigned mode_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("no file " + path);
@@ -333,14 +343,7 @@ TEST_CASE("a call's decision written through one store is taken once through ano
   for (const std::string kind : {"sqlite", "redis"}) {
     INFO(kind);
     StoreUnderTest under_test(kind);
-    std::unique_ptr<proxy::StateStore> other;
-    if (kind == "sqlite") other = proxy::make_sqlite_store(under_test.db.path);
-    if (kind == "redis") {
-      proxy::StoreSpec::Redis spec;
-      spec.host = "127.0.0.1";
-      spec.port = under_test.redis->port();
-      other = proxy::make_redis_store(spec);
-    }
+    auto other = second_store(under_test, kind);
     put(*under_test.store, "decision:CA9", "transfer", 60s);
     CHECK(increment(*under_test.store, "reconnects:CA9") == 1);
     CHECK(increment(*other, "reconnects:CA9") == 2);
@@ -355,14 +358,7 @@ TEST_CASE("two stores on one SQLite file or one Redis: of claims racing through 
   for (const std::string kind : {"sqlite", "redis"}) {
     INFO(kind);
     StoreUnderTest under_test(kind);
-    std::unique_ptr<proxy::StateStore> other;
-    if (kind == "sqlite") other = proxy::make_sqlite_store(under_test.db.path);
-    if (kind == "redis") {
-      proxy::StoreSpec::Redis spec;
-      spec.host = "127.0.0.1";
-      spec.port = under_test.redis->port();
-      other = proxy::make_redis_store(spec);
-    }
+    auto other = second_store(under_test, kind);
     const int tokens = 50;
     std::mutex mutex;
     int answers = 0;
