@@ -386,8 +386,9 @@ TEST_CASE("a drain with --after-stream reconnect hands its calls at once to an i
   FlowStream resumed(staying.port, sid, again, backend, 1);
   resumed.call.ws.send_text(resumed.call.writer.media(std::vector<std::uint8_t>(160, 0x33)));
   REQUIRE(backend.wait_for_messages(2, 1));
-  // And again, should that stream fail too: through the instance that stays.
-  CHECK(after_stream(staying.port, sid, again).child_names() == Names{"Connect", "Redirect"});
+  // And again, should that stream fail too: through the instance that stays (the second
+  // reconnect, after a pause).
+  CHECK(after_stream(staying.port, sid, again).child_names() == Names{"Pause", "Connect", "Redirect"});
   CHECK(leaving.process->wait(20s) == 0);
   CHECK(leaving.process->err().find("drain: handing 1 live call over (--drain-handover)") != std::string::npos);
 }
