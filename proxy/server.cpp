@@ -448,7 +448,7 @@ struct Server::Impl {
                        std::min<std::chrono::milliseconds>(drain_handover_grace, options.drain_timeout);
       spdlog::info("drain: handing {} live call{} over (--drain-handover)", registry.size(),
                    registry.size() == 1 ? "" : "s");
-      registry.shut_down_all();
+      registry.shut_down_all(true);
     }
     wait_for_calls();
   }

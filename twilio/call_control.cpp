@@ -146,7 +146,13 @@ Result<std::optional<CallDecision>> read_call_control(std::string_view text) {
     return std::optional<CallDecision>();
   }
   if (text.size() > max_control_message_bytes) {
-    return Error{"a message naming a control event is over " + std::to_string(max_control_message_bytes) + " bytes"};
+    // Refused, not ignored, only when its event is one (a transcript that says "end" is not).
+    for (const std::string_view event : {R"("event":"hangup")", R"("event":"transfer")", R"("event":"end")"}) {
+      if (text.find(event) != std::string_view::npos) {
+        return Error{"a control message over " + std::to_string(max_control_message_bytes) + " bytes"};
+      }
+    }
+    return std::optional<CallDecision>();
   }
   auto parsed = parse_json_bounded(text);
   if (!parsed || !parsed.value().is_object()) return std::optional<CallDecision>();

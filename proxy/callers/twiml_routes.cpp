@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/json_text.h"
+#include "core/log_text.h"
 #include "core/xml_writer.h"
 #include "proxy/callers/caller_id.h"
 #include "proxy/http/limited_log.h"
@@ -146,11 +147,12 @@ struct StreamPlan {
 // (Twilio following the <Redirect> serve wrote): a MAC over the CallSid under the token secret,
 // in the URL's query. Without it, anyone who learnt a CallSid could take its bot's decision or
 // have a token minted for its backends. Empty without a secret (streams need no token then).
-constexpr std::int64_t resume_key_expiry = 4102444800;         // 2100-01-01: the key lives as long as the call
-constexpr std::string_view resume_key_scope = "after-stream";  // never a backendHosts value
+constexpr std::string_view resume_key_scope = "after-stream";  // never a backendHosts value (not JSON)
 std::string resume_key(const TwimlApi& api, const std::string& call_sid) {
   if (api.media.stream_token_secret.empty()) return {};
-  return twilio::mint_stream_token(api.media.stream_token_secret, call_sid, resume_key_scope, resume_key_expiry);
+  // As long as the call's values are kept: a call may last 4 hours.
+  const auto expires = std::chrono::duration_cast<std::chrono::seconds>(api.now().time_since_epoch() + call_values_ttl);
+  return twilio::mint_stream_token(api.media.stream_token_secret, call_sid, resume_key_scope, expires.count());
 }
 
 // Where Twilio goes after the stream: /twiml/after-stream, with the call's resume key; a fork's
@@ -170,9 +172,10 @@ std::string after_stream_url(const TwimlApi& api, const std::string& call_sid, b
   return url;
 }
 
-// `reconnect`: the how-manieth new stream this is for the call (0: the first).
+// `reconnect`: the how-manieth new stream this is for the call (0: the first); `pause`: seconds of
+// silence before it (a bot that keeps failing gets a moment to come back).
 HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& call_sid, const StreamPlan& plan,
-                    long long reconnect = 0) {
+                    long long reconnect = 0, int pause = 0) {
   const auto& options = api.options;
   std::string hosts = names_any(plan.backend_hosts) ? plan.backend_hosts : std::string();
   if (hosts.empty() && !options.backends.empty()) hosts = dump_json(nlohmann::json(options.backends));
@@ -186,9 +189,10 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   if (!api.media.stream_token_secret.empty()) {
     const auto now = api.now().time_since_epoch();
     // A token is used once, and one minted in the same second for the same call and backends
-    // would be the same text: each reconnect's expires a second later than the one before.
+    // would be the same text: each reconnect's expires a second later than the one before (and
+    // the pause later still: the stream starts after it).
     const auto expires = std::chrono::duration_cast<std::chrono::seconds>(now + api.media.stream_token_ttl).count() +
-                         reconnect;
+                         reconnect + pause;
     token = twilio::mint_stream_token(api.media.stream_token_secret, call_sid, hosts, expires);
   }
 
@@ -197,9 +201,7 @@ HttpResponse stream(TwimlApi& api, const std::string& host, const std::string& c
   Twiml out(options);
   if (!reconnect) out.say(options.connecting);
   auto& xml = out.xml();
-  // The first reconnect is at once (an instance failed: another takes the call); a stream that
-  // keeps ending gets its bot a moment to come back: 1 s before the second, 2 s before the third...
-  if (reconnect >= 2) xml.empty("Pause", {{"length", std::to_string(std::min<long long>(reconnect - 1, 5))}});
+  if (pause > 0) xml.empty("Pause", {{"length", std::to_string(pause)}});
   xml.open(fork ? "Start" : "Connect").open("Stream", {{"url", url}});
   const auto parameter = [&xml](std::string_view name, std::string_view value) {
     xml.empty("Parameter", {{"name", name}, {"value", value}});
@@ -229,6 +231,58 @@ void store_unavailable(TwimlApi& api, const std::string& call_sid, const std::st
   }
   spdlog::warn("TwiML flow: call {}: the state store cannot answer: goodbye", call_sid);
   respond(goodbye(api.options));
+}
+
+// Reconnects counted per call. A call an instance handed over (a drain with --drain-handover marks
+// it handover:<CallSid>) is moved at once and the move is not held against it: what counts
+// against --max-reconnects is the reconnects less the handovers. Every new stream still gets its
+// own number, so that no two of its tokens are the same text.
+void reconnect(TwimlApi& api, const std::string& host, const std::string& call_sid, const StreamPlan& plan,
+               const Respond& respond) {
+  auto& store = api.callers.store;
+  store.get_value(
+      "handover:" + call_sid, true,
+      [&api, host, call_sid, plan, respond](StoreResult<std::optional<std::string>> marker) {
+        if (!marker) return store_unavailable(api, call_sid, marker.error(), respond);
+        const bool handed_over = marker.value().has_value();
+        api.callers.store.increment(
+            "reconnects:" + call_sid, call_values_ttl,
+            [&api, host, call_sid, plan, handed_over, respond](StoreResult<long long> count) {
+              if (!count) return store_unavailable(api, call_sid, count.error(), respond);
+              const auto done = [&api, host, call_sid, plan, handed_over, respond,
+                                 reconnects = count.value()](StoreResult<long long> handovers) {
+                if (!handovers) return store_unavailable(api, call_sid, handovers.error(), respond);
+                const auto& options = api.options;
+                auto& counts = api.callers.metrics.after_stream;
+                const auto failures = reconnects - handovers.value();
+                if (failures > static_cast<long long>(options.max_reconnects)) {
+                  spdlog::warn(
+                      "TwiML flow: call {}: its stream ended again after {} reconnect{} (--max-reconnects): goodbye",
+                      call_sid, options.max_reconnects, options.max_reconnects == 1 ? "" : "s");
+                  counts[AfterStream::reconnects_spent].add();
+                  return respond(goodbye(options));
+                }
+                counts[AfterStream::reconnect].add();
+                // The first reconnect is at once (an instance failed: another takes the call); a stream
+                // that keeps ending gets its bot a moment: 1 s before the second, 2 s before the third...
+                const int pause = handed_over || failures < 2 ? 0
+                                                              : static_cast<int>(std::min<long long>(failures - 1, 5));
+                if (handed_over) spdlog::info("TwiML flow: call {}: handed over by a draining instance", call_sid);
+                respond(stream(api, host, call_sid, plan, reconnects, pause));
+              };
+              if (handed_over) return api.callers.store.increment("handovers:" + call_sid, call_values_ttl, done);
+              api.callers.store.get_value("handovers:" + call_sid, false,
+                                          [done](StoreResult<std::optional<std::string>> text) {
+                                            if (!text) return done(Error{text.error()});
+                                            long long n = 0;
+                                            if (text.value()) {
+                                              const auto& t = *text.value();
+                                              std::from_chars(t.data(), t.data() + t.size(), n);
+                                            }
+                                            done(n);
+                                          });
+            });
+      });
 }
 
 // What a stream that ended without a decision leads to: --after-stream.
@@ -266,22 +320,7 @@ void after_stream_policy(TwimlApi& api, const std::string& host, const std::stri
           plan.backend_hosts = parsed.value("backendHosts", "");
           plan.backend_ids = parsed.value("backendIds", "");
         }
-        api.callers.store.increment(
-            "reconnects:" + call_sid, call_values_ttl,
-            [&api, host, call_sid, plan, respond](StoreResult<long long> count) {
-              const auto& options = api.options;
-              auto& counts = api.callers.metrics.after_stream;
-              if (!count) return store_unavailable(api, call_sid, count.error(), respond);
-              if (count.value() > static_cast<long long>(options.max_reconnects)) {
-                spdlog::warn(
-                    "TwiML flow: call {}: its stream ended again after {} reconnect{} (--max-reconnects): goodbye",
-                    call_sid, options.max_reconnects, options.max_reconnects == 1 ? "" : "s");
-                counts[AfterStream::reconnects_spent].add();
-                return respond(goodbye(options));
-              }
-              counts[AfterStream::reconnect].add();
-              respond(stream(api, host, call_sid, plan, count.value()));
-            });
+        reconnect(api, host, call_sid, plan, respond);
       });
 }
 
@@ -353,7 +392,13 @@ void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& resp
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(api.now().time_since_epoch()).count();
     if (twilio::check_stream_token(api.media.stream_token_secret, resume, form.call_sid, resume_key_scope, now) !=
         twilio::StreamTokenVerdict::valid) {
-      return respond(HttpResponse::error(403, "this request does not carry its call's resume key"));
+      // Twilio would play an application error for a 4xx: the caller hears the goodbye instead
+      // (a forger learns nothing from it), and nothing of the call is touched.
+      api.callers.metrics.after_stream[AfterStream::refused].add();
+      spdlog::warn("TwiML flow: call {}: after-stream request without its call's resume key (a changed "
+                   "--stream-token-secret, or not Twilio): goodbye, nothing of the call touched",
+                   logged_text(form.call_sid, max_call_sid_bytes));
+      return respond(goodbye(api.options));
     }
   }
   if (poll) {

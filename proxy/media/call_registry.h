@@ -48,12 +48,16 @@ class CallRegistry {
     Id id_ = 0;
   };
 
+  // What ends a call: true when the call is handed over to another instance (a drain with
+  // --drain-handover), false when the server is simply going away.
+  using ShutDown = std::function<void(bool hand_over)>;
+
   // Adds a call for as long as the membership is held.
-  [[nodiscard]] Membership join(std::function<void()> shut_down) { return {*this, add(std::move(shut_down))}; }
+  [[nodiscard]] Membership join(ShutDown shut_down) { return {*this, add(std::move(shut_down))}; }
 
   // `shut_down` ends the call; it must be safe to call from any thread (it posts to the
   // call's own loop).
-  Id add(std::function<void()> shut_down) {
+  Id add(ShutDown shut_down) {
     std::lock_guard lock(mutex_);
     calls_.emplace(++last_id_, std::move(shut_down));
     return last_id_;
@@ -90,18 +94,18 @@ class CallRegistry {
     return calls_.size();
   }
 
-  void shut_down_all() {
-    std::unordered_map<Id, std::function<void()>> calls;
+  void shut_down_all(bool hand_over = false) {
+    std::unordered_map<Id, ShutDown> calls;
     {
       std::lock_guard lock(mutex_);
       calls = calls_;
     }
-    for (auto& [id, shut_down] : calls) shut_down();
+    for (auto& [id, shut_down] : calls) shut_down(hand_over);
   }
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<Id, std::function<void()>> calls_;
+  std::unordered_map<Id, ShutDown> calls_;
   std::unordered_map<std::string, std::pair<Id, std::function<void()>>> carriers_;  // by CallSid
   std::unordered_map<Id, std::string> sids_;                                        // the CallSid each carrier carries
   Id last_id_ = 0;

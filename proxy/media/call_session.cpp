@@ -200,9 +200,12 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     metrics_.calls_total.add();
     counted_ = true;
     std::weak_ptr<CallSession> weak = shared_from_this();
-    membership_ = context_.registry.join([weak, &loop = loop_] {
-      asio::post(loop, [weak] {
-        if (auto self = weak.lock()) self->close_twilio(websocket::close_code::going_away, "server shutting down");
+    membership_ = context_.registry.join([weak, &loop = loop_](bool hand_over) {
+      asio::post(loop, [weak, hand_over] {
+        auto self = weak.lock();
+        if (!self) return;
+        if (hand_over) return self->hand_over();
+        self->close_twilio(websocket::close_code::going_away, "server shutting down");
       });
     });
     label_ = "(before start)";
@@ -899,6 +902,31 @@ class CallSession : public std::enable_shared_from_this<CallSession<Ws>> {
     decided_ = true;
     metrics_.decisions[kind].add();
     close_twilio(websocket::close_code::normal, "the bot decided how the call goes on");
+  }
+
+  // A drain with --drain-handover: the call moves to another instance through the call flow's
+  // reconnect. It is marked as handed over first (handover:<CallSid>), so that the move does not
+  // count against the call's --max-reconnects nor wait as a failing bot's reconnect does. A
+  // stream whose bot has decided, or a fork, just closes.
+  void hand_over() {
+    if (ended_ || closing_) return;
+    if (!started_ || fork_ || call_sid_.empty() || deciding_ || decided_) {
+      return close_twilio(websocket::close_code::going_away, "server shutting down");
+    }
+    context_.store.put_value("handover:" + call_sid_, "1", std::chrono::minutes(2),
+                             [weak = weak_from_this(), &loop = loop_](StoreResult<Done> marked) {
+                               asio::post(loop, [weak, marked = std::move(marked)] {
+                                 auto self = weak.lock();
+                                 if (!self) return;
+                                 if (!marked) {
+                                   spdlog::warn("call {}: cannot mark the call handed over ({}): it moves as a "
+                                                "reconnect",
+                                                self->label_, marked.error());
+                                 }
+                                 self->close_twilio(websocket::close_code::going_away,
+                                                    "server draining: the call moves to another instance");
+                               });
+                             });
   }
 
   // The most a reply's payload may carry, decoded: --max-frame-bytes of Twilio's audio, or as

@@ -163,8 +163,8 @@ std::string Metrics::render(const std::vector<const Metrics*>& shards) {
            std::array<const char*, 4>{"not_allowed", "invalid", "repeated", "store_error"});
   labelled(out, "callproxy_after_stream_total", "What the call flow did after a stream ended, by outcome", "outcome",
            sum_labelled(&Metrics::after_stream),
-           std::array<const char*, 8>{"hangup", "transfer", "handoff", "reconnect", "reconnects_spent", "dial",
-                                      "goodbye", "unavailable"});
+           std::array<const char*, 9>{"hangup", "transfer", "handoff", "reconnect", "reconnects_spent", "dial",
+                                      "goodbye", "unavailable", "refused"});
   counter(out, "callproxy_streams_replaced_total", "Streams ended because a newer stream started for the same CallSid",
           sum([](const Metrics& m) { return m.streams_replaced.value(); }));
   LatencyHistogram::Snapshot latency;

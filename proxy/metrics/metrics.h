@@ -43,7 +43,8 @@ enum class AfterStream : std::size_t {
   reconnects_spent,  // no decision, --max-reconnects already used: goodbye
   dial,              // no decision: --after-stream dial:<number>
   goodbye,           // no decision: --after-stream goodbye (or nothing to reconnect)
-  unavailable,       // the state store could not answer: try later, goodbye
+  unavailable,       // the state store could not answer: a dial: policy, else goodbye
+  refused,           // no resume key for the call (a changed secret, or not Twilio): goodbye
   count
 };
 // HTTP answers by status class (1xx: the 101 of a media stream).

@@ -153,6 +153,9 @@ class SqliteStore final : public StateStore {
     // object meanwhile: an answer that asks the store again (a reconnect's count after its plan)
     // is refused, not sent to a thread that is gone.
     worker_->finish();
+    // Answers given on the completion thread (marks, refusals) may ask the file again: that too
+    // runs (refused by the finished worker, answered here) before anything goes.
+    completions_.finish();
     sqlite3_close(db_);
   }
 

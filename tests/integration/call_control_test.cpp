@@ -260,16 +260,24 @@ TEST_CASE("without a decision, reconnect gives the call a new stream with a new 
   CHECK(after(serve.port, "reconnect") == 2);
   CHECK(after(serve.port, "reconnects_spent") == 1);
 
-  // With stream tokens, a request without its call's resume key (the one the flow wrote) is
-  // refused: knowing a CallSid does not get a token minted, nor a decision taken.
-  CHECK(post_form(serve.port, "/twiml/after-stream", webhook("+15553330000", sid)).status == 403);
-  CHECK(post_form(serve.port, first_redirect, webhook("+15553330000", call_sid_for(507))).status == 403);
+  // With stream tokens, a request without its call's resume key (the one the flow wrote) hears the
+  // goodbye and touches nothing: knowing a CallSid does not get a token minted, a decision taken
+  // or reconnects spent.
+  const auto sid2 = call_sid_for(508);
+  const auto root2 = connect(serve.port, sid2);
+  test::secrets::remember(parameters_of(root2.child("Connect").child("Stream")).at("streamToken"));
+  CHECK(after_stream(serve.port, sid2).child_names() == Names{"Say", "Hangup"});
+  CHECK(twiml_of(post_form(serve.port, first_redirect, webhook("+15553330000", sid2))).child_names() ==
+        Names{"Say", "Hangup"});  // another call's key
+  CHECK(after(serve.port, "refused") == 2);
+  CHECK(after_stream(serve.port, sid2, root2).child_names() == Names{"Connect", "Redirect"});  // untouched
   // A call that never passed its PIN has no stream to resume, even with its own key.
   const auto key = twilio::mint_stream_token(test::secrets::stream_token_secret, call_sid_for(507), "after-stream",
                                              4102444800);
   test::secrets::remember(key);
   CHECK(twiml_of(post_form(serve.port, "/twiml/after-stream?resume=" + key, webhook("+15553330000", call_sid_for(507))))
             .child_names() == Names{"Say", "Hangup"});
+  CHECK(after(serve.port, "refused") == 2);
   // Malformed requests are refused as on the other routes.
   CHECK(post_form(serve.port, "/twiml/after-stream", {{"From", "+15553330000"}}).status == 400);
   CHECK(post_form(serve.port, "/twiml/after-stream", webhook("+15553330000", std::string(65, 'C'))).status == 400);
@@ -386,9 +394,9 @@ TEST_CASE("a drain with --after-stream reconnect hands its calls at once to an i
   FlowStream resumed(staying.port, sid, again, backend, 1);
   resumed.call.ws.send_text(resumed.call.writer.media(std::vector<std::uint8_t>(160, 0x33)));
   REQUIRE(backend.wait_for_messages(2, 1));
-  // And again, should that stream fail too: through the instance that stays (the second
-  // reconnect, after a pause).
-  CHECK(after_stream(staying.port, sid, again).child_names() == Names{"Pause", "Connect", "Redirect"});
+  // And again, should that stream fail too: through the instance that stays. The handover did
+  // not count as a failure: this is the call's first, at once, without a pause.
+  CHECK(after_stream(staying.port, sid, again).child_names() == Names{"Connect", "Redirect"});
   CHECK(leaving.process->wait(20s) == 0);
   CHECK(leaving.process->err().find("drain: handing 1 live call over (--drain-handover)") != std::string::npos);
 }

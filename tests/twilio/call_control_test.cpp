@@ -99,6 +99,9 @@ TEST_CASE("malformed or oversized control messages are refused naming the field"
   // Too long to be a control message, but naming a control event: refused, not ignored.
   CHECK(refusal_of(std::string(twilio::max_control_message_bytes, ' ') + R"({"event":"hangup"})").find("over") !=
         std::string::npos);
+  // ... but a long message of another kind that merely mentions one is not a control message.
+  CHECK(not_control(R"({"event":"transcript","status":"end","text":")" +
+                    std::string(twilio::max_control_message_bytes, 'a') + "\"}"));
   CHECK(
       refusal_of(R"({"event":"end","handoff":{"a":")" + std::string(twilio::max_handoff_value_bytes + 1, 'x') + "\"}}")
           .find("is over") != std::string::npos);
