@@ -63,6 +63,7 @@ struct CallSummary {
   StreamResult::EndedBy ended_by = StreamResult::EndedBy::connection;
   std::uint64_t first_frame = 0;
   bool recording_done = false;  // every frame of the recording was sent
+  bool up = false;              // the WebSocket handshake succeeded
 };
 
 // Counts every call can add to, for the live progress line.
@@ -112,6 +113,10 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
                         : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) /
                               TwilioStreamWriter::frame_bytes;
     next_frame_ = first_frame_ = summary_.first_frame = first_frame;
+    // A stream that begins later in the call (a reconnect) does not send the keys typed before.
+    while (next_dtmf_ < options.dtmf.size() &&
+           options.dtmf[next_dtmf_].at < std::chrono::milliseconds(first_frame * TwilioStreamWriter::frame_ms))
+      ++next_dtmf_;
     const auto messages = static_cast<std::size_t>(total_frames_) * 2 + 256;  // frames, keys, start and stop
     outgoing_ = net::WriteQueue<std::string>({messages, messages * 1024 + options.audio.size() * 2});
   }
@@ -177,6 +182,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     if (ec) return fail("WebSocket handshake failed: " + ec.message());
     ++live_.calls_up;
     up_ = true;
+    summary_.up = true;
     ws_.text(true);
     do_read();
     send(writer_.connected());
@@ -715,6 +721,7 @@ class SocketFlowHooks final : public CallFlowHooks {
       r.close_reason = summary.close_reason;
       r.ended_by = summary.ended_by;
       r.recording_ended = summary.recording_done;
+      r.came_up = summary.up;
       if (!summary.ok && summary.ended_by == StreamResult::EndedBy::connection) r.error = summary.error;
     };
     try {
@@ -791,7 +798,9 @@ int run_call_flow_test(const ClientTestOptions& options, const CallFlowOptions& 
     std::cout << step.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   });
   if (!result.ok()) std::cerr << "client-test: --flow: " << result.error << std::endl;
-  return result.ok() ? 0 : 1;
+  if (result.stream_errors > 0)
+    std::cerr << "client-test: --flow: " << result.stream_errors << " stream(s) never came up" << std::endl;
+  return result.ok() && result.stream_errors == 0 ? 0 : 1;
 }
 
 int run_client_test(const ClientTestOptions& options) {
