@@ -128,8 +128,8 @@ class CallFlow {
 
   // A document that only holds the call while a fork streams: <Pause>s (that take time) and
   // <Redirect>s.
-  bool holds_for_fork(const XmlElement& document) const {
-    if (!fork_started_ || document.children.empty()) return false;
+  bool holds_for_fork(const XmlElement& document) {
+    if (document.children.empty() || !fork_running()) return false;
     bool pauses = false;
     for (const auto& e : document.children) {
       if (e.name == "Pause") {
@@ -142,6 +142,8 @@ class CallFlow {
     }
     return pauses;
   }
+
+  bool fork_running() { return fork_started_ && hooks_.forks_running(); }
 
   // ---- steps ----------------------------------------------------------------------------
   long long since_start() const { return std::chrono::duration_cast<milliseconds>(Clock::now() - started_).count(); }
@@ -299,7 +301,7 @@ class CallFlow {
   // after it), --skip-prompts or not.
   bool pace(milliseconds duration, bool pause = false) {
     if (duration.count() == 0) return true;
-    if (options_.skip_prompts && !(pause && fork_started_)) return true;
+    if (options_.skip_prompts && !(pause && fork_running())) return true;
     return hooks_.wait(duration);
   }
 

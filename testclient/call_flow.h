@@ -96,6 +96,8 @@ class CallFlowHooks {
   virtual StreamResult run_stream(const StreamRequest& request) = 0;
   // <Start><Stream>: starts it in the background and returns at once.
   virtual void start_stream(const StreamRequest& request) = 0;
+  // Whether a stream started with start_stream still runs.
+  virtual bool forks_running() = 0;
   // Waits `duration` (a prompt, a Gather's timeout); false when the call ended meanwhile (a
   // forked stream's recording ran out).
   virtual bool wait(std::chrono::milliseconds duration) = 0;

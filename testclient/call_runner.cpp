@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -628,6 +629,11 @@ class SocketFlowHooks final : public CallFlowHooks {
     });
   }
 
+  bool forks_running() override {
+    std::lock_guard lock(mutex_);
+    return std::any_of(forks_.begin(), forks_.end(), [](const auto& fork) { return !fork->ended; });
+  }
+
   bool wait(std::chrono::milliseconds duration) override {
     std::unique_lock lock(mutex_);
     return !changed_.wait_for(lock, duration, [this] { return recording_ended_; });
@@ -672,6 +678,7 @@ class SocketFlowHooks final : public CallFlowHooks {
     ClientTestOptions options;       // this stream's: its URL signed as Twilio signs it
     std::shared_ptr<Hangable> call;  // after the loop: gone before it
     StreamResult result;
+    bool ended = false;  // finish() ran (under mutex_)
     Clock::time_point began{};
     std::thread thread;
     LiveStats live;
@@ -757,6 +764,7 @@ class SocketFlowHooks final : public CallFlowHooks {
   void finish(Stream& stream) {
     stream.result.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream.began);
     std::lock_guard lock(mutex_);
+    stream.ended = true;
     frames_played_ = std::max(frames_played_, stream.result.first_frame + stream.result.frames_sent);
     if (stream.result.recording_ended) {
       recording_ended_ = true;

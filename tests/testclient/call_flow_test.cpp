@@ -34,6 +34,7 @@ class FakeHooks final : public CallFlowHooks {
   bool recording_ends_during_waits = false;
   std::size_t recording_ends_after_waits = 0;  // non-zero: wait() answers false from this wait on
   bool throw_on_fetch = false;                 // fetch() throws what no FlowError is
+  bool forks_ended = false;                    // the forks' server closed them early
   int end_calls = 0;
 
   void answer(const std::string& method, const std::string& url, const std::string& body, int status = 200) {
@@ -68,6 +69,7 @@ class FakeHooks final : public CallFlowHooks {
     r.ended_by = StreamResult::EndedBy::caller;
     fork_results.push_back(r);
   }
+  bool forks_running() override { return !fork_results.empty() && !forks_ended; }
   bool wait(std::chrono::milliseconds duration) override {
     waits.push_back(duration);
     if (recording_ends_after_waits > 0 && waits.size() >= recording_ends_after_waits) return false;
@@ -448,7 +450,13 @@ TEST_CASE("call flow: with --skip-prompts a Pause while a fork streams is waited
 
 TEST_CASE("call flow: without a fork --skip-prompts skips a Pause, and Pause-Redirect documents count", "[flow]") {
   FakeHooks hooks;
-  hooks.answer("POST", base, doc("<Pause length=\"5\"/><Redirect>start</Redirect>"));
+  const bool fork_ended = GENERATE(false, true);
+  INFO((fork_ended ? "a fork that has ended" : "no fork"));
+  hooks.forks_ended = fork_ended;
+  hooks.answer("POST", base,
+               doc(std::string(fork_ended ? "<Start><Stream url=\"wss://p.example.com/media\"/></Start>" : "") +
+                   "<Pause length=\"5\"/><Redirect>next</Redirect>"));
+  hooks.answer("POST", "https://flow.example.com/voice/next", doc("<Pause length=\"5\"/><Redirect>next</Redirect>"));
   auto options = options_for();
   options.skip_prompts = true;
   options.max_documents = 5;
