@@ -79,6 +79,10 @@ int run(ClientTestFlags& flags, const CLI::App& app) {
   }
   options.every = flags.every;
   options.duration = flags.duration;
+  if (app.count("--flow") > 0 && flags.flow.url.empty()) {
+    std::cerr << "callproxy client-test: --flow: the voice URL is empty\n";
+    return exit_usage;
+  }
   if (!flags.flow.url.empty()) {
     auto flow = flags.flow;
     flow.auth_token = options.auth_token;
@@ -171,7 +175,7 @@ RunFunction setup_client_test(CLI::App& parent) {
       });
   app->add_flag("--skip-prompts", flow.skip_prompts,
                 "--flow: do not wait for <Say>, <Play>, <Pause> nor a <Gather>'s timeout (stream frames keep "
-                "their pacing)");
+                "their pacing; a <Pause> while a <Start><Stream> fork runs is waited all the same)");
   add_duration(*app, "--webhook-timeout",
                [flags](std::chrono::milliseconds value) { flags->flow.fetch_timeout = value; }, "",
                "--flow: how long a webhook may take to answer (default 15, as Twilio)", {0.05, 600});

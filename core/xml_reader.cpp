@@ -166,6 +166,10 @@ class Reader {
         }
       }
       ++at_;
+      // The duplicate check below is quadratic: a bound keeps it cheap.
+      if (e.attributes.size() == max_xml_attributes) {
+        fail("<" + e.name + "> has more than " + std::to_string(max_xml_attributes) + " attributes");
+      }
       for (const auto& [k, v] : e.attributes) {
         if (k == key) fail("duplicate attribute '" + key + "'");
       }

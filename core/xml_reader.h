@@ -3,7 +3,8 @@
 // attributes (either quote), character data and the five predefined entities plus character
 // references; anything else (comments, CDATA, processing instructions, DOCTYPE, a second root,
 // mismatched or unclosed tags, a duplicate attribute, a bare '&' or '<', a character XML 1.0
-// forbids, invalid UTF-8, elements nested deeper than max_xml_depth) throws std::runtime_error
+// forbids, invalid UTF-8, elements nested deeper than max_xml_depth or with more than
+// max_xml_attributes attributes) throws std::runtime_error
 // naming the offset.
 #pragma once
 
@@ -18,6 +19,8 @@ namespace callproxy {
 
 // Deeper nesting is refused (the reader recurses): TwiML needs 4 levels.
 inline constexpr std::size_t max_xml_depth = 64;
+// Attributes one element may have (the duplicate check compares each with those before it).
+inline constexpr std::size_t max_xml_attributes = 256;
 
 struct XmlElement {
   std::string name;

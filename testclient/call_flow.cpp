@@ -79,13 +79,17 @@ class CallFlow {
       std::string method = "POST";
       twilio::RequestParams extra;
       while (true) {
-        if (documents_ == options_.max_documents) {
+        if (counted_documents_ == options_.max_documents) {
           throw FlowError("more than " + std::to_string(options_.max_documents) +
                           " TwiML documents in one call (--max-documents)");
         }
         ++documents_;
+        ++counted_documents_;
         const auto document = fetch(url, method, extra);
         current_url_ = url;
+        // A fork's hold loop (<Pause> then <Redirect>, polling while the fork streams) is not a
+        // loop of redirects: it does not count against --max-documents.
+        if (holds_for_fork(document)) --counted_documents_;
         const auto next = play(document);
         if (next == Next::end) break;
         if (next == Next::continue_verbs) {  // the document ran out of verbs: Twilio hangs up
@@ -98,13 +102,49 @@ class CallFlow {
         next_params_.clear();
       }
     } catch (const FlowError& e) {
-      result_.error = e.what();
-      finish("error");
+      fail(e.what());
+    } catch (const std::exception& e) {
+      fail(std::string("internal error: ") + e.what());
     }
     return std::move(result_);
   }
 
  private:
+  void fail(const std::string& why) {
+    result_.error = why;
+    if (finished_) {  // the end line is out already: the error is reported beside it
+      result_.outcome = "error";
+      return;
+    }
+    try {
+      finish("error");
+    } catch (const std::exception&) {
+      // The hooks failed while ending: the end line still goes out.
+      finished_ = true;
+      result_.outcome = "error";
+      step(end_line("error"));
+    }
+  }
+
+  // A document that only holds the call while a fork streams: <Pause>s (that take time) and
+  // <Redirect>s.
+  bool holds_for_fork(const XmlElement& document) {
+    if (document.children.empty() || !fork_running()) return false;
+    bool pauses = false;
+    for (const auto& e : document.children) {
+      if (e.name == "Pause") {
+        const auto length = e.attribute("length");
+        if (length && (*length == "0" || length->empty())) return false;
+        pauses = true;
+      } else if (e.name != "Redirect") {
+        return false;
+      }
+    }
+    return pauses;
+  }
+
+  bool fork_running() { return fork_started_ && hooks_.forks_running(); }
+
   // ---- steps ----------------------------------------------------------------------------
   long long since_start() const { return std::chrono::duration_cast<milliseconds>(Clock::now() - started_).count(); }
 
@@ -118,7 +158,7 @@ class CallFlow {
     return {{"step", std::move(name)}, {"at_ms", at}, {"ms", since_start() - at}};
   }
 
-  nlohmann::json stream_step(const StreamResult& r, long long at) const {
+  nlohmann::json stream_step(const StreamResult& r, long long at) {
     auto line = timed("stream", at);
     line["url"] = r.url;
     line["stream_sid"] = r.stream_sid;
@@ -132,6 +172,7 @@ class CallFlow {
     line["ended_by"] = std::string(to_string(r.ended_by));
     line["ms"] = r.ms.count();
     if (!r.error.empty()) line["error"] = r.error;
+    if (!r.error.empty() && !r.came_up) ++result_.stream_errors;
     return line;
   }
 
@@ -141,9 +182,14 @@ class CallFlow {
     finished_ = true;
     for (const auto& fork : hooks_.end_call()) step(stream_step(fork, fork_started_at_));
     result_.outcome = outcome;
+    step(end_line(outcome));
+  }
+
+  nlohmann::json end_line(const std::string& outcome) const {
     nlohmann::json end{{"step", "end"}, {"at_ms", since_start()}, {"outcome", outcome}, {"documents", documents_}};
     end["error"] = result_.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(result_.error);
-    step(std::move(end));
+    if (result_.stream_errors > 0) end["stream_errors"] = result_.stream_errors;
+    return end;
   }
 
   // The caller's recording ran out during a verb: the caller hangs up.
@@ -153,11 +199,12 @@ class CallFlow {
   }
 
   // ---- fetching -------------------------------------------------------------------------
+  // Twilio's call fields: the first request (the voice URL) is made while the call rings.
   twilio::RequestParams call_params() const {
     return {{"AccountSid", options_.account_sid},
             {"ApiVersion", "2010-04-01"},
             {"CallSid", options_.call_sid},
-            {"CallStatus", "in-progress"},
+            {"CallStatus", documents_ <= 1 ? "ringing" : "in-progress"},
             {"Called", options_.to},
             {"Caller", options_.from},
             {"Direction", "inbound"},
@@ -250,8 +297,11 @@ class CallFlow {
 
   // Waits as the prompt would take; false when the recording ran out meanwhile (the caller
   // hangs up: the caller's step, then caller_hangs_up()).
-  bool pace(milliseconds duration) {
-    if (options_.skip_prompts || duration.count() == 0) return true;
+  // A <Pause> while a fork streams is always waited: it holds the call (serve's fork mode polls
+  // after it), --skip-prompts or not.
+  bool pace(milliseconds duration, bool pause = false) {
+    if (duration.count() == 0) return true;
+    if (options_.skip_prompts && !(pause && fork_running())) return true;
     return hooks_.wait(duration);
   }
 
@@ -280,7 +330,7 @@ class CallFlow {
       if (loops > 1) line["loop"] = loops;
     }
     if (!e.children.empty()) throw FlowError("<" + e.children.front().name + "> inside <" + e.name + ">");
-    const bool on = pace(duration);
+    const bool on = pace(duration, e.name == "Pause");
     line["ms"] = since_start() - at;
     step(std::move(line));
     if (!on) caller_hangs_up();
@@ -380,6 +430,7 @@ class CallFlow {
   }
 
   Next connect(const XmlElement& c) {
+    const auto method = method_attribute(c);
     const auto request = stream_request(c, false);
     const auto at = since_start();
     const auto r = hooks_.run_stream(request);
@@ -388,12 +439,24 @@ class CallFlow {
       caller_hangs_up();
       return Next::end;
     }
+    // With an action, Twilio requests it when the stream ends; the verbs after </Connect> never run.
+    if (const auto action = c.attribute("action")) {
+      next_url_ = resolve_url(current_url_, *action);
+      next_method_ = method;
+      step({{"step", "action"},
+            {"at_ms", since_start()},
+            {"verb", "Connect"},
+            {"url", next_url_},
+            {"method", next_method_}});
+      return Next::fetch;
+    }
     return Next::continue_verbs;  // the server closed it, or it dropped: the verb after </Connect>
   }
 
   Next start(const XmlElement& s) {
     const auto request = stream_request(s, true);
     fork_started_at_ = since_start();
+    fork_started_ = true;
     step({{"step", "start_stream"},
           {"at_ms", fork_started_at_},
           {"url", request.url},
@@ -416,7 +479,21 @@ class CallFlow {
       if (number.empty()) throw FlowError("<Dial> without a number");
       targets.emplace_back(number, "number");
     }
+    const auto method = method_attribute(d);
     for (const auto& [to, kind] : targets) step({{"step", "dial"}, {"at_ms", at}, {"to", to}, {"kind", kind}});
+    // With an action, Twilio requests it when the dial ends and goes on with that document. The
+    // dial is recorded, not placed: it "completed" at once.
+    if (const auto action = d.attribute("action")) {
+      next_url_ = resolve_url(current_url_, *action);
+      next_method_ = method;
+      next_params_ = {{"DialCallStatus", "completed"}, {"DialCallDuration", "0"}};
+      step({{"step", "action"},
+            {"at_ms", since_start()},
+            {"verb", "Dial"},
+            {"url", next_url_},
+            {"method", next_method_}});
+      return Next::fetch;
+    }
     return Next::continue_verbs;  // not placed: the TwiML goes on after it
   }
 
@@ -429,6 +506,8 @@ class CallFlow {
   std::string next_url_, next_method_;
   twilio::RequestParams next_params_;
   unsigned documents_ = 0;
+  unsigned counted_documents_ = 0;  // against --max-documents: a fork's hold documents are not
+  bool fork_started_ = false;       // a <Start><Stream> runs (until the recording ends)
   unsigned redirect_run_ = 0;
   std::size_t next_entry_ = 0;
   long long fork_started_at_ = 0;

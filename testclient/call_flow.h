@@ -27,7 +27,9 @@ struct CallFlowOptions {
   std::string to = "+15555550199";
   // What the caller types at each <Gather>, in order: "1234#" or "" (types nothing).
   std::vector<std::string> digits;
-  bool skip_prompts = false;                        // Say/Play/Pause and a Gather's timeout take no time
+  // Say/Play/Pause and a Gather's timeout take no time; a <Pause> while a <Start><Stream> fork
+  // runs is waited all the same (it holds the call while the fork streams).
+  bool skip_prompts = false;
   unsigned max_documents = 50;                      // TwiML documents fetched per call
   unsigned max_redirect_documents = 10;             // consecutive documents that only <Redirect>
   std::chrono::milliseconds fetch_timeout{15'000};  // Twilio's webhook timeout
@@ -78,6 +80,7 @@ struct StreamResult {
   std::string error;  // connection: why (cannot connect, handshake refused, lost)
   std::chrono::milliseconds ms{0};
   bool recording_ended = false;  // the caller's audio ran out: the caller hangs up
+  bool came_up = false;          // the handshake succeeded (a drop afterwards is no stream error)
 };
 
 std::string_view to_string(StreamResult::EndedBy ended_by);
@@ -93,6 +96,8 @@ class CallFlowHooks {
   virtual StreamResult run_stream(const StreamRequest& request) = 0;
   // <Start><Stream>: starts it in the background and returns at once.
   virtual void start_stream(const StreamRequest& request) = 0;
+  // Whether a stream started with start_stream still runs.
+  virtual bool forks_running() = 0;
   // Waits `duration` (a prompt, a Gather's timeout); false when the call ended meanwhile (a
   // forked stream's recording ran out).
   virtual bool wait(std::chrono::milliseconds duration) = 0;
@@ -106,6 +111,9 @@ struct CallFlowResult {
   // TwiML ran out of verbs), error.
   std::string outcome;
   std::string error;
+  // Streams that ended with an error without ever coming up (refused, cannot connect): the call
+  // goes on as Twilio's would, but the binary exits 1.
+  unsigned stream_errors = 0;
   std::vector<nlohmann::json> steps;  // every step, the "end" line last
   bool ok() const { return outcome != "error"; }
   // The steps called `name` ("stream", "fetch", …), in order.

@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -63,6 +64,7 @@ struct CallSummary {
   StreamResult::EndedBy ended_by = StreamResult::EndedBy::connection;
   std::uint64_t first_frame = 0;
   bool recording_done = false;  // every frame of the recording was sent
+  bool up = false;              // the WebSocket handshake succeeded
 };
 
 // Counts every call can add to, for the live progress line.
@@ -112,6 +114,10 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
                         : (options.audio.size() + TwilioStreamWriter::frame_bytes - 1) /
                               TwilioStreamWriter::frame_bytes;
     next_frame_ = first_frame_ = summary_.first_frame = first_frame;
+    // A stream that begins later in the call (a reconnect) does not send the keys typed before.
+    while (next_dtmf_ < options.dtmf.size() &&
+           options.dtmf[next_dtmf_].at < std::chrono::milliseconds(first_frame * TwilioStreamWriter::frame_ms))
+      ++next_dtmf_;
     const auto messages = static_cast<std::size_t>(total_frames_) * 2 + 256;  // frames, keys, start and stop
     outgoing_ = net::WriteQueue<std::string>({messages, messages * 1024 + options.audio.size() * 2});
   }
@@ -177,6 +183,7 @@ class TestCall : public std::enable_shared_from_this<TestCall<Stream>> {
     if (ec) return fail("WebSocket handshake failed: " + ec.message());
     ++live_.calls_up;
     up_ = true;
+    summary_.up = true;
     ws_.text(true);
     do_read();
     send(writer_.connected());
@@ -622,6 +629,11 @@ class SocketFlowHooks final : public CallFlowHooks {
     });
   }
 
+  bool forks_running() override {
+    std::lock_guard lock(mutex_);
+    return std::any_of(forks_.begin(), forks_.end(), [](const auto& fork) { return !fork->ended; });
+  }
+
   bool wait(std::chrono::milliseconds duration) override {
     std::unique_lock lock(mutex_);
     return !changed_.wait_for(lock, duration, [this] { return recording_ended_; });
@@ -666,6 +678,7 @@ class SocketFlowHooks final : public CallFlowHooks {
     ClientTestOptions options;       // this stream's: its URL signed as Twilio signs it
     std::shared_ptr<Hangable> call;  // after the loop: gone before it
     StreamResult result;
+    bool ended = false;  // finish() ran (under mutex_)
     Clock::time_point began{};
     std::thread thread;
     LiveStats live;
@@ -715,6 +728,7 @@ class SocketFlowHooks final : public CallFlowHooks {
       r.close_reason = summary.close_reason;
       r.ended_by = summary.ended_by;
       r.recording_ended = summary.recording_done;
+      r.came_up = summary.up;
       if (!summary.ok && summary.ended_by == StreamResult::EndedBy::connection) r.error = summary.error;
     };
     try {
@@ -750,6 +764,7 @@ class SocketFlowHooks final : public CallFlowHooks {
   void finish(Stream& stream) {
     stream.result.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream.began);
     std::lock_guard lock(mutex_);
+    stream.ended = true;
     frames_played_ = std::max(frames_played_, stream.result.first_frame + stream.result.frames_sent);
     if (stream.result.recording_ended) {
       recording_ended_ = true;
@@ -791,7 +806,9 @@ int run_call_flow_test(const ClientTestOptions& options, const CallFlowOptions& 
     std::cout << step.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   });
   if (!result.ok()) std::cerr << "client-test: --flow: " << result.error << std::endl;
-  return result.ok() ? 0 : 1;
+  if (result.stream_errors > 0)
+    std::cerr << "client-test: --flow: " << result.stream_errors << " stream(s) never came up" << std::endl;
+  return result.ok() && result.stream_errors == 0 ? 0 : 1;
 }
 
 int run_client_test(const ClientTestOptions& options) {

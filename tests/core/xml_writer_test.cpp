@@ -51,3 +51,20 @@ TEST_CASE("the XML writer refuses names that are not XML names, and the test rea
     CHECK_THROWS_AS(callproxy::parse_xml(bad), std::runtime_error);
   }
 }
+
+TEST_CASE("the XML reader takes 256 attributes on an element and refuses more, naming the element", "[twiml][xml]") {
+  const auto with = [](std::size_t n) {
+    std::string xml = "<Response><Say";
+    for (std::size_t i = 0; i < n; ++i) xml += " a" + std::to_string(i) + "=\"v\"";
+    return xml + "/></Response>";
+  };
+  CHECK(parse_xml(with(max_xml_attributes)).children.at(0).attributes.size() == 256);
+  try {
+    (void)parse_xml(with(max_xml_attributes + 1));
+    FAIL("more than 256 attributes were taken");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("<Say> has more than 256 attributes") != std::string::npos);
+  }
+  // A large document of distinct attributes is refused without comparing every pair.
+  CHECK_THROWS_AS(parse_xml(with(20'000)), std::runtime_error);
+}

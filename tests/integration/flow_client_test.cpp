@@ -167,7 +167,7 @@ TEST_CASE("client-test --flow posts Twilio's signed form fields, gathers, and st
   const twilio::RequestParams call_fields{{"AccountSid", received[0].form.at(0).second},
                                           {"ApiVersion", "2010-04-01"},
                                           {"CallSid", call_sid},
-                                          {"CallStatus", "in-progress"},
+                                          {"CallStatus", "ringing"},
                                           {"Called", "+15559870002"},
                                           {"Caller", "+15551230001"},
                                           {"Direction", "inbound"},
@@ -177,6 +177,7 @@ TEST_CASE("client-test --flow posts Twilio's signed form fields, gathers, and st
   CHECK(received[0].form == call_fields);
   CHECK(received[0].form.at(0).second.rfind("AC", 0) == 0);
   auto with_digits = call_fields;
+  with_digits.at(3).second = "in-progress";  // ringing on the voice URL only
   with_digits.emplace_back("Digits", "1234");
   with_digits.emplace_back("FinishedOnKey", "");
   CHECK(received[1].form == with_digits);
@@ -312,9 +313,9 @@ TEST_CASE("client-test --flow: a stream that drops goes on after </Connect>, and
     if (r.target == "/again") return {200, twiml("<Pause length=\"1\"/>" + stream), "text/xml"};
     return {404, "", "text/plain"};
   });
-  test::ChildProcess client(
-      test::callproxy_args({"client-test", "--flow", server.base_url() + "/voice", "--duration", "2.4"}));
-  REQUIRE(media.wait_for_messages(12));  // connected, start and some frames
+  test::ChildProcess client(test::callproxy_args(
+      {"client-test", "--flow", server.base_url() + "/voice", "--duration", "2.4", "--dtmf", "5@0.1"}));
+  REQUIRE(media.wait_for_messages(12));  // connected, start, the key and some frames
   media.kill(0);
   REQUIRE(client.wait(15s) == 0);
   INFO(client.out() << client.err());
@@ -333,6 +334,15 @@ TEST_CASE("client-test --flow: a stream that drops goes on after </Connect>, and
   REQUIRE(media.wait_for_connections(2));
   CHECK(json::parse(media.messages(1).at(1)).at("start").at("callSid") ==
         json::parse(media.messages(0).at(1)).at("start").at("callSid"));
+  // The key typed at 0.1 s went out on the first stream only: the reconnect began after it.
+  const auto keys = [&](std::size_t connection) {
+    std::size_t n = 0;
+    for (const auto& m : media.messages(connection))
+      if (json::parse(m).value("event", "") == "dtmf") ++n;
+    return n;
+  };
+  CHECK(keys(0) == 1);
+  CHECK(keys(1) == 0);
 }
 
 TEST_CASE("client-test --flow: a Start Stream fork runs beside the TwiML and its recording's end ends a long Pause",
@@ -439,4 +449,68 @@ TEST_CASE("a whole call through --flow: the bot transfers to an allowed number (
     CHECK(test::metric(serve.port, "callproxy_call_decisions_refused_total{reason=\"not_allowed\"}") == 1);
     test::stop(bot);
   }
+}
+
+TEST_CASE("client-test --flow through serve --stream-mode fork: the hold loop's pauses are waited with "
+          "--skip-prompts, and the call ends when the recording does",
+          "[flow][client-test][twiml]") {
+  test::BackendServer backend;
+  FlowServe serve(backend, {"--stream-mode", "fork"});
+  // 12 s of audio: two 5 s holds, each followed by a poll (the fork still runs), then the
+  // recording ends during the third hold. The polls are not counted against --max-documents.
+  const auto run = test::run_command(serve.flow({"--digits", "2468", "--duration", "12", "--max-documents", "3"}),
+                                     token, {}, 40s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  const auto steps = steps_of(run.out);
+  REQUIRE(!steps.empty());
+  CHECK(steps.back().at("outcome") == "caller_hangup");
+  CHECK(named(steps, "start_stream").size() == 1);
+  const auto fetches = named(steps, "fetch");
+  REQUIRE(fetches.size() >= 4);  // the voice URL, the PIN, two polls
+  CHECK(fetches.size() <= 5);
+  CHECK(fetches[2].at("url").get<std::string>().find("/twiml/after-stream") != std::string::npos);
+  const auto pauses = named(steps, "pause");
+  REQUIRE(pauses.size() >= 3);
+  CHECK(pauses[0].at("ms").get<int>() >= 4'500);
+  CHECK(pauses[1].at("ms").get<int>() >= 4'500);
+  const auto stream = named(steps, "stream").at(0);
+  CHECK(stream.at("fork") == true);
+  CHECK(stream.at("ended_by") == "caller");
+  CHECK(stream.at("frames_sent").get<int>() > 300);
+  REQUIRE(backend.wait_for_messages(3));
+  CHECK(backend.messages().front().find(call_sid) != std::string::npos);
+}
+
+TEST_CASE("client-test --flow: a Connect Stream that never comes up goes on as Twilio would, but exits 1",
+          "[flow][client-test]") {
+  const auto closed_port = test::free_port();  // nothing listens there
+  test::CannedHttpServer server([&](const std::string& raw) -> test::CannedAnswer {
+    if (parse_request(raw).target == "/voice") {
+      return {200,
+              twiml("<Connect><Stream url=\"ws://127.0.0.1:" + std::to_string(closed_port) +
+                    "/media\"/></Connect><Hangup/>"),
+              "text/xml"};
+    }
+    return {404, "", "text/plain"};
+  });
+  const auto run = test::run_command(
+      test::callproxy_args({"client-test", "--flow", server.base_url() + "/voice", "--duration", "0.4"}), {}, {}, 20s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 1);
+  const auto steps = steps_of(run.out);
+  REQUIRE(!steps.empty());
+  const auto stream = named(steps, "stream").at(0);
+  CHECK(stream.at("ended_by") == "connection");
+  CHECK(stream.contains("error"));
+  CHECK(steps.back().at("outcome") == "hangup");
+  CHECK(steps.back().at("stream_errors") == 1);
+  CHECK(run.err.find("never came up") != std::string::npos);
+}
+
+TEST_CASE("client-test --flow with an empty URL is a usage error", "[flow][client-test]") {
+  const auto run = test::run_command(test::callproxy_args({"client-test", "--flow", ""}));
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 2);
+  CHECK(run.err.find("--flow") != std::string::npos);
 }

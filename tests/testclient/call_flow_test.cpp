@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <map>
+#include <stdexcept>
 #include <string>
 
 #include "testclient/call_flow.h"
@@ -31,6 +32,9 @@ class FakeHooks final : public CallFlowHooks {
   std::deque<StreamResult> stream_results;  // what each run_stream answers, in order
   std::vector<StreamResult> fork_results;
   bool recording_ends_during_waits = false;
+  std::size_t recording_ends_after_waits = 0;  // non-zero: wait() answers false from this wait on
+  bool throw_on_fetch = false;                 // fetch() throws what no FlowError is
+  bool forks_ended = false;                    // the forks' server closed them early
   int end_calls = 0;
 
   void answer(const std::string& method, const std::string& url, const std::string& body, int status = 200) {
@@ -39,6 +43,7 @@ class FakeHooks final : public CallFlowHooks {
 
   FlowResponse fetch(const FlowRequest& request, std::chrono::milliseconds) override {
     requests.push_back(request);
+    if (throw_on_fetch) throw std::logic_error("the fake broke");
     auto key = request.method + " " + request.url;
     if (request.method == "GET") key = key.substr(0, key.find('?', key.find(' ') + 1));
     const auto it = documents.find(key);
@@ -64,8 +69,10 @@ class FakeHooks final : public CallFlowHooks {
     r.ended_by = StreamResult::EndedBy::caller;
     fork_results.push_back(r);
   }
+  bool forks_running() override { return !fork_results.empty() && !forks_ended; }
   bool wait(std::chrono::milliseconds duration) override {
     waits.push_back(duration);
+    if (recording_ends_after_waits > 0 && waits.size() >= recording_ends_after_waits) return false;
     return !recording_ends_during_waits;
   }
   std::vector<StreamResult> end_call() override {
@@ -126,7 +133,7 @@ TEST_CASE("call flow: the first request carries Twilio's call fields, form-encod
   const twilio::RequestParams expected{{"AccountSid", options.account_sid},
                                        {"ApiVersion", "2010-04-01"},
                                        {"CallSid", options.call_sid},
-                                       {"CallStatus", "in-progress"},
+                                       {"CallStatus", "ringing"},  // the voice URL: Twilio's first request
                                        {"Called", "+15557654321"},
                                        {"Caller", "+15551234567"},
                                        {"Direction", "inbound"},
@@ -177,6 +184,8 @@ TEST_CASE("call flow: Gather plays its prompts, stops at numDigits and posts Dig
   CHECK(hooks.param(1, "Digits") == "1234");
   CHECK(hooks.param(1, "FinishedOnKey") == "");
   CHECK(hooks.param(1, "CallSid") == "CA0123456789abcdef0123456789abcdef");
+  CHECK(hooks.param(0, "CallStatus") == "ringing");
+  CHECK(hooks.param(1, "CallStatus") == "in-progress");
 }
 
 TEST_CASE("call flow: finishOnKey ends the entry and is not among the Digits, method GET puts them in the query",
@@ -412,4 +421,120 @@ TEST_CASE("call flow: TwiML nested deeper than the XML reader's bound is refused
   CHECK(result.outcome == "error");
   CHECK(result.error.find("nested deeper than 64") != std::string::npos);
   CHECK(result.error.find("offset") != std::string::npos);
+}
+
+TEST_CASE("call flow: with --skip-prompts a Pause while a fork streams is waited, and its hold loop is no loop",
+          "[flow]") {
+  FakeHooks hooks;
+  // serve's fork mode: start the fork, then hold the call with Pause and poll with Redirect.
+  hooks.answer("POST", base,
+               doc("<Start><Stream url=\"wss://p.example.com/media\"/></Start><Say>Connected</Say>"
+                   "<Pause length=\"5\"/><Redirect method=\"POST\">/twiml/after-stream?poll=1</Redirect>"));
+  hooks.answer("POST", "https://flow.example.com/twiml/after-stream?poll=1",
+               doc("<Pause length=\"5\"/><Redirect method=\"POST\">/twiml/after-stream?poll=1</Redirect>"));
+  hooks.recording_ends_after_waits = 20;  // the recording ends during the 20th pause
+  auto options = options_for();
+  options.skip_prompts = true;
+  options.max_documents = 5;
+  options.max_redirect_documents = 2;
+  const auto result = run_call_flow(options, hooks);
+  INFO(result.error);
+  REQUIRE(result.ok());
+  CHECK(result.outcome == "caller_hangup");
+  // The Say is skipped; every Pause is waited.
+  CHECK(hooks.waits == std::vector<std::chrono::milliseconds>(20, 5000ms));
+  CHECK(hooks.requests.size() == 20);
+  CHECK(result.steps.back().at("documents") == 20);
+  CHECK(result.steps_named("stream").at(0).at("fork") == true);
+}
+
+TEST_CASE("call flow: without a fork --skip-prompts skips a Pause, and Pause-Redirect documents count", "[flow]") {
+  FakeHooks hooks;
+  const bool fork_ended = GENERATE(false, true);
+  INFO((fork_ended ? "a fork that has ended" : "no fork"));
+  hooks.forks_ended = fork_ended;
+  hooks.answer("POST", base,
+               doc(std::string(fork_ended ? "<Start><Stream url=\"wss://p.example.com/media\"/></Start>" : "") +
+                   "<Pause length=\"5\"/><Redirect>next</Redirect>"));
+  hooks.answer("POST", "https://flow.example.com/voice/next", doc("<Pause length=\"5\"/><Redirect>next</Redirect>"));
+  auto options = options_for();
+  options.skip_prompts = true;
+  options.max_documents = 5;
+  const auto result = run_call_flow(options, hooks);
+  CHECK(result.outcome == "error");
+  CHECK(result.error.find("more than 5 TwiML documents") != std::string::npos);
+  CHECK(hooks.waits.empty());
+}
+
+TEST_CASE("call flow: Connect's action is requested when the stream ends and the verbs after it never run", "[flow]") {
+  FakeHooks hooks;
+  hooks.answer("POST", base,
+               doc("<Connect action=\"../next?x=1\" method=\"GET\"><Stream url=\"wss://p.example.com/media\"/>"
+                   "</Connect><Say>never</Say>"));
+  hooks.answer("GET", "https://flow.example.com/next",
+               doc("<Connect action=\"/posted\"><Stream "
+                   "url=\"wss://p.example.com/media\"/></Connect><Hangup/>"));
+  hooks.answer("POST", "https://flow.example.com/posted", doc("<Reject/>"));
+  hooks.stream_results = {ended_by(StreamResult::EndedBy::server, 1000), ended_by(StreamResult::EndedBy::server, 1000)};
+  auto options = options_for();
+  options.auth_token = "tok";
+  const auto result = run_call_flow(options, hooks);
+  REQUIRE(result.ok());
+  CHECK(result.outcome == "reject");
+  CHECK(step_names(result) ==
+        Names{"fetch", "stream", "action", "fetch", "stream", "action", "fetch", "reject", "end"});
+  REQUIRE(hooks.requests.size() == 3);
+  CHECK(hooks.requests[1].method == "GET");
+  CHECK(hooks.requests[1].url.rfind("https://flow.example.com/next?x=1&AccountSid=", 0) == 0);
+  CHECK(hooks.requests[2].method == "POST");
+  CHECK(hooks.requests[2].url == "https://flow.example.com/posted");
+  CHECK(hooks.requests[2].headers.at("X-Twilio-Signature") ==
+        twilio::compute_signature("tok", hooks.requests[2].url, hooks.requests[2].params));
+  CHECK(result.steps.back().at("documents") == 3);
+  CHECK(result.steps_named("say").empty());
+}
+
+TEST_CASE("call flow: Dial's action gets DialCallStatus completed and the call goes on with its document", "[flow]") {
+  FakeHooks hooks;
+  hooks.answer("POST", base, doc("<Dial action=\"dialled\"><Number>+15550001111</Number></Dial><Say>never</Say>"));
+  hooks.answer("POST", "https://flow.example.com/voice/dialled", doc("<Hangup/>"));
+  auto options = options_for();
+  options.skip_prompts = true;
+  const auto result = run_call_flow(options, hooks);
+  REQUIRE(result.ok());
+  CHECK(result.outcome == "hangup");
+  CHECK(step_names(result) == Names{"fetch", "dial", "action", "fetch", "hangup", "end"});
+  REQUIRE(hooks.requests.size() == 2);
+  CHECK(hooks.param(1, "DialCallStatus") == "completed");
+  CHECK(hooks.param(1, "DialCallDuration") == "0");
+  CHECK(hooks.param(1, "CallStatus") == "in-progress");
+  CHECK(result.steps_named("fetch").at(1).at("DialCallStatus") == "completed");
+}
+
+TEST_CASE("call flow: a stream that never came up is counted as a stream error, one that dropped is not", "[flow]") {
+  FakeHooks hooks;
+  hooks.answer("POST", base,
+               doc("<Connect><Stream url=\"ws://127.0.0.1:1/media\"/></Connect>"
+                   "<Connect><Stream url=\"ws://127.0.0.1:1/media\"/></Connect><Hangup/>"));
+  auto refused = ended_by(StreamResult::EndedBy::connection);
+  refused.error = "handshake refused: HTTP 403";
+  auto dropped = ended_by(StreamResult::EndedBy::connection);
+  dropped.error = "stream lost: end of stream";
+  dropped.came_up = true;
+  hooks.stream_results = {refused, dropped};
+  const auto result = run_call_flow(options_for(), hooks);
+  CHECK(result.outcome == "hangup");  // the call goes on as Twilio's would
+  CHECK(result.stream_errors == 1);
+  CHECK(result.steps.back().at("stream_errors") == 1);
+}
+
+TEST_CASE("call flow: an exception that is no TwiML problem still ends the call with an end line", "[flow]") {
+  FakeHooks hooks;
+  hooks.throw_on_fetch = true;
+  const auto result = run_call_flow(options_for(), hooks);
+  CHECK(result.outcome == "error");
+  CHECK(result.error.find("the fake broke") != std::string::npos);
+  REQUIRE(!result.steps.empty());
+  CHECK(result.steps.back().at("step") == "end");
+  CHECK(result.steps.back().at("outcome") == "error");
 }
