@@ -131,7 +131,10 @@ http = {
         request("POST", "/twiml/voice", [form_type], "From=%2B15550001111&CallSid=CAfuzz"),
         request("POST", "/twiml/pin", [form_type], "From=%2B15551234567&CallSid=CAfuzz&Digits=0000"),
         request("POST", "/twiml/pin?tries=1", [form_type], "From=%2B15551234567&CallSid=CAfuzz&Digits=1234"),
-        request("POST", "/twiml/pin?tries=x", [form_type], "From=%2B1&CallSid=CAfuzz&Digits=1")]),
+        request("POST", "/twiml/pin?tries=x", [form_type], "From=%2B1&CallSid=CAfuzz&Digits=1"),
+        request("POST", "/twiml/after-stream", [form_type], "From=%2B15551234567&CallSid=CAfuzz"),
+        request("POST", "/twiml/after-stream?poll=1&errors=3", [form_type], "CallSid=CAfuzz"),
+        request("POST", "/twiml/after-stream?resume=v1.1.AAAA", [form_type], "CallSid=CAfuzz")]),
     "signed-twiml": "sh\n" + "\n===\n".join([
         request("POST", "/twiml/voice", [form_type, "Host: calls.example.com"], "From=%2B15551234567&CallSid=CAfuzz"),
         request("POST", "/twiml/pin?tries=2", [form_type, "Host: calls.example.com"],
