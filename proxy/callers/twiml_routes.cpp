@@ -368,7 +368,7 @@ void act_on(TwimlApi& api, const std::string& host, const std::string& call_sid,
   respond(Twiml(options).redirect(url).done());
 }
 
-void after_stream_step(TwimlApi& api, const HttpRequest& request, const Respond& respond);
+void after_stream_step(TwimlApi& api, const std::string& host, const std::string& call_sid, const Respond& respond);
 
 // POST /twiml/after-stream: Twilio is past <Connect><Stream> (or, ?poll=1, holds a forked
 // stream's call); the bot's decision, if any, is taken (once: a second request finds none), else
@@ -405,7 +405,7 @@ void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& resp
     // A forked stream's call, held: on while its stream runs (the stream marks the CallSid, its
     // executionId, connected). A store that cannot say keeps the call held a few polls, then lets
     // it go.
-    return api.callers.store.is_connected(form.call_sid, [&api, request_copy = request, call_sid = form.call_sid,
+    return api.callers.store.is_connected(form.call_sid, [&api, host = request.header("Host"), call_sid = form.call_sid,
                                                           errors, respond](StoreResult<bool> connected) {
       if (connected && connected.value()) {
         return respond(Twiml(api.options).hold_fork(after_stream_url(api, call_sid, true)).done());
@@ -417,18 +417,16 @@ void after_stream(TwimlApi& api, const HttpRequest& request, const Respond& resp
         }
         return store_unavailable(api, call_sid, connected.error(), respond);
       }
-      after_stream_step(api, request_copy, respond);
+      after_stream_step(api, host, call_sid, respond);
     });
   }
-  after_stream_step(api, request, respond);
+  after_stream_step(api, request.header("Host"), form.call_sid, respond);
 }
 
-void after_stream_step(TwimlApi& api, const HttpRequest& request, const Respond& respond) {
-  const auto form = read_form(request);
+// The step itself, for a request already read and checked.
+void after_stream_step(TwimlApi& api, const std::string& host, const std::string& call_sid, const Respond& respond) {
   api.callers.store.get_value(
-      "decision:" + form.call_sid, true,
-      [&api, host = request.header("Host"), call_sid = form.call_sid,
-       respond](StoreResult<std::optional<std::string>> decision) {
+      "decision:" + call_sid, true, [&api, host, call_sid, respond](StoreResult<std::optional<std::string>> decision) {
         if (!decision) return store_unavailable(api, call_sid, decision.error(), respond);
         if (decision.value()) {
           auto parsed = twilio::read_call_control(*decision.value());
